@@ -1,0 +1,178 @@
+// The one place that turns a command's main() into a process: argument
+// errors (exit 2), runtime errors (exit 1), a closed stdout (EPIPE, exit 0,
+// silent), SIGINT/SIGTERM, and the exit code. Commands never call
+// process.exit(); library code never sees `process`.
+import fs from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { Writable, Readable } from 'node:stream';
+import yargs from 'yargs';
+import type { Argv } from 'yargs';
+import { VERSION } from './version.js';
+
+export interface IO {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  /** Aborted on SIGTERM, and on SIGINT unless the command reads a pipe (see run()). */
+  signal: AbortSignal;
+  /** Emits 'SIGUSR1' (and other informational signals) for commands that report on demand. */
+  signals: EventEmitter;
+  /** True when stdin is a terminal (no piped input). */
+  stdinIsTTY?: boolean;
+  stdoutIsTTY?: boolean;
+}
+
+export interface Command {
+  name: string;
+  /** Commands that read stdin finish their input on Ctrl-C instead of stopping (pino's SIGINT guard). */
+  readsStdin?: boolean;
+  main(argv: string[], io: IO): Promise<number | void>;
+}
+
+/** A usage error: exit 2 with `Try 'ct-x --help'.` */
+export class UsageError extends Error {}
+
+/** A runtime failure the user can fix: one line, exit 1, no stack. */
+export class Failure extends Error {
+  constructor(message: string, public exitCode = 1) {
+    super(message);
+  }
+}
+
+export function isEpipe(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return !!e && (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'ERR_STREAM_PREMATURE_CLOSE' && (e as any).epipe === true);
+}
+
+/**
+ * Parse argv with a yargs instance built by the command. Returns null when
+ * --help or --version was answered (already written to io.stdout).
+ */
+export async function parseArgs<T>(y: Argv<T>, argv: string[], io: IO): Promise<T | null> {
+  y.exitProcess(false).strict().version('version', 'Show the version number', VERSION).alias('version', 'V').help('help', 'Show this help').alias('help', 'h').wrap(Math.min(100, yargsWidth(io)));
+  return await new Promise<T | null>((resolve, reject) => {
+    let failure: string | null = null;
+    y.fail((msg, err) => {
+      failure = msg || (err && err.message) || 'invalid arguments';
+    });
+    y.parse(argv, {}, (err, args, output) => {
+      if (failure || err) return reject(new UsageError(failure || (err as Error).message));
+      const a = args as any;
+      if (a.help || a.version || a.h || a.V) {
+        io.stdout.write(output.endsWith('\n') ? output : output + '\n');
+        return resolve(null);
+      }
+      resolve(args as T);
+    });
+  });
+}
+
+function yargsWidth(io: IO): number {
+  const cols = (io.stdout as any).columns;
+  return typeof cols === 'number' && cols > 40 ? cols : 100;
+}
+
+/** A yargs instance without process access, for a command's options. */
+export function commandLine(name: string, usage: string): Argv<{}> {
+  return yargs().scriptName(name).usage(usage).parserConfiguration({ 'strip-aliased': true });
+}
+
+/** Write one diagnostic line: `ct-x: message`. */
+export function warn(io: IO, name: string, message: string): void {
+  io.stderr.write(`${name}: ${message}\n`);
+}
+
+/**
+ * stdout for a process: a terminal keeps Node's own stream; a pipe or file
+ * gets an fs stream, whose writes run off the main thread. Node makes pipes
+ * blocking on Linux, which would let a slow reader stall ct-events' netlink
+ * draining.
+ */
+function makeStdout(proc: NodeJS.Process): { stream: Writable; isTTY: boolean } {
+  if (proc.stdout.isTTY) return { stream: proc.stdout, isTTY: true };
+  const stream = fs.createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 256 * 1024 });
+  return { stream, isTTY: false };
+}
+
+/** Run a command as this process. The bin shims call only this. */
+export async function run(cmd: Command, proc: NodeJS.Process = process): Promise<void> {
+  const debug = proc.env.CT_DEBUG === '1';
+  const { stream: stdout, isTTY } = makeStdout(proc);
+  const controller = new AbortController();
+  let epipe = false;
+  const onEpipe = () => {
+    if (epipe) return;
+    epipe = true;
+    proc.exitCode = 0;
+    controller.abort(new Error('EPIPE'));
+    // Nothing downstream reads any more: the command cleans up and returns;
+    // if it cannot within a moment, leave quietly anyway.
+    setTimeout(() => proc.exit(0), 2000).unref();
+  };
+  stdout.on('error', (err) => {
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') onEpipe();
+    else {
+      proc.stderr.write(`${cmd.name}: stdout: ${err.message}\n`);
+      proc.exit(1);
+    }
+  });
+  proc.stdout.on('error', (err) => { if ((err as NodeJS.ErrnoException).code === 'EPIPE') onEpipe(); });
+
+  const stdinIsTTY = !!proc.stdin.isTTY;
+  let signalCount = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    // A filter reading a pipe ignores Ctrl-C: the producer upstream gets it
+    // too, ends, and this command finishes its input so nothing is lost.
+    if (sig === 'SIGINT' && cmd.readsStdin && !stdinIsTTY) return;
+    signalCount++;
+    if (signalCount > 1) proc.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    controller.abort(new Error(sig));
+  };
+  proc.on('SIGINT', onSignal);
+  proc.on('SIGTERM', onSignal);
+  const signals = new EventEmitter();
+  const onUsr1 = () => signals.emit('SIGUSR1');
+  proc.on('SIGUSR1', onUsr1);
+
+  const io: IO = {
+    stdin: proc.stdin,
+    stdout,
+    stderr: proc.stderr,
+    env: proc.env,
+    signal: controller.signal,
+    signals,
+    stdinIsTTY,
+    stdoutIsTTY: isTTY,
+  };
+  let code = 0;
+  try {
+    const r = await cmd.main(proc.argv.slice(2), io);
+    code = typeof r === 'number' ? r : 0;
+  } catch (err) {
+    if (epipe || isEpipe(err)) {
+      code = 0;
+    } else if (err instanceof UsageError) {
+      proc.stderr.write(`${cmd.name}: ${err.message}\nTry '${cmd.name} --help'.\n`);
+      code = 2;
+    } else {
+      const e = err as Error;
+      proc.stderr.write(`${cmd.name}: ${e && e.message ? e.message : String(err)}\n`);
+      if (debug && e && e.stack) proc.stderr.write(e.stack + '\n');
+      code = err instanceof Failure ? err.exitCode : 1;
+    }
+  }
+  proc.exitCode = code;
+  proc.off('SIGINT', onSignal);
+  proc.off('SIGTERM', onSignal);
+  proc.off('SIGUSR1', onUsr1);
+  if (stdout !== proc.stdout && !epipe) {
+    await new Promise<void>((resolve) => {
+      if (stdout.writableFinished) return resolve();
+      stdout.once('error', () => resolve());
+      stdout.end(() => resolve());
+    });
+  }
+  if (epipe) proc.exitCode = 0;
+  // Let the event loop drain naturally; nothing may keep it alive past here.
+}

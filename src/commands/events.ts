@@ -1,0 +1,143 @@
+// ct-events: conntrack events from the kernel as NDJSON.
+import { hostname } from 'node:os';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
+import { ConntrackSource, CtnetlinkError } from '../netlink/socket.js';
+import { FLOW_EVENTS, nowTs, type FlowEventKind } from '../event.js';
+import { trackingState, enableTracking, disableTracking, trackingTableName, eventsSysctl, TrackingError } from '../tracking.js';
+
+const NAME = 'ct-events';
+const PROTOS = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'dccp', 'udplite', 'gre', 'all'];
+
+/** `-p tcp -p udp` and `-p tcp,udp` both work. */
+export function listOption(v: unknown): string[] {
+  const arr = Array.isArray(v) ? v : v === undefined ? [] : [v];
+  return arr.flatMap((x) => String(x).split(',')).map((x) => x.trim().toLowerCase()).filter(Boolean);
+}
+
+function options(argv: string[], io: IO) {
+  const y = commandLine(NAME, `Usage: ${NAME} [options]\n\nWrite conntrack NEW/UPDATE/DESTROY events from the kernel as NDJSON, one event per line (see ct-event(5)).`)
+    .option('proto', { alias: 'p', type: 'string', array: true, description: `Only these protocols (${PROTOS.join(', ')}); repeatable or comma-separated`, default: ['all'] })
+    .option('family', { alias: 'f', type: 'string', choices: ['ipv4', 'ipv6'], description: 'Only this address family' })
+    .option('events', { alias: 'e', type: 'string', description: 'Event kinds, comma-separated: new, update, destroy, or all', default: 'new,destroy' })
+    .option('dump', { type: 'boolean', default: false, description: 'List the current table first (marked "dump": true), then follow events' })
+    .option('rcvbuf', { type: 'number', description: 'Socket receive buffer in bytes (default: net.core.rmem_max, the largest allowed)' })
+    .option('queue', { type: 'number', default: 100000, description: 'Events held for a slow reader before they are counted as lost' })
+    .option('enable-tracking', { type: 'boolean', default: false, description: 'Switch conntrack on in this network namespace with a passive nftables table (removed on exit)' })
+    .option('host', { type: 'string', description: 'Value of the "host" field (default: this host\'s name)' })
+    .option('stats-interval', { type: 'number', default: 0, description: 'Write a {"event":"stats"} record every N seconds (0: never; SIGUSR1: now)' })
+    .example(`sudo ${NAME} -p tcp`, 'TCP connections as they open and close')
+    .example(`sudo ${NAME} --dump -e all | jq .`, 'the current table, then every event')
+    .example(`sudo ${NAME} --enable-tracking --stats-interval 60`, 'in a namespace with no conntrack rule, with a heartbeat')
+    .example(`sudo ${NAME} | ct-attribute | ct-format`, 'who opened what, readable');
+  return parseArgs(y, argv, io);
+}
+
+export async function main(argv: string[], io: IO): Promise<number> {
+  const a = await options(argv, io);
+  if (!a) return 0;
+  const protos = listOption(a.proto);
+  for (const p of protos) if (!PROTOS.includes(p)) throw new UsageError(`unknown protocol '${p}' (choose from ${PROTOS.join(', ')})`);
+  let kinds = listOption(a.events);
+  if (kinds.includes('all')) kinds = [...FLOW_EVENTS];
+  for (const k of kinds) if (!(FLOW_EVENTS as readonly string[]).includes(k)) throw new UsageError(`unknown event kind '${k}' (choose from new, update, destroy, all)`);
+  if (!kinds.length) throw new UsageError('--events needs at least one event kind');
+  const queue = Number(a.queue);
+  if (!Number.isInteger(queue) || queue < 1) throw new UsageError('--queue must be a positive whole number');
+  const statsEvery = Number(a['stats-interval']);
+  if (!(statsEvery >= 0)) throw new UsageError('--stats-interval must be a number of seconds >= 0');
+  const host = (a.host as string | undefined) ?? hostname();
+
+  const source = new ConntrackSource({
+    events: kinds as FlowEventKind[],
+    protos,
+    family: a.family as 'ipv4' | 'ipv6' | undefined,
+    dump: a.dump as boolean,
+    rcvbuf: a.rcvbuf as number | undefined,
+    queue,
+    host,
+    onWarning: (m) => warn(io, NAME, m),
+  });
+  try {
+    source.start();
+  } catch (e) {
+    if (e instanceof CtnetlinkError) throw new Failure(e.message);
+    throw e;
+  }
+
+  if (eventsSysctl() === 0) {
+    warn(io, NAME, 'net.netfilter.nf_conntrack_events is 0, so the kernel sends no events; enable them: sysctl -w net.netfilter.nf_conntrack_events=1');
+  }
+  let table: string | null = null;
+  if (a['enable-tracking']) {
+    table = trackingTableName(process.pid);
+    try {
+      await enableTracking(table);
+    } catch (e) {
+      source.destroy();
+      if (e instanceof TrackingError) throw new Failure(e.message);
+      throw e;
+    }
+  } else {
+    const state = await trackingState();
+    if (state === 'off') {
+      warn(io, NAME, 'conntrack is not active in this network namespace (no netfilter rule uses it), so no events will come; use --enable-tracking, or add a rule: nft add table inet t; nft add chain inet t c "{ type filter hook output priority 0; }"; nft add rule inet t c ct state new counter');
+    }
+  }
+
+  let written = 0;
+  const statsRecord = () => ({
+    ts: nowTs(), event: 'stats', received: source.counts.received, written, lost: source.counts.lost,
+    queued: source.counts.queued, rcvbuf: source.counts.rcvbuf, host,
+  });
+  let injectStats = false;
+  const serialize = new Transform({
+    writableObjectMode: true,
+    readableObjectMode: false,
+    writableHighWaterMark: 256,
+    transform(rec, _enc, cb) {
+      let out = JSON.stringify(rec) + '\n';
+      if (rec.event !== 'overrun') written++;
+      if (injectStats) {
+        injectStats = false;
+        out += JSON.stringify(statsRecord()) + '\n';
+      }
+      cb(null, out);
+    },
+  });
+  // A stats record goes into the stream at once when the stream is idle;
+  // otherwise right after the event being written.
+  const requestStats = () => {
+    if (source.counts.queued === 0 && serialize.writableLength === 0) serialize.push(JSON.stringify(statsRecord()) + '\n');
+    else injectStats = true;
+  };
+  const onUsr1 = () => {
+    const s = statsRecord();
+    warn(io, NAME, `received ${s.received}, written ${s.written}, lost ${s.lost}, queued ${s.queued}`);
+    requestStats();
+  };
+  io.signals.on('SIGUSR1', onUsr1);
+  const timer = statsEvery > 0 ? setInterval(requestStats, statsEvery * 1000) : null;
+  const onAbort = () => source.close();
+  if (io.signal.aborted) onAbort();
+  io.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await pipeline(source, serialize, io.stdout, { end: false });
+  } finally {
+    if (timer) clearInterval(timer);
+    io.signals.off('SIGUSR1', onUsr1);
+    io.signal.removeEventListener('abort', onAbort);
+    source.destroy();
+    if (table) {
+      try {
+        await disableTracking(table);
+      } catch (e) {
+        warn(io, NAME, (e as Error).message);
+      }
+    }
+  }
+  return 0;
+}
+
+export const command: Command = { name: NAME, main };

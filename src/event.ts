@@ -1,0 +1,136 @@
+// The event: the contract between ctpipe's commands and with its users.
+// Field names live here and in man/ct-event.5.md, nowhere else; renaming one
+// is a breaking change (bump SCHEMA_VERSION's major).
+
+export const SCHEMA_VERSION = '1.0';
+
+/** Flow events, as ctnetlink reports them. */
+export const FLOW_EVENTS = ['new', 'update', 'destroy'] as const;
+export type FlowEventKind = (typeof FLOW_EVENTS)[number];
+
+/** Records about the stream itself; every stage passes them on. */
+export const SPECIAL_EVENTS = ['overrun', 'stats', 'start', 'stop'] as const;
+
+export type Family = 'ipv4' | 'ipv6';
+export type Proto = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp' | 'dccp' | 'udplite' | 'gre' | string;
+
+export interface Tuple {
+  src: string;
+  sport?: number;
+  dst: string;
+  dport?: number;
+}
+
+export interface Counters {
+  packets: number;
+  bytes: number;
+}
+
+export interface Icmp {
+  type: number;
+  code: number;
+  id: number;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  ppid?: number;
+  uid?: number;
+  user?: string;
+  gid?: number;
+  group?: string;
+  comm?: string;
+  exe?: string | null;
+  cmdline?: string[];
+  cgroup?: string | null;
+  unit?: string | null;
+  container?: { id: string; runtime: string; name?: string; image?: string } | null;
+  inode?: number;
+  start_time?: string;
+}
+
+export interface Attribution {
+  method: string;
+  ok: boolean;
+  reason?: string;
+}
+
+export interface FlowEvent {
+  ts: string;
+  event: FlowEventKind;
+  /** Present and true for entries listed by `ct-events --dump`. */
+  dump?: boolean;
+  id: number;
+  family: Family;
+  proto: Proto;
+  src: string;
+  sport?: number;
+  dst: string;
+  dport?: number;
+  reply: Tuple;
+  state?: string;
+  status: string[];
+  timeout?: number;
+  mark?: number;
+  zone?: number;
+  community_id?: string;
+  host?: string;
+  counters?: { orig: Counters; reply: Counters };
+  start?: string;
+  stop?: string;
+  labels?: number[];
+  icmp?: Icmp;
+  helper?: string;
+  secmark?: number;
+  use?: number;
+  /** Attributes ctpipe does not decode, kept as `{type: hex}`. */
+  unknown?: Record<string, string>;
+  // Added by ct-attribute.
+  direction?: 'out' | 'in' | 'local' | 'fwd';
+  process?: ProcessInfo;
+  peer?: ProcessInfo;
+  attribution?: Attribution;
+}
+
+export interface OverrunRecord {
+  ts: string;
+  event: 'overrun';
+  lost: number;
+  reason: string;
+  host?: string;
+}
+
+export interface StatsRecord {
+  ts: string;
+  event: 'stats';
+  received: number;
+  written: number;
+  lost: number;
+  queued: number;
+  host?: string;
+}
+
+export type AnyRecord = FlowEvent | OverrunRecord | StatsRecord | { ts?: string; event: string; [k: string]: unknown };
+
+export function isFlowEvent(r: { event?: unknown }): r is FlowEvent {
+  return r.event === 'new' || r.event === 'update' || r.event === 'destroy';
+}
+
+/** ISO 8601 UTC with microseconds, from microseconds since the epoch. */
+export function isoMicros(us: bigint | number): string {
+  const u = typeof us === 'bigint' ? us : BigInt(Math.round(us));
+  const ms = Number(u / 1000n);
+  const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
+  const micro = Number(u % 1000000n);
+  return iso.slice(0, 20) + String(micro).padStart(6, '0') + 'Z';
+}
+
+/** ISO 8601 UTC with microseconds, from nanoseconds since the epoch (kernel timestamps). */
+export function isoNanos(ns: bigint): string {
+  return isoMicros(ns / 1000n);
+}
+
+/** The current time as an event `ts`: wall clock, microsecond resolution. */
+export function nowTs(): string {
+  return isoMicros(Math.round((performance.timeOrigin + performance.now()) * 1000));
+}

@@ -1,0 +1,344 @@
+// The conntrack event source: a NETLINK_NETFILTER socket subscribed to the
+// ctnetlink groups, drained continuously into a bounded queue and exposed as
+// an object-mode Readable of events. The kernel cannot wait for a slow
+// reader, so the socket is read whatever the consumer does; when the queue or
+// the socket overflows, the loss is counted and reported in the stream as an
+// `overrun` record. With the dump option the current table is listed first.
+// This folder is the only importer of 'netlink'.
+import { Readable } from 'node:stream';
+import { readFileSync } from 'node:fs';
+import { RawNetlinkSocket } from 'netlink';
+import {
+  splitMessages, decodeConntrack, nlError, buildRequest, DecodeError,
+  NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_REQUEST, NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR,
+  NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE, NFNLGRP_CONNTRACK_DESTROY, AF_INET, AF_INET6,
+} from './conntrack.js';
+import { nowTs, type FlowEvent, type FlowEventKind, type OverrunRecord } from '../event.js';
+import { netlinkDrops } from '../proc/netlink.js';
+
+export const NETLINK_NETFILTER = 12;
+
+export interface ConntrackOptions {
+  /** Which event kinds to subscribe to (kernel multicast groups). */
+  events: FlowEventKind[];
+  /** Keep only these protocol names (empty: all). */
+  protos?: string[];
+  /** Keep only this family. */
+  family?: 'ipv4' | 'ipv6';
+  /** List the current table first (events marked `dump: true`). */
+  dump?: boolean;
+  /** SO_RCVBUF in bytes; default: the largest the system allows (net.core.rmem_max). */
+  rcvbuf?: number;
+  /** Most events held for a slow reader before they are counted as lost. */
+  queue?: number;
+  host?: string;
+  /** Called for things worth a line on stderr. */
+  onWarning?: (message: string) => void;
+}
+
+export interface SourceStats {
+  received: number;
+  /** Events handed to the reader. */
+  emitted: number;
+  lost: number;
+  queued: number;
+  rcvbuf: number;
+}
+
+type Rec = FlowEvent | OverrunRecord;
+
+const GROUPS: Record<FlowEventKind, number> = {
+  new: NFNLGRP_CONNTRACK_NEW,
+  update: NFNLGRP_CONNTRACK_UPDATE,
+  destroy: NFNLGRP_CONNTRACK_DESTROY,
+};
+
+export class CtnetlinkError extends Error {
+  constructor(message: string, public code?: string) {
+    super(message);
+  }
+}
+
+function rmemMax(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()) || 212992;
+  } catch {
+    return 212992;
+  }
+}
+
+function explain(err: any, what: string): CtnetlinkError {
+  const code = err && err.code;
+  if (code === 'EPERM' || code === 'EACCES') {
+    return new CtnetlinkError(`${what}: permission denied: subscribing to conntrack events needs CAP_NET_ADMIN (run as root, or grant it: setpriv --ambient-caps +net_admin, or AmbientCapabilities=CAP_NET_ADMIN)`, code);
+  }
+  if (code === 'EPROTONOSUPPORT' || code === 'EAFNOSUPPORT' || code === 'ENOENT' || code === 'EOPNOTSUPP') {
+    return new CtnetlinkError(`${what}: the kernel has no ctnetlink support (load it: modprobe nf_conntrack_netlink)`, code);
+  }
+  return new CtnetlinkError(`${what}: ${err && err.message ? err.message : String(err)}`, code);
+}
+
+/**
+ * Conntrack events as an object-mode Readable. Call `start()` (or just read)
+ * and `close()` when done; 'error' carries a CtnetlinkError.
+ */
+export class ConntrackSource extends Readable {
+  private sock: RawNetlinkSocket | null = null;
+  private dumpSock: RawNetlinkSocket | null = null;
+  private queue: Rec[] = [];
+  private held: Rec[] | null = null; // events arriving while the dump runs
+  private pendingLost = 0;
+  private pendingReason = '';
+  private drops = 0;
+  private started = false;
+  private stopped = false;
+  private wantMore = false;
+  private readonly max: number;
+  private readonly protos: Set<string> | null;
+  readonly counts: SourceStats = { received: 0, emitted: 0, lost: 0, queued: 0, rcvbuf: 0 };
+
+  constructor(private opts: ConntrackOptions) {
+    super({ objectMode: true, highWaterMark: 64 });
+    this.max = Math.max(1, opts.queue ?? 100000);
+    this.protos = opts.protos && opts.protos.length && !opts.protos.includes('all') ? new Set(opts.protos) : null;
+  }
+
+  /** Open the socket and subscribe; throws CtnetlinkError with the remedy. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    let sock: RawNetlinkSocket;
+    try {
+      sock = new RawNetlinkSocket(NETLINK_NETFILTER, {} as any);
+    } catch (e) {
+      throw explain(e, 'netlink socket');
+    }
+    this.sock = sock;
+    const want = this.opts.rcvbuf ?? rmemMax();
+    try {
+      sock.setRecvBufferSize(want);
+    } catch (e) {
+      this.opts.onWarning?.(`could not set the receive buffer to ${want} bytes: ${(e as Error).message}`);
+    }
+    this.counts.rcvbuf = sock.getRecvBufferSize();
+    for (const kind of new Set(this.opts.events)) {
+      try {
+        sock.addMembership(GROUPS[kind]);
+      } catch (e) {
+        sock.close();
+        this.sock = null;
+        throw explain(e, `joining the conntrack ${kind} group`);
+      }
+    }
+    sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.truncated));
+    sock.on('error', (err) => this.onSocketError(err));
+    if (this.opts.dump) this.startDump();
+  }
+
+  /** Kernel drop counter for our socket, from /proc/net/netlink. */
+  private readDrops(): number | null {
+    if (!this.sock) return null;
+    return netlinkDrops(this.sock.address().port);
+  }
+
+  private onSocketError(err: any): void {
+    if (err && err.code === 'ENOBUFS') {
+      // The socket overflowed. The kernel counts each dropped message in
+      // sk_drops, visible in /proc/net/netlink; use it for an exact figure.
+      const total = this.readDrops();
+      let lost = 1;
+      if (total !== null) {
+        lost = Math.max(total - this.drops, 0);
+        this.drops = total;
+      }
+      if (lost > 0) this.lose(lost, 'enobufs');
+      return;
+    }
+    this.destroy(explain(err, 'receiving conntrack events'));
+  }
+
+  private onDatagram(buf: Buffer, truncated?: number): void {
+    if (truncated) {
+      this.lose(1, 'truncated');
+      return;
+    }
+    const ts = nowTs();
+    let msgs;
+    try {
+      msgs = splitMessages(buf);
+    } catch (e) {
+      this.lose(1, 'malformed');
+      this.opts.onWarning?.(`malformed netlink datagram: ${(e as Error).message}`);
+      return;
+    }
+    for (const m of msgs) this.handle(buf, m, ts, false);
+  }
+
+  private handle(buf: Buffer, m: ReturnType<typeof splitMessages>[number], ts: string, dump: boolean): void {
+    let ev: FlowEvent | null;
+    try {
+      ev = decodeConntrack(buf, m, { ts, host: this.opts.host });
+    } catch (e) {
+      this.lose(1, 'malformed');
+      if (e instanceof DecodeError) this.opts.onWarning?.(`malformed conntrack message: ${e.message}`);
+      else throw e;
+      return;
+    }
+    if (!ev) return;
+    this.counts.received++;
+    if (this.protos && !this.protos.has(ev.proto)) return;
+    if (this.opts.family && ev.family !== this.opts.family) return;
+    if (dump) ev.dump = true;
+    this.enqueue(ev);
+  }
+
+  private lose(n: number, reason: string): void {
+    this.counts.lost += n;
+    this.pendingLost += n;
+    this.pendingReason = this.pendingReason && this.pendingReason !== reason ? `${this.pendingReason},${reason}` : reason;
+    this.flushLost();
+    this.pump();
+  }
+
+  private flushLost(): void {
+    // One overrun record for a run of losses, placed where the gap is.
+    if (!this.pendingLost) return;
+    const target = this.held ?? this.queue;
+    if (target.length >= this.max + 1) return; // one slot beyond the bound is kept for it
+    target.push({ ts: nowTs(), event: 'overrun', lost: this.pendingLost, reason: this.pendingReason, ...(this.opts.host !== undefined ? { host: this.opts.host } : {}) });
+    this.opts.onWarning?.(`lost ${this.pendingLost} conntrack event${this.pendingLost === 1 ? '' : 's'} (${this.pendingReason})`);
+    this.pendingLost = 0;
+    this.pendingReason = '';
+  }
+
+  private enqueue(r: Rec): void {
+    const target = this.held ?? this.queue;
+    if (this.pendingLost) this.flushLost();
+    if (target.length >= this.max || this.pendingLost) {
+      this.counts.lost++;
+      this.pendingLost++;
+      if (!this.pendingReason.includes('queue')) this.pendingReason = this.pendingReason ? `${this.pendingReason},queue` : 'queue';
+      return;
+    }
+    target.push(r);
+    this.counts.queued = this.queue.length;
+    if (this.wantMore) this.pump();
+  }
+
+  private pump(): void {
+    while (this.queue.length) {
+      const r = this.queue.shift()!;
+      if (r === null) {
+        this.push(null);
+        return;
+      }
+      if (r.event !== 'overrun') this.counts.emitted++;
+      if (!this.push(r)) {
+        this.wantMore = false;
+        this.counts.queued = this.queue.length;
+        return;
+      }
+    }
+    this.counts.queued = 0;
+    this.wantMore = true;
+    if (this.pendingLost) this.flushLost();
+  }
+
+  override _read(): void {
+    if (!this.started) {
+      try {
+        this.start();
+      } catch (e) {
+        this.destroy(e as Error);
+        return;
+      }
+    }
+    this.wantMore = true;
+    this.pump();
+  }
+
+  private startDump(): void {
+    this.held = [];
+    let dsock: RawNetlinkSocket;
+    try {
+      dsock = new RawNetlinkSocket(NETLINK_NETFILTER, {} as any);
+    } catch (e) {
+      this.held = null;
+      throw explain(e, 'netlink socket for the table dump');
+    }
+    this.dumpSock = dsock;
+    try { dsock.setRecvBufferSize(Math.max(rmemMax(), 1 << 20)); } catch { /* the default still works, more slowly */ }
+    const seq = (Date.now() & 0x7fffffff) >>> 0;
+    const finish = (err?: Error) => {
+      dsock.close();
+      this.dumpSock = null;
+      const held = this.held ?? [];
+      this.held = null;
+      if (err) return this.destroy(err);
+      for (const r of held) this.queue.push(r);
+      this.pump();
+    };
+    dsock.on('message', (buf) => {
+      if (!this.held) return;
+      const ts = nowTs();
+      let msgs;
+      try {
+        msgs = splitMessages(buf);
+      } catch (e) {
+        return finish(new CtnetlinkError(`table dump: ${(e as Error).message}`));
+      }
+      for (const m of msgs) {
+        if (m.type === NLMSG_DONE) return finish();
+        if (m.type === NLMSG_ERROR) {
+          const code = nlError(buf, m);
+          if (code === 0) continue;
+          const e: any = new Error(`errno ${-code}`);
+          e.code = -code === 1 ? 'EPERM' : -code === 95 ? 'EOPNOTSUPP' : -code === 2 ? 'ENOENT' : `E${-code}`;
+          return finish(explain(e, 'table dump'));
+        }
+        // Dump entries go straight to the queue, ahead of the held events.
+        const saved: Rec[] | null = this.held;
+        this.held = null;
+        try {
+          this.handle(buf, m, ts, true);
+        } finally {
+          this.held = saved;
+        }
+      }
+    });
+    dsock.on('error', (err) => finish(explain(err, 'table dump')));
+    const fam = this.opts.family === 'ipv4' ? AF_INET : this.opts.family === 'ipv6' ? AF_INET6 : 0;
+    dsock.send(buildRequest((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, fam), {}, (err) => {
+      if (err) finish(explain(err, 'table dump request'));
+    });
+  }
+
+  /** Stop receiving; what is queued is still delivered, then the stream ends. */
+  close(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    const total = this.readDrops();
+    if (total !== null && total > this.drops) {
+      this.lose(total - this.drops, 'enobufs');
+      this.drops = total;
+    }
+    this.sock?.close();
+    this.sock = null;
+    this.dumpSock?.close();
+    this.dumpSock = null;
+    if (this.held) {
+      for (const r of this.held) this.queue.push(r);
+      this.held = null;
+    }
+    this.queue.push(null as any);
+    this.pump();
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    this.sock?.close();
+    this.sock = null;
+    this.dumpSock?.close();
+    this.dumpSock = null;
+    cb(err);
+  }
+}
