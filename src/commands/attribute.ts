@@ -1,0 +1,119 @@
+// ct-attribute: add the owner (process, user, unit, container) to each flow event.
+import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from '../cli.js';
+import { LineSplitter, parseObject, type Line } from '../ndjson.js';
+import { isFlowEvent, type FlowEvent } from '../event.js';
+import { Attributor } from '../attribute/attributor.js';
+
+const NAME = 'ct-attribute';
+
+function options(argv: string[], io: IO) {
+  const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (NDJSON from ct-events, or files) and add who owns each flow: "direction", "process" {pid, ppid, uid, user, gid, group, comm, exe, cmdline, cgroup, unit, container, inode, start_time} and "attribution" {method, ok, reason}. See ct-attribute(1).`)
+    .option('cmdline', { type: 'boolean', default: true, description: 'Include the command line (--no-cmdline leaves it out: it may hold secrets)' })
+    .option('cache', { type: 'boolean', default: true, description: 'Remember each flow\'s owner by conntrack id for its UPDATE and DESTROY events (--no-cache looks every event up anew)' })
+    .option('peer', { type: 'boolean', default: true, description: 'For local flows (both ends on this host) also name the peer process in "peer"' })
+    .option('max-flows', { type: 'number', default: 100000, description: 'Flows remembered at most (least recently used are forgotten)' })
+    .option('max-processes', { type: 'number', default: 20000, description: 'Processes remembered at most' })
+    .option('stats', { type: 'boolean', default: false, description: 'At the end, print attribution counts on stderr' })
+    .example(`sudo ct-events | ${NAME}`, 'who owns each new and closed connection')
+    .example(`sudo ct-events -p tcp | ${NAME} --no-cmdline | ct-format`, 'readable, without command lines')
+    .example(`${NAME} < saved.ndjson`, 'attribute saved events (owners must still exist)');
+  return parseArgs(y, argv, io);
+}
+
+export async function main(argv: string[], io: IO): Promise<number> {
+  const a = await options(argv, io);
+  if (!a) return 0;
+  for (const k of ['max-flows', 'max-processes'] as const) {
+    const v = Number(a[k]);
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${k} must be a positive whole number`);
+  }
+  const files = ((a as any)._ as (string | number)[]).map(String);
+  const attributor = new Attributor({
+    cmdline: a.cmdline as boolean,
+    flowCache: a.cache as boolean,
+    peer: a.peer as boolean,
+    maxFlows: Number(a['max-flows']),
+    maxProcesses: Number(a['max-processes']),
+    selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
+  });
+  let bad = 0;
+  try {
+    const sources = files.length ? files : ['-'];
+    for (const file of sources) {
+      const label = file === '-' ? 'stdin' : file;
+      const input = file === '-' ? io.stdin : createReadStream(file);
+      const splitter = new LineSplitter((no, len) => {
+        bad++;
+        warn(io, NAME, `${label}:${no}: line of ${len} bytes is too long, skipped`);
+      });
+      const attr = new Transform({
+        writableObjectMode: true,
+        readableObjectMode: false,
+        writableHighWaterMark: 4,
+        transform(batch: Line[], _enc, cb) {
+          processBatch(batch).then((out) => cb(null, out || undefined), cb);
+        },
+      });
+      const processBatch = async (batch: Line[]): Promise<string> => {
+        const outs: (string | FlowEvent)[] = new Array(batch.length);
+        const work: Promise<void>[] = [];
+        const byId = new Map<number, Promise<void>>();
+        for (let i = 0; i < batch.length; i++) {
+          const line = batch[i];
+          let obj: Record<string, any>;
+          try {
+            obj = parseObject(line.text);
+          } catch (e) {
+            bad++;
+            warn(io, NAME, `${label}:${line.no}: ${(e as Error).message}`);
+            outs[i] = '';
+            continue;
+          }
+          if (!isFlowEvent(obj) || typeof obj.id !== 'number' || typeof obj.src !== 'string') {
+            if (isFlowEvent(obj)) {
+              bad++;
+              warn(io, NAME, `${label}:${line.no}: flow event without "id" or "src", passed on unattributed`);
+            }
+            outs[i] = line.text + '\n';
+            continue;
+          }
+          const ev = obj as FlowEvent;
+          outs[i] = ev;
+          // Events of one flow are attributed in order (NEW before DESTROY).
+          const prev = byId.get(ev.id);
+          const p = prev ? prev.then(() => attributor.attribute(ev)) : attributor.attribute(ev);
+          byId.set(ev.id, p);
+          work.push(p);
+        }
+        await Promise.all(work);
+        let out = '';
+        for (const o of outs) out += typeof o === 'string' ? o : JSON.stringify(o) + '\n';
+        return out;
+      };
+      // SIGTERM: treat as end of input, so what was read is still written.
+      const onAbort = () => { try { (input as any).push(null); } catch { /* already ended */ } };
+      io.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await pipeline(input, splitter, attr, io.stdout, { end: false });
+      } finally {
+        io.signal.removeEventListener('abort', onAbort);
+      }
+    }
+  } finally {
+    attributor.close();
+  }
+  if (a.stats) {
+    const s = attributor.stats;
+    warn(io, NAME, `attributed ${s.ok}, unattributed ${s.failed} (${Object.entries(s.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}), from flow memory ${s.cached}, sock_diag lookups ${s.lookups}`);
+  }
+  if (bad) {
+    warn(io, NAME, `${bad} bad input line${bad === 1 ? '' : 's'} skipped`);
+    return 1;
+  }
+  return 0;
+}
+
+export const command: Command = { name: NAME, readsStdin: true, main };

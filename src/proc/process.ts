@@ -1,0 +1,131 @@
+// Process details from /proc/PID (stat, status, exe, cmdline, cgroup),
+// cached by pid AND start time: a pid reused by a new process is a new cache
+// entry, never the old process's details. Details are captured at first
+// sight, so a flow keeps its owner after the process exits.
+import { readFileSync, readlinkSync } from 'node:fs';
+import type { ProcessInfo } from '../event.js';
+import { cgroupPath, unitOf, containerOf } from './cgroup.js';
+import { Users } from './users.js';
+
+const CLK_TCK = 100; // USER_HZ on every Linux architecture ctpipe runs on
+
+export interface ProcessReaderOptions {
+  proc?: string;
+  cmdline?: boolean;
+  maxEntries?: number;
+  users?: Users;
+}
+
+interface Cached {
+  start: number;
+  info: ProcessInfo;
+}
+
+export class ProcessReader {
+  private cache = new Map<number, Cached>();
+  private readonly proc: string;
+  private readonly max: number;
+  private readonly withCmdline: boolean;
+  private bootMs: number | null = null;
+  readonly users: Users;
+
+  constructor(opts: ProcessReaderOptions = {}) {
+    this.proc = opts.proc ?? '/proc';
+    this.max = opts.maxEntries ?? 20000;
+    this.withCmdline = opts.cmdline !== false;
+    this.users = opts.users ?? new Users();
+  }
+
+  private boot(): number {
+    if (this.bootMs === null) {
+      try {
+        const m = /^btime (\d+)$/m.exec(readFileSync(`${this.proc}/stat`, 'utf8'));
+        this.bootMs = m ? Number(m[1]) * 1000 : 0;
+      } catch {
+        this.bootMs = 0;
+      }
+    }
+    return this.bootMs;
+  }
+
+  /** Parse /proc/PID/stat: comm may hold spaces and parentheses, so split after the last ')'. */
+  static parseStat(s: string): { comm: string; ppid: number; start: number } {
+    const l = s.indexOf('(');
+    const r = s.lastIndexOf(')');
+    const f = s.slice(r + 2).split(' ');
+    return { comm: s.slice(l + 1, r), ppid: Number(f[1]), start: Number(f[19]) };
+  }
+
+  /** Details of `pid`, or null when it is gone. `expectStart` guards against pid reuse. */
+  get(pid: number): ProcessInfo | null {
+    let stat: string;
+    try {
+      stat = readFileSync(`${this.proc}/${pid}/stat`, 'latin1');
+    } catch {
+      const c = this.cache.get(pid);
+      return c ? c.info : null; // gone: what we saw of it is still true
+    }
+    const st = ProcessReader.parseStat(stat);
+    const c = this.cache.get(pid);
+    if (c && c.start === st.start) {
+      // Refresh LRU position.
+      this.cache.delete(pid);
+      this.cache.set(pid, c);
+      return c.info;
+    }
+    const info = this.read(pid, st);
+    this.cache.delete(pid);
+    this.cache.set(pid, { start: st.start, info });
+    if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value!);
+    return info;
+  }
+
+  private read(pid: number, st: { comm: string; ppid: number; start: number }): ProcessInfo {
+    const base = `${this.proc}/${pid}`;
+    const info: ProcessInfo = { pid, ppid: st.ppid };
+    try {
+      const status = readFileSync(`${base}/status`, 'utf8');
+      const uid = /^Uid:\s+(\d+)/m.exec(status);
+      const gid = /^Gid:\s+(\d+)/m.exec(status);
+      if (uid) {
+        info.uid = Number(uid[1]);
+        info.user = this.users.user(info.uid) ?? String(info.uid);
+      }
+      if (gid) {
+        info.gid = Number(gid[1]);
+        info.group = this.users.group(info.gid) ?? String(info.gid);
+      }
+    } catch { /* exited between reads */ }
+    info.comm = st.comm;
+    try {
+      info.exe = readlinkSync(`${base}/exe`);
+    } catch {
+      info.exe = null; // kernel thread, exited, or no permission
+    }
+    if (this.withCmdline) {
+      try {
+        const raw = readFileSync(`${base}/cmdline`, 'utf8');
+        const parts = raw.split('\0');
+        if (parts.length && parts[parts.length - 1] === '') parts.pop();
+        info.cmdline = parts;
+      } catch {
+        info.cmdline = [];
+      }
+    }
+    let path: string | null = null;
+    try {
+      path = cgroupPath(readFileSync(`${base}/cgroup`, 'utf8'));
+    } catch { /* no cgroup file */ }
+    info.cgroup = path;
+    info.unit = unitOf(path);
+    info.container = containerOf(path);
+    const boot = this.boot();
+    if (boot) info.start_time = new Date(boot + (st.start * 1000) / CLK_TCK).toISOString();
+    return info;
+  }
+
+  /** Snapshot a process now (e.g. as soon as it is learned of), so its details outlive it. */
+  remember(pid: number): void {
+    this.get(pid);
+  }
+}

@@ -1,0 +1,195 @@
+// Socket inode -> owning processes, from the `socket:[INODE]` links in
+// /proc/PID/fd. Kept warm and refreshed incrementally: a miss first looks at
+// processes not seen before (a short-lived client is new), then at processes
+// that recently owned sockets (a busy client opens more), and only then, at a
+// bounded rate, rescans everything. Each answer is re-checked with one
+// readlink, so a stale entry is never reported. No `process` access.
+import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
+
+export interface Holder {
+  pid: number;
+  fd: number;
+}
+
+export interface LookupResult {
+  holders: Holder[];
+  /** Processes whose fd table we could not read (EACCES: no CAP_SYS_PTRACE). */
+  denied: number;
+}
+
+export interface SocketIndexOptions {
+  /** /proc, or another mount of it. */
+  proc?: string;
+  /** Least time between two full rescans, ms. */
+  fullScanInterval?: number;
+  /** Most inodes remembered. */
+  maxEntries?: number;
+}
+
+export class SocketIndex {
+  private byInode = new Map<number, Holder[]>();
+  private known = new Set<number>();
+  private recent: number[] = [];
+  private denied = new Set<number>();
+  private lastFull = 0;
+  private readonly proc: string;
+  private readonly fullEvery: number;
+  private readonly max: number;
+  scans = { full: 0, fresh: 0, recent: 0, pidsRead: 0 };
+
+  constructor(opts: SocketIndexOptions = {}) {
+    this.proc = opts.proc ?? '/proc';
+    this.fullEvery = opts.fullScanInterval ?? 200;
+    this.max = opts.maxEntries ?? 500000;
+  }
+
+  private listPids(): number[] {
+    const out: number[] = [];
+    for (const name of readdirSync(this.proc)) {
+      const c = name.charCodeAt(0);
+      if (c >= 48 && c <= 57) out.push(Number(name));
+    }
+    return out;
+  }
+
+  /** Read one process's fd table into the index. Returns false if it could not be read. */
+  private scanPid(pid: number): boolean {
+    this.scans.pidsRead++;
+    let fds: string[];
+    const dir = `${this.proc}/${pid}/fd`;
+    try {
+      fds = readdirSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') this.denied.add(pid);
+      return false;
+    }
+    this.denied.delete(pid);
+    let sockets = 0;
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = readlinkSync(`${dir}/${fd}`);
+      } catch {
+        continue;
+      }
+      // "socket:[12345]"
+      if (link.charCodeAt(0) !== 115 || !link.startsWith('socket:[')) continue;
+      const inode = Number(link.slice(8, -1));
+      sockets++;
+      const h = this.byInode.get(inode);
+      const holder = { pid, fd: Number(fd) };
+      if (!h) this.byInode.set(inode, [holder]);
+      else if (!h.some((x) => x.pid === pid)) h.push(holder);
+    }
+    if (sockets) this.touchRecent(pid);
+    return true;
+  }
+
+  private touchRecent(pid: number): void {
+    const i = this.recent.indexOf(pid);
+    if (i >= 0) this.recent.splice(i, 1);
+    this.recent.push(pid);
+    if (this.recent.length > 32) this.recent.shift();
+  }
+
+  /** Is the holder still holding this inode? One readlink. */
+  private valid(h: Holder, inode: number): boolean {
+    try {
+      return readlinkSync(`${this.proc}/${h.pid}/fd/${h.fd}`) === `socket:[${inode}]`;
+    } catch {
+      return false;
+    }
+  }
+
+  private checked(inode: number): Holder[] {
+    const h = this.byInode.get(inode);
+    if (!h) return [];
+    const ok = h.filter((x) => this.valid(x, inode));
+    if (ok.length) {
+      if (ok.length !== h.length) this.byInode.set(inode, ok);
+    } else {
+      this.byInode.delete(inode);
+    }
+    return ok;
+  }
+
+  private trim(): void {
+    if (this.byInode.size <= this.max) return;
+    // Oldest first: Map keeps insertion order.
+    let n = this.byInode.size - this.max;
+    for (const k of this.byInode.keys()) {
+      this.byInode.delete(k);
+      if (--n <= 0) break;
+    }
+  }
+
+  /** Who holds socket `inode` now. */
+  lookup(inode: number): LookupResult {
+    let found = this.checked(inode);
+    if (found.length) return { holders: found, denied: 0 };
+    // 1. Processes we have not seen yet.
+    const pids = this.listPids();
+    const alive = new Set(pids);
+    let fresh = false;
+    for (const pid of pids) {
+      if (this.known.has(pid)) continue;
+      this.known.add(pid);
+      fresh = true;
+      this.scanPid(pid);
+    }
+    for (const pid of this.known) if (!alive.has(pid)) { this.known.delete(pid); this.denied.delete(pid); }
+    if (fresh) {
+      this.scans.fresh++;
+      found = this.checked(inode);
+      if (found.length) return this.done(found);
+    }
+    // 2. Processes that recently owned sockets.
+    this.scans.recent++;
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const pid = this.recent[i];
+      if (!alive.has(pid)) { this.recent.splice(i, 1); continue; }
+      this.scanPid(pid);
+      found = this.checked(inode);
+      if (found.length) return this.done(found);
+    }
+    // 3. Everything, at a bounded rate.
+    const now = Date.now();
+    if (now - this.lastFull >= this.fullEvery) {
+      this.lastFull = now;
+      this.scans.full++;
+      for (const pid of pids) this.scanPid(pid);
+      found = this.checked(inode);
+      if (found.length) return this.done(found);
+    }
+    return { holders: [], denied: this.denied.size };
+  }
+
+  private done(found: Holder[]): LookupResult {
+    this.trim();
+    return { holders: found, denied: 0 };
+  }
+
+  /** Learn a new pid early (process connector, or a caller that knows). */
+  notePid(pid: number): void {
+    if (this.known.has(pid)) return;
+    this.known.add(pid);
+    this.scanPid(pid);
+  }
+
+  get size(): number {
+    return this.byInode.size;
+  }
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or null. */
+export function procStartTime(pid: number, proc = '/proc'): number | null {
+  try {
+    const s = readFileSync(`${proc}/${pid}/stat`, 'latin1');
+    const r = s.lastIndexOf(')');
+    const f = s.slice(r + 2).split(' ');
+    return Number(f[19]);
+  } catch {
+    return null;
+  }
+}
