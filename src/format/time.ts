@@ -1,0 +1,218 @@
+// Timestamps for people and for other tools' parsers: turns an event's ISO
+// 8601 `ts` (UTC, microseconds, see ct-event(5)) into `iso`, epoch seconds or
+// a strftime-style pattern, in UTC or local time. Owns nothing else; never
+// reads the clock or `process` (local time is the TZ the runtime was started
+// with, as for strftime(3)).
+
+export type TimeZoneMode = 'utc' | 'local';
+
+/** Named formats; anything else containing `%` is a strftime pattern. */
+export const TS_FORMATS = ['iso', 'epoch', 'epoch-ms', 'epoch-us'] as const;
+
+/** A timestamp text that could not be read as ISO 8601. */
+export class TimestampError extends Error {}
+
+interface Instant {
+  /** Whole seconds since the epoch. */
+  sec: number;
+  /** Microseconds within the second, 0..999999. */
+  us: number;
+}
+
+const ISO_RE = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|z|[+-]\d\d(?::?\d\d)?)$/;
+
+/** Read an ISO 8601 date-time with an explicit offset (RFC 3339 section 5.6). */
+export function parseIso(ts: string): Instant {
+  const m = ISO_RE.exec(ts);
+  if (!m) throw new TimestampError(`not an ISO 8601 timestamp: ${JSON.stringify(ts).slice(0, 60)}`);
+  const ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
+  if (Number.isNaN(ms) || +m[2] > 12 || +m[3] > 31 || +m[4] > 23 || +m[5] > 59 || +m[6] > 60) {
+    throw new TimestampError(`not a valid date: ${JSON.stringify(ts).slice(0, 60)}`);
+  }
+  let sec = ms / 1000;
+  const z = m[8];
+  if (z !== 'Z' && z !== 'z') {
+    const sign = z[0] === '-' ? -1 : 1;
+    const hh = +z.slice(1, 3);
+    const mm = z.length > 3 ? +z.slice(z.length - 2) : 0;
+    sec -= sign * (hh * 3600 + mm * 60);
+  }
+  const frac = m[7] ?? '';
+  const us = frac ? +(frac + '00000').slice(0, 6) : 0;
+  return { sec, us };
+}
+
+const pad2 = (n: number) => (n < 10 ? '0' + n : '' + n);
+const pad3 = (n: number) => (n < 10 ? '00' + n : n < 100 ? '0' + n : '' + n);
+const pad6 = (n: number) => ('00000' + n).slice(-6);
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+interface Fields {
+  Y: number; m: number; d: number; H: number; M: number; S: number; wday: number; yday: number;
+  /** Offset from UTC in minutes (east positive). */
+  off: number;
+}
+
+function fieldsOf(sec: number, tz: TimeZoneMode): Fields {
+  const dt = new Date(sec * 1000);
+  const utc = tz === 'utc';
+  const Y = utc ? dt.getUTCFullYear() : dt.getFullYear();
+  const m = (utc ? dt.getUTCMonth() : dt.getMonth()) + 1;
+  const d = utc ? dt.getUTCDate() : dt.getDate();
+  return {
+    Y, m, d,
+    H: utc ? dt.getUTCHours() : dt.getHours(),
+    M: utc ? dt.getUTCMinutes() : dt.getMinutes(),
+    S: utc ? dt.getUTCSeconds() : dt.getSeconds(),
+    wday: utc ? dt.getUTCDay() : dt.getDay(),
+    yday: (Date.UTC(Y, m - 1, d) - Date.UTC(Y, 0, 1)) / 86400000 + 1,
+    off: utc ? 0 : -dt.getTimezoneOffset(),
+  };
+}
+
+function offsetText(off: number, colon: boolean): string {
+  const sign = off < 0 ? '-' : '+';
+  const a = Math.abs(off);
+  return sign + pad2(Math.floor(a / 60)) + (colon ? ':' : '') + pad2(a % 60);
+}
+
+function zoneName(sec: number, tz: TimeZoneMode): string {
+  if (tz === 'utc') return 'UTC';
+  try {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(new Date(sec * 1000));
+    return parts.find((p) => p.type === 'timeZoneName')?.value ?? '';
+  } catch {
+    return offsetText(fieldsOf(sec, tz).off, false);
+  }
+}
+
+/** One strftime directive: the per-second text (sub-second directives are filled in later). */
+type Piece = string | ((f: Fields, sec: number) => string) | 'us' | 'ms';
+
+function directive(c: string, tz: TimeZoneMode): Piece {
+  switch (c) {
+    case 'Y': return (f) => String(f.Y);
+    case 'y': return (f) => pad2(f.Y % 100);
+    case 'C': return (f) => pad2(Math.floor(f.Y / 100));
+    case 'm': return (f) => pad2(f.m);
+    case 'd': return (f) => pad2(f.d);
+    case 'e': return (f) => (f.d < 10 ? ' ' + f.d : '' + f.d);
+    case 'H': return (f) => pad2(f.H);
+    case 'I': return (f) => pad2(f.H % 12 === 0 ? 12 : f.H % 12);
+    case 'p': return (f) => (f.H < 12 ? 'AM' : 'PM');
+    case 'M': return (f) => pad2(f.M);
+    case 'S': return (f) => pad2(f.S);
+    case 'j': return (f) => pad3(f.yday);
+    case 'a': return (f) => DAYS[f.wday].slice(0, 3);
+    case 'A': return (f) => DAYS[f.wday];
+    case 'b': case 'h': return (f) => MONTHS[f.m - 1].slice(0, 3);
+    case 'B': return (f) => MONTHS[f.m - 1];
+    case 'u': return (f) => String(f.wday === 0 ? 7 : f.wday);
+    case 'w': return (f) => String(f.wday);
+    case 'z': return (f) => offsetText(f.off, false);
+    case 'Z': return (_f, sec) => zoneName(sec, tz);
+    case 's': return (_f, sec) => String(sec);
+    case 'F': return (f) => `${f.Y}-${pad2(f.m)}-${pad2(f.d)}`;
+    case 'T': return (f) => `${pad2(f.H)}:${pad2(f.M)}:${pad2(f.S)}`;
+    case 'R': return (f) => `${pad2(f.H)}:${pad2(f.M)}`;
+    case 'D': return (f) => `${pad2(f.m)}/${pad2(f.d)}/${pad2(f.Y % 100)}`;
+    case 'f': return 'us'; // microseconds, as Python's datetime.strftime
+    case 'L': return 'ms'; // milliseconds
+    case 'n': return '\n';
+    case 't': return '\t';
+    case '%': return '%';
+    default: return '%' + c; // unknown directives stay as written, as glibc does
+  }
+}
+
+function compileStrftime(pattern: string, tz: TimeZoneMode): (t: Instant) => string {
+  const pieces: Piece[] = [];
+  let lit = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch !== '%' || i === pattern.length - 1) {
+      lit += ch;
+      continue;
+    }
+    const d = directive(pattern[++i], tz);
+    if (typeof d === 'string' && d !== 'us' && d !== 'ms') {
+      lit += d;
+    } else {
+      if (lit) pieces.push(lit);
+      lit = '';
+      pieces.push(d);
+    }
+  }
+  if (lit) pieces.push(lit);
+  const sub = pieces.filter((p) => p === 'us' || p === 'ms').length;
+  // Events come in time order, many in the same second: the text for one
+  // second is made once, split where the sub-second digits go.
+  let lastSec = NaN;
+  let parts: string[] = [];
+  let subKinds: ('us' | 'ms')[] = [];
+  const perSecond = (sec: number) => {
+    const f = fieldsOf(sec, tz);
+    parts = [];
+    subKinds = [];
+    let cur = '';
+    for (const p of pieces) {
+      if (p === 'us' || p === 'ms') {
+        parts.push(cur);
+        subKinds.push(p);
+        cur = '';
+      } else if (typeof p === 'string') cur += p;
+      else cur += p(f, sec);
+    }
+    parts.push(cur);
+    lastSec = sec;
+  };
+  if (sub === 0) {
+    return (t) => {
+      if (t.sec !== lastSec) perSecond(t.sec);
+      return parts[0];
+    };
+  }
+  return (t) => {
+    if (t.sec !== lastSec) perSecond(t.sec);
+    let out = parts[0];
+    for (let i = 0; i < subKinds.length; i++) out += (subKinds[i] === 'us' ? pad6(t.us) : pad3(Math.floor(t.us / 1000))) + parts[i + 1];
+    return out;
+  };
+}
+
+/**
+ * A function from an event timestamp to text. `fmt`: `iso` (ISO 8601 with
+ * microseconds: unchanged in UTC, with the offset in local time), `epoch`
+ * (whole seconds, as strftime's `%s`), `epoch-ms`, `epoch-us`, or a strftime
+ * pattern (`%Y %m %d %H %M %S %f %z %Z %s`...; `%f` is microseconds, `%L`
+ * milliseconds). Throws TimestampError for a value that is not a timestamp.
+ */
+export function compileTsFormat(fmt: string = 'iso', tz: TimeZoneMode = 'utc'): (ts: string) => string {
+  if (fmt === 'iso' && tz === 'utc') {
+    return (ts) => {
+      // The event's own form is already what is wanted: pass it through.
+      if (ts.length === 27 && ts.charCodeAt(26) === 90 /* Z */ && ts.charCodeAt(10) === 84 /* T */) return ts;
+      const t = parseIso(ts);
+      return new Date(t.sec * 1000).toISOString().slice(0, 19) + '.' + pad6(t.us) + 'Z';
+    };
+  }
+  if (fmt === 'epoch') return (ts) => String(parseIso(ts).sec);
+  if (fmt === 'epoch-ms') return (ts) => { const t = parseIso(ts); return String(t.sec * 1000 + Math.floor(t.us / 1000)); };
+  if (fmt === 'epoch-us') return (ts) => { const t = parseIso(ts); return t.sec === 0 ? String(t.us) : String(t.sec) + pad6(t.us); };
+  const pattern = fmt === 'iso' ? '%Y-%m-%dT%H:%M:%S.%f' : fmt;
+  const f = compileStrftime(pattern, tz);
+  if (fmt === 'iso') {
+    // Local ISO: the offset with a colon (RFC 3339), which strftime's %z lacks.
+    return (ts) => {
+      const t = parseIso(ts);
+      return f(t) + offsetText(fieldsOf(t.sec, 'local').off, true);
+    };
+  }
+  return (ts) => f(parseIso(ts));
+}
+
+/** Whether `fmt` is something compileTsFormat understands (a name, or a pattern with a directive). */
+export function isTsFormat(fmt: string): boolean {
+  return (TS_FORMATS as readonly string[]).includes(fmt) || fmt.includes('%');
+}
