@@ -75,7 +75,9 @@ function walk<T>(table: AttrTable<T>, b: Buffer, s: number, e: number, target: T
     const spec = table[type];
     if (spec) {
       if (spec.min && len - 4 < spec.min) throw new DecodeError(`${spec.name}: ${len - 4} bytes, expected at least ${spec.min}`);
-      spec.decode(b, s + 4, s + len, target, ctx, spec.name);
+      // The full path, so that the same unknown attribute under the orig and
+      // the reply tuple gets two keys, not one.
+      spec.decode(b, s + 4, s + len, target, ctx, path ? `${path}.${spec.name}` : spec.name);
     } else {
       // Kept, not dropped: a newer kernel's attribute is still visible downstream.
       (ctx.unknown ??= {})[`${path ? path + '.' : ''}${type}`] = b.subarray(s + 4, s + len).toString('hex');
@@ -227,6 +229,7 @@ function statusNames(v: number): string[] {
 
 function tupleOut(t: RawTuple, path: string): Tuple {
   if (!t.src || !t.dst) throw new DecodeError(`${path}: no addresses`);
+  if (t.src.length !== t.dst.length) throw new DecodeError(`${path}: source and destination addresses of different families`);
   const src = ipText(t.src, 0, t.src.length);
   const dst = ipText(t.dst, 0, t.dst.length);
   return t.sport !== undefined ? { src, sport: t.sport, dst, dport: t.dport } : { src, dst };
