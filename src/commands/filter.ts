@@ -1,0 +1,113 @@
+// ct-filter: keep or drop events by protocol, port, address, event kind,
+// owner and direction; drop DNS, multicast, loopback, unattributed and the
+// pipeline's own traffic. Kept lines are written exactly as they came in.
+import { networkInterfaces } from 'node:os';
+import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
+import { compileFilter, SpecError, DIRECTIONS, type FilterSpec } from '../filter/match.js';
+import { filterStream, type FilterCounts } from '../filter/stream.js';
+import { SelfDetector } from '../filter/self.js';
+import { broadcastOf } from '../filter/net.js';
+import { readSources, sourcesFrom } from '../input.js';
+
+const NAME = 'ct-filter';
+
+function options(argv: string[], io: IO) {
+  const list = (description: string) => ({ type: 'string' as const, array: true, description, requiresArg: true });
+  const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (ct-event(5)) from files or stdin and write the ones that match, unchanged. Repeated values of one option are alternatives (OR); different options must all match (AND). Special records (overrun, stats) always pass.`)
+    // The --no-* options are options of their own, not negations of --dns and friends.
+    .parserConfiguration({ 'strip-aliased': true, 'boolean-negation': false })
+    .option('proto', { alias: 'p', ...list('Protocols (tcp, udp, icmp, ...); repeatable or comma-separated') })
+    .option('port', list('Port at either end, original or reply (NAT): 443, 8000-8999, 80,443'))
+    .option('sport', list('Source port of the original direction'))
+    .option('dport', list('Destination port of the original direction'))
+    .option('net', list('Any address of the flow in this CIDR (original or reply), IPv4 or IPv6: 10.0.0.0/8, 2001:db8::/32, 192.168.1.0/255.255.255.0'))
+    .option('src', list('Source address of the original direction in this CIDR'))
+    .option('dst', list('Destination address of the original direction in this CIDR'))
+    .option('event', { alias: 'e', ...list('Event kinds: new, update, destroy') })
+    .option('uid', list('Owner uid: 1000, 1000-1999'))
+    .option('user', list('Owner user name (glob)'))
+    .option('comm', list('Owner command name (glob): curl, python*'))
+    .option('exe', list('Owner executable path (glob): /usr/bin/*'))
+    .option('unit', list('Owner systemd unit (glob): nginx.service, *.scope'))
+    .option('container', list('Owner container id (full or 12-character), name or image (glob); * = any container'))
+    .option('direction', list(`Direction: ${DIRECTIONS.join(', ')}`))
+    .option('invert', { alias: 'v', type: 'boolean', default: false, description: 'Keep what the criteria above do not match (the --no-* drops still apply)' })
+    .option('no-dns', { type: 'boolean', default: false, description: 'Drop DNS, mDNS and LLMNR: TCP or UDP port 53, 5353 or 5355 at either end' })
+    .option('no-multicast', { type: 'boolean', default: false, description: "Drop flows to multicast, 255.255.255.255 and this host's interfaces' broadcast addresses" })
+    .option('no-loopback', { type: 'boolean', default: false, description: 'Drop flows from or to 127.0.0.0/8 and ::1' })
+    .option('no-unattributed', { type: 'boolean', default: false, description: 'Drop flow events without a "process" (no owner found)' })
+    .option('no-self', { type: 'boolean', default: false, description: "Drop the pipeline's own traffic: processes in this process group (or session, without a terminal) and ct-* commands" })
+    .example(`sudo ct-events | ct-attribute | ${NAME} -p tcp --dport 443`, 'HTTPS connections only')
+    .example(`${NAME} --net 10.0.0.0/8 --net 192.168.0.0/16 -v`, 'everything not touching these networks')
+    .example(`${NAME} --no-dns --no-multicast --no-loopback --no-self`, 'cut the noise before shipping')
+    .example(`${NAME} --user alice --comm 'python*' saved.ndjson`, "alice's python processes, from a file")
+    .example(`${NAME} --container '*' -e new`, 'new connections made from containers');
+  return parseArgs(y, argv, io);
+}
+
+/** Directed broadcast addresses of this host's IPv4 interfaces. */
+function localBroadcasts(): string[] {
+  const out: string[] = [];
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family !== 'IPv4') continue;
+      const b = broadcastOf(a.address, a.netmask);
+      if (b) out.push(b);
+    }
+  }
+  return out;
+}
+
+export async function main(argv: string[], io: IO): Promise<number> {
+  const a = await options(argv, io);
+  if (!a) return 0;
+  const files = ((a as any)._ as (string | number)[]).map(String);
+  const L = (k: string) => (a as Record<string, unknown>)[k] as string[] | undefined;
+  const B = (k: string) => (a as Record<string, unknown>)[k] === true;
+  const spec: FilterSpec = {
+    proto: L('proto'), port: L('port'), sport: L('sport'), dport: L('dport'), net: L('net'), src: L('src'), dst: L('dst'),
+    event: L('event'), uid: L('uid'), user: L('user'), comm: L('comm'), exe: L('exe'), unit: L('unit'), container: L('container'),
+    direction: L('direction'), invert: B('invert'),
+    noDns: B('no-dns'), noMulticast: B('no-multicast'), noLoopback: B('no-loopback'), noUnattributed: B('no-unattributed'),
+  };
+  if (spec.noMulticast) spec.broadcast = localBroadcasts();
+  if (B('no-self')) {
+    try {
+      spec.self = new SelfDetector({ pid: process.pid });
+    } catch (e) {
+      throw new Failure((e as Error).message);
+    }
+  }
+  let filter;
+  try {
+    filter = compileFilter(spec);
+  } catch (e) {
+    if (e instanceof SpecError) throw new UsageError(e.message);
+    throw e;
+  }
+
+  const counts: FilterCounts = { read: 0, kept: 0, bad: 0 };
+  const failed = await readSources({
+    sources: sourcesFrom(files, io.stdin),
+    out: io.stdout,
+    signal: io.signal,
+    transform: (src) => filterStream({
+      filter,
+      source: src.name,
+      counts,
+      onBad: (m) => warn(io, NAME, m),
+      onNoAttribution: (m) => warn(io, NAME, m),
+    }),
+    onSourceError: (src, err) => warn(io, NAME, `${src.name}: ${err.message}`),
+    onBadLine: (src, no, reason) => {
+      counts.bad++;
+      counts.read++;
+      warn(io, NAME, `${src.name}:${no}: ${reason}`);
+    },
+  });
+  // Skipped input is never silent: a summary, and exit 1 (see EXIT STATUS in ct-filter(1)).
+  if (counts.bad) warn(io, NAME, `${counts.bad} bad line${counts.bad === 1 ? '' : 's'} skipped (of ${counts.read} read)`);
+  return counts.bad || failed ? 1 : 0;
+}
+
+export const command: Command = { name: NAME, readsStdin: true, main };

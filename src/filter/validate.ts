@@ -1,0 +1,77 @@
+// Type checks for a parsed record against the event contract (ct-event(5),
+// src/event.ts), so that a stage can report "a field of the wrong type" on
+// the line that has it instead of misbehaving later. Only fields that are
+// present are checked: the contract lets most of them be absent, and fields
+// it does not name pass unchecked. Never changes the record.
+
+type Check = (v: unknown) => boolean;
+
+const str: Check = (v) => typeof v === 'string';
+const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+const port: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
+const bool: Check = (v) => typeof v === 'boolean';
+const strOrNull: Check = (v) => v === null || typeof v === 'string';
+const strArray: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const numArray: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'number');
+const obj: Check = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+const what = (c: Check): string =>
+  c === str ? 'a string' : c === num ? 'a number' : c === port ? 'a port number (0-65535)' : c === bool ? 'true or false'
+    : c === strOrNull ? 'a string or null' : c === strArray ? 'an array of strings' : c === numArray ? 'an array of numbers' : 'an object';
+
+/** Field -> check, for the top level of a flow event. Nested objects have their own tables. */
+const FLOW: [string, Check][] = [
+  ['ts', str], ['id', num], ['family', str], ['proto', str], ['src', str], ['sport', port], ['dst', str], ['dport', port],
+  ['reply', obj], ['state', str], ['status', strArray], ['timeout', num], ['mark', num], ['zone', num],
+  ['community_id', str], ['host', str], ['dump', bool], ['labels', numArray], ['start', str], ['stop', str],
+  ['direction', str], ['process', obj], ['peer', obj], ['attribution', obj], ['counters', obj],
+];
+const TUPLE: [string, Check][] = [['src', str], ['sport', port], ['dst', str], ['dport', port]];
+const PROCESS: [string, Check][] = [
+  ['pid', num], ['ppid', num], ['uid', num], ['user', str], ['gid', num], ['group', str], ['comm', str],
+  ['exe', strOrNull], ['cmdline', strArray], ['cgroup', strOrNull], ['unit', strOrNull], ['inode', num], ['start_time', str],
+];
+const ATTRIBUTION: [string, Check][] = [['method', str], ['ok', bool], ['reason', str]];
+
+function checkTable(o: Record<string, unknown>, table: [string, Check][], prefix: string): string | null {
+  for (let i = 0; i < table.length; i++) {
+    const [k, c] = table[i];
+    const v = o[k];
+    if (v !== undefined && !c(v)) return `${prefix}${k}: expected ${what(c)}, got ${describe(v)}`;
+  }
+  return null;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  const s = JSON.stringify(v);
+  return `${typeof v} ${s.length > 40 ? s.slice(0, 40) + '…' : s}`;
+}
+
+/**
+ * The first thing wrong with a record, or null when it is fine. A record
+ * must have an `event` string; a flow event's known fields must have their
+ * contract types.
+ */
+export function checkRecord(r: Record<string, any>): string | null {
+  const ev = r.event;
+  if (typeof ev !== 'string') return ev === undefined ? 'no "event" field' : `event: expected a string, got ${describe(ev)}`;
+  if (ev !== 'new' && ev !== 'update' && ev !== 'destroy') return null; // special records: passed on as they are
+  const bad = checkTable(r, FLOW, '');
+  if (bad) return bad;
+  if (r.reply !== undefined) {
+    const b = checkTable(r.reply, TUPLE, 'reply.');
+    if (b) return b;
+  }
+  for (const key of ['process', 'peer'] as const) {
+    const p = r[key];
+    if (p === undefined) continue;
+    const b = checkTable(p, PROCESS, key + '.');
+    if (b) return b;
+    if (p.container !== undefined && p.container !== null && !obj(p.container)) return `${key}.container: expected an object or null, got ${describe(p.container)}`;
+  }
+  if (r.attribution !== undefined) return checkTable(r.attribution, ATTRIBUTION, 'attribution.');
+  return null;
+}
