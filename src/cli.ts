@@ -3,6 +3,7 @@
 // silent), SIGINT/SIGTERM, and the exit code. Commands never call
 // process.exit(); library code never sees `process`.
 import fs from 'node:fs';
+import { isatty } from 'node:tty';
 import { EventEmitter } from 'node:events';
 import { Writable, Readable } from 'node:stream';
 import yargs from 'yargs';
@@ -88,11 +89,30 @@ export function warn(io: IO, name: string, message: string): void {
  * gets an fs stream, whose writes run off the main thread. Node makes pipes
  * blocking on Linux, which would let a slow reader stall ct-events' netlink
  * draining.
+ *
+ * Merely reading proc.stdout (yargs does, when it is imported) opens fd 1
+ * in libuv, which sets O_NONBLOCK on it; fs writes to a full pipe then fail
+ * with EAGAIN. So a pipe is reopened through /proc/self/fd/1, which gives a
+ * new open file description with its own (blocking) flags; a regular file
+ * or device ignores O_NONBLOCK and keeps fd 1; anything else (a socket, as
+ * systemd's journal stream) uses proc.stdout, which handles EAGAIN itself.
  */
 function makeStdout(proc: NodeJS.Process): { stream: Writable; isTTY: boolean } {
-  if (proc.stdout.isTTY) return { stream: proc.stdout, isTTY: true };
-  const stream = fs.createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 256 * 1024 });
-  return { stream, isTTY: false };
+  if (isatty(1)) return { stream: proc.stdout, isTTY: true };
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.fstatSync(1);
+  } catch { /* closed stdout: let proc.stdout report it */ }
+  if (st && st.isFIFO()) {
+    try {
+      const fd = fs.openSync('/proc/self/fd/1', 'w');
+      return { stream: fs.createWriteStream('', { fd, autoClose: true, highWaterMark: 256 * 1024 }), isTTY: false };
+    } catch { /* no /proc: fall through */ }
+  }
+  if (st && (st.isFile() || st.isCharacterDevice() || st.isBlockDevice())) {
+    return { stream: fs.createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 256 * 1024 }), isTTY: false };
+  }
+  return { stream: proc.stdout, isTTY: false };
 }
 
 /** Run a command as this process. The bin shims call only this. */
@@ -117,7 +137,7 @@ export async function run(cmd: Command, proc: NodeJS.Process = process): Promise
       proc.exit(1);
     }
   });
-  proc.stdout.on('error', (err) => { if ((err as NodeJS.ErrnoException).code === 'EPIPE') onEpipe(); });
+  if (stdout === proc.stdout) proc.stdout.on('error', (err) => { if ((err as NodeJS.ErrnoException).code === 'EPIPE') onEpipe(); });
 
   const stdinIsTTY = !!proc.stdin.isTTY;
   let signalCount = 0;

@@ -1,13 +1,14 @@
 // ct-filter: keep or drop events by protocol, port, address, event kind,
 // owner and direction; drop DNS, multicast, loopback, unattributed and the
 // pipeline's own traffic. Kept lines are written exactly as they came in.
-import { networkInterfaces } from 'node:os';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
 import { compileFilter, SpecError, DIRECTIONS, type FilterSpec } from '../filter/match.js';
-import { filterStream, type FilterCounts } from '../filter/stream.js';
 import { SelfDetector } from '../filter/self.js';
 import { broadcastOf } from '../filter/net.js';
-import { readSources, sourcesFrom } from '../input.js';
+import type { FilterProcessorOptions } from '../filter/processor.js';
+import { sourcesFrom } from '../input.js';
+import { runLines } from '../lines/run.js';
 
 const NAME = 'ct-filter';
 
@@ -37,6 +38,7 @@ function options(argv: string[], io: IO) {
     .option('no-loopback', { type: 'boolean', default: false, description: 'Drop flows from or to 127.0.0.0/8 and ::1' })
     .option('no-unattributed', { type: 'boolean', default: false, description: 'Drop flow events without a "process" (no owner found)' })
     .option('no-self', { type: 'boolean', default: false, description: "Drop the pipeline's own traffic: processes in this process group (or session, without a terminal) and ct-* commands" })
+    .option('jobs', { type: 'number', description: 'Worker threads for bulk input such as files (default: CPUs, at most 4; 0: none)' })
     .example(`sudo ct-events | ct-attribute | ${NAME} -p tcp --dport 443`, 'HTTPS connections only')
     .example(`${NAME} --net 10.0.0.0/8 --net 192.168.0.0/16 -v`, 'everything not touching these networks')
     .example(`${NAME} --no-dns --no-multicast --no-loopback --no-self`, 'cut the noise before shipping')
@@ -71,43 +73,38 @@ export async function main(argv: string[], io: IO): Promise<number> {
     noDns: B('no-dns'), noMulticast: B('no-multicast'), noLoopback: B('no-loopback'), noUnattributed: B('no-unattributed'),
   };
   if (spec.noMulticast) spec.broadcast = localBroadcasts();
-  if (B('no-self')) {
-    try {
-      spec.self = new SelfDetector({ pid: process.pid });
-    } catch (e) {
-      throw new Failure((e as Error).message);
-    }
-  }
-  let filter;
+  const noSelf = B('no-self') ? { pid: process.pid } : null;
+  // Build everything once here, so that a bad value is a usage error before any input is read.
   try {
-    filter = compileFilter(spec);
+    compileFilter({ ...spec, self: noSelf ? new SelfDetector(noSelf) : null });
   } catch (e) {
     if (e instanceof SpecError) throw new UsageError(e.message);
+    if (noSelf) throw new Failure((e as Error).message);
     throw e;
   }
+  const jobs = a.jobs === undefined ? Math.min(4, availableParallelism()) : Number(a.jobs);
+  if (!Number.isInteger(jobs) || jobs < 0) throw new UsageError('--jobs must be a whole number >= 0');
 
-  const counts: FilterCounts = { read: 0, kept: 0, bad: 0 };
-  const failed = await readSources({
+  const procOptions: FilterProcessorOptions = { spec, noSelf };
+  const warned = new Set<string>();
+  const counts = await runLines({
+    spec: { module: new URL('../filter/processor.js', import.meta.url).href, options: procOptions, parallel: true },
     sources: sourcesFrom(files, io.stdin),
     out: io.stdout,
     signal: io.signal,
-    transform: (src) => filterStream({
-      filter,
-      source: src.name,
-      counts,
-      onBad: (m) => warn(io, NAME, m),
-      onNoAttribution: (m) => warn(io, NAME, m),
-    }),
-    onSourceError: (src, err) => warn(io, NAME, `${src.name}: ${err.message}`),
-    onBadLine: (src, no, reason) => {
-      counts.bad++;
-      counts.read++;
-      warn(io, NAME, `${src.name}:${no}: ${reason}`);
+    jobs,
+    onDiag: (text, d) => {
+      if (d.once) {
+        if (warned.has(d.once)) return;
+        warned.add(d.once);
+      }
+      warn(io, NAME, text);
     },
+    onSourceError: (src, err) => warn(io, NAME, `${src.name}: ${err.message}`),
   });
   // Skipped input is never silent: a summary, and exit 1 (see EXIT STATUS in ct-filter(1)).
-  if (counts.bad) warn(io, NAME, `${counts.bad} bad line${counts.bad === 1 ? '' : 's'} skipped (of ${counts.read} read)`);
-  return counts.bad || failed ? 1 : 0;
+  if (counts.bad) warn(io, NAME, `${counts.bad} bad line${counts.bad === 1 ? '' : 's'} skipped`);
+  return counts.bad || counts.failedSources ? 1 : 0;
 }
 
 export const command: Command = { name: NAME, readsStdin: true, main };

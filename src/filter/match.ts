@@ -47,6 +47,8 @@ export interface CompiledFilter {
   keep(ev: Record<string, any>): boolean;
   /** Options that read what ct-attribute adds (process, direction, attribution); empty when none. */
   needsAttribution: string[];
+  /** Top-level fields the criteria read (for type checks). */
+  fields: string[];
 }
 
 /** `a,b` and repeated flags both give several values. */
@@ -111,10 +113,13 @@ const procOf = (ev: Record<string, any>) => {
 export function compileFilter(spec: FilterSpec): CompiledFilter {
   const tests: ((ev: Record<string, any>) => boolean)[] = [];
   const needs: string[] = [];
+  const reads = new Set<string>(['event']);
+  const read = (...f: string[]) => f.forEach((x) => reads.add(x));
 
   const protos = values(spec.proto).map((p) => p.toLowerCase());
   if (protos.length) {
     const set = new Set(protos);
+    read('proto');
     tests.push((ev) => set.has(ev.proto));
   }
 
@@ -129,6 +134,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   const port = values(spec.port);
   if (port.length) {
     const has = numberSet(port, '--port', 65535);
+    read('sport', 'dport', 'reply');
     tests.push((ev) => {
       if (has(ev.sport) || has(ev.dport)) return true;
       const r = ev.reply;
@@ -138,11 +144,13 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   const sport = values(spec.sport);
   if (sport.length) {
     const has = numberSet(sport, '--sport', 65535);
+    read('sport');
     tests.push((ev) => has(ev.sport));
   }
   const dport = values(spec.dport);
   if (dport.length) {
     const has = numberSet(dport, '--dport', 65535);
+    read('dport');
     tests.push((ev) => has(ev.dport));
   }
 
@@ -160,6 +168,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   // --net: any address of the flow, original or reply (NAT), as ctrecorder's -i IP/MASK.
   const net = prefixes(spec.net, '--net');
   if (net) {
+    read('src', 'dst', 'reply');
     tests.push((ev) => {
       if (net.has(ev.src) || net.has(ev.dst)) return true;
       const r = ev.reply;
@@ -167,14 +176,17 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
     });
   }
   const src = prefixes(spec.src, '--src');
+  if (src) read('src');
   if (src) tests.push((ev) => src.has(ev.src));
   const dst = prefixes(spec.dst, '--dst');
+  if (dst) read('dst');
   if (dst) tests.push((ev) => dst.has(ev.dst));
 
   const dirs = values(spec.direction).map((d) => d.toLowerCase());
   for (const d of dirs) if (!(DIRECTIONS as readonly string[]).includes(d)) throw new SpecError(`--direction: '${d}' is not one of ${DIRECTIONS.join(', ')}`);
   if (dirs.length) {
     needs.push('--direction');
+    read('direction');
     const set = new Set(dirs);
     tests.push((ev) => set.has(ev.direction));
   }
@@ -182,6 +194,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   const uid = values(spec.uid);
   if (uid.length) {
     needs.push('--uid');
+    read('process');
     const has = numberSet(uid, '--uid', 4294967295);
     tests.push((ev) => has(procOf(ev)?.uid));
   }
@@ -189,6 +202,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
     const g = values(v);
     if (!g.length) return;
     needs.push(flag);
+    read('process');
     const has = globSet(g);
     tests.push((ev) => has(procOf(ev)?.[field]));
   };
@@ -199,6 +213,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   const container = values(spec.container);
   if (container.length) {
     needs.push('--container');
+    read('process');
     const has = globSet(container);
     tests.push((ev) => {
       const c = procOf(ev)?.container;
@@ -213,24 +228,29 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   const drops: ((ev: Record<string, any>) => boolean)[] = [];
   if (spec.noDns) {
     // Either end, TCP or UDP (NoTrust-Track checked only the destination, which misses replies from a local resolver's view).
+    read('proto', 'sport', 'dport');
     const dns = new Uint8Array(65536);
     for (const p of DNS_PORTS) dns[p] = 1;
     drops.push((ev) => (ev.proto === 'udp' || ev.proto === 'tcp') && (dns[ev.sport] === 1 || dns[ev.dport] === 1));
   }
   if (spec.noMulticast) {
     const set = new PrefixSet([...MULTICAST, ...(spec.broadcast ?? [])].map(parseCidr), addrs);
+    read('dst');
     drops.push((ev) => set.has(ev.dst));
   }
   if (spec.noLoopback) {
     const set = new PrefixSet(LOOPBACK.map(parseCidr), addrs);
+    read('src', 'dst');
     drops.push((ev) => set.has(ev.src) || set.has(ev.dst));
   }
   if (spec.noUnattributed) {
     needs.push('--no-unattributed');
+    read('process');
     drops.push((ev) => procOf(ev) === null);
   }
   if (spec.self) {
     needs.push('--no-self');
+    read('process');
     const self = spec.self;
     drops.push((ev) => self.isSelf(ev));
   }
@@ -239,6 +259,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   const nt = tests.length, nd = drops.length;
   return {
     needsAttribution: needs,
+    fields: [...reads],
     keep(ev) {
       let sel = true;
       for (let i = 0; i < nt; i++) if (!tests[i](ev)) { sel = false; break; }

@@ -50,28 +50,42 @@ function describe(v: unknown): string {
   return `${typeof v} ${s.length > 40 ? s.slice(0, 40) + '…' : s}`;
 }
 
+export type RecordCheck = (r: Record<string, any>) => string | null;
+
 /**
- * The first thing wrong with a record, or null when it is fine. A record
- * must have an `event` string; a flow event's known fields must have their
- * contract types.
+ * A check for the first thing wrong with a record, or null when it is fine.
+ * A record must have an `event` string; a flow event's fields named in
+ * `fields` (top-level names; default all the contract's) must have their
+ * contract types. A stage checks what it reads: fields it only passes on are
+ * not its business.
  */
-export function checkRecord(r: Record<string, any>): string | null {
-  const ev = r.event;
-  if (typeof ev !== 'string') return ev === undefined ? 'no "event" field' : `event: expected a string, got ${describe(ev)}`;
-  if (ev !== 'new' && ev !== 'update' && ev !== 'destroy') return null; // special records: passed on as they are
-  const bad = checkTable(r, FLOW, '');
-  if (bad) return bad;
-  if (r.reply !== undefined) {
-    const b = checkTable(r.reply, TUPLE, 'reply.');
-    if (b) return b;
-  }
-  for (const key of ['process', 'peer'] as const) {
-    const p = r[key];
-    if (p === undefined) continue;
-    const b = checkTable(p, PROCESS, key + '.');
-    if (b) return b;
-    if (p.container !== undefined && p.container !== null && !obj(p.container)) return `${key}.container: expected an object or null, got ${describe(p.container)}`;
-  }
-  if (r.attribution !== undefined) return checkTable(r.attribution, ATTRIBUTION, 'attribution.');
-  return null;
+export function compileCheck(fields?: Iterable<string>): RecordCheck {
+  const want = fields ? new Set(fields) : null;
+  const top = want ? FLOW.filter(([k]) => want.has(k)) : FLOW;
+  const reply = top.some(([k]) => k === 'reply');
+  const procs = top.filter(([k]) => k === 'process' || k === 'peer').map(([k]) => k);
+  const attribution = top.some(([k]) => k === 'attribution');
+  return (r) => {
+    const ev = r.event;
+    if (typeof ev !== 'string') return ev === undefined ? 'no "event" field' : `event: expected a string, got ${describe(ev)}`;
+    if (ev !== 'new' && ev !== 'update' && ev !== 'destroy') return null; // special records: passed on as they are
+    const bad = checkTable(r, top, '');
+    if (bad) return bad;
+    if (reply && r.reply !== undefined) {
+      const b = checkTable(r.reply, TUPLE, 'reply.');
+      if (b) return b;
+    }
+    for (const key of procs) {
+      const p = r[key];
+      if (p === undefined) continue;
+      const b = checkTable(p, PROCESS, key + '.');
+      if (b) return b;
+      if (p.container !== undefined && p.container !== null && !obj(p.container)) return `${key}.container: expected an object or null, got ${describe(p.container)}`;
+    }
+    if (attribution && r.attribution !== undefined) return checkTable(r.attribution, ATTRIBUTION, 'attribution.');
+    return null;
+  };
 }
+
+/** Every contract field checked. */
+export const checkRecord: RecordCheck = compileCheck();

@@ -1,0 +1,54 @@
+// ct-filter's line processor (see src/lines/): parse, check the fields the
+// criteria read, pass special records, keep or drop flow events. A kept
+// line is passed through byte for byte. Built from plain options so that
+// worker threads can build their own.
+import { parseObject } from '../ndjson.js';
+import { compileFilter, type FilterSpec } from './match.js';
+import { compileCheck } from './validate.js';
+import { SelfDetector } from './self.js';
+import type { LineProcessor } from '../lines/chunk.js';
+
+export interface FilterProcessorOptions {
+  spec: Omit<FilterSpec, 'self'>;
+  /** --no-self, with this process's pid (library code does not read `process`). */
+  noSelf?: { pid: number; procRoot?: string } | null;
+}
+
+/** Whether a flow event carries anything ct-attribute adds. */
+function attributed(ev: Record<string, any>): boolean {
+  return ev.process !== undefined || ev.attribution !== undefined || ev.direction !== undefined;
+}
+
+export function createProcessor(o: FilterProcessorOptions): LineProcessor {
+  const self = o.noSelf ? new SelfDetector({ pid: o.noSelf.pid, procRoot: o.noSelf.procRoot }) : null;
+  const filter = compileFilter({ ...o.spec, self });
+  const check = compileCheck(filter.fields);
+  const needs = filter.needsAttribution;
+  const noAttribution = needs.length
+    ? `${needs.join(', ')} ${needs.length > 1 ? 'read' : 'reads'} the fields ct-attribute adds, and this event has none (is ct-attribute missing upstream?)`
+    : '';
+  let warned = needs.length === 0;
+  return {
+    line(text, report) {
+      let ev: Record<string, any>;
+      try {
+        ev = parseObject(text);
+      } catch (e) {
+        report({ kind: 'bad', message: (e as Error).message });
+        return null;
+      }
+      const bad = check(ev);
+      if (bad) {
+        report({ kind: 'bad', message: bad });
+        return null;
+      }
+      const k = ev.event;
+      if (k !== 'new' && k !== 'update' && k !== 'destroy') return true; // special records always pass
+      if (!warned && !attributed(ev)) {
+        warned = true;
+        report({ kind: 'warn', message: noAttribution, once: 'no-attribution' });
+      }
+      return filter.keep(ev) ? true : null;
+    },
+  };
+}
