@@ -1,0 +1,93 @@
+// ct-format's line processor (see src/lines/): parse, check the fields the
+// template or preset reads, render flow events, and turn special records
+// into a readable note for standard error instead of output. Built from
+// plain options so that worker threads can build their own.
+import { parseObject } from '../ndjson.js';
+import { compileCheck } from '../filter/validate.js';
+import type { LineProcessor } from '../lines/chunk.js';
+import { compilePreset, compileTemplate, FieldError, templateFields, PRESETS, CSV_FIELDS, type PresetOptions, type Renderer } from './template.js';
+
+export interface FormatProcessorOptions {
+  /** A template; when absent, `preset` (default `default`). */
+  template?: string;
+  preset?: string;
+  options: PresetOptions;
+}
+
+/** Top-level fields each preset reads, for type checks; null: all of them. */
+const PRESET_FIELDS: Record<string, string[] | null> = {
+  ctrecorder: ['ts', 'event', 'status', 'src', 'sport', 'dst', 'dport', 'reply'],
+  packettrail: ['process', 'direction', 'src', 'sport', 'dst', 'dport'],
+  notrust: ['ts', 'proto', 'src', 'sport', 'dst', 'dport', 'process', 'host'],
+  kv: null,
+};
+
+/** The fields a format reads (top-level names), or null for every field. */
+export function formatFields(o: FormatProcessorOptions): string[] | null {
+  if (o.template !== undefined) return templateFields(o.template).map((p) => p.split('.')[0]);
+  const name = o.preset ?? 'default';
+  const p = PRESETS[name];
+  if (p?.template) return templateFields(p.template).map((f) => f.split('.')[0]);
+  if (name === 'csv' || name === 'tsv') return (o.options.fields?.length ? o.options.fields : CSV_FIELDS).map((f) => f.split('.')[0]);
+  return PRESET_FIELDS[name] ?? null;
+}
+
+/** A special record as one readable line (without the program name). */
+export function describeSpecial(ev: Record<string, any>): string {
+  const at = typeof ev.ts === 'string' ? ` at ${ev.ts}` : '';
+  const host = typeof ev.host === 'string' ? ` on ${ev.host}` : '';
+  if (ev.event === 'overrun') {
+    return `overrun${at}${host}: ${ev.lost ?? '?'} event${ev.lost === 1 ? '' : 's'} lost${ev.reason ? ` (${ev.reason})` : ''}`;
+  }
+  if (ev.event === 'stats') {
+    const parts = ['received', 'written', 'lost', 'queued'].filter((k) => ev[k] !== undefined).map((k) => `${k} ${ev[k]}`);
+    return `stats${at}${host}: ${parts.join(', ')}`;
+  }
+  const rest: Record<string, unknown> = {};
+  for (const k in ev) if (k !== 'ts' && k !== 'event' && k !== 'host') rest[k] = ev[k];
+  const extra = Object.keys(rest).length ? ': ' + JSON.stringify(rest) : '';
+  return `${String(ev.event).replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}${at}${host}${extra}`;
+}
+
+export function compileFormat(o: FormatProcessorOptions): { render: Renderer; header?: string } {
+  if (o.template !== undefined) return { render: compileTemplate(o.template, o.options) };
+  return compilePreset(o.preset ?? 'default', o.options);
+}
+
+export function createProcessor(o: FormatProcessorOptions): LineProcessor {
+  const { render } = compileFormat(o);
+  const fields = formatFields(o);
+  const check = compileCheck(fields ?? undefined);
+  return {
+    line(text, report) {
+      let ev: Record<string, any>;
+      try {
+        ev = parseObject(text);
+      } catch (e) {
+        report({ kind: 'bad', message: (e as Error).message });
+        return null;
+      }
+      const bad = check(ev);
+      if (bad) {
+        report({ kind: 'bad', message: bad });
+        return null;
+      }
+      const k = ev.event;
+      if (k !== 'new' && k !== 'update' && k !== 'destroy') {
+        report({ kind: 'note', message: describeSpecial(ev) });
+        return null;
+      }
+      let s: string;
+      try {
+        s = render(ev);
+      } catch (e) {
+        if (e instanceof FieldError) {
+          report({ kind: 'bad', message: e.message });
+          return null;
+        }
+        throw e;
+      }
+      return s === '' ? null : s + '\n';
+    },
+  };
+}
