@@ -213,7 +213,9 @@ export class ConntrackSource extends Readable {
 
   private enqueue(r: Rec): void {
     const target = this.held ?? this.queue;
-    if (this.pendingLost) this.flushLost();
+    // Only once the queue has room again: flushing into the spare slot while
+    // it is still full would split one run of losses into two records.
+    if (this.pendingLost && target.length < this.max) this.flushLost();
     if (target.length >= this.max || this.pendingLost) {
       this.counts.lost++;
       this.pendingLost++;
@@ -241,7 +243,12 @@ export class ConntrackSource extends Readable {
     }
     this.counts.queued = 0;
     this.wantMore = true;
-    if (this.pendingLost) this.flushLost();
+    if (this.pendingLost) {
+      // The queue has drained: the record for the losses goes out now, not
+      // with the next event (which may be long in coming).
+      this.flushLost();
+      if (this.queue.length) this.pump();
+    }
   }
 
   override _read(): void {
