@@ -380,6 +380,48 @@ test('overrun: a tiny --rcvbuf and a flood give an overrun record with lost > 0,
   }
 });
 
+test('a slow reader costs no kernel events: they queue up to --queue, the rest are counted in one overrun record', { skip }, async () => {
+  const ns = trackedNs();
+  const N = 6000;
+  // stdout is a pipe nobody reads until the flood is over.
+  const ev = new Events(ns, ['--queue', '100']);
+  try {
+    await ready(ns, ev);
+    ev.child.stdout!.pause();
+    // Paced well within what ct-events drains from the socket, so that only
+    // the queue can overflow.
+    py(ns, `
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(${N}):
+    s.sendto(b'x', ('127.0.0.1', 20000 + i))
+    if i % 100 == 99: time.sleep(0.02)
+`);
+    await sleep(500);
+    ev.child.stdout!.resume();
+    await ev.waitFor((e) => e.event === 'overrun', 'an overrun record');
+    await sleep(500);
+    assert.equal(await ev.stop(), 0);
+    const seen = ev.flows((e) => e.event === 'new' && e.dport >= 20000 && e.dport < 20000 + N).length;
+    const overruns = ev.out.filter((e) => e.event === 'overrun');
+    const lost = overruns.reduce((s, e) => s + e.lost, 0);
+    assert.ok(overruns.every((o) => o.reason === 'queue'), JSON.stringify(overruns));
+    assert.equal(seen + lost, N, `${seen} written + ${lost} lost`);
+    assert.ok(seen >= 100 && lost > 0);
+    // One run of losses, one record (and one warning).
+    assert.equal(overruns.length, 1, JSON.stringify(overruns));
+    assert.equal(ev.stderr.trimEnd().split('\n').length, 1, ev.stderr);
+    // Nobody read until the flood was over: the first flows were kept, in
+    // order, and the rest of the run was lost; the record follows the kept ones.
+    const at = ev.out.indexOf(overruns[0]);
+    const kept = ev.out.slice(0, at).filter((e) => e.dport >= 20000).map((e) => e.dport);
+    assert.deepEqual(kept, Array.from({ length: seen }, (_, i) => 20000 + i));
+  } finally {
+    await ev.stop();
+    delNetns(ns);
+  }
+});
+
 test('without CAP_NET_ADMIN: one line naming the fix, exit 1', { skip }, async () => {
   const ns = trackedNs();
   try {
