@@ -15,3 +15,18 @@ export function sourcesFrom(files: string[], stdin: Readable): Source[] {
   if (files.length === 0) return [{ name: 'stdin', open: () => stdin }];
   return files.map((f) => (f === '-' ? { name: 'stdin', open: () => stdin } : { name: f, open: () => createReadStream(f, { highWaterMark: 1024 * 1024 }) }));
 }
+
+// yargs drops a lone `-` from the arguments; it is swapped for a marker
+// before parsing and back afterwards (in file lists and option values).
+const DASH = '\u0000-';
+
+export function protectDash(argv: string[]): string[] {
+  return argv.map((x) => (x === '-' ? DASH : x));
+}
+
+/** Put `-` back in every parsed value. */
+export function restoreDash<T extends Record<string, unknown>>(args: T): T {
+  const fix = (v: unknown): unknown => (v === DASH ? '-' : Array.isArray(v) ? v.map(fix) : v);
+  for (const k of Object.keys(args)) (args as Record<string, unknown>)[k] = fix(args[k]);
+  return args;
+}

@@ -7,14 +7,17 @@ import { compileFilter, SpecError, DIRECTIONS, type FilterSpec } from '../filter
 import { SelfDetector } from '../filter/self.js';
 import { broadcastOf } from '../filter/net.js';
 import type { FilterProcessorOptions } from '../filter/processor.js';
-import { sourcesFrom } from '../input.js';
+import { protectDash, restoreDash, sourcesFrom } from '../input.js';
 import { runLines } from '../lines/run.js';
 
 const NAME = 'ct-filter';
 
 function options(argv: string[], io: IO) {
-  const list = (description: string) => ({ type: 'string' as const, array: true, description, requiresArg: true });
+  // Repeated flags give arrays by themselves; `array: true` would swallow the file arguments after them.
+  const list = (description: string) => ({ type: 'string' as const, description, requiresArg: true });
   const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (ct-event(5)) from files or stdin and write the ones that match, unchanged. Repeated values of one option are alternatives (OR); different options must all match (AND). Special records (overrun, stats) always pass.`)
+    // Declared so that strict mode accepts file arguments.
+    .command('$0 [file..]', false)
     // The --no-* options are options of their own, not negations of --dns and friends.
     .parserConfiguration({ 'strip-aliased': true, 'boolean-negation': false })
     .option('proto', { alias: 'p', ...list('Protocols (tcp, udp, icmp, ...); repeatable or comma-separated') })
@@ -44,7 +47,7 @@ function options(argv: string[], io: IO) {
     .example(`${NAME} --no-dns --no-multicast --no-loopback --no-self`, 'cut the noise before shipping')
     .example(`${NAME} --user alice --comm 'python*' saved.ndjson`, "alice's python processes, from a file")
     .example(`${NAME} --container '*' -e new`, 'new connections made from containers');
-  return parseArgs(y, argv, io);
+  return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
 }
 
 /** Directed broadcast addresses of this host's IPv4 interfaces. */
@@ -63,8 +66,11 @@ function localBroadcasts(): string[] {
 export async function main(argv: string[], io: IO): Promise<number> {
   const a = await options(argv, io);
   if (!a) return 0;
-  const files = ((a as any)._ as (string | number)[]).map(String);
-  const L = (k: string) => (a as Record<string, unknown>)[k] as string[] | undefined;
+  const files = (((a as any).file ?? []) as (string | number)[]).map(String);
+  const L = (k: string) => {
+    const v = (a as Record<string, unknown>)[k];
+    return v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String);
+  };
   const B = (k: string) => (a as Record<string, unknown>)[k] === true;
   const spec: FilterSpec = {
     proto: L('proto'), port: L('port'), sport: L('sport'), dport: L('dport'), net: L('net'), src: L('src'), dst: L('dst'),

@@ -3,7 +3,7 @@
 // format. Special records go to stderr as notes, not into the output.
 import { availableParallelism } from 'node:os';
 import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from '../cli.js';
-import { sourcesFrom } from '../input.js';
+import { protectDash, restoreDash, sourcesFrom } from '../input.js';
 import { runLines } from '../lines/run.js';
 import { compileFormat, type FormatProcessorOptions } from '../format/processor.js';
 import { isTsFormat, PRESETS, PRESET_NAMES, TemplateError, TS_FORMATS, type PresetOptions } from '../format/template.js';
@@ -13,12 +13,14 @@ const NAME = 'ct-format';
 function options(argv: string[], io: IO) {
   const presets = PRESET_NAMES.map((n) => `  ${n.padEnd(17)}${PRESETS[n].description}`).join('\n');
   const y = commandLine(NAME, `Usage: ${NAME} [options] [TEMPLATE] [file...]\n\nRender each event (ct-event(5)) from files or stdin as one line: by TEMPLATE, where <path> is a field (<src>, <reply.src>, <process.pid>, <process.cmdline>) and <path|text> gives a default, or by a preset. A first argument containing '<' is the template. Special records (overrun, stats) are written to stderr.\n\nPresets:\n${presets}`)
+    // Declared so that strict mode accepts the template and file arguments.
+    .command('$0 [args..]', false)
     .option('template', { alias: 't', type: 'string', requiresArg: true, description: 'The template (instead of the first argument)' })
     .option('preset', { alias: 'p', type: 'string', requiresArg: true, choices: PRESET_NAMES as string[], description: 'A preset format' })
     .option('missing', { alias: 'm', type: 'string', requiresArg: true, description: "Text for an absent field (default '-'; empty for csv and tsv)" })
     .option('ts-format', { type: 'string', requiresArg: true, description: `Timestamps: ${TS_FORMATS.join(', ')} or strftime (%Y-%m-%d %H:%M:%S.%f); default iso, or the preset's own` })
     .option('tz', { type: 'string', choices: ['utc', 'local'], description: "Time zone for --ts-format (default utc, or the preset's own)" })
-    .option('fields', { type: 'string', array: true, requiresArg: true, description: 'csv/tsv columns, as field paths (comma-separated or repeated)' })
+    .option('fields', { type: 'string', requiresArg: true, description: 'csv/tsv columns, as field paths (comma-separated or repeated)' })
     .option('agent', { type: 'string', requiresArg: true, description: 'notrust: the agent UUID (default: derived from the host name)' })
     .option('color', { type: 'boolean', default: true, description: 'Colour on a terminal unless NO_COLOR is set (--no-color: never)' })
     .option('jobs', { type: 'number', description: 'Worker threads for bulk input such as files (default: CPUs, at most 4; 0: none)' })
@@ -27,13 +29,13 @@ function options(argv: string[], io: IO) {
     .example(`${NAME} --ts-format '%H:%M:%S' --tz local '<ts> <proto> <src> <dst> <process.pid|?>'`, 'local clock time, ? when no owner')
     .example(`${NAME} -p conntrack-logger`, "conntrack-logger's line, for existing greps")
     .example(`${NAME} -p csv --fields ts,src,dst,dport,process.comm > flows.csv`, 'chosen columns as CSV');
-  return parseArgs(y, argv, io);
+  return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {
   const a = await options(argv, io);
   if (!a) return 0;
-  const positional = ((a as any)._ as (string | number)[]).map(String);
+  const positional = (((a as any).args ?? []) as (string | number)[]).map(String);
   let template = a.template as string | undefined;
   const preset = a.preset as string | undefined;
   if (template !== undefined && preset !== undefined) throw new UsageError('give a template or --preset, not both');
@@ -41,7 +43,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   if (template !== undefined && !template.includes('<')) throw new UsageError(`the template '${template}' has no <field> placeholder`);
   const tsFormat = a['ts-format'] as string | undefined;
   if (tsFormat !== undefined && !isTsFormat(tsFormat)) throw new UsageError(`--ts-format: '${tsFormat}' is not ${TS_FORMATS.join(', ')} or a strftime pattern with %`);
-  const fields = ((a.fields as string[] | undefined) ?? []).flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean);
+  const fields = (a.fields === undefined ? [] : Array.isArray(a.fields) ? a.fields.map(String) : [String(a.fields)]).flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean);
   for (const f of fields) if (!/^[A-Za-z_][\w-]*(\.[\w-]+)*$/.test(f)) throw new UsageError(`--fields: '${f}' is not a field path`);
   if (fields.length && preset !== 'csv' && preset !== 'tsv') throw new UsageError('--fields is for --preset csv or tsv');
   const jobs = a.jobs === undefined ? Math.min(4, availableParallelism()) : Number(a.jobs);
