@@ -188,7 +188,12 @@ export class ConntrackSource extends Readable {
     this.counts.received++;
     if (this.protos && !this.protos.has(ev.proto)) return;
     if (this.opts.family && ev.family !== this.opts.family) return;
-    if (dump) ev.dump = true;
+    if (dump) {
+      // A dump reply is IPCTNL_MSG_CT_NEW without NLM_F_CREATE, which the
+      // decoder calls an update; ct-event(5) lists table entries as new.
+      ev.event = 'new';
+      ev.dump = true;
+    }
     this.enqueue(ev);
   }
 
