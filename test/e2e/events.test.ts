@@ -272,6 +272,7 @@ test('--dump lists the flows that exist before it starts, marked, then follows n
     const dumped = ev.flows((e) => e.dump === true);
     assert.deepEqual(dumped.map((e) => e.dport).filter((p) => p > 7100).sort(), [7101, 7102, 7103, 7104]);
     for (const e of dumped) {
+      assert.equal(e.event, 'new', 'ct-event(5): a listed entry is a new event');
       assert.equal(e.proto, 'udp');
       assert.ok(e.status.includes('CONFIRMED'));
       assert.ok(Number.isInteger(e.id));
