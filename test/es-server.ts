@@ -115,6 +115,41 @@ function invalidIndexName(name: string): string | null {
   return null;
 }
 
+/**
+ * Response filtering (Elasticsearch common options, "Response Filtering"):
+ * `filter_path=a.b,c.*.d` keeps only those paths; `*` matches one key;
+ * arrays are transparent (the path applies to each element); objects left
+ * empty are dropped.
+ */
+export function filterPath(v: unknown, patterns: string[][]): unknown {
+  if (Array.isArray(v)) {
+    const out: unknown[] = [];
+    for (const x of v) {
+      const r = filterPath(x, patterns);
+      if (r !== undefined) out.push(r);
+    }
+    return out;
+  }
+  if (v === null || typeof v !== 'object') return undefined;
+  const out: Record<string, unknown> = {};
+  let any = false;
+  for (const k in v as Record<string, unknown>) {
+    const x = (v as Record<string, unknown>)[k];
+    let whole = false;
+    let sub: string[][] | null = null;
+    for (const p of patterns) {
+      if (p[0] !== k && p[0] !== '*') continue;
+      if (p.length === 1) { whole = true; break; }
+      (sub ??= []).push(p.slice(1));
+    }
+    if (whole) { out[k] = x; any = true; continue; }
+    if (!sub) continue;
+    const r = filterPath(x, sub);
+    if (r !== undefined && !(typeof r === 'object' && r !== null && !Array.isArray(r) && Object.keys(r).length === 0)) { out[k] = r; any = true; }
+  }
+  return any ? out : undefined;
+}
+
 /** ES's strict_date_optional_time, roughly: what dynamic date detection accepts. */
 const DATE_LIKE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 
@@ -264,7 +299,8 @@ export class EsServer {
   // ---- HTTP -------------------------------------------------------------
 
   private json(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
-    const text = JSON.stringify(body);
+    const filter = (res as any).filterPath as string[][] | undefined;
+    const text = JSON.stringify(filter ? filterPath(body, filter) ?? {} : body);
     const h: http.OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers };
     if (this.flavor.product === 'elasticsearch' && this.major() >= 7) h['x-elastic-product'] = 'Elasticsearch';
     res.writeHead(status, h);
@@ -326,6 +362,8 @@ export class EsServer {
     const p = url.pathname;
     const method = req.method ?? 'GET';
     const entry = { method, url: req.url ?? '/', headers: req.headers, bytes: 0 };
+    const fp = url.searchParams.get('filter_path');
+    if (fp) (res as any).filterPath = fp.split(',').map((x) => x.trim().split('.'));
     this.log.push(entry);
     const isBulk = method === 'POST' || method === 'PUT' ? /^\/(?:[^/_][^/]*\/)?_bulk$/.test(p) : false;
     let k = 0;
@@ -461,28 +499,39 @@ export class EsServer {
     const fault = this.faults.shift();
     if (fault) return this.wholeFailure(res, fault);
 
-    const text = body.toString('utf8');
-    if (text.length && !text.endsWith('\n')) return this.error(res, 400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]');
+    if (body.length && body[body.length - 1] !== 10) return this.error(res, 400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]');
     const pathIndex = /^\/([^/]+)\/_bulk$/.exec(p)?.[1];
-    const lines = text.split('\n');
-    lines.pop();
+    // Walk the body line by line on the bytes: in 'ids' mode only action
+    // lines are decoded, so the endpoint stays cheaper than the client.
+    const keepSource = this.opts.store !== 'ids';
     const ops: BulkOp[] = [];
-    for (let i = 0; i < lines.length; ) {
-      if (lines[i].trim() === '') { i++; continue; }
+    let pos = 0;
+    let no = 0;
+    const nextLine = (): [number, number] | null => {
+      if (pos >= body.length) return null;
+      const nl = body.indexOf(10, pos);
+      const r: [number, number] = [pos, nl];
+      pos = nl + 1;
+      no++;
+      return r;
+    };
+    for (let l = nextLine(); l; l = nextLine()) {
+      if (l[1] === l[0]) continue;
+      const lineNo = no;
       let action: any;
-      try { action = JSON.parse(lines[i]); } catch { return this.error(res, 400, 'x_content_parse_exception', `[1:1] Malformed action/metadata line [${i + 1}]`); }
+      try { action = JSON.parse(body.toString('utf8', l[0], l[1])); } catch { return this.error(res, 400, 'x_content_parse_exception', `[1:1] Malformed action/metadata line [${lineNo}]`); }
       const op = action && typeof action === 'object' ? Object.keys(action)[0] : undefined;
       if (!op || !['index', 'create', 'delete', 'update'].includes(op)) {
-        return this.error(res, 400, 'illegal_argument_exception', `Malformed action/metadata line [${i + 1}], expected one of [create, delete, index, update] but found [${op}]`);
+        return this.error(res, 400, 'illegal_argument_exception', `Malformed action/metadata line [${lineNo}], expected one of [create, delete, index, update] but found [${op}]`);
       }
       const meta = action[op] ?? {};
       const index = meta._index ?? pathIndex;
       if (!index) return this.error(res, 400, 'action_request_validation_exception', 'Validation Failed: 1: index is missing;');
       const id = meta._id !== undefined ? String(meta._id) : this.autoId();
-      if (op === 'delete') { ops.push({ op, index, id }); i++; continue; }
-      if (i + 1 >= lines.length) return this.error(res, 400, 'illegal_argument_exception', `Validation Failed: 1: no requests added;`);
-      ops.push({ op, index, id, source: lines[i + 1] });
-      i += 2;
+      if (op === 'delete') { ops.push({ op, index, id }); continue; }
+      const src = nextLine();
+      if (!src) return this.error(res, 400, 'illegal_argument_exception', `Validation Failed: 1: no requests added;`);
+      ops.push({ op, index, id, source: keepSource ? body.toString('utf8', src[0], src[1]) : undefined });
     }
     const items = ops.map((o) => ({ [o.op]: this.apply(o) }));
     if (drop === 'response') {

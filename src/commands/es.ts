@@ -6,8 +6,8 @@ import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type I
 import { LineSplitter, parseObject, type Line } from '../ndjson.js';
 import { compilePattern, invalidIndexName, type IndexPattern } from '../es/index-name.js';
 import { documentId } from '../es/doc-id.js';
-import { toEcs } from '../es/ecs.js';
-import { makeItem, type OpType } from '../es/bulk.js';
+import { toEcsJson } from '../es/ecs.js';
+import { itemSource, type OpType } from '../es/bulk.js';
 import { Transport, parseNode, type Auth } from '../es/http.js';
 import { Shipper, type DeadLetter } from '../es/shipper.js';
 import { setup, SetupError } from '../es/setup.js';
@@ -119,7 +119,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const onDead = (d: DeadLetter) => {
     if (deadFile) {
       let document: unknown;
-      try { document = JSON.parse(d.item.source); } catch { document = d.item.source; }
+      const text = itemSource(d.item);
+      try { document = JSON.parse(text); } catch { document = text; }
       deadFile.write(JSON.stringify({
         ts: new Date().toISOString(), reason: d.reason, status: d.status, error: d.error,
         index: d.item.index, _id: d.item.id, op, line: d.item.line, document,
@@ -183,10 +184,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
       }
       const id = documentId(obj, line.text);
       let source: string;
-      if (!raw) source = JSON.stringify(toEcs(obj, { id }));
+      if (!raw) source = toEcsJson(obj, { id }, line.text);
       else if (dataStream !== undefined && !('@timestamp' in obj)) source = `{"@timestamp":"${ts}",` + line.text.trimStart().slice(1);
       else source = line.text;
-      shipper.add(makeItem(op, index, id, source, line.no));
+      shipper.add(index, id, source, line.no);
     };
 
     const sink = new Writable({

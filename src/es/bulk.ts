@@ -14,12 +14,13 @@ export interface BulkItem {
   index: string;
   /** Deterministic `_id` (doc-id.ts). */
   id: string;
-  /** The document, one line of JSON. */
-  source: string;
-  /** Action line + source, each `\n`-terminated: the item's part of the body. */
-  text: string;
-  /** UTF-8 length of `text`. */
-  bytes: number;
+  /** The buffer of the batch it was written into. */
+  buf: Buffer;
+  /** Its part of the body is buf[start, end): action line and source, each `\n`-terminated. */
+  start: number;
+  /** Where the source starts in buf. */
+  sourceAt: number;
+  end: number;
   /** Input line number, for messages and dead letters. */
   line: number;
 }
@@ -29,29 +30,74 @@ export function actionLine(op: OpType, index: string, id: string): string {
   return `{"${op}":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)}}}`;
 }
 
-export function makeItem(op: OpType, index: string, id: string, source: string, line: number): BulkItem {
-  const text = actionLine(op, index, id) + '\n' + source + '\n';
-  return { index, id, source, text, bytes: Buffer.byteLength(text), line };
+/** The source line of an item, as text. */
+export function itemSource(item: BulkItem): string {
+  return item.buf.toString('utf8', item.sourceAt, item.end - 1);
 }
 
-/** A batch being filled, sent, or retried in part. */
+/**
+ * A batch being filled: items are written as UTF-8 into one buffer, which is
+ * then the request body as it is. Bytes, not strings: a batch is megabytes,
+ * and held as JS strings it kept the garbage collector busy. The buffer can
+ * be one used before (the shipper keeps a few), so nothing is allocated per
+ * document beyond its small item record.
+ */
 export class Batch {
-  items: BulkItem[] = [];
-  bytes = 0;
-  add(item: BulkItem): void {
-    this.items.push(item);
-    this.bytes += item.bytes;
+  readonly items: BulkItem[] = [];
+  private used = 0;
+
+  constructor(readonly op: OpType, public buf: Buffer) {}
+
+  get bytes(): number {
+    return this.used;
   }
+
   get length(): number {
     return this.items.length;
   }
+
+  /**
+   * Append one document. Returns false when it does not fit in what is left
+   * (the caller sends this batch and starts another); an empty batch always
+   * takes it, growing if it must.
+   */
+  add(index: string, id: string, source: string, line: number): boolean {
+    const action = actionLine(this.op, index, id);
+    const room = this.buf.length - this.used;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: measure only when that bound does not fit.
+    if ((action.length + source.length) * 3 + 2 > room) {
+      const need = Buffer.byteLength(action) + Buffer.byteLength(source) + 2;
+      if (need > room) {
+        if (this.items.length) return false;
+        this.buf = Buffer.allocUnsafe(need);
+      }
+    }
+    const buf = this.buf;
+    const start = this.used;
+    let at = start + buf.write(action, start);
+    buf[at++] = 10;
+    const sourceAt = at;
+    at += buf.write(source, at);
+    buf[at++] = 10;
+    this.used = at;
+    this.items.push({ index, id, buf, start, sourceAt, end: at, line });
+    return true;
+  }
+
+  /** The request body for all items. */
+  body(): Buffer {
+    return this.buf.subarray(0, this.used);
+  }
 }
 
-/** The request body for some items. */
+/** The request body for some items (a retry of part of a batch). */
 export function bulkBody(items: readonly BulkItem[]): Buffer {
-  let s = '';
-  for (const it of items) s += it.text;
-  return Buffer.from(s);
+  let n = 0;
+  for (const it of items) n += it.end - it.start;
+  const body = Buffer.allocUnsafe(n);
+  let at = 0;
+  for (const it of items) at += it.buf.copy(body, at, it.start, it.end);
+  return body;
 }
 
 export interface EsError {

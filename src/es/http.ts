@@ -179,6 +179,9 @@ export class Transport {
             if (settled) return;
             if (!res.complete) return fail(Object.assign(new Error('the connection closed in the middle of the response'), { code: 'ECONNRESET' }));
             settled = true;
+            // An answer before the whole body went out (413, 401): stop
+            // sending, so the caller may reuse the body's buffer at once.
+            if (!req.writableFinished) req.destroy();
             node.failures = 0;
             node.deadUntil = 0;
             resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), node: node.label, headers: res.headers });

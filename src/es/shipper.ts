@@ -69,6 +69,13 @@ export interface ShipperStats {
   pending: number;
 }
 
+/**
+ * Response filtering (a common option of every Elasticsearch and OpenSearch
+ * API) cuts each item of the answer from ~200 bytes to ~30: only what the
+ * shipper reads. `error` and `status` keep whole-request failures readable.
+ */
+export const BULK_PATH = '/_bulk?filter_path=errors,items.*.status,items.*.result,items.*.error,error,status';
+
 /** Whole-request statuses that are a passing state of the cluster (or a proxy in front of it). */
 const RETRY_STATUS = (s: number) => s === 429 || s >= 500;
 
@@ -79,7 +86,9 @@ export class Shipper {
     received: 0, created: 0, updated: 0, exists: 0, rejected: 0, notIndexed: 0,
     requests: 0, retriedRequests: 0, retriedItems: 0, pending: 0,
   };
-  private filling = new Batch();
+  private filling: Batch;
+  private spare: Buffer[] = [];
+  private readonly slabSize: number;
   private ready: Batch[] = [];
   private active = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -92,6 +101,8 @@ export class Shipper {
   private base: number;
 
   constructor(private opts: ShipperOptions) {
+    this.slabSize = opts.flushBytes + 256 * 1024;
+    this.filling = this.newBatch();
     this.random = opts.random ?? Math.random;
     this.base = opts.backoffBaseMs ?? 100;
   }
@@ -99,6 +110,16 @@ export class Shipper {
   /** Set when a failure that retrying cannot fix stopped the shipper. */
   get failure(): Error | null {
     return this.fatal;
+  }
+
+  /** Room for flushBytes and the document that crosses it, most of the time. */
+  private newBatch(): Batch {
+    return new Batch(this.opts.op, this.spare.pop() ?? Buffer.allocUnsafe(this.slabSize));
+  }
+
+  /** A sent batch's buffer, for the next one (allocating megabytes per batch made for costly GC). */
+  private release(buf: Buffer): void {
+    if (buf.length === this.slabSize && this.spare.length < 2) this.spare.push(buf);
   }
 
   /** True when the caller should wait (room()) before adding more. */
@@ -113,16 +134,20 @@ export class Shipper {
     return new Promise((resolve, reject) => this.roomWaiters.push({ resolve, reject }));
   }
 
-  add(item: BulkItem): void {
-    if (this.fatal) {
-      this.stats.received++;
-      this.stats.pending++;
-      this.deadLetter(item, 'not-indexed', undefined, { type: 'not_sent', reason: this.fatal.message });
-      return;
-    }
+  /** Queue one document (`source`: its JSON) for `index` under `id`; `line` is for messages. */
+  add(index: string, id: string, source: string, line: number): void {
     this.stats.received++;
     this.stats.pending++;
-    this.filling.add(item);
+    if (this.fatal) {
+      const b = new Batch(this.opts.op, Buffer.alloc(0));
+      b.add(index, id, source, line);
+      this.deadLetter(b.items[0], 'not-indexed', undefined, { type: 'not_sent', reason: this.fatal.message });
+      return;
+    }
+    if (!this.filling.add(index, id, source, line)) {
+      this.seal();
+      this.filling.add(index, id, source, line);
+    }
     if (this.filling.bytes >= this.opts.flushBytes) {
       this.seal();
     } else if (!this.timer) {
@@ -145,7 +170,7 @@ export class Shipper {
     }
     if (this.filling.length) {
       this.ready.push(this.filling);
-      this.filling = new Batch();
+      this.filling = this.newBatch();
     }
     this.pump();
   }
@@ -154,7 +179,8 @@ export class Shipper {
     while (this.active < this.opts.concurrency && this.ready.length && !this.fatal) {
       const b = this.ready.shift()!;
       this.active++;
-      this.send(b.items).finally(() => {
+      this.send(b.items, b.body()).finally(() => {
+        this.release(b.buf);
         this.active--;
         this.pump();
       });
@@ -212,7 +238,7 @@ export class Shipper {
   }
 
   /** Send items until each has an answer, or shipping is stopped. */
-  private async send(items: BulkItem[]): Promise<void> {
+  private async send(items: BulkItem[], body: Buffer | null = null): Promise<void> {
     let attempt = 0;
     while (items.length) {
       if (this.stopper.signal.aborted) {
@@ -223,7 +249,7 @@ export class Shipper {
       let res: EsResponse;
       this.stats.requests++;
       try {
-        res = await this.opts.transport.request('POST', '/_bulk', bulkBody(items), { contentType: 'application/x-ndjson', signal: this.stopper.signal });
+        res = await this.opts.transport.request('POST', BULK_PATH, body ?? bulkBody(items), { contentType: 'application/x-ndjson', signal: this.stopper.signal });
       } catch (e) {
         if (this.stopper.signal.aborted) continue;
         if (e instanceof ConnectionError && e.permanent) {
@@ -261,6 +287,7 @@ export class Shipper {
           }
         }
         this.stats.retriedItems += again.length;
+        if (again.length !== items.length) body = null;
         items = again;
         // Items refused as overload: back off as for a refused request.
         if (items.length) await this.sleep(this.backoff(++attempt));
@@ -279,6 +306,7 @@ export class Shipper {
         const half = items.length >> 1;
         await this.send(items.slice(0, half));
         items = items.slice(half);
+        body = null;
         continue;
       }
       if (res.status === 413) {
@@ -331,7 +359,7 @@ export class Shipper {
     // Batches never sent: nothing will send them now.
     const left = [...this.ready.flatMap((b) => b.items), ...this.filling.items];
     this.ready = [];
-    this.filling = new Batch();
+    this.filling = this.newBatch();
     for (const it of left) this.deadLetter(it, 'not-indexed', undefined, { type: 'not_indexed', reason: why.message });
     this.pump();
   }
