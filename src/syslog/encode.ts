@@ -1,0 +1,120 @@
+// Input lines to syslog messages: decides what a line is (an event or plain
+// text), picks the header values from the event (timestamp from its `ts`,
+// hostname from its `host`, MSGID from its kind, severity per kind), builds
+// the body (compact JSON, `@cee:` JSON, or a template of ct-format's engine)
+// and the optional structured data, and applies the size limit. It does no
+// I/O and never touches `process`; the template engine is src/format's, not
+// a copy.
+import { parseObject } from '../ndjson.js';
+import { FieldError, type Renderer } from '../format/template.js';
+import {
+  formatRfc3164, formatRfc5424, sdElement, truncateUtf8,
+  type Header, type SyslogFormat,
+} from './message.js';
+
+export type InputKind = 'auto' | 'json' | 'text';
+
+export interface EncodeOptions {
+  format: SyslogFormat;
+  /** RFC 3164 without HOSTNAME, as written to the local socket (see formatRfc3164). */
+  local?: boolean;
+  facility: number;
+  /** Severity of a text line and of an event whose kind is not in severityByKind. */
+  severity: number;
+  severityByKind?: Record<string, number>;
+  /** Overrides every event's `host`. */
+  hostname?: string;
+  /** Used when neither hostname nor the event's `host` is set. */
+  defaultHostname: string;
+  appName: string;
+  /** PROCID (`-` for none). */
+  procid: string;
+  input: InputKind;
+  /** The message body of an event: compact JSON (default), `@cee:`-prefixed JSON, or a template. */
+  body?: 'json' | 'cee' | Renderer;
+  /** Add structured data with the 5-tuple and the owner's pid under this SD-ID (RFC 5424 only). */
+  sdId?: string;
+  /** Largest message in bytes (header included, framing not); longer ones are cut. */
+  maxSize: number;
+  now?: () => Date;
+}
+
+/** A line that cannot be sent: reported as `stdin:N: <message>` and skipped. */
+export class LineError extends Error {}
+
+/** The RFC 5424 SD-ELEMENT for an event: its 5-tuple and the pid of its owner, when known. */
+export function eventSd(ev: Record<string, any>, id: string): string {
+  const p = ev.process !== null && typeof ev.process === 'object' ? ev.process : null;
+  const s = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? v : undefined);
+  const sd = sdElement(id, [
+    ['proto', s(ev.proto)], ['src', s(ev.src)], ['sport', s(ev.sport)], ['dst', s(ev.dst)], ['dport', s(ev.dport)],
+    ['pid', p ? s(p.pid) : undefined],
+  ]);
+  // An element with no parameter says nothing (special records carry no tuple).
+  return sd.includes(' ') ? sd : '';
+}
+
+export class Encoder {
+  /** Messages cut to maxSize so far. */
+  truncated = 0;
+  private readonly now: () => Date;
+  private readonly body: 'json' | 'cee' | Renderer;
+
+  constructor(private o: EncodeOptions, private onTruncate?: (bytes: number) => void) {
+    this.now = o.now ?? (() => new Date());
+    this.body = o.body ?? 'json';
+  }
+
+  /** One input line to one message; null when there is nothing to send (a template rendered ''). Throws LineError. */
+  encode(text: string): string | null {
+    const o = this.o;
+    let ev: Record<string, any> | null = null;
+    if (o.input === 'json' || (o.input === 'auto' && text.charCodeAt(0) === 123 /* { */)) {
+      try {
+        ev = parseObject(text);
+      } catch (e) {
+        throw new LineError((e as Error).message);
+      }
+    }
+    let msg: string;
+    let h: Header;
+    if (ev) {
+      const kind = typeof ev.event === 'string' ? ev.event : undefined;
+      const sev = kind !== undefined && o.severityByKind && Object.prototype.hasOwnProperty.call(o.severityByKind, kind) ? o.severityByKind[kind] : o.severity;
+      let body: string;
+      const b = this.body;
+      if (b === 'json') body = JSON.stringify(ev);
+      else if (b === 'cee') body = '@cee: ' + JSON.stringify(ev);
+      else {
+        try {
+          body = b(ev);
+        } catch (e) {
+          if (e instanceof FieldError) throw new LineError(e.message);
+          throw e;
+        }
+        if (body === '') return null;
+      }
+      h = {
+        facility: o.facility,
+        severity: sev,
+        ts: typeof ev.ts === 'string' ? ev.ts : undefined,
+        hostname: o.hostname ?? (typeof ev.host === 'string' && ev.host !== '' ? ev.host : o.defaultHostname),
+        appName: o.appName,
+        procid: o.procid,
+        msgid: kind,
+        sd: o.sdId && o.format === 'rfc5424' ? eventSd(ev, o.sdId) : undefined,
+      };
+      msg = body;
+    } else {
+      h = { facility: o.facility, severity: o.severity, hostname: o.hostname ?? o.defaultHostname, appName: o.appName, procid: o.procid };
+      msg = text;
+    }
+    const out = o.format === 'rfc5424' ? formatRfc5424(h, msg, this.now) : formatRfc3164(h, msg, { local: o.local }, this.now);
+    const cut = truncateUtf8(out, o.maxSize);
+    if (cut !== out) {
+      this.truncated++;
+      this.onTruncate?.(Buffer.byteLength(out, 'utf8'));
+    }
+    return cut;
+  }
+}
