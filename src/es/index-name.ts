@@ -45,7 +45,7 @@ export interface IndexPattern {
   readonly dated: boolean;
   /** The index for an event time (ISO 8601); null when `ts` is not a time. */
   format(ts: string): string | null;
-  /** The name with every date part replaced by `*`, for a template's index_patterns. */
+  /** A glob every name of the pattern matches, for a template's index_patterns: `ct-%Y.%m.%d` gives `ct-*`. */
   readonly wildcard: string;
 }
 
@@ -53,21 +53,21 @@ export interface IndexPattern {
 export function compilePattern(pattern: string): IndexPattern {
   const pieces: (string | ((d: Date) => string))[] = [];
   let lit = '';
-  let wildcard = '';
+  let prefix = ''; // literal text before the first date part
   let dated = false;
   let hourly = false;
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
-    if (c !== '%') { lit += c; wildcard += c; continue; }
+    if (c !== '%') { lit += c; continue; }
     const k = pattern[++i];
     if (k === undefined) throw new Error(`pattern '${pattern}' ends with a lone %`);
     if (!(k in PARTS)) throw new Error(`pattern '${pattern}': unknown date part %${k} (known: ${Object.keys(PARTS).map((x) => '%' + x).join(' ')})`);
-    if (k === '%') { lit += '%'; wildcard += '%'; continue; }
+    if (k === '%') { lit += '%'; continue; }
+    if (!dated) prefix = lit;
     if (lit) pieces.push(lit);
     lit = '';
     dated = true;
     if (k === 'H') hourly = true;
-    if (!wildcard.endsWith('*')) wildcard += '*';
     switch (k) {
       case 'Y': pieces.push((d) => String(d.getUTCFullYear())); break;
       case 'y': pieces.push((d) => pad(d.getUTCFullYear() % 100)); break;
@@ -80,6 +80,9 @@ export function compilePattern(pattern: string): IndexPattern {
     }
   }
   if (lit) pieces.push(lit);
+  // What every name of the pattern matches: the text before the first date
+  // part, anything, the text after the last one.
+  const wildcard = dated ? prefix + '*' + lit : lit;
   // Check the name the pattern makes for a sample date, so a bad pattern is a
   // usage error now rather than every document rejected later.
   const render = (d: Date) => pieces.map((p) => (typeof p === 'string' ? p : p(d))).join('');
