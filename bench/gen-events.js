@@ -9,6 +9,9 @@
 // Deterministic: the same N and seed give the same bytes. Other benches
 // import { generate } or run this script.
 import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, renameSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Mulberry32: small, fast, deterministic. */
@@ -167,6 +170,28 @@ export function* generate(n, seed = 1) {
       yield JSON.stringify(eventOf(f, 'destroy', ts, i));
     }
   }
+}
+
+/**
+ * The path of a file of `n` generated events in the temporary directory,
+ * written once and reused by later benches (same n and seed, same bytes).
+ */
+export async function eventsFile(n = 1000000, seed = 1) {
+  const file = path.join(tmpdir(), `ctpipe-bench-events-${n}-${seed}.ndjson`);
+  if (existsSync(file) && statSync(file).size > 0) return file;
+  const part = `${file}.${process.pid}.part`;
+  const out = createWriteStream(part);
+  let buf = '';
+  for (const line of generate(n, seed)) {
+    buf += line + '\n';
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
+      buf = '';
+    }
+  }
+  await new Promise((r, j) => out.end(buf, (e) => (e ? j(e) : r())));
+  renameSync(part, file);
+  return file;
 }
 
 async function main() {

@@ -8,12 +8,19 @@ import type { Readable } from 'node:stream';
 export interface Source {
   /** `stdin` or the file name as given. */
   name: string;
+  /** A stream of the bytes. */
   open(): Readable;
+  /** A file to read directly, by name. */
+  path?: string;
+  /** A descriptor to read directly when it is a regular file (stdin redirected from a file). */
+  fd?: number;
 }
 
 export function sourcesFrom(files: string[], stdin: Readable): Source[] {
-  if (files.length === 0) return [{ name: 'stdin', open: () => stdin }];
-  return files.map((f) => (f === '-' ? { name: 'stdin', open: () => stdin } : { name: f, open: () => createReadStream(f, { highWaterMark: 1024 * 1024 }) }));
+  const fd = typeof (stdin as { fd?: unknown }).fd === 'number' ? (stdin as unknown as { fd: number }).fd : undefined;
+  const std: Source = { name: 'stdin', open: () => stdin, fd };
+  if (files.length === 0) return [std];
+  return files.map((f) => (f === '-' ? std : { name: f, path: f, open: () => createReadStream(f, { highWaterMark: 1024 * 1024 }) }));
 }
 
 // yargs drops a lone `-` from the arguments; it is swapped for a marker

@@ -5,6 +5,8 @@
 // (ct-format), or null for nothing. Used the same way in the main thread and
 // in worker threads (see run.ts). No I/O.
 
+import { isAscii } from 'node:buffer';
+
 export interface Diag {
   /** bad: a skipped line (counted); warn: about a line, said once per `once` key; note: said as it is. */
   kind: 'bad' | 'warn' | 'note';
@@ -28,9 +30,18 @@ export interface ChunkResult {
   diags: Diag[];
 }
 
-export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number): ChunkResult {
-  let out = Buffer.allocUnsafeSlow(Math.max(buf.length + 4096, 16384));
+/**
+ * Process one chunk. With `inPlace`, the output is written over the input
+ * it replaces (it never gets ahead of the line being read; when it would,
+ * it moves to a buffer of its own), so bulk input costs no new memory.
+ */
+export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inPlace = false): ChunkResult {
+  const len = buf.length;
+  let out = inPlace ? Buffer.from(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset) : Buffer.allocUnsafeSlow(Math.max(len + 4096, 16384));
+  let shared = inPlace;
   let pos = 0;
+  let start = 0;
+  let pending = ''; // text output, encoded in one go rather than line by line
   const diags: Diag[] = [];
   let no = 0, bad = 0;
   const report: Report = (d) => {
@@ -38,16 +49,26 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number): Ch
     if (d.kind === 'bad') bad++;
     diags.push(d);
   };
-  const room = (n: number) => {
-    if (pos + n <= out.length) return;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, pos + n));
+  /** Make room for n more bytes at pos; `limit` is how far the output may reach over the input. */
+  const room = (n: number, limit: number) => {
+    if (pos + n <= (shared ? Math.min(limit, out.length) : out.length)) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, pos + n, 16384));
     out.copy(bigger, 0, 0, pos);
     out = bigger;
+    shared = false;
   };
-  const len = buf.length;
-  let start = 0;
+  const flush = (limit: number) => {
+    room(Buffer.byteLength(pending), limit);
+    pos += out.write(pending, pos);
+    pending = '';
+  };
+  // Bulk input is nearly always ASCII: then one decode for the chunk (ASCII
+  // decoding is several times faster than UTF-8), string offsets are byte
+  // offsets, and lines are cheap slices. Otherwise each line is decoded.
+  const ascii = isAscii(buf);
+  const all = ascii ? buf.toString('ascii') : '';
   while (start < len) {
-    const nl = buf.indexOf(10, start);
+    const nl = ascii ? all.indexOf('\n', start) : buf.indexOf(10, start);
     const stop = nl < 0 ? len : nl;
     no++;
     let end = stop;
@@ -55,21 +76,23 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number): Ch
     if (end - start > maxLine) {
       report({ kind: 'bad', message: `line longer than ${maxLine} bytes (${end - start}), skipped` });
     } else if (end > start) {
-      const text = buf.toString('utf8', start, end);
+      const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
       if (text.charCodeAt(0) === 123 /* { */ || text.trim() !== '') {
         const r = p.line(text, report);
         if (r === true) {
-          room(end - start + 1);
+          if (pending) flush(start);
+          // In place, pos <= start: copy() moves overlapping bytes correctly.
+          room(end - start + 1, stop + 1);
           buf.copy(out, pos, start, end);
           pos += end - start;
           out[pos++] = 10;
         } else if (r) {
-          room(r.length * 3);
-          pos += out.write(r, pos);
+          pending += r;
         }
       }
     }
     start = stop + 1;
   }
+  if (pending) flush(Infinity);
   return { out: out.subarray(0, pos), lines: no, bad, diags };
 }

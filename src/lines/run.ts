@@ -8,8 +8,9 @@
 // no added latency; workers start only when a read brings 32 KiB or more.
 // Processors that keep state across lines declare `parallel: false` and
 // always run here. No `process`: streams, options and callbacks only.
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { processChunk, type ChunkResult, type Diag, type LineProcessor } from './chunk.js';
 import { MAX_LINE } from '../ndjson.js';
 import type { Source } from '../input.js';
@@ -47,7 +48,12 @@ export interface RunCounts {
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
-interface Pending { resolve(r: ChunkResult): void; reject(e: Error): void }
+interface PoolResult extends ChunkResult {
+  /** The chunk's memory, to give back to the pool once the output is written. */
+  recycle?: ArrayBuffer;
+}
+
+interface Pending { resolve(r: PoolResult): void; reject(e: Error): void }
 
 /** Worker threads running one processor; chunks go to the least busy. */
 class Pool {
@@ -67,7 +73,12 @@ class Pool {
         this.pending.delete(m.id);
         slot.busy--;
         if (m.error) return p.reject(new Error(`worker: ${m.error}`));
-        p.resolve({ out: Buffer.from(m.buf instanceof ArrayBuffer ? m.buf : m.buf.buffer, m.buf instanceof ArrayBuffer ? 0 : m.buf.byteOffset, m.length), lines: m.lines, bad: m.bad, diags: m.diags });
+        const whole = m.buf instanceof ArrayBuffer;
+        p.resolve({
+          out: whole ? Buffer.from(m.buf, 0, m.length) : Buffer.from(m.buf.buffer, m.buf.byteOffset, m.length),
+          lines: m.lines, bad: m.bad, diags: m.diags,
+          recycle: whole ? m.buf : undefined,
+        });
       });
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => { if (code !== 0 && !this.closing) this.fail(new Error(`worker exited with code ${code}`)); });
@@ -83,12 +94,21 @@ class Pool {
     this.pending.clear();
   }
 
-  run(buf: Buffer): Promise<ChunkResult> {
+  /** Memory that came back from the workers, for the next chunks (fresh memory costs page faults). */
+  private free: ArrayBuffer[] = [];
+
+  recycle(ab: ArrayBuffer): void {
+    if (this.free.length < this.workers.length * 3) this.free.push(ab);
+  }
+
+  run(buf: Buffer): Promise<PoolResult> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.workers[0];
     for (const s of this.workers) if (s.busy < slot.busy) slot = s;
     // A copy the worker can own: the input chunk may share memory with others.
-    const ab = new ArrayBuffer(buf.length);
+    let ab: ArrayBuffer | undefined;
+    while ((ab = this.free.pop()) && ab.byteLength < buf.length + 1);
+    if (!ab) ab = new ArrayBuffer(Math.max(buf.length + 4096, 2 << 20));
     buf.copy(Buffer.from(ab));
     const id = this.nextId++;
     slot.busy++;
@@ -102,6 +122,44 @@ class Pool {
     this.closing = true;
     await Promise.all(this.workers.map((s) => s.w.terminate()));
   }
+}
+
+const READ_SIZE = 1 << 20;
+
+/**
+ * A source's bytes. A regular file (named, or as stdin) is read with
+ * fs.read into one buffer used again and again: the caller is done with a
+ * chunk when it asks for the next (run() copies or processes it at once),
+ * and fresh memory for every megabyte costs page faults. Anything else (a
+ * pipe, a terminal) is read as a stream.
+ */
+function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<Buffer | string>; cleanup: () => void } {
+  let fd = src.path !== undefined ? fs.openSync(src.path, 'r') : src.fd;
+  const owned = src.path !== undefined;
+  if (fd !== undefined && !owned) {
+    try {
+      if (!fs.fstatSync(fd).isFile()) fd = undefined;
+    } catch {
+      fd = undefined;
+    }
+  }
+  if (fd === undefined) {
+    const stream = src.open();
+    const onAbort = () => stream.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return { chunks: stream, cleanup: () => signal?.removeEventListener('abort', onAbort) };
+  }
+  const file = fd;
+  const buf = Buffer.allocUnsafeSlow(READ_SIZE);
+  async function* read(): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (signal?.aborted) return;
+      const n = await new Promise<number>((resolve, reject) => fs.read(file, buf, 0, READ_SIZE, null, (e, k) => (e ? reject(e) : resolve(k))));
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  }
+  return { chunks: read(), cleanup: () => { if (owned) fs.closeSync(file); } };
 }
 
 function waitDrain(out: Writable, signal?: AbortSignal): Promise<void> {
@@ -133,8 +191,8 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
     for (const src of o.sources) {
       if (stopped()) break;
       let base = 0;
-      const queue: Promise<ChunkResult>[] = [];
-      const emit = async (r: ChunkResult) => {
+      const queue: Promise<PoolResult>[] = [];
+      const emit = async (r: PoolResult) => {
         for (const d of r.diags) {
           const text = d.kind === 'note' ? d.message : `${src.name}:${base + (d.no ?? 0)}: ${d.message}`;
           o.onDiag(text, d);
@@ -142,7 +200,12 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         base += r.lines;
         counts.lines += r.lines;
         counts.bad += r.bad;
-        if (r.out.length && !stopped() && !o.out.write(r.out)) await waitDrain(o.out, o.signal);
+        if (r.out.length && !stopped()) {
+          const ab = r.recycle;
+          // The memory is reused once written, not before.
+          const more = o.out.write(r.out, ab && pool ? () => (pool as Pool).recycle(ab) : undefined);
+          if (!more) await waitDrain(o.out, o.signal);
+        } else if (r.recycle && pool) (pool as Pool).recycle(r.recycle);
       };
       const drainOne = async () => emit(await queue.shift()!);
       const dispatch = async (body: Buffer) => {
@@ -159,20 +222,19 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         queue.push(Promise.resolve({ out: Buffer.alloc(0), lines: 1, bad: 1, diags: [{ kind: 'bad', no: 1, message: `line longer than ${maxLine} bytes (${length}+), skipped` }] }));
       };
 
-      let stream: Readable;
+      let chunks: AsyncIterable<Buffer | string>;
+      let cleanup = () => {};
       try {
-        stream = src.open();
+        ({ chunks, cleanup } = openChunks(src, o.signal));
       } catch (e) {
         o.onSourceError(src, e as Error);
         counts.failedSources++;
         continue;
       }
-      const onAbort = () => stream.destroy();
-      o.signal?.addEventListener('abort', onAbort, { once: true });
       let carry: Buffer | null = null;
       let skipping = 0; // bytes of an over-long line being dropped, 0 when not
       try {
-        for await (const chunk of stream) {
+        for await (const chunk of chunks) {
           if (stopped()) break;
           let buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
           if (skipping) {
@@ -211,7 +273,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         }
         throw e;
       } finally {
-        o.signal?.removeEventListener('abort', onAbort);
+        cleanup();
       }
     }
   } finally {

@@ -12,10 +12,11 @@ const proc: LineProcessor = await mod.createProcessor(init.options);
 
 parentPort!.on('message', (m: { id: number; buf: ArrayBuffer; length: number }) => {
   try {
-    const r = processChunk(Buffer.from(m.buf, 0, m.length), proc, init.maxLine);
-    // Hand the output over without a copy when it owns its memory.
+    // The output is written over the input in the same memory, which goes
+    // back to the main thread with it and is used again for a later chunk.
+    const r = processChunk(Buffer.from(m.buf, 0, m.length), proc, init.maxLine, true);
     const ab = r.out.buffer as ArrayBuffer;
-    const own = r.out.byteOffset === 0 && ab.byteLength >= r.out.length;
+    const own = r.out.byteOffset === 0;
     parentPort!.postMessage(
       { id: m.id, buf: own ? ab : r.out, length: r.out.length, lines: r.lines, bad: r.bad, diags: r.diags },
       own ? [ab] : [],

@@ -227,3 +227,24 @@ test('processChunk: over-long lines are reported and skipped', () => {
   assert.equal(r.diags[0].no, 2);
   assert.match(r.diags[0].message, /longer than 50 bytes/);
 });
+
+test('processChunk in place: output over the input, or a buffer of its own when it would overtake it', () => {
+  const lines = ['{"event":"new","proto":"udp"}', '{"event":"new","proto":"tcp"}', '{"event":"stats"}'];
+  const text = lines.join('\r\n'); // no final newline, CRLF line ends
+  const ab = new ArrayBuffer(text.length + 16);
+  const buf = Buffer.from(ab, 0, text.length);
+  buf.write(text);
+  const r = processChunk(buf, createProcessor({ spec: { proto: ['tcp'] } }), 1 << 20, true);
+  assert.equal(r.out.toString(), `${lines[1]}\n${lines[2]}\n`);
+  assert.equal(r.out.buffer, ab, 'the same memory');
+  // a processor whose output is longer than its input
+  const long = { line: (t: string) => t + t + t + '\n' };
+  const ab2 = new ArrayBuffer(64);
+  const b2 = Buffer.from(ab2, 0, 8);
+  b2.write('{"a":1}\n');
+  const r2 = processChunk(b2, long, 1 << 20, true);
+  assert.equal(r2.out.toString(), '{"a":1}{"a":1}{"a":1}\n');
+  // non-ASCII input is decoded line by line
+  const u = processChunk(Buffer.from('{"event":"x","é":"☃"}\n'), createProcessor({ spec: {} }), 1 << 20);
+  assert.equal(u.out.toString(), '{"event":"x","é":"☃"}\n');
+});

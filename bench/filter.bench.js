@@ -1,0 +1,38 @@
+// ct-filter on one million generated events (bench/gen-events.js) with two
+// criteria, against the equivalent `jq -c 'select(...)'` on the same file.
+// Prints lines per second and the ratio; asserts nothing (checks only that
+// both write the same lines on a sample).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpus, loadavg } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { eventsFile, generate } from './gen-events.js';
+import { timeRun, output, report } from './lines-bench.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin', 'ct-filter');
+const N = Number(process.env.EVENTS ?? 1000000);
+
+// The same selection in both: TCP to port 443; special records always pass.
+const ARGS = ['-p', 'tcp', '--dport', '443'];
+const JQ = ['-c', 'select(((.event == "new" or .event == "update" or .event == "destroy") | not) or (.proto == "tcp" and .dport == 443))'];
+
+if (spawnSync('jq', ['--version']).error) {
+  console.log('filter bench: jq is not installed');
+  process.exit(0);
+}
+const file = await eventsFile(N);
+const sample = [...generate(20000, 9)].join('\n') + '\n';
+const same = output(BIN, ARGS, sample) === output('jq', JQ, sample);
+console.log(`${N.toLocaleString('en-US')} events, ${file}; ${cpus().length} CPUs, load average ${loadavg()[0].toFixed(2)}`);
+console.log(`ct-filter ${ARGS.join(' ')}  vs  jq ${JQ.join(' ')}`);
+console.log(`same output on a 20,000-event sample: ${same ? 'yes' : 'NO'}`);
+
+const ours = timeRun(BIN, ARGS, file);
+if (ours.status !== 0) console.log(`ct-filter exited ${ours.status}: ${ours.stderr}`);
+const r1 = report('ct-filter (worker threads, default)', N, ours.secs);
+const one = timeRun(BIN, ['--jobs', '0', ...ARGS], file);
+report('ct-filter --jobs 0 (one thread)', N, one.secs);
+const jq = timeRun('jq', JQ, file);
+const r2 = report('jq -c select(...)', N, jq.secs);
+console.log(`ratio ct-filter / jq: ${(r1 / r2).toFixed(2)}x  (target: >= 200,000 lines/s and faster than jq)`);

@@ -1,0 +1,39 @@
+// ct-format with the default template on one million generated events
+// (bench/gen-events.js), against the equivalent `jq -r '"..."'` on the same
+// file. Prints lines per second and the ratio; asserts nothing (checks only
+// that both write the same lines on a sample).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpus, loadavg } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { eventsFile, generate } from './gen-events.js';
+import { timeRun, output, report } from './lines-bench.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin', 'ct-format');
+const N = Number(process.env.EVENTS ?? 1000000);
+
+// ct-format's default template, written in jq (special records skipped, as ct-format sends them to stderr).
+const cmd = '(if ((.process.cmdline // []) | length) > 0 then (.process.cmdline | join(" ")) else "-" end)';
+const JQ = ['-r', `select(.event == "new" or .event == "update" or .event == "destroy") | "\\(.ts) \\(.event) \\(.family)/\\(.proto) \\(.src)/\\(.sport // "-") > \\(.dst)/\\(.dport // "-") :: \\(.process.pid // "?") \\(.process.user // "-"):\\(.process.group // "-") \\(.process.unit // "-") :: \\(${cmd})"`];
+
+if (spawnSync('jq', ['--version']).error) {
+  console.log('format bench: jq is not installed');
+  process.exit(0);
+}
+const file = await eventsFile(N);
+const sample = [...generate(20000, 9)].join('\n') + '\n';
+const same = output(BIN, [], sample) === output('jq', JQ, sample);
+console.log(`${N.toLocaleString('en-US')} events, ${file}; ${cpus().length} CPUs, load average ${loadavg()[0].toFixed(2)}`);
+console.log(`ct-format (default template)  vs  jq -r '"<the same template>"'`);
+console.log(`same output on a 20,000-event sample: ${same ? 'yes' : 'NO'}`);
+
+const ours = timeRun(BIN, [], file);
+if (ours.status !== 0) console.log(`ct-format exited ${ours.status}: ${ours.stderr}`);
+const r1 = report('ct-format (worker threads, default)', N, ours.secs);
+const one = timeRun(BIN, ['--jobs', '0'], file);
+report('ct-format --jobs 0 (one thread)', N, one.secs);
+for (const p of ['conntrack-logger', 'ctrecorder', 'csv']) report(`ct-format -p ${p}`, N, timeRun(BIN, ['-p', p], file).secs);
+const jq = timeRun('jq', JQ, file);
+const r2 = report('jq -r "..."', N, jq.secs);
+console.log(`ratio ct-format / jq: ${(r1 / r2).toFixed(2)}x  (target: >= 200,000 lines/s and faster than jq)`);
