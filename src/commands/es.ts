@@ -1,13 +1,12 @@
 // ct-es: ship the event stream to Elasticsearch or OpenSearch with _bulk.
 import fs from 'node:fs';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { availableParallelism } from 'node:os';
 import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type IO } from '../cli.js';
-import { LineSplitter, parseObject, type Line } from '../ndjson.js';
+import { MAX_LINE } from '../ndjson.js';
 import { compilePattern, invalidIndexName, type IndexPattern } from '../es/index-name.js';
-import { documentId } from '../es/doc-id.js';
-import { toEcsJson } from '../es/ecs.js';
-import { itemSource, type OpType } from '../es/bulk.js';
+import { itemSource, itemAction, type OpType } from '../es/bulk.js';
+import type { MapperOptions, MappedChunk } from '../es/mapper.js';
+import { mapInput } from '../es/workers.js';
 import { Transport, parseNode, type Auth } from '../es/http.js';
 import { Shipper, type DeadLetter } from '../es/shipper.js';
 import { setup, SetupError } from '../es/setup.js';
@@ -17,7 +16,6 @@ const DEFAULT_NODE = 'http://localhost:9200';
 const DEFAULT_INDEX = 'ctpipe-%Y.%m.%d';
 /** How many rejected documents are named one by one on stderr before they are only counted. */
 const REJECTS_SHOWN = 10;
-const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 function options(argv: string[], io: IO) {
   const y = commandLine(NAME, `Usage: ${NAME} [options]\n\nRead events (NDJSON, see ct-event(5)) and index them into Elasticsearch or OpenSearch with _bulk requests, as Elastic Common Schema documents (or --raw). Each document's _id is derived from the event, so retries and replays never duplicate. Requests that fail are retried without end; input waits meanwhile. Exit 0 when every document was indexed. See ct-es(1).`)
@@ -40,6 +38,7 @@ function options(argv: string[], io: IO) {
     .option('backoff-max', { type: 'number', default: 10, description: 'Longest wait between retries, in seconds' })
     .option('drain-timeout', { type: 'number', default: 30, description: 'At the end, wait this many seconds for acknowledgements (0: as long as it takes)' })
     .option('dead-letter', { type: 'string', description: 'Append documents the cluster refused, or that were never acknowledged, to this file (NDJSON)' })
+    .option('jobs', { type: 'number', description: 'Worker threads mapping bulk input such as a saved file (default: CPUs, at most 4; 0: none)' })
     .option('stats', { type: 'boolean', default: false, description: 'At the end, print the counts on stderr (SIGUSR1: now)' })
     .example(`sudo ct-events | ct-attribute | ${NAME} --node http://es1:9200 --node http://es2:9200`, 'every connection into daily ctpipe-YYYY.MM.DD indices')
     .example(`CT_ES_API_KEY=... ${NAME} --node https://es:9200 --ca ca.pem --data-stream logs-ctpipe-default --setup`, 'into a data stream, template installed first')
@@ -88,6 +87,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const timeout = positive(a, 'timeout');
   const backoffMax = positive(a, 'backoff-max');
   const drainTimeout = positive(a, 'drain-timeout', true);
+  const jobs = a.jobs === undefined ? Math.min(4, availableParallelism()) : Number(a.jobs);
+  if (!Number.isInteger(jobs) || jobs < 0) throw new UsageError('--jobs must be a whole number >= 0');
 
   const user = (a.user as string | undefined) ?? io.env.CT_ES_USER;
   const password = (a.password as string | undefined) ?? io.env.CT_ES_PASSWORD;
@@ -121,9 +122,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
       let document: unknown;
       const text = itemSource(d.item);
       try { document = JSON.parse(text); } catch { document = text; }
+      const { index, id } = itemAction(d.item);
       deadFile.write(JSON.stringify({
         ts: new Date().toISOString(), reason: d.reason, status: d.status, error: d.error,
-        index: d.item.index, _id: d.item.id, op, line: d.item.line, document,
+        index, _id: id, op, line: d.item.line, document,
       }) + '\n');
     }
     if (d.reason === 'rejected') {
@@ -160,49 +162,16 @@ export async function main(argv: string[], io: IO): Promise<number> {
       if (io.stdinIsTTY) return 0;
     }
 
-    const raw = a.raw as boolean;
-    const toItem = (line: Line) => {
-      let obj: Record<string, any>;
-      try {
-        obj = parseObject(line.text);
-      } catch (e) {
+    const mapper: MapperOptions = { op, raw: a.raw as boolean, index: dataStream === undefined ? (a.index as string) : null, dataStream: dataStream ?? null, maxLine: MAX_LINE };
+    const onChunk = (c: MappedChunk, base: number): Promise<void> | void => {
+      for (const b of c.bad) {
         bad++;
-        warn(io, NAME, `stdin:${line.no}: ${(e as Error).message}`);
-        return;
+        warn(io, NAME, `stdin:${base + b.no}: ${b.message}`);
       }
-      const ts = obj.ts;
-      if (typeof ts !== 'string' || !TS.test(ts)) {
-        bad++;
-        warn(io, NAME, `stdin:${line.no}: "ts" is ${ts === undefined ? 'missing' : 'not an ISO 8601 time'}, so the record has no date and no index`);
-        return;
-      }
-      const index = dataStream ?? pattern!.format(ts);
-      if (index === null) {
-        bad++;
-        warn(io, NAME, `stdin:${line.no}: "ts" ${JSON.stringify(ts)} is not a valid time`);
-        return;
-      }
-      const id = documentId(obj, line.text);
-      let source: string;
-      if (!raw) source = toEcsJson(obj, { id }, line.text);
-      else if (dataStream !== undefined && !('@timestamp' in obj)) source = `{"@timestamp":"${ts}",` + line.text.trimStart().slice(1);
-      else source = line.text;
-      shipper.add(index, id, source, line.no);
+      const m = c.meta;
+      for (let k = 0; k < c.items; k++) shipper.addEncoded(c.out, m[4 * k], m[4 * k + 1], m[4 * k + 2], base + m[4 * k + 3]);
+      if (shipper.full) return shipper.room();
     };
-
-    const sink = new Writable({
-      objectMode: true,
-      highWaterMark: 1,
-      write(batch: Line[], _enc, cb) {
-        for (const line of batch) toItem(line);
-        if (shipper.full) shipper.room().then(() => cb(), cb);
-        else cb();
-      },
-    });
-    const splitter = new LineSplitter((no, len) => {
-      bad++;
-      warn(io, NAME, `stdin:${no}: line of ${len} bytes is too long, skipped`);
-    });
 
     // SIGTERM (and SIGINT from a terminal): stop reading as at the end of
     // input, and give the cluster --drain-timeout from now to acknowledge.
@@ -214,7 +183,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     if (io.signal.aborted) onAbort();
     else io.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await pipeline(io.stdin, splitter, sink);
+      await mapInput({ input: io.stdin, mapper, jobs, onChunk });
     } catch (e) {
       // The shipper stopped (a failure retrying cannot fix, or the drain
       // timeout after a signal): report below. Anything else is ours.

@@ -10,10 +10,6 @@
 export type OpType = 'index' | 'create';
 
 export interface BulkItem {
-  /** Target index or data stream. */
-  index: string;
-  /** Deterministic `_id` (doc-id.ts). */
-  id: string;
   /** The buffer of the batch it was written into. */
   buf: Buffer;
   /** Its part of the body is buf[start, end): action line and source, each `\n`-terminated. */
@@ -28,6 +24,17 @@ export interface BulkItem {
 /** `_id` values are base64url (doc-id.ts), so they need no escaping; index names are escaped anyway. */
 export function actionLine(op: OpType, index: string, id: string): string {
   return `{"${op}":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)}}}`;
+}
+
+/** Index and _id of an item, read back from its action line (only messages and dead letters need them). */
+export function itemAction(item: BulkItem): { index: string; id: string } {
+  try {
+    const a = JSON.parse(item.buf.toString('utf8', item.start, item.sourceAt - 1));
+    const m = a && (a.index ?? a.create);
+    return { index: String(m?._index ?? ''), id: String(m?._id ?? '') };
+  } catch {
+    return { index: '', id: '' };
+  }
 }
 
 /** The source line of an item, as text. */
@@ -80,7 +87,25 @@ export class Batch {
     at += buf.write(source, at);
     buf[at++] = 10;
     this.used = at;
-    this.items.push({ index, id, buf, start, sourceAt, end: at, line });
+    this.items.push({ buf, start, sourceAt, end: at, line });
+    return true;
+  }
+
+  /**
+   * Append an item already encoded elsewhere (by mapper.ts, maybe in a
+   * worker): src[start, end) is its action and source lines, the source
+   * starting at sourceAt. Same contract as add().
+   */
+  addEncoded(src: Buffer, start: number, sourceAt: number, end: number, line: number): boolean {
+    const n = end - start;
+    if (this.used + n > this.buf.length) {
+      if (this.items.length) return false;
+      this.buf = Buffer.allocUnsafe(n);
+    }
+    const at = this.used;
+    src.copy(this.buf, at, start, end);
+    this.used = at + n;
+    this.items.push({ buf: this.buf, start: at, sourceAt: at + (sourceAt - start), end: at + n, line });
     return true;
   }
 

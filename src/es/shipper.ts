@@ -148,6 +148,27 @@ export class Shipper {
       this.seal();
       this.filling.add(index, id, source, line);
     }
+    this.added();
+  }
+
+  /** Queue one item encoded by mapper.ts: src[start, end) holds its action and source lines. */
+  addEncoded(src: Buffer, start: number, sourceAt: number, end: number, line: number): void {
+    this.stats.received++;
+    this.stats.pending++;
+    if (this.fatal) {
+      const b = new Batch(this.opts.op, Buffer.alloc(0));
+      b.addEncoded(src, start, sourceAt, end, line);
+      this.deadLetter(b.items[0], 'not-indexed', undefined, { type: 'not_sent', reason: this.fatal.message });
+      return;
+    }
+    if (!this.filling.addEncoded(src, start, sourceAt, end, line)) {
+      this.seal();
+      this.filling.addEncoded(src, start, sourceAt, end, line);
+    }
+    this.added();
+  }
+
+  private added(): void {
     if (this.filling.bytes >= this.opts.flushBytes) {
       this.seal();
     } else if (!this.timer) {

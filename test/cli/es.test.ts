@@ -392,6 +392,34 @@ test('back-pressure: with the cluster down ct-es stops reading its input; when i
   assert.equal(s.count(), bigCount);
 });
 
+test('bulk input through worker threads (--jobs 2) and without (--jobs 0): same documents, same stdin:N in messages and dead letters', async () => {
+  const ls = readFileSync(big, 'utf8').trimEnd().split('\n');
+  ls.splice(4999, 0, '{"broken":');
+  ls.splice(15000, 0, JSON.stringify({ ts: '2026-11-23T01:00:00Z', event: 'new', pad: 'p'.repeat(2 * 1024 * 1024) }));
+  const input = ls.join('\n') + '\n';
+  const victimLine = 12346; // 1-based, after the first insertion
+  const victim = documentId(JSON.parse(ls[victimLine - 1]), ls[victimLine - 1]);
+  const results = [];
+  for (const jobs of ['2', '0']) {
+    const s = await server({ store: 'ids' });
+    s.rejectId(victim, 'mapper_parsing_exception', 400, 'scripted');
+    const dl = path.join(tmp, `dl-${jobs}.ndjson`);
+    const r = await runBin('ct-es', ['--node', s.url, '--jobs', jobs, '--dead-letter', dl], input);
+    assert.equal(r.code, 1);
+    // The refusal comes when its batch is answered: its place among the other lines may vary.
+    assert.match(r.stderr, /^ct-es: stdin:5000: not JSON/m);
+    assert.match(r.stderr, /^ct-es: stdin:12346: refused by the cluster \(400 mapper_parsing_exception: scripted\)/m);
+    assert.match(r.stderr, /^ct-es: stdin:15001: line of 2097\d{3} bytes is too long, skipped/m);
+    assert.equal(s.count(), bigCount - 1);
+    const dead = lines(readFileSync(dl, 'utf8'));
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0].line, victimLine);
+    assert.equal(dead[0]._id, victim);
+    results.push(s.docs().map((d) => d.id).sort());
+  }
+  assert.deepEqual(results[0], results[1]);
+});
+
 test('several --node: one that refuses connections is skipped, the other takes everything', async () => {
   const s = await server();
   const gone = await server();

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { EsServer } from '../es-server.js';
 import { Transport } from '../../src/es/http.js';
 import { Shipper, type DeadLetter, type ShipperOptions } from '../../src/es/shipper.js';
-import { itemSource } from '../../src/es/bulk.js';
+import { itemSource, itemAction } from '../../src/es/bulk.js';
 import { sleep, waitFor } from '../helpers.js';
 
 const servers: EsServer[] = [];
@@ -150,7 +150,7 @@ test('an item refused for good goes to the dead letters with its error; the rest
   assert.equal(r.dead[0].reason, 'rejected');
   assert.equal(r.dead[0].status, 400);
   assert.equal(r.dead[0].error.type, 'mapper_parsing_exception');
-  assert.equal(r.dead[0].item.id, 'd3');
+  assert.equal(itemAction(r.dead[0].item).id, 'd3');
   assert.equal(r.dead[0].item.line, 4);
   assert.equal(JSON.parse(itemSource(r.dead[0].item)).n, 3);
   assert.equal(r.shipper.stats.rejected, 1);
@@ -206,7 +206,7 @@ test('the drain deadline: with the endpoint down, what is not acknowledged is de
   assert.ok(Date.now() - t0 < 2000, 'drain returns at its deadline');
   assert.equal(r.dead.length, 25);
   assert.ok(r.dead.every((d) => d.reason === 'not-indexed' && /drain timeout/.test(d.error.reason)));
-  assert.deepEqual(r.dead.map((d) => d.item.id).sort(), Array.from({ length: 25 }, (_, i) => `d${i}`).sort());
+  assert.deepEqual(r.dead.map((d) => itemAction(d.item).id).sort(), Array.from({ length: 25 }, (_, i) => `d${i}`).sort());
   assert.equal(r.shipper.stats.notIndexed, 25);
   assert.equal(r.shipper.stats.pending, 0);
 });
@@ -230,7 +230,7 @@ test('413 (over http.max_content_length): the batch is halved until it passes; a
   assert.equal(await r.shipper.drain(10000), false);
   assertExactlyOnce(s, 30);
   assert.equal(r.dead.length, 1);
-  assert.equal(r.dead[0].item.id, 'huge');
+  assert.equal(itemAction(r.dead[0].item).id, 'huge');
   assert.equal(r.dead[0].status, 413);
 });
 
