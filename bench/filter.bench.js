@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { eventsFile, generate } from './gen-events.js';
-import { timeRun, output, report } from './lines-bench.js';
+import { output, measure, RUNS } from './lines-bench.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'ct-filter');
@@ -28,11 +28,8 @@ console.log(`${N.toLocaleString('en-US')} events, ${file}; ${cpus().length} CPUs
 console.log(`ct-filter ${ARGS.join(' ')}  vs  jq ${JQ.join(' ')}`);
 console.log(`same output on a 20,000-event sample: ${same ? 'yes' : 'NO'}`);
 
-const ours = timeRun(BIN, ARGS, file);
-if (ours.status !== 0) console.log(`ct-filter exited ${ours.status}: ${ours.stderr}`);
-const r1 = report('ct-filter (worker threads, default)', N, ours.secs);
-const one = timeRun(BIN, ['--jobs', '0', ...ARGS], file);
-report('ct-filter --jobs 0 (one thread)', N, one.secs);
-const jq = timeRun('jq', JQ, file);
-const r2 = report('jq -c select(...)', N, jq.secs);
-console.log(`ratio ct-filter / jq: ${(r1 / r2).toFixed(2)}x  (target: >= 200,000 lines/s and faster than jq)`);
+console.log(`best of ${RUNS} runs each (RUNS=n to change)`);
+const r1 = measure('ct-filter (worker threads, default)', N, BIN, ARGS, file);
+measure('ct-filter --jobs 0 (one thread)', N, BIN, ['--jobs', '0', ...ARGS], file);
+const r2 = measure('jq -c select(...)', N, 'jq', JQ, file);
+console.log(`ratio ct-filter / jq: ${(r1 / r2).toFixed(2)}x  (target: >= 200,000 lines/s and faster than jq); load average now ${loadavg()[0].toFixed(2)}`);

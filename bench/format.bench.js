@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { eventsFile, generate } from './gen-events.js';
-import { timeRun, output, report } from './lines-bench.js';
+import { output, measure, RUNS } from './lines-bench.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'ct-format');
@@ -28,12 +28,9 @@ console.log(`${N.toLocaleString('en-US')} events, ${file}; ${cpus().length} CPUs
 console.log(`ct-format (default template)  vs  jq -r '"<the same template>"'`);
 console.log(`same output on a 20,000-event sample: ${same ? 'yes' : 'NO'}`);
 
-const ours = timeRun(BIN, [], file);
-if (ours.status !== 0) console.log(`ct-format exited ${ours.status}: ${ours.stderr}`);
-const r1 = report('ct-format (worker threads, default)', N, ours.secs);
-const one = timeRun(BIN, ['--jobs', '0'], file);
-report('ct-format --jobs 0 (one thread)', N, one.secs);
-for (const p of ['conntrack-logger', 'ctrecorder', 'csv']) report(`ct-format -p ${p}`, N, timeRun(BIN, ['-p', p], file).secs);
-const jq = timeRun('jq', JQ, file);
-const r2 = report('jq -r "..."', N, jq.secs);
-console.log(`ratio ct-format / jq: ${(r1 / r2).toFixed(2)}x  (target: >= 200,000 lines/s and faster than jq)`);
+console.log(`best of ${RUNS} runs each (RUNS=n to change; presets: one run)`);
+const r1 = measure('ct-format (worker threads, default)', N, BIN, [], file);
+measure('ct-format --jobs 0 (one thread)', N, BIN, ['--jobs', '0'], file);
+for (const p of ['conntrack-logger', 'ctrecorder', 'csv']) measure(`ct-format -p ${p}`, N, BIN, ['-p', p], file, 1);
+const r2 = measure('jq -r "..."', N, 'jq', JQ, file);
+console.log(`ratio ct-format / jq: ${(r1 / r2).toFixed(2)}x  (target: >= 200,000 lines/s and faster than jq); load average now ${loadavg()[0].toFixed(2)}`);

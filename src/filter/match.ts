@@ -47,7 +47,7 @@ export interface CompiledFilter {
   keep(ev: Record<string, any>): boolean;
   /** Options that read what ct-attribute adds (process, direction, attribution); empty when none. */
   needsAttribution: string[];
-  /** Top-level fields the criteria read (for type checks). */
+  /** Field paths the criteria read (for type checks). */
   fields: string[];
 }
 
@@ -194,7 +194,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   const uid = values(spec.uid);
   if (uid.length) {
     needs.push('--uid');
-    read('process');
+    read('process.uid');
     const has = numberSet(uid, '--uid', 4294967295);
     tests.push((ev) => has(procOf(ev)?.uid));
   }
@@ -202,7 +202,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
     const g = values(v);
     if (!g.length) return;
     needs.push(flag);
-    read('process');
+    read('process.' + field);
     const has = globSet(g);
     tests.push((ev) => has(procOf(ev)?.[field]));
   };
@@ -213,7 +213,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   const container = values(spec.container);
   if (container.length) {
     needs.push('--container');
-    read('process');
+    read('process.container');
     const has = globSet(container);
     tests.push((ev) => {
       const c = procOf(ev)?.container;
@@ -245,12 +245,12 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   }
   if (spec.noUnattributed) {
     needs.push('--no-unattributed');
-    read('process');
+    read('process.pid');
     drops.push((ev) => procOf(ev) === null);
   }
   if (spec.self) {
     needs.push('--no-self');
-    read('process');
+    read('process.pid', 'process.comm', 'process.cmdline');
     const self = spec.self;
     drops.push((ev) => self.isSelf(ev));
   }

@@ -60,10 +60,18 @@ export type RecordCheck = (r: Record<string, any>) => string | null;
  * not its business.
  */
 export function compileCheck(fields?: Iterable<string>): RecordCheck {
-  const want = fields ? new Set(fields) : null;
-  const top = want ? FLOW.filter(([k]) => want.has(k)) : FLOW;
+  // `process` checks the whole object; `process.uid` (without a bare
+  // `process`) only that member, and that `process` is an object.
+  const paths = fields ? [...fields] : null;
+  const firsts = paths ? new Set(paths.map((f) => f.split('.')[0])) : null;
+  const top = firsts ? FLOW.filter(([k]) => firsts.has(k)) : FLOW;
   const reply = top.some(([k]) => k === 'reply');
-  const procs = top.filter(([k]) => k === 'process' || k === 'peer').map(([k]) => k);
+  const procs = top.filter(([k]) => k === 'process' || k === 'peer').map(([k]) => {
+    const whole = !paths || paths.includes(k);
+    const subs = whole ? PROCESS : PROCESS.filter(([f]) => paths!.some((p) => p.startsWith(k + '.' + f) && (p.length === k.length + 1 + f.length || p[k.length + 1 + f.length] === '.')));
+    const container = whole || paths!.some((p) => p.startsWith(k + '.container'));
+    return { key: k, table: subs, container };
+  });
   const attribution = top.some(([k]) => k === 'attribution');
   return (r) => {
     const ev = r.event;
@@ -75,12 +83,13 @@ export function compileCheck(fields?: Iterable<string>): RecordCheck {
       const b = checkTable(r.reply, TUPLE, 'reply.');
       if (b) return b;
     }
-    for (const key of procs) {
+    for (let i = 0; i < procs.length; i++) {
+      const { key, table, container } = procs[i];
       const p = r[key];
       if (p === undefined) continue;
-      const b = checkTable(p, PROCESS, key + '.');
+      const b = checkTable(p, table, key + '.');
       if (b) return b;
-      if (p.container !== undefined && p.container !== null && !obj(p.container)) return `${key}.container: expected an object or null, got ${describe(p.container)}`;
+      if (container && p.container !== undefined && p.container !== null && !obj(p.container)) return `${key}.container: expected an object or null, got ${describe(p.container)}`;
     }
     if (attribution && r.attribution !== undefined) return checkTable(r.attribution, ATTRIBUTION, 'attribution.');
     return null;

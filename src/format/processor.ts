@@ -17,18 +17,18 @@ export interface FormatProcessorOptions {
 /** Top-level fields each preset reads, for type checks; null: all of them. */
 const PRESET_FIELDS: Record<string, string[] | null> = {
   ctrecorder: ['ts', 'event', 'status', 'src', 'sport', 'dst', 'dport', 'reply'],
-  packettrail: ['process', 'direction', 'src', 'sport', 'dst', 'dport'],
-  notrust: ['ts', 'proto', 'src', 'sport', 'dst', 'dport', 'process', 'host'],
+  packettrail: ['process.user', 'process.comm', 'process.pid', 'direction', 'src', 'sport', 'dst', 'dport'],
+  notrust: ['ts', 'proto', 'src', 'sport', 'dst', 'dport', 'process.inode', 'process.pid', 'process.comm', 'process.cmdline', 'process.user', 'process.uid', 'host'],
   kv: null,
 };
 
-/** The fields a format reads (top-level names), or null for every field. */
+/** The field paths a format reads, or null for every field. */
 export function formatFields(o: FormatProcessorOptions): string[] | null {
-  if (o.template !== undefined) return templateFields(o.template).map((p) => p.split('.')[0]);
+  if (o.template !== undefined) return templateFields(o.template);
   const name = o.preset ?? 'default';
   const p = PRESETS[name];
-  if (p?.template) return templateFields(p.template).map((f) => f.split('.')[0]);
-  if (name === 'csv' || name === 'tsv') return (o.options.fields?.length ? o.options.fields : CSV_FIELDS).map((f) => f.split('.')[0]);
+  if (p?.template) return templateFields(p.template);
+  if (name === 'csv' || name === 'tsv') return [...(o.options.fields?.length ? o.options.fields : CSV_FIELDS)];
   return PRESET_FIELDS[name] ?? null;
 }
 

@@ -248,3 +248,13 @@ test('processChunk in place: output over the input, or a buffer of its own when 
   const u = processChunk(Buffer.from('{"event":"x","é":"☃"}\n'), createProcessor({ spec: {} }), 1 << 20);
   assert.equal(u.out.toString(), '{"event":"x","é":"☃"}\n');
 });
+
+test('compileCheck with member paths checks those members only', () => {
+  const c = compileCheck(['process.uid']);
+  assert.equal(c(ev({ process: { pid: 'x', uid: 1 } })), null);
+  assert.match(c(ev({ process: { pid: 1, uid: 'x' } }))!, /^process\.uid: /);
+  assert.match(c(ev({ process: 5 }))!, /^process: expected an object/);
+  assert.equal(compileCheck(['process.container.id'])(ev({ process: { pid: 'x', container: null } })), null);
+  assert.match(compileCheck(['process.container.id'])(ev({ process: { container: 'x' } }))!, /^process\.container: /);
+  assert.match(compileCheck(['process'])(ev({ process: { pid: 'x' } }))!, /^process\.pid: /);
+});
