@@ -10,9 +10,11 @@
 //   baselines, on 100,000 events: --raw (no ECS mapping: the cost of the
 //   mapping), and --flush-bytes 1000 --concurrency 1 (pino-elasticsearch's
 //   defaults: 1000-byte batches, one request at a time).
-// Events come from bench/gen-events.js (realistic ct-attribute output).
+// Events come from bench/gen-events.js (realistic ct-attribute output), read
+// from a file, so ct-es maps them in worker threads (--jobs default).
 // The endpoint runs in this process, ct-es in its own; on a 2-core machine
 // they share the CPU with whatever else runs: figures are indicative.
+// CT_ES_BENCH_N=300000 runs a shorter version.
 import { spawn } from 'node:child_process';
 import { createWriteStream, openSync, closeSync, readFileSync, rmSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,9 +102,11 @@ console.log(`defaults: ${fmt(N)} events in ${a.seconds.toFixed(2)} s = ${fmt(rat
 if (a.code !== 0 || a.count !== N) console.log(`  NOT ALL INDEXED: ${a.stderr.trim()}`);
 
 // Baselines on fewer events.
+const oneThread = await run(small, ['--jobs', '0']);
 const raw = await run(small, ['--raw']);
 const ecsSmall = await run(small, []);
 console.log(`baseline --raw, ${fmt(NB)} events: ${fmt(NB / raw.seconds)} documents/s; ECS mapping on the same: ${fmt(NB / ecsSmall.seconds)} documents/s (ratio ${(raw.seconds / ecsSmall.seconds).toFixed(2)})`);
+console.log(`baseline --jobs 0 (mapping in the main thread), ${fmt(NB)} events: ${fmt(NB / oneThread.seconds)} documents/s; workers are ${(oneThread.seconds / ecsSmall.seconds).toFixed(2)}x that`);
 const pino = await run(small, ['--flush-bytes', '1000', '--concurrency', '1']);
 console.log(`baseline pino-elasticsearch defaults (--flush-bytes 1000 --concurrency 1), ${fmt(NB)} events: ${fmt(NB / pino.seconds)} documents/s in ${pino.bulk} requests; defaults are ${(pino.seconds / ecsSmall.seconds).toFixed(1)}x faster`);
 

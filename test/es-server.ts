@@ -121,6 +121,8 @@ function invalidIndexName(name: string): string | null {
  * arrays are transparent (the path applies to each element); objects left
  * empty are dropped.
  */
+const FILTER_MEMO = new WeakMap<string[][], Map<string, { whole: boolean; sub: string[][] | null }>>();
+
 export function filterPath(v: unknown, patterns: string[][]): unknown {
   if (Array.isArray(v)) {
     const out: unknown[] = [];
@@ -133,15 +135,24 @@ export function filterPath(v: unknown, patterns: string[][]): unknown {
   if (v === null || typeof v !== 'object') return undefined;
   const out: Record<string, unknown> = {};
   let any = false;
+  let memo = FILTER_MEMO.get(patterns);
+  if (!memo) FILTER_MEMO.set(patterns, (memo = new Map()));
   for (const k in v as Record<string, unknown>) {
     const x = (v as Record<string, unknown>)[k];
-    let whole = false;
-    let sub: string[][] | null = null;
-    for (const p of patterns) {
-      if (p[0] !== k && p[0] !== '*') continue;
-      if (p.length === 1) { whole = true; break; }
-      (sub ??= []).push(p.slice(1));
+    // What the patterns say about key k, worked out once per pattern list and
+    // key (a bulk answer has thousands of items with the same keys).
+    let m = memo.get(k);
+    if (!m) {
+      let whole = false;
+      let sub: string[][] | null = null;
+      for (const p of patterns) {
+        if (p[0] !== k && p[0] !== '*') continue;
+        if (p.length === 1) { whole = true; break; }
+        (sub ??= []).push(p.slice(1));
+      }
+      memo.set(k, (m = { whole, sub }));
     }
+    const { whole, sub } = m;
     if (whole) { out[k] = x; any = true; continue; }
     if (!sub) continue;
     const r = filterPath(x, sub);
