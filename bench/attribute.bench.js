@@ -1,0 +1,213 @@
+// ct-attribute's bench (run as root): pid-correct attribution of short-lived
+// client processes in a namespace, against the per-event /proc scan baseline
+// (bench/baseline-procscan.js) fed the very same ct-events stream; a flood
+// of UDP flows from one process; added latency at idle; RSS after a million
+// events. Prints figures; asserts nothing.
+import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = (n) => path.join(ROOT, 'bin', n);
+const N = Number(process.env.CLIENTS ?? 200);
+const FLOOD = Number(process.env.FLOOD ?? 200000);
+const only = (process.env.ONLY ?? 'rate,flood,latency,rss').split(',');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+if (process.getuid() !== 0) { console.log('attribute bench: needs root (network namespaces)'); process.exit(0); }
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'ct-attr-bench-'));
+const client = path.join(tmp, 'client');
+execFileSync('cc', ['-O2', '-o', client, path.join(ROOT, 'bench', 'client.c')]);
+
+const sh = (cmd) => execFileSync('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+const A = `ctba${process.pid}`, B = `ctbb${process.pid}`;
+function setup() {
+  sh(`ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
+      ip link add va${process.pid} netns ${A} type veth peer name vb${process.pid} netns ${B};
+      ip -n ${A} addr add 10.231.0.1/24 dev va${process.pid}; ip -n ${B} addr add 10.231.0.2/24 dev vb${process.pid};
+      ip -n ${A} addr add fd00:231::1/64 dev va${process.pid} nodad; ip -n ${B} addr add fd00:231::2/64 dev vb${process.pid} nodad;
+      ip -n ${A} link set va${process.pid} up; ip -n ${B} link set vb${process.pid} up;
+      ip netns exec ${A} sysctl -qw net.netfilter.nf_conntrack_max=1048576 2>/dev/null || true`);
+  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctb {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
+}
+function teardown() {
+  spawnSync('ip', ['netns', 'del', A]);
+  spawnSync('ip', ['netns', 'del', B]);
+}
+
+// A server in B: TCP accept+read+close on 7000, UDP sink on 7001 (v4 and v6).
+function startServer() {
+  const code = `
+    const net = require('net'), dgram = require('dgram');
+    for (const h of ['0.0.0.0', '::']) {
+      net.createServer({}, (s) => { s.on('data', () => {}); s.on('error', () => {}); s.on('end', () => s.end()); }).listen({ port: 7000, host: h, ipv6Only: h === '::' });
+      const u = h === '::' ? dgram.createSocket({ type: 'udp6', ipv6Only: true }) : dgram.createSocket('udp4'); u.bind(7001, h);
+    }
+    console.log('ready');`;
+  const p = spawn('ip', ['netns', 'exec', B, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => p.stdout.once('data', () => resolve(p)));
+}
+
+function startPipeline(outAttr, outBase, extra = '') {
+  const cmd = `${BIN('ct-events')} -p tcp -p udp ${extra} | tee >(node ${path.join(ROOT, 'bench', 'baseline-procscan.js')} > ${outBase}) | ${BIN('ct-attribute')} > ${outAttr}`;
+  const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  return p;
+}
+async function stopPipeline(p) {
+  try { process.kill(-p.pid, 'SIGINT'); } catch { /* gone */ }
+  await new Promise((r) => p.once('close', r));
+  await sleep(300);
+}
+
+function runClient(args) {
+  return new Promise((resolve) => {
+    const c = spawn('ip', ['netns', 'exec', A, client, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', () => {
+      const [pid, proto, sport] = out.trim().split(' ');
+      resolve(pid ? { pid: Number(pid), proto, sport: Number(sport) } : null);
+    });
+  });
+}
+
+function score(file, clients) {
+  const byKey = new Map();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const ev = JSON.parse(line);
+    if (ev.event === 'new') byKey.set(`${ev.proto}/${ev.sport}`, ev);
+  }
+  let seen = 0, right = 0, wrong = 0;
+  for (const c of clients) {
+    const ev = byKey.get(`${c.proto}/${c.sport}`);
+    if (!ev) continue;
+    seen++;
+    if (ev.process && ev.process.pid === c.pid) right++;
+    else if (ev.process) wrong++;
+  }
+  return { seen, right, wrong };
+}
+
+async function rates() {
+  const server = await startServer();
+  const rows = [];
+  for (const [proto, hold, host] of [['tcp', 50, '10.231.0.2'], ['udp', 50, '10.231.0.2'], ['tcp', 50, 'fd00:231::2'], ['udp', 50, 'fd00:231::2'], ['tcp', 0, '10.231.0.2'], ['udp', 0, '10.231.0.2']]) {
+    const fa = path.join(tmp, `a-${proto}-${hold}.ndjson`), fb = path.join(tmp, `b-${proto}-${hold}.ndjson`);
+    const p = startPipeline(fa, fb);
+    await sleep(1500);
+    const clients = [];
+    const port = proto === 'tcp' ? '7000' : '7001';
+    // Four at a time: a burst of parallel clients, not one lonely process.
+    for (let i = 0; i < N; i += 4) {
+      const batch = await Promise.all([0, 1, 2, 3].map(() => runClient([proto, host, port, String(hold)])));
+      for (const c of batch) if (c) clients.push(c);
+    }
+    await sleep(1000);
+    await stopPipeline(p);
+    const a = score(fa, clients), b = score(fb, clients);
+    rows.push({ proto, hold, host, clients: clients.length, a, b });
+    const pct = (x, n) => (n ? ((100 * x) / n).toFixed(1) : '-') + '%';
+    console.log(`${proto.padEnd(3)} ${host.padEnd(12)} hold ${String(hold).padStart(2)} ms: clients ${clients.length}, events seen ${a.seen}; ct-attribute pid-correct ${pct(a.right, clients.length)} (wrong ${a.wrong}); /proc-scan baseline ${pct(b.right, clients.length)} (wrong ${b.wrong}); ratio ${(b.right ? a.right / b.right : Infinity).toFixed(2)}x`);
+  }
+  server.kill();
+  return rows;
+}
+
+async function flood() {
+  const fa = path.join(tmp, 'flood-a.ndjson');
+  const cmd = `${BIN('ct-events')} -p udp | ${BIN('ct-attribute')} > ${fa}`;
+  const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  await sleep(1500);
+  const t0 = Date.now();
+  const c = await runClient(['udp', '10.231.0.2', '7001', '0', String(FLOOD)]);
+  const dt = Date.now() - t0;
+  // Let the pipeline catch up, then stop it.
+  let last = -1;
+  for (;;) {
+    await sleep(1000);
+    const n = readFileSync(fa, 'utf8').length;
+    if (n === last) break;
+    last = n;
+  }
+  await stopPipeline(p);
+  let news = 0, mine = 0, lost = 0, overruns = 0;
+  for (const line of readFileSync(fa, 'utf8').split('\n')) {
+    if (!line) continue;
+    const ev = JSON.parse(line);
+    if (ev.event === 'overrun') { overruns++; lost += ev.lost; }
+    if (ev.event === 'new') { news++; if (ev.process && ev.process.pid === c.pid) mine++; }
+  }
+  console.log(`flood: ${FLOOD} UDP flows from pid ${c.pid} in ${dt} ms; ct-events | ct-attribute wrote ${news} NEW events, ${mine} attributed to the flooding pid (${((100 * mine) / FLOOD).toFixed(2)}% of flows), overrun records ${overruns}, lost ${lost}`);
+}
+
+// Added latency at idle: one NEW event a time for a live TCP connection,
+// write -> read back, through ct-attribute and through `cat` (the baseline).
+async function latency() {
+  const srv = net.createServer((s) => s.on('data', () => {})).listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const port = srv.address().port;
+  const conn = net.connect(port, '127.0.0.1');
+  await new Promise((r) => conn.once('connect', r));
+  const ev = { ts: new Date().toISOString(), event: 'new', id: 1, family: 'ipv4', proto: 'tcp', src: '127.0.0.1', sport: conn.localPort, dst: '127.0.0.1', dport: port,
+    reply: { src: '127.0.0.1', sport: port, dst: '127.0.0.1', dport: conn.localPort }, state: 'SYN_SENT', status: ['CONFIRMED'] };
+  async function measure(cmd, args) {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    const times = [];
+    let pending = null;
+    let buf = '';
+    p.stdout.on('data', (d) => { buf += d; if (buf.includes('\n') && pending) { buf = ''; const r = pending; pending = null; r(); } });
+    for (let i = 0; i < 300; i++) {
+      const e = { ...ev, id: i + 1 };
+      const t = process.hrtime.bigint();
+      await new Promise((r) => { pending = r; p.stdin.write(JSON.stringify(e) + '\n'); });
+      times.push(Number(process.hrtime.bigint() - t) / 1e6);
+      await sleep(5);
+    }
+    p.stdin.end();
+    await new Promise((r) => p.once('close', r));
+    times.sort((a, b) => a - b);
+    return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
+  }
+  const a = await measure(BIN('ct-attribute'), []);
+  const b = await measure('cat', []);
+  console.log(`latency at idle (300 events, one at a time): ct-attribute p50 ${a.p50.toFixed(3)} ms p99 ${a.p99.toFixed(3)} ms; cat p50 ${b.p50.toFixed(3)} ms p99 ${b.p99.toFixed(3)} ms; added p99 ${(a.p99 - b.p99).toFixed(3)} ms`);
+  conn.destroy();
+  srv.close();
+}
+
+// RSS after one million events: flows whose sockets do not exist (each is
+// looked up and remembered), so the flow memory fills to its bound.
+async function rss() {
+  const file = path.join(tmp, 'million.ndjson');
+  const parts = [];
+  for (let i = 0; i < 1000000; i++) {
+    const sport = 10000 + (i % 50000);
+    parts.push(JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: i % 3 === 2 ? 'destroy' : 'new', id: i + 1, family: 'ipv4', proto: i % 2 ? 'udp' : 'tcp', src: '127.0.0.1', sport, dst: '127.0.0.1', dport: 9, reply: { src: '127.0.0.1', sport: 9, dst: '127.0.0.1', dport: sport }, status: ['CONFIRMED'], mark: 0, zone: 0, host: 'bench' }));
+  }
+  writeFileSync(file, parts.join('\n') + '\n');
+  const t0 = Date.now();
+  const p = spawn(BIN('ct-attribute'), [file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  let hwm = 0;
+  const timer = setInterval(() => {
+    try { const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8')); if (m) hwm = Math.max(hwm, Number(m[1])); } catch { /* exited */ }
+  }, 200);
+  await new Promise((r) => p.once('close', r));
+  clearInterval(timer);
+  const dt = (Date.now() - t0) / 1000;
+  console.log(`one million events through ct-attribute: ${dt.toFixed(1)} s (${Math.round(1e6 / dt)} events/s), peak RSS ${(hwm / 1024).toFixed(0)} MB`);
+}
+
+try {
+  setup();
+  if (only.includes('rate')) await rates();
+  if (only.includes('flood')) await flood();
+  if (only.includes('latency')) await latency();
+  if (only.includes('rss')) await rss();
+} finally {
+  teardown();
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,48 @@
+// The baseline for ct-attribute's bench: attribution the way conntrack-logger,
+// NoTrust-Track and packetTrail do it, per event: read /proc/net/{tcp,udp}{,6}
+// to find the socket's inode by its local address and port, then readlink
+// every /proc/*/fd/* until one points at that inode. NDJSON in, NDJSON out.
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import readline from 'node:readline';
+
+function hexAddr4(a) {
+  return a.split('.').map(Number).reverse().map((x) => x.toString(16).padStart(2, '0')).join('').toUpperCase();
+}
+function findInode(ev) {
+  const v6 = ev.family === 'ipv6';
+  const file = `/proc/net/${ev.proto}${v6 ? '6' : ''}`;
+  let text;
+  try { text = readFileSync(file, 'utf8'); } catch { return null; }
+  const port = ev.sport.toString(16).toUpperCase().padStart(4, '0');
+  const want4 = v6 ? null : `${hexAddr4(ev.src)}:${port}`;
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const local = f[1];
+    if (v6 ? local.endsWith(`:${port}`) : local === want4 || local === `00000000:${port}`) return Number(f[9]);
+  }
+  return null;
+}
+function findPid(inode) {
+  const target = `socket:[${inode}]`;
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    let fds;
+    try { fds = readdirSync(`/proc/${p}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try { if (readlinkSync(`/proc/${p}/fd/${fd}`) === target) return Number(p); } catch { /* gone */ }
+    }
+  }
+  return null;
+}
+const rl = readline.createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  let ev;
+  try { ev = JSON.parse(line); } catch { return; }
+  if (ev.event === 'new' && ev.sport !== undefined) {
+    const inode = findInode(ev);
+    const pid = inode ? findPid(inode) : null;
+    if (pid) ev.process = { pid };
+  }
+  process.stdout.write(JSON.stringify(ev) + '\n');
+});
