@@ -105,6 +105,8 @@ export class Shipper extends Writable {
   private finished = false;
   private sentOnConn = 0;
   private connAt = 0;
+  /** The connection that ends the outage is the first one ever. */
+  private regainedFirst = false;
   /** Connections in a row that the server closed before they became stable. */
   private quickCloses = 0;
   private readonly o: Required<Omit<ShipperOptions, 'random'>> & { random: () => number };
@@ -240,6 +242,8 @@ export class Shipper extends Writable {
         if (!live()) return;
         this.stats.sent += n;
         this.sentOnConn += n;
+        // An answer from the receiver itself proves the connection works; a local write proves nothing.
+        if (this.outage && this.o.transport.acknowledged) this.regained();
         this.settled(n);
       },
       reject: (err) => {
@@ -298,14 +302,10 @@ export class Shipper extends Writable {
         if (this.outage) {
           const c0 = c;
           // Regained only once it stays up: a server that accepts and drops at once is still an outage.
+          this.regainedFirst = first;
           this.stableTimer = setTimeout(() => {
             this.stableTimer = null;
-            if (this.conn !== c0 || !this.outage) return;
-            const secs = ((Date.now() - this.outage.since) / 1000).toFixed(1);
-            this.o.notice(`${this.o.transport.name}: connected${first ? '' : ' again'} after ${secs} s`);
-            this.outage = null;
-            this.attempt = 0;
-            this.quickCloses = 0;
+            if (this.conn === c0) this.regained();
           }, this.o.stableMs);
         } else this.attempt = 0;
         this.schedulePump();
@@ -322,6 +322,19 @@ export class Shipper extends Writable {
         this.retryLater();
       },
     );
+  }
+
+  /** The outage is over: say so once, and start the backoff from the beginning again. */
+  private regained(): void {
+    const o = this.outage;
+    if (!o || !this.conn) return;
+    if (this.stableTimer) clearTimeout(this.stableTimer);
+    this.stableTimer = null;
+    const secs = ((Date.now() - o.since) / 1000).toFixed(1);
+    this.o.notice(`${this.o.transport.name}: connected${this.regainedFirst ? '' : ' again'} after ${secs} s`);
+    this.outage = null;
+    this.attempt = 0;
+    this.quickCloses = 0;
   }
 
   /** A configuration the server will never accept: end with the reason (exit 1) instead of retrying for ever. */
@@ -352,6 +365,8 @@ export class Shipper extends Writable {
 
   private checkDrained(): void {
     if (!this.finalCb || this.finished || this.q.length > 0 || this.waiting) return;
+    // Everything went out on this connection: it worked, however short it was.
+    if (this.conn && this.sentOnConn > 0) this.regained();
     this.finished = true;
     this.stopTimers();
     const c = this.conn;
