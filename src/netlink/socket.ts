@@ -14,9 +14,13 @@ import {
   NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE, NFNLGRP_CONNTRACK_DESTROY, AF_INET, AF_INET6,
 } from './conntrack.js';
 import { nowTs, type FlowEvent, type FlowEventKind, type OverrunRecord } from '../event.js';
-import { netlinkDrops } from '../proc/netlink.js';
+import { netlinkDrops, netlinkSocketInfo } from '../proc/netlink.js';
+import { fdOfInode, setIntOptions, SOL_NETLINK, NETLINK_NO_ENOBUFS, SOL_SOCKET, SO_RCVBUFFORCE } from './sockopt.js';
 
 export const NETLINK_NETFILTER = 12;
+/** Default receive buffer: a burst of about 50,000 events fits (each takes ~1.3 KB of buffer). */
+export const DEFAULT_RCVBUF = 64 << 20;
+const DROP_POLL_MS = 200;
 
 export interface ConntrackOptions {
   /** Which event kinds to subscribe to (kernel multicast groups). */
@@ -46,6 +50,28 @@ export interface SourceStats {
 }
 
 type Rec = FlowEvent | OverrunRecord;
+
+/** A FIFO whose shift is O(1): Array#shift copies, and the queue can hold 100,000. */
+class Fifo<T> {
+  private a: (T | undefined)[] = [];
+  private h = 0;
+  push(x: T): void {
+    this.a.push(x);
+  }
+  shift(): T | undefined {
+    if (this.h >= this.a.length) return undefined;
+    const x = this.a[this.h];
+    this.a[this.h++] = undefined;
+    if (this.h > 4096 && this.h * 2 > this.a.length) {
+      this.a = this.a.slice(this.h);
+      this.h = 0;
+    }
+    return x;
+  }
+  get length(): number {
+    return this.a.length - this.h;
+  }
+}
 
 const GROUPS: Record<FlowEventKind, number> = {
   new: NFNLGRP_CONNTRACK_NEW,
@@ -85,11 +111,12 @@ function explain(err: any, what: string): CtnetlinkError {
 export class ConntrackSource extends Readable {
   private sock: RawNetlinkSocket | null = null;
   private dumpSock: RawNetlinkSocket | null = null;
-  private queue: Rec[] = [];
-  private held: Rec[] | null = null; // events arriving while the dump runs
+  private queue = new Fifo<Rec>();
+  private held: Fifo<Rec> | null = null; // events arriving while the dump runs
   private pendingLost = 0;
   private pendingReason = '';
   private drops = 0;
+  private dropTimer: NodeJS.Timeout | null = null;
   private started = false;
   private stopped = false;
   private wantMore = false;
@@ -114,13 +141,13 @@ export class ConntrackSource extends Readable {
       throw explain(e, 'netlink socket');
     }
     this.sock = sock;
-    const want = this.opts.rcvbuf ?? rmemMax();
+    const want = this.opts.rcvbuf ?? Math.max(rmemMax(), DEFAULT_RCVBUF);
     try {
-      sock.setRecvBufferSize(want);
+      sock.setRecvBufferSize(Math.min(want, rmemMax()));
     } catch (e) {
       this.opts.onWarning?.(`could not set the receive buffer to ${want} bytes: ${(e as Error).message}`);
     }
-    this.counts.rcvbuf = sock.getRecvBufferSize();
+
     for (const kind of new Set(this.opts.events)) {
       try {
         sock.addMembership(GROUPS[kind]);
@@ -130,9 +157,41 @@ export class ConntrackSource extends Readable {
         throw explain(e, `joining the conntrack ${kind} group`);
       }
     }
+    this.tuneSocket(sock, want);
+    this.counts.rcvbuf = sock.getRecvBufferSize();
     sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.truncated));
     sock.on('error', (err) => this.onSocketError(err));
     if (this.opts.dump) this.startDump();
+  }
+
+  /**
+   * NETLINK_NO_ENOBUFS (the package crashes on the ENOBUFS report; losses are
+   * read from the drop counter instead, polled) and, past net.core.rmem_max,
+   * SO_RCVBUFFORCE (allowed with CAP_NET_ADMIN, which subscribing needs anyway).
+   */
+  private tuneSocket(sock: RawNetlinkSocket, want: number): void {
+    const info = netlinkSocketInfo(sock.address().port);
+    const fd = info ? fdOfInode(info.inode) : null;
+    if (fd === null) {
+      this.opts.onWarning?.('could not find the netlink socket\'s descriptor to tune it; a socket overflow may stop ct-events');
+      return;
+    }
+    this.drops = info!.drops;
+    const opts: Array<[number, number, number]> = [[SOL_NETLINK, NETLINK_NO_ENOBUFS, 1]];
+    if (want > rmemMax()) opts.push([SOL_SOCKET, SO_RCVBUFFORCE, want]);
+    const errors = setIntOptions(fd, opts);
+    if (errors.length) this.opts.onWarning?.(`could not set socket options (${errors.join('; ')}); a socket overflow may stop ct-events`);
+    this.dropTimer = setInterval(() => this.pollDrops(), DROP_POLL_MS);
+    this.dropTimer.unref();
+  }
+
+  private pollDrops(): void {
+    const total = this.readDrops();
+    if (total !== null && total > this.drops) {
+      const lost = total - this.drops;
+      this.drops = total;
+      this.lose(lost, 'enobufs');
+    }
   }
 
   /** Kernel drop counter for our socket, from /proc/net/netlink. */
@@ -270,7 +329,7 @@ export class ConntrackSource extends Readable {
   }
 
   private startDump(): void {
-    this.held = [];
+    this.held = new Fifo<Rec>();
     let dsock: RawNetlinkSocket;
     try {
       dsock = new RawNetlinkSocket(NETLINK_NETFILTER, {} as any);
@@ -284,10 +343,10 @@ export class ConntrackSource extends Readable {
     const finish = (err?: Error) => {
       dsock.close();
       this.dumpSock = null;
-      const held = this.held ?? [];
+      const held = this.held ?? new Fifo<Rec>();
       this.held = null;
       if (err) return this.destroy(err);
-      for (const r of held) this.queue.push(r);
+      while (held.length) this.queue.push(held.shift()!);
       this.pump();
     };
     dsock.on('message', (buf) => {
@@ -309,7 +368,7 @@ export class ConntrackSource extends Readable {
           return finish(explain(e, 'table dump'));
         }
         // Dump entries go straight to the queue, ahead of the held events.
-        const saved: Rec[] | null = this.held;
+        const saved: Fifo<Rec> | null = this.held;
         this.held = null;
         try {
           this.handle(buf, m, ts, true);
@@ -329,17 +388,14 @@ export class ConntrackSource extends Readable {
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
-    const total = this.readDrops();
-    if (total !== null && total > this.drops) {
-      this.lose(total - this.drops, 'enobufs');
-      this.drops = total;
-    }
+    this.pollDrops();
+    if (this.dropTimer) clearInterval(this.dropTimer);
     this.sock?.close();
     this.sock = null;
     this.dumpSock?.close();
     this.dumpSock = null;
     if (this.held) {
-      for (const r of this.held) this.queue.push(r);
+      while (this.held.length) this.queue.push(this.held.shift()!);
       this.held = null;
     }
     this.queue.push(null as any);
@@ -347,6 +403,7 @@ export class ConntrackSource extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    if (this.dropTimer) clearInterval(this.dropTimer);
     this.sock?.close();
     this.sock = null;
     this.dumpSock?.close();

@@ -5,6 +5,12 @@ import { readFileSync } from 'node:fs';
 
 /** Drops counted for the netlink socket bound to `portid` in this namespace, or null. */
 export function netlinkDrops(portid: number, text?: string): number | null {
+  const r = netlinkSocketInfo(portid, text);
+  return r ? r.drops : null;
+}
+
+/** Drop counter and inode of the netlink socket bound to `portid`, or null. */
+export function netlinkSocketInfo(portid: number, text?: string): { drops: number; inode: number } | null {
   let t = text;
   if (t === undefined) {
     try {
@@ -17,10 +23,11 @@ export function netlinkDrops(portid: number, text?: string): number | null {
   const header = lines[0].trim().split(/\s+/);
   const pidCol = header.indexOf('Pid');
   const dropsCol = header.indexOf('Drops');
+  const inodeCol = header.indexOf('Inode');
   if (pidCol < 0 || dropsCol < 0) return null;
   for (let i = 1; i < lines.length; i++) {
     const f = lines[i].trim().split(/\s+/);
-    if (f.length > dropsCol && Number(f[pidCol]) === portid) return Number(f[dropsCol]);
+    if (f.length > dropsCol && Number(f[pidCol]) === portid) return { drops: Number(f[dropsCol]), inode: inodeCol >= 0 ? Number(f[inodeCol]) : 0 };
   }
   return null;
 }

@@ -343,15 +343,10 @@ test('| head -1: exit 0, one line, nothing on stderr', { skip }, async () => {
   }
 });
 
-// TODO(lead): ct-events dies on a socket overrun. netlink 0.3.0's poll
-// handler turns the EPOLLERR that the kernel's ENOBUFS raises into an
-// exception built with a NULL syscall name; Napi::String::New throws, and
-// the process aborts ("terminate called after throwing an instance of
-// 'Napi::Error'", exit 134). Remove `todo` once socket.ts avoids it (e.g.
-// NETLINK_NO_ENOBUFS plus reading the drop counter).
-const OVERRUN_TODO = 'netlink 0.3.0 aborts the process on ENOBUFS (EPOLLERR); see the comment above';
-
-test('overrun: a tiny --rcvbuf and a flood give an overrun record with lost > 0, and events go on', { skip, todo: OVERRUN_TODO }, async () => {
+// netlink 0.3.0 aborts the process when the kernel reports ENOBUFS, so
+// socket.ts sets NETLINK_NO_ENOBUFS and counts losses from the drop counter:
+// this test proves a flood into a tiny buffer is survived and counted.
+test('overrun: a tiny --rcvbuf and a flood give an overrun record with lost > 0, and events go on', { skip }, async () => {
   const ns = trackedNs();
   const ev = new Events(ns, ['--rcvbuf', '4096']);
   const N = 5000;
