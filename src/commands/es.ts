@@ -38,7 +38,7 @@ function options(argv: string[], io: IO) {
     .option('backoff-max', { type: 'number', default: 10, description: 'Longest wait between retries, in seconds' })
     .option('drain-timeout', { type: 'number', default: 30, description: 'At the end, wait this many seconds for acknowledgements (0: as long as it takes)' })
     .option('dead-letter', { type: 'string', description: 'Append documents the cluster refused, or that were never acknowledged, to this file (NDJSON)' })
-    .option('jobs', { type: 'number', description: 'Worker threads mapping bulk input such as a saved file (default: CPUs, at most 4; 0: none)' })
+    .option('jobs', { type: 'number', description: 'Worker threads mapping bulk input such as a saved file (default: CPUs - 1, 1 to 4; 0: none)' })
     .option('stats', { type: 'boolean', default: false, description: 'At the end, print the counts on stderr (SIGUSR1: now)' })
     .example(`sudo ct-events | ct-attribute | ${NAME} --node http://es1:9200 --node http://es2:9200`, 'every connection into daily ctpipe-YYYY.MM.DD indices')
     .example(`CT_ES_API_KEY=... ${NAME} --node https://es:9200 --ca ca.pem --data-stream logs-ctpipe-default --setup`, 'into a data stream, template installed first')
@@ -87,7 +87,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const timeout = positive(a, 'timeout');
   const backoffMax = positive(a, 'backoff-max');
   const drainTimeout = positive(a, 'drain-timeout', true);
-  const jobs = a.jobs === undefined ? Math.min(4, availableParallelism()) : Number(a.jobs);
+  // One CPU is left to the main thread (HTTP, batching) and the stages upstream.
+  const jobs = a.jobs === undefined ? Math.max(1, Math.min(4, availableParallelism() - 1)) : Number(a.jobs);
   if (!Number.isInteger(jobs) || jobs < 0) throw new UsageError('--jobs must be a whole number >= 0');
 
   const user = (a.user as string | undefined) ?? io.env.CT_ES_USER;

@@ -59,6 +59,8 @@ test('usage errors exit 2 with a hint', async () => {
     [['--index', 'ct-%Q'], /unknown date part %Q/],
     [['--flush-bytes', 'lots'], /--flush-bytes 'lots' is not a size/],
     [['--concurrency', '0'], /--concurrency must be/],
+    [['--jobs', '-1'], /--jobs must be a whole number/],
+    [['--drain-timeout', 'soon'], /--drain-timeout must be a number/],
     [['--data-stream', 'logs-x', '--op-type', 'index'], /only op_type create/],
     [['--data-stream', 'Logs'], /not a valid name/],
     [['--node', 'ftp://x'], /only http:\/\/ and https:\/\//],
