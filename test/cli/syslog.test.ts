@@ -1,0 +1,144 @@
+// bin/ct-syslog as a process, against a TCP syslog collector made here:
+// the exact messages for the fixture events in each format (goldens checked
+// by hand against RFC 5424 section 6 and RFC 3164 section 4.1), bad lines,
+// usage errors, empty input, EPIPE. rsyslog itself is in test/e2e.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { runBin, BIN, FIXTURES } from '../helpers.js';
+import { OctetReader } from '../../src/syslog/framing.js';
+
+const DIR = path.join(FIXTURES, 'syslog');
+const events = readFileSync(path.join(DIR, 'events.ndjson'), 'utf8');
+const golden = (name: string) => readFileSync(path.join(DIR, `${name}.golden`), 'utf8');
+const UTC = { env: { ...process.env, TZ: 'UTC' } };
+
+let srv: net.Server;
+let port = 0;
+/** Messages by the APP-NAME/TAG each test gives, so tests do not see each other's. */
+const got: string[] = [];
+let tmp = '';
+
+before(async () => {
+  srv = net.createServer((s) => {
+    const r = new OctetReader();
+    s.on('data', (d) => { for (const m of r.push(d)) got.push(m.toString()); });
+  });
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', () => res()));
+  port = (srv.address() as net.AddressInfo).port;
+  tmp = mkdtempSync(path.join(tmpdir(), 'ct-syslog-cli-'));
+});
+after(() => {
+  srv.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function messages(tag: string, n: number): Promise<string[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const mine = got.filter((m) => m.includes(` ${tag} `) || m.includes(` ${tag}[`));
+    if (mine.length >= n || Date.now() > deadline) return mine;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const tcp = () => ['--tcp', `127.0.0.1:${port}`, '--procid', '4242'];
+
+for (const [name, args] of [
+  ['rfc5424', []],
+  ['rfc5424-sd', ['--sd', '--facility', 'local3', '--severity', 'notice', '--severity', 'destroy=debug']],
+  ['rfc3164', ['--format', 'rfc3164']],
+  ['template', ['--template', '<event> <proto> <src>/<sport> > <dst>/<dport> <process.user|-> <process.cmdline|->']],
+  ['cee', ['--cee', '--hostname', 'override.example']],
+] as [string, string[]][]) {
+  test(`ct-syslog ${args.join(' ') || '(default)'}: the golden messages`, async () => {
+    const tag = `ct-${name}`;
+    const r = await runBin('ct-syslog', [...tcp(), '--app-name', tag, ...args], events, UTC);
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, '', 'nothing on stdout');
+    const mine = await messages(tag, 5);
+    if (process.env.CT_UPDATE_GOLDEN === '1') writeFileSync(path.join(DIR, `${name}.golden`), mine.join('\n') + '\n');
+    assert.equal(mine.join('\n') + '\n', golden(name));
+  });
+}
+
+test('a bad line is named by its number and skipped, the rest is sent, exit 1', async () => {
+  const input = readFileSync(path.join(DIR, 'bad-line.ndjson'), 'utf8');
+  const r = await runBin('ct-syslog', [...tcp(), '--app-name', 'ct-bad', '--input', 'json'], input);
+  assert.equal(r.code, 1);
+  const lines = r.stderr.trim().split('\n');
+  assert.match(lines[0], /^ct-syslog: stdin:2: not JSON: /);
+  assert.match(lines[1], /^ct-syslog: stdin:3: not JSON: /);
+  assert.equal(lines[2], 'ct-syslog: 2 bad input lines skipped');
+  const mine = await messages('ct-bad', 2);
+  assert.deepEqual(mine.map((m) => m.split(' ')[5]), ['new', 'destroy']);
+  // With --input auto, a line that does not start with { is text.
+  const a = await runBin('ct-syslog', [...tcp(), '--app-name', 'ct-auto'], input);
+  assert.equal(a.code, 1);
+  assert.match(a.stderr, /^ct-syslog: stdin:2: not JSON: /);
+  assert.doesNotMatch(a.stderr, /stdin:3/);
+  assert.ok((await messages('ct-auto', 3)).some((m) => m.endsWith(' - - not an event at all')));
+});
+
+test('empty input: nothing sent, nothing said, exit 0', async () => {
+  const before = got.length;
+  const r = await runBin('ct-syslog', [...tcp(), '--app-name', 'ct-empty'], '');
+  assert.equal(r.code, 0);
+  assert.equal(r.stderr, '');
+  assert.equal(got.length, before);
+});
+
+test('usage errors exit 2 with a hint', async () => {
+  for (const args of [
+    ['--no-such-flag'],
+    ['--tcp', 'a', '--udp', 'b'],
+    ['--tcp', 'a:99999'],
+    ['--udp', 'a', '--sd', '--format', 'rfc3164'],
+    ['--facility', 'nope'],
+    ['--severity', 'overrun=loud'],
+    ['--template', '<a>', '--cee'],
+    ['--tcp', 'a', '--ca', 'x.pem'],
+    ['--tls', 'a', '--cert', 'c.pem'],
+    ['--queue', '0'],
+    ['--sd-id', 'bad id'],
+  ]) {
+    const r = await runBin('ct-syslog', args, '');
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^ct-syslog: .*\nTry 'ct-syslog --help'\.\n$/);
+  }
+});
+
+test('--help shows every transport with examples; --version', async () => {
+  const r = await runBin('ct-syslog', ['--help'], '');
+  assert.equal(r.code, 0);
+  for (const w of ['--udp', '--tcp', '--tls', '--relp', '--unix', '--framing', '--queue', '--drop-when-full', '--drain-timeout', 'Examples:']) assert.ok(r.stdout.includes(w), w);
+  const v = await runBin('ct-syslog', ['--version'], '');
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+});
+
+test('a missing TLS file is a runtime failure naming it', async () => {
+  const r = await runBin('ct-syslog', ['--tls', '127.0.0.1:1', '--ca', path.join(tmp, 'none.pem')], '');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^ct-syslog: CA file .*none\.pem: ENOENT\n$/);
+});
+
+test('| head -1: exit 0, nothing on stderr (ct-syslog writes no stdout)', async () => {
+  const big = path.join(tmp, 'big.ndjson');
+  writeFileSync(big, events.repeat(4000));
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const c = spawn('sh', ['-c', `"${BIN('ct-syslog')}" --tcp 127.0.0.1:${port} --app-name ct-head < "${big}" | head -1`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    c.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    c.stdout.resume();
+    c.on('close', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.code, 0);
+  assert.equal(r.stderr, '');
+  assert.equal((await messages('ct-head', 20000)).length, 20000);
+});
