@@ -30,7 +30,7 @@ function options(argv: string[], io: IO) {
     .option('ca', { type: 'string', description: 'PEM file of the CA that signed the nodes\' certificates' })
     .option('insecure', { type: 'boolean', default: false, description: 'Do not verify the nodes\' TLS certificates' })
     .option('setup', { type: 'boolean', default: false, description: 'First install the index template (and create the data stream); with a terminal as input, stop there' })
-    .option('template', { type: 'string', description: 'Name of the template --setup installs (default: the index pattern without its date parts)' })
+    .option('template', { type: 'string', description: 'Name of the template --setup installs (default: the index pattern up to its first date part, or the data stream)' })
     .option('flush-bytes', { type: 'string', default: '5m', description: 'Send a bulk request when this much is batched (bytes; k and m suffixes)' })
     .option('flush-interval', { type: 'number', default: 1, description: 'Send what is batched after this many seconds' })
     .option('concurrency', { alias: 'c', type: 'number', default: 2, description: 'Bulk requests in flight at most' })
