@@ -116,4 +116,4 @@ export async function main(argv: string[], io: IO): Promise<number> {
   return 0;
 }
 
-export const command: Command = { name: NAME, readsStdin: true, main };
+export const command: Command = { name: NAME, readsStdin: true, libuvStdout: true, main };
