@@ -1,0 +1,179 @@
+// ct-attribute end to end: real kernel, real processes. Namespace A (where
+// `ct-events | ct-attribute` runs) is joined to namespace B (a server) by a
+// veth pair; clients in A with known pids connect out, some as user nobody,
+// and a server in A receives connections from B. Every NEW must name the
+// right pid, uid, user, comm and exe, and DESTROY the same process.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { BIN, needRoot, sleep, delNetns, lines } from '../helpers.js';
+
+const skip = needRoot();
+const PY = '/usr/bin/python3';
+const A = `ctaa${process.pid}`;
+const B = `ctab${process.pid}`;
+const VA = `vaa${process.pid % 100000}`;
+const VB = `vab${process.pid % 100000}`;
+
+const CLIENT = `
+import socket, sys, os, time
+proto, host, port, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_DGRAM)
+if proto == 'tcp':
+    s.connect((host, port)); s.send(b'hi')
+else:
+    s.sendto(b'hi', (host, port))
+print(os.getpid(), s.getsockname()[1], flush=True)
+time.sleep(hold)
+s.close()
+`;
+const SERVER = `
+import socket, sys, os, threading
+def tcp(fam, addr):
+    l = socket.socket(fam, socket.SOCK_STREAM)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6: l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    l.bind((addr, int(sys.argv[1]))); l.listen(128)
+    while True:
+        c, _ = l.accept()
+        threading.Thread(target=lambda c=c: (c.recv(100), c.close()), daemon=True).start()
+def udp(fam, addr):
+    u = socket.socket(fam, socket.SOCK_DGRAM)
+    if fam == socket.AF_INET6: u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    u.bind((addr, int(sys.argv[2])))
+    while True: u.recv(100)
+for f, a in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):
+    threading.Thread(target=tcp, args=(f, a), daemon=True).start()
+    threading.Thread(target=udp, args=(f, a), daemon=True).start()
+print(os.getpid(), flush=True)
+threading.Event().wait()
+`;
+
+function sh(cmd: string): void {
+  execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
+}
+
+interface Client { pid: number; sport: number; proto: string; user: string }
+
+function client(proto: string, host: string, port: number, hold: number, asNobody = false): Promise<Client> {
+  const args = ['netns', 'exec', A, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []), PY, '-c', CLIENT, proto, host, String(port), String(hold)];
+  return new Promise((resolve, reject) => {
+    const c = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (err += d));
+    c.on('close', (code) => {
+      const [pid, sport] = out.trim().split(' ').map(Number);
+      if (code !== 0 || !pid) return reject(new Error(`client failed (${code}): ${err}`));
+      resolve({ pid, sport, proto, user: asNobody ? 'nobody' : 'root' });
+    });
+  });
+}
+
+function startServer(ns: string, tcpPort: number, udpPort: number): Promise<{ proc: ChildProcess; pid: number }> {
+  const proc = spawn('ip', ['netns', 'exec', ns, PY, '-c', SERVER, String(tcpPort), String(udpPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => proc.stdout!.once('data', (d) => resolve({ proc, pid: Number(String(d).trim()) })));
+}
+
+let pipeline: ChildProcess | null = null;
+let out = '';
+let err = '';
+let serverB: { proc: ChildProcess; pid: number } | null = null;
+let serverA: { proc: ChildProcess; pid: number } | null = null;
+
+before(async () => {
+  if (skip) return;
+  sh(`ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
+      ip link add ${VA} netns ${A} type veth peer name ${VB} netns ${B};
+      ip -n ${A} addr add 10.232.0.1/24 dev ${VA}; ip -n ${B} addr add 10.232.0.2/24 dev ${VB};
+      ip -n ${A} addr add fd00:232::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:232::2/64 dev ${VB} nodad;
+      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`);
+  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
+  serverB = await startServer(B, 7000, 7001);
+  serverA = await startServer(A, 8000, 8001);
+  pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy | ${BIN('ct-attribute')}`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  pipeline.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
+  pipeline.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
+  await sleep(1500);
+});
+
+after(async () => {
+  if (skip) return;
+  if (pipeline && pipeline.exitCode === null) {
+    try { process.kill(-pipeline.pid!, 'SIGKILL'); } catch { /* gone */ }
+  }
+  serverA?.proc.kill('SIGKILL');
+  serverB?.proc.kill('SIGKILL');
+  delNetns(A);
+  delNetns(B);
+});
+
+/** Stop the pipeline the way a user does (Ctrl-C to its process group) and return what it wrote. */
+async function finish(): Promise<any[]> {
+  // Flush the table: the DESTROY events of every flow follow.
+  execFileSync('ip', ['netns', 'exec', A, 'conntrack', '-F'], { stdio: 'ignore' });
+  await sleep(1000);
+  process.kill(-pipeline!.pid!, 'SIGINT');
+  const code = await new Promise<number | null>((r) => (pipeline!.exitCode !== null ? r(pipeline!.exitCode) : pipeline!.once('close', r)));
+  assert.equal(code, 0, err);
+  return lines(out);
+}
+
+test('ct-events | ct-attribute names the process and user of real connections, and DESTROY keeps it', { skip }, async () => {
+  const held: Client[] = [];
+  // Held connections, TCP and UDP, IPv4 and IPv6.
+  for (const [proto, host, port] of [['tcp', '10.232.0.2', 7000], ['udp', '10.232.0.2', 7001], ['tcp', 'fd00:232::2', 7000], ['udp', 'fd00:232::2', 7001]] as const) {
+    held.push(await client(proto, host, port, 0.3));
+  }
+  // As another user.
+  held.push(await client('tcp', '10.232.0.2', 7000, 0.3, true));
+  held.push(await client('udp', 'fd00:232::2', 7001, 0.3, true));
+  // A burst of parallel clients.
+  held.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => client(i % 2 ? 'udp' : 'tcp', '10.232.0.2', i % 2 ? 7001 : 7000, 0.2)))));
+  // Closed at once: the owner may be gone before anyone can look; never a wrong pid.
+  const quick = await Promise.all(Array.from({ length: 6 }, (_, i) => client(i % 2 ? 'udp' : 'tcp', '10.232.0.2', i % 2 ? 7001 : 7000, 0)));
+  // Inbound: from B to the server in A.
+  const inbound: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = execFileSync('ip', ['netns', 'exec', B, PY, '-c', CLIENT, 'tcp', '10.232.0.1', '8000', '0.2'], { encoding: 'utf8' });
+    inbound.push(Number(r.trim().split(' ')[1]));
+  }
+  await sleep(800);
+  const evs = await finish();
+
+  const news = evs.filter((e) => e.event === 'new');
+  const destroys = evs.filter((e) => e.event === 'destroy');
+  const find = (list: any[], c: Client) => list.find((e) => e.proto === c.proto && e.sport === c.sport);
+  for (const c of held) {
+    const ev = find(news, c);
+    assert.ok(ev, `NEW for ${c.proto} sport ${c.sport}`);
+    assert.equal(ev.direction, 'out');
+    assert.equal(ev.attribution.ok, true, JSON.stringify(ev));
+    assert.equal(ev.attribution.method, 'sock_diag');
+    assert.equal(ev.process.pid, c.pid, JSON.stringify(ev));
+    assert.equal(ev.process.user, c.user);
+    assert.equal(ev.process.uid, c.user === 'nobody' ? 65534 : 0);
+    assert.equal(ev.process.comm, 'python3');
+    assert.match(ev.process.exe, /python3/);
+    assert.deepEqual(ev.process.cmdline.slice(0, 2), [PY, '-c']);
+    assert.ok(Number.isInteger(ev.process.inode) && ev.process.inode > 0);
+    const d = find(destroys, c);
+    assert.ok(d, `DESTROY for ${c.proto} sport ${c.sport}`);
+    assert.equal(d.process?.pid, c.pid, 'DESTROY carries the NEW event\'s process');
+  }
+  for (const c of quick) {
+    const ev = find(news, c);
+    assert.ok(ev, `NEW for quick ${c.proto} sport ${c.sport}`);
+    assert.ok(ev.attribution, 'every flow event says how it was attributed');
+    if (ev.process) assert.equal(ev.process.pid, c.pid, 'a found owner is the right one');
+    else assert.ok(ev.attribution.reason, 'an unattributed flow says why');
+  }
+  for (const sport of inbound) {
+    const ev = news.find((e) => e.proto === 'tcp' && e.sport === sport && e.dport === 8000);
+    assert.ok(ev, `inbound NEW from port ${sport}`);
+    assert.equal(ev.direction, 'in');
+    assert.equal(ev.process?.pid, serverA!.pid, JSON.stringify(ev));
+  }
+  assert.equal(err.replace(/^ct-events: conntrack is not active.*\n/m, ''), '', 'no diagnostics');
+});
