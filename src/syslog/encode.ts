@@ -39,6 +39,24 @@ export interface EncodeOptions {
   now?: () => Date;
 }
 
+/**
+ * Is this JSON text already compact (no whitespace outside strings)? Then it
+ * is its own compact form, and re-serializing it, the costliest step after
+ * parsing, can be skipped: ctpipe's commands all write compact JSON.
+ */
+export function isCompactJson(text: string): boolean {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 32 || c === 9 || c === 10 || c === 13) return false;
+  }
+  return true;
+}
+
 /** A line that cannot be sent: reported as `stdin:N: <message>` and skipped. */
 export class LineError extends Error {}
 
@@ -83,8 +101,8 @@ export class Encoder {
       const sev = kind !== undefined && o.severityByKind && Object.prototype.hasOwnProperty.call(o.severityByKind, kind) ? o.severityByKind[kind] : o.severity;
       let body: string;
       const b = this.body;
-      if (b === 'json') body = JSON.stringify(ev);
-      else if (b === 'cee') body = '@cee: ' + JSON.stringify(ev);
+      if (b === 'json') body = isCompactJson(text) ? text : JSON.stringify(ev);
+      else if (b === 'cee') body = '@cee: ' + (isCompactJson(text) ? text : JSON.stringify(ev));
       else {
         try {
           body = b(ev);

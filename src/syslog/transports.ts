@@ -427,6 +427,8 @@ class RelpConnection implements Connection {
   constructor(private sock: net.Socket, private reader: RelpReader, private h: Handlers, lastTxnr: number, private window: number) {
     this.txnr = lastTxnr;
     sock.setKeepAlive(true, 30_000);
+    // Each answer lets the next commands go: Nagle's wait for the peer's delayed ACK would stall the window.
+    sock.setNoDelay(true);
     sock.on('data', (d: Buffer) => this.onData(d));
     sock.on('error', (e) => this.fail(e));
     sock.on('end', () => this.fail(new Error('closed by the server')));

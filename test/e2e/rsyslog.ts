@@ -66,6 +66,8 @@ export interface RsyslogOptions {
   inputs?: Array<keyof Ports | 'unix'>;
   /** global maxMessageSize. */
   maxMessageSize?: string;
+  /** The output line (rsyslog string template); default the full %jsonmesg%. */
+  template?: string;
 }
 
 /** CA, server (localhost, 127.0.0.1) and client certificates made with openssl. */
@@ -139,7 +141,7 @@ export class Rsyslog {
         (tls ? ` defaultNetstreamDriverCAFile="${this.certs.ca}" defaultNetstreamDriverCertFile="${this.certs.serverCert}" defaultNetstreamDriverKeyFile="${this.certs.serverKey}"` : '') + ')',
       // Its own messages (rsyslogd's start and stop) go nowhere but its stderr.
       `main_queue(${this.o.direct ? 'queue.type="Direct"' : 'queue.size="200000"'})`,
-      `template(name="ctjson" type="string" string="%jsonmesg%\\n")`,
+      `template(name="ctjson" type="string" string="${this.o.template ?? '%jsonmesg%\\n'}")`,
       `ruleset(name="ct"${q}) { action(type="omfile" file="${this.out}" template="ctjson"${q}) }`,
     ];
     // UDP has no flow control: a burst larger than the socket buffer is lost, so give it room (as ct-syslog(1) advises).

@@ -9,7 +9,7 @@ import {
 } from '../../src/syslog/message.js';
 import { frameOctet, frameLf, OctetReader } from '../../src/syslog/framing.js';
 import { relpFrame, RelpReader, rspStatus, nextTxnr, MAX_TXNR, RelpProtocolError } from '../../src/syslog/relp.js';
-import { Encoder, LineError, eventSd, type EncodeOptions } from '../../src/syslog/encode.js';
+import { Encoder, LineError, eventSd, isCompactJson, type EncodeOptions } from '../../src/syslog/encode.js';
 import { parseHostPort, StreamTransport, RelpTransport } from '../../src/syslog/transports.js';
 import { Shipper } from '../../src/syslog/shipper.js';
 import { compileTemplate } from '../../src/format/template.js';
@@ -142,6 +142,15 @@ describe('the encoder', () => {
     const e = new Encoder(base);
     assert.equal(e.encode(JSON.stringify(ev, null, 0)), `<14>1 2026-11-23T07:41:33.965873Z web-1 ct-syslog 7 new - ${JSON.stringify(ev)}`);
     assert.equal(e.encode(' {"x" : 1} '.trim()), '<14>1 ' + e.encode('{"x":1}')!.slice(6), 'the body is re-serialized compactly');
+  });
+
+  it('knows compact JSON without re-serializing it', () => {
+    assert.ok(isCompactJson('{"a":"x y","b":[1,2],"c":"q\\" z"}'));
+    assert.ok(!isCompactJson('{"a": 1}'));
+    assert.ok(!isCompactJson('{"a":"\\\\" ,"b":1}'), 'an escaped backslash ends the string');
+    const e = new Encoder(base);
+    const spaced = '{ "ts" : "2026-11-23T07:41:33.965873Z", "event": "new", "s": "a b" }';
+    assert.ok(e.encode(spaced)!.endsWith(' {"ts":"2026-11-23T07:41:33.965873Z","event":"new","s":"a b"}'));
   });
 
   it('severity per kind, @cee:, structured data, --hostname over the event', () => {
