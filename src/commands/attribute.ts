@@ -6,11 +6,14 @@ import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from 
 import { LineSplitter, parseObject, type Line } from '../ndjson.js';
 import { isFlowEvent, type FlowEvent } from '../event.js';
 import { Attributor } from '../attribute/attributor.js';
+import { protectDash, restoreDash } from '../input.js';
 
 const NAME = 'ct-attribute';
 
 function options(argv: string[], io: IO) {
   const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (NDJSON from ct-events, or files) and add who owns each flow: "direction", "process" {pid, ppid, uid, user, gid, group, comm, exe, cmdline, cgroup, unit, container, inode, start_time} and "attribution" {method, ok, reason}. See ct-attribute(1).`)
+    // Declared so that strict mode accepts file arguments.
+    .command('$0 [file..]', false)
     .option('cmdline', { type: 'boolean', default: true, description: 'Include the command line (--no-cmdline leaves it out: it may hold secrets)' })
     .option('cache', { type: 'boolean', default: true, description: 'Remember each flow\'s owner by conntrack id for its UPDATE and DESTROY events (--no-cache looks every event up anew)' })
     .option('peer', { type: 'boolean', default: true, description: 'For local flows (both ends on this host) also name the peer process in "peer"' })
@@ -20,7 +23,7 @@ function options(argv: string[], io: IO) {
     .example(`sudo ct-events | ${NAME}`, 'who owns each new and closed connection')
     .example(`sudo ct-events -p tcp | ${NAME} --no-cmdline | ct-format`, 'readable, without command lines')
     .example(`${NAME} < saved.ndjson`, 'attribute saved events (owners must still exist)');
-  return parseArgs(y, argv, io);
+  return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {
@@ -30,7 +33,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     const v = Number(a[k]);
     if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${k} must be a positive whole number`);
   }
-  const files = ((a as any)._ as (string | number)[]).map(String);
+  const files = (((a as any).file ?? []) as (string | number)[]).map(String);
   const attributor = new Attributor({
     cmdline: a.cmdline as boolean,
     flowCache: a.cache as boolean,

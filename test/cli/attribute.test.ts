@@ -1,0 +1,67 @@
+// ct-attribute as a command: input handling, exit codes, pass-through.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runBin, lines, BIN } from '../helpers.js';
+
+const EV = (id: number, sport: number) => JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: 'new', id, family: 'ipv4', proto: 'udp', src: '203.0.113.5', sport, dst: '198.51.100.7', dport: 53, reply: { src: '198.51.100.7', sport: 53, dst: '203.0.113.5', dport: sport }, status: ['CONFIRMED'], custom: { kept: true } });
+
+test('empty input: no output, exit 0', async () => {
+  const r = await runBin('ct-attribute', [], '');
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, '');
+});
+
+test('a bad line is reported with its line number, skipped, the rest kept in order; exit 1', async () => {
+  const input = [EV(1, 1000), '{not json', '[1,2]', '{"ts":"x","event":"overrun","lost":7}', EV(2, 1001)].join('\n') + '\n';
+  const r = await runBin('ct-attribute', [], input);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^ct-attribute: stdin:2: not JSON/m);
+  assert.match(r.stderr, /^ct-attribute: stdin:3: not a JSON object: array/m);
+  assert.match(r.stderr, /2 bad input lines skipped/);
+  const out = lines(r.stdout);
+  assert.deepEqual(out.map((e) => e.id ?? e.event), [1, 'overrun', 2]);
+  // Forwarded traffic (neither end is this host) has no local owner, and says so.
+  assert.equal(out[0].direction, 'fwd');
+  assert.equal(out[0].process, undefined);
+  assert.deepEqual(out[0].attribution, { method: 'none', ok: false, reason: 'forwarded' });
+  // Unknown fields pass through; special records pass untouched.
+  assert.deepEqual(out[0].custom, { kept: true });
+  assert.deepEqual(out[1], { ts: 'x', event: 'overrun', lost: 7 });
+});
+
+test('files as arguments, and - for stdin', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cta-'));
+  const f = path.join(dir, 'a.ndjson');
+  writeFileSync(f, EV(5, 2000) + '\n');
+  const r = await runBin('ct-attribute', [f, '-'], EV(6, 2001) + '\n');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(lines(r.stdout).map((e) => e.id), [5, 6]);
+});
+
+test('unknown flag: exit 2 with a hint', async () => {
+  const r = await runBin('ct-attribute', ['--bogus'], '');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Unknown argument: bogus\nTry 'ct-attribute --help'\./);
+});
+
+test('--help: exit 0, examples on stdout', async () => {
+  const r = await runBin('ct-attribute', ['--help'], '');
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /Examples:/);
+  assert.match(r.stdout, /--no-cmdline/);
+});
+
+test('| head -1: exit 0, nothing on stderr', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cta-'));
+  const f = path.join(dir, 'many.ndjson');
+  writeFileSync(f, Array.from({ length: 20000 }, (_, i) => EV(i + 1, 1024 + (i % 60000))).join('\n') + '\n');
+  const out = execFileSync('sh', ['-c', `${BIN('ct-attribute')} < ${f} | head -1; echo "rc=\${PIPESTATUS:-$?}"`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = execFileSync('bash', ['-c', `set -o pipefail; ${BIN('ct-attribute')} < ${f} 2>${dir}/err | head -1 >/dev/null; echo $?; cat ${dir}/err`], { encoding: 'utf8' });
+  assert.equal(JSON.parse(out.split('\n')[0]).id, 1);
+  assert.equal(r, '0\n');
+});
