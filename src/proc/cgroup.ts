@@ -10,10 +10,17 @@ export interface ContainerRef {
   name?: string;
 }
 
-/** The cgroup v2 path ("0::/path"), or the systemd/first v1 hierarchy's path. */
+/**
+ * The path that places the process: the cgroup v2 line ("0::/path"), else
+ * name=systemd, else the first v1 controller. A "/" says nothing (a hybrid
+ * host's unused unified line, a controller such as rdma left at the root), so
+ * a more specific line wins over it.
+ */
 export function cgroupPath(text: string): string | null {
-  let v1: string | null = null;
+  let v2: string | null = null;
   let systemd: string | null = null;
+  let v1: string | null = null;
+  let v1Root: string | null = null;
   for (const line of text.split('\n')) {
     if (!line) continue;
     const a = line.indexOf(':');
@@ -22,11 +29,13 @@ export function cgroupPath(text: string): string | null {
     const id = line.slice(0, a);
     const ctrl = line.slice(a + 1, b);
     const path = line.slice(b + 1);
-    if (id === '0' && ctrl === '') return path;
-    if (ctrl === 'name=systemd') systemd = path;
-    else if (v1 === null) v1 = path;
+    if (id === '0' && ctrl === '') v2 = path;
+    else if (ctrl === 'name=systemd') systemd = path;
+    else if (path !== '/') v1 ??= path;
+    else v1Root ??= path;
   }
-  return systemd ?? v1;
+  for (const p of [v2, systemd, v1]) if (p !== null && p !== '/') return p;
+  return v2 ?? systemd ?? v1Root;
 }
 
 const UNIT_SUFFIX = /\.(service|scope|socket|mount|swap|timer|path|target|device)$/;
@@ -45,15 +54,30 @@ export function unitOf(path: string | null): string | null {
 
 const HEX64 = /[0-9a-f]{64}/;
 
+// A Kubernetes pod's cgroup: "pod<uid>" (cgroupfs) or "kubepods-<qos>-pod<uid with _>.slice"
+// (systemd); static pods have a 32-hex config hash instead of a uid.
+const POD = /(?:^|-)pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})(?:\.slice)?$/;
+// containerd with the systemd driver on v1 controllers systemd does not
+// manage writes its cgroupsPath as is: "<slice>:<prefix>:<id>".
+const COLON_FORM = /^(.+\.slice):([a-z-]+):([0-9a-f]{64})$/;
+
 /** The container a cgroup path belongs to, or null. */
 export function containerOf(path: string | null): ContainerRef | null {
   if (!path) return null;
-  const parts = path.split('/').filter(Boolean);
+  const parts: string[] = [];
+  for (const p of path.split('/')) {
+    if (!p) continue;
+    const c = COLON_FORM.exec(p);
+    if (c) parts.push(c[1], `${c[2]}-${c[3]}.scope`);
+    else parts.push(p);
+  }
   let pod: string | undefined;
-  const kube = parts.some((p) => p.startsWith('kubepods'));
-  for (const p of parts) {
-    const m = /pod([0-9a-f_-]{36})/.exec(p);
-    if (m) pod = m[1].replace(/_/g, '-');
+  const kube = parts.some((p) => p.includes('kubepods'));
+  if (kube) {
+    for (const p of parts) {
+      const m = POD.exec(p);
+      if (m) pod = m[1].replace(/_/g, '-');
+    }
   }
   for (let i = parts.length - 1; i >= 0; i--) {
     const p = parts[i];
