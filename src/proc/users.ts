@@ -11,8 +11,10 @@ export function parseColonDb(text: string): Map<number, string> {
     if (!line || line[0] === '#' || line[0] === '+' || line[0] === '-') continue;
     const f = line.split(':');
     if (f.length < 3) continue;
+    // Digits only: Number('') is 0, and an empty field must not name root.
+    if (!/^\d+$/.test(f[2])) continue;
     const id = Number(f[2]);
-    if (Number.isInteger(id) && !out.has(id)) out.set(id, f[0]);
+    if (!out.has(id)) out.set(id, f[0]);
   }
   return out;
 }
