@@ -91,11 +91,15 @@ export class Attributor {
     if (proto === IPPROTO_TCP && (!s || s.inode === 0)) {
       // A half-open inbound connection is a request socket with no inode:
       // its owner is the listener on the local port.
-      const any = family === 'ipv4' ? '0.0.0.0' : '::';
-      const l = await this.diag.query({ family, proto, exact: { src: local.addr, sport: local.port, dst: any, dport: 0 } });
-      if (l[0] && l[0].inode !== 0 && l[0].state === 10) s = l[0];
+      s = (await this.findListener(family, local)) ?? s;
     }
     return s;
+  }
+
+  private async findListener(family: 'ipv4' | 'ipv6', local: Endpoint): Promise<SockInfo | null> {
+    const any = family === 'ipv4' ? '0.0.0.0' : '::';
+    const l = await this.diag.query({ family, proto: IPPROTO_TCP, exact: { src: local.addr, sport: local.port, dst: any, dport: 0 } });
+    return l[0] && l[0].inode !== 0 && l[0].state === 10 ? l[0] : null;
   }
 
   private owner(sock: SockInfo): { process?: ProcessInfo; reason?: string; holders?: number } {
@@ -139,7 +143,16 @@ export class Attributor {
       ]);
       const mine = direction === 'in' ? b : a;
       if (!mine) return { ...base, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
-      const o = this.owner(mine);
+      let o = this.owner(mine);
+      if (!o.process && proto === IPPROTO_TCP && direction === 'in') {
+        // The accepted socket was closed before its owner could be read: the
+        // connection was received by the listener's process.
+        const l = await this.findListener(fam, inLocal);
+        if (l) {
+          const lo = this.owner(l);
+          if (lo.process) o = lo;
+        }
+      }
       const rec: Remembered = { ...base, attribution: o.process ? { method: 'sock_diag', ok: true } : { method: 'sock_diag', ok: false, reason: o.reason } };
       if (!o.process) (rec.attribution as any).uid = mine.uid;
       if (o.process) rec.process = o.process;
