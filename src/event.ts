@@ -116,13 +116,42 @@ export function isFlowEvent(r: { event?: unknown }): r is FlowEvent {
   return r.event === 'new' || r.event === 'update' || r.event === 'destroy';
 }
 
-/** ISO 8601 UTC with microseconds, from microseconds since the epoch. */
-export function isoMicros(us: bigint | number): string {
-  const u = typeof us === 'bigint' ? us : BigInt(Math.round(us));
+// Timestamps are formatted once per event (and twice more for a DESTROY with
+// start/stop), so the text of a second ("YYYY-MM-DDTHH:MM:SS.") is kept in a
+// small direct-mapped cache keyed by the second: a cache hit costs one
+// integer division and a concatenation instead of BigInt arithmetic and a
+// Date. Slot = second mod SLOTS; nowTs() hits the same slot for a whole
+// second, and start/stop times of different seconds rarely collide.
+const SLOTS = 64;
+const slotSecond = new Float64Array(SLOTS).fill(-1);
+const slotText: string[] = new Array<string>(SLOTS).fill('');
+
+function secondText(sec: number): string {
+  const i = sec % SLOTS;
+  if (slotSecond[i] !== sec) {
+    slotText[i] = new Date(sec * 1000).toISOString().slice(0, 20);
+    slotSecond[i] = sec;
+  }
+  return slotText[i]!;
+}
+
+/** The general case (negative or beyond 2^53 microseconds): exact BigInt arithmetic. */
+function isoMicrosBig(u: bigint): string {
   const ms = Number(u / 1000n);
   const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
   const micro = Number(u % 1000000n);
   return iso.slice(0, 20) + String(micro).padStart(6, '0') + 'Z';
+}
+
+/** ISO 8601 UTC with microseconds, from microseconds since the epoch. */
+export function isoMicros(us: bigint | number): string {
+  const n = typeof us === 'bigint' ? Number(us) : Math.round(us);
+  // 0 .. 2^53 µs is 1970 to the year 2255: always a four-digit year, and every
+  // value exact as a double.
+  if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER)) return isoMicrosBig(typeof us === 'bigint' ? us : BigInt(n));
+  const sec = Math.floor(n / 1e6);
+  // 1e6 + micro has seven digits; dropping the first pads to six.
+  return secondText(sec) + String(1e6 + (n - sec * 1e6)).slice(1) + 'Z';
 }
 
 /** ISO 8601 UTC with microseconds, from nanoseconds since the epoch (kernel timestamps). */

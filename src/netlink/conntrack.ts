@@ -6,11 +6,18 @@
 import { endianness } from 'node:os';
 import { ipText } from '../ip.js';
 import { communityId } from '../community-id.js';
-import { isoNanos, type FlowEvent, type FlowEventKind, type Tuple, type Family } from '../event.js';
+import { isoMicros, isoNanos, type FlowEvent, type FlowEventKind, type Tuple, type Family } from '../event.js';
 
 const LE = endianness() === 'LE';
-const u16h = (b: Buffer, o: number) => (LE ? b.readUInt16LE(o) : b.readUInt16BE(o));
-const u32h = (b: Buffer, o: number) => (LE ? b.readUInt32LE(o) : b.readUInt32BE(o));
+// Byte arithmetic rather than Buffer#readUInt*: these run ~40 times per
+// message, and callers have already checked the bounds (walk() and
+// splitMessages() never read past the attribute or message they checked).
+const u16h = LE ? (b: Buffer, o: number) => b[o]! | (b[o + 1]! << 8) : (b: Buffer, o: number) => (b[o]! << 8) | b[o + 1]!;
+const u32h = LE
+  ? (b: Buffer, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000
+  : (b: Buffer, o: number) => b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+const u16be = (b: Buffer, o: number) => (b[o]! << 8) | b[o + 1]!;
+const u32be = (b: Buffer, o: number) => b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 
 export class DecodeError extends Error {}
 
@@ -29,9 +36,26 @@ export const IPCTNL_MSG_CT_NEW = 0, IPCTNL_MSG_CT_GET = 1, IPCTNL_MSG_CT_DELETE 
 
 export const AF_INET = 2, AF_INET6 = 10;
 
-/** Unsigned 64-bit big-endian (kernel counters, timestamps) as a JS number. */
+/**
+ * Unsigned 64-bit big-endian (kernel counters) as a JS number: the two
+ * halves in double arithmetic, which rounds once, as Number(bigint) does,
+ * without allocating a BigInt.
+ */
 export function u64be(b: Buffer, o: number): number {
-  return Number(b.readBigUInt64BE(o));
+  return u32be(b, o) * 0x100000000 + u32be(b, o + 4);
+}
+
+/**
+ * A 64-bit big-endian nanosecond count (CTA_TIMESTAMP_*) as whole
+ * microseconds, exact: hi * 2^32 + lo is split as (1000a + r) * 2^32 + lo so
+ * that no intermediate exceeds 2^53. -1 when the result would not be exact
+ * (after the year 2255); the caller falls back to BigInt then.
+ */
+function nanosToMicros(b: Buffer, o: number): number {
+  const hi = u32be(b, o), lo = u32be(b, o + 4);
+  const a = Math.floor(hi / 1000), r = hi - a * 1000;
+  const us = a * 0x100000000 + Math.floor((r * 0x100000000 + lo) / 1000);
+  return us <= Number.MAX_SAFE_INTEGER ? us : -1;
 }
 
 export const PROTO_NAMES: Record<number, string> = {
@@ -53,160 +77,184 @@ export const STATUS_BITS = [
   'DST_NAT_DONE', 'DYING', 'FIXED_TIMEOUT', 'TEMPLATE', 'NAT_CLASH', 'HELPER', 'OFFLOAD', 'HW_OFFLOAD',
 ];
 
-/** Scratch state while decoding one message: raw tuple bytes kept for community_id. */
+/**
+ * Scratch state while decoding one message. Every field starts at -1
+ * ("absent": no kernel value is negative), so that each object keeps one
+ * shape; addresses are kept as offsets into the datagram, for the text and
+ * for community_id.
+ */
 interface RawTuple {
-  src?: Buffer; dst?: Buffer; sport?: number; dport?: number; proto?: number;
-  icmpType?: number; icmpCode?: number; icmpId?: number; zone?: number;
+  src: number; srcLen: number; dst: number; dstLen: number; sport: number; dport: number; proto: number;
+  icmpType: number; icmpCode: number; icmpId: number; zone: number;
+}
+const rawTuple = (): RawTuple => ({
+  src: -1, srcLen: 0, dst: -1, dstLen: 0, sport: -1, dport: -1, proto: -1, icmpType: -1, icmpCode: -1, icmpId: -1, zone: -1,
+});
+interface Counter { packets: number; bytes: number }
+/** Everything one CTA_* pass collects before it becomes an event. */
+interface Raw {
+  orig: RawTuple; reply: RawTuple; corig: Counter; creply: Counter;
+  status: number; timeout: number; mark: number; id: number; zone: number; use: number; secmark: number;
+  // CTA_PROTOINFO_{TCP,SCTP,DCCP}_STATE
+  tcp: number; sctp: number; dccp: number;
+  // CTA_TIMESTAMP_*, CTA_TIMESTAMP_EVENT: microseconds (-2: too large for a double, see stamp())
+  start: number; stop: number; eventTs: number;
+  startBig: bigint | null; stopBig: bigint | null;
+  helper: string | null; secctx: string | null; labels: number[] | null;
 }
 interface Ctx {
-  ev: Partial<FlowEvent> & Record<string, any>;
+  /** Names of the nests being walked, for error messages and `unknown` keys. */
+  path: string[];
   unknown: Record<string, string> | null;
 }
 
-type Decoder<T> = (b: Buffer, s: number, e: number, target: T, ctx: Ctx, path: string) => void;
+// The decoder gets its own spec so that a nest can name itself in the path.
+type Decoder<T> = (b: Buffer, s: number, e: number, target: T, ctx: Ctx, spec: AttrSpec<T>) => void;
 interface AttrSpec<T> { name: string; decode: Decoder<T>; min?: number }
 type AttrTable<T> = Record<number, AttrSpec<T>>;
 
-function walk<T>(table: AttrTable<T>, b: Buffer, s: number, e: number, target: T, ctx: Ctx, path: string): void {
+function walk<T>(table: AttrTable<T>, b: Buffer, s: number, e: number, target: T, ctx: Ctx): void {
   while (s + 4 <= e) {
     const len = u16h(b, s);
     const type = u16h(b, s + 2) & NLA_TYPE_MASK;
-    if (len < 4 || s + len > e) throw new DecodeError(`${path || 'message'}: attribute ${type} length ${len} runs past the end (${e - s} bytes left)`);
+    if (len < 4 || s + len > e) throw new DecodeError(`${ctx.path.join('.') || 'message'}: attribute ${type} length ${len} runs past the end (${e - s} bytes left)`);
     const spec = table[type];
     if (spec) {
       if (spec.min && len - 4 < spec.min) throw new DecodeError(`${spec.name}: ${len - 4} bytes, expected at least ${spec.min}`);
-      // The full path, so that the same unknown attribute under the orig and
-      // the reply tuple gets two keys, not one.
-      spec.decode(b, s + 4, s + len, target, ctx, path ? `${path}.${spec.name}` : spec.name);
+      spec.decode(b, s + 4, s + len, target, ctx, spec);
     } else {
-      // Kept, not dropped: a newer kernel's attribute is still visible downstream.
-      (ctx.unknown ??= {})[`${path ? path + '.' : ''}${type}`] = b.subarray(s + 4, s + len).toString('hex');
+      // Kept, not dropped: a newer kernel's attribute is still visible
+      // downstream. The key is the full path, so that the same unknown
+      // attribute under the orig and the reply tuple gets two keys, not one.
+      const path = ctx.path.join('.');
+      (ctx.unknown ??= {})[`${path ? path + '.' : ''}${type}`] = b.toString('hex', s + 4, s + len);
     }
     s += (len + 3) & ~3;
   }
   if (s < e && e - s < 4 && s !== e) {
     // Trailing bytes smaller than an attribute header: the message is cut.
-    throw new DecodeError(`${path || 'message'}: ${e - s} trailing bytes`);
+    throw new DecodeError(`${ctx.path.join('.') || 'message'}: ${e - s} trailing bytes`);
   }
 }
 
 const nested = <T, U>(table: AttrTable<U>, pick: (t: T) => U): Decoder<T> =>
-  (b, s, e, t, ctx, path) => walk(table, b, s, e, pick(t), ctx, path);
+  (b, s, e, t, ctx, spec) => {
+    ctx.path.push(spec.name);
+    walk(table, b, s, e, pick(t), ctx);
+    ctx.path.pop();
+  };
 const skip: Decoder<any> = () => {};
 
 // CTA_IP_*
 const IP_TABLE: AttrTable<RawTuple> = {
-  1: { name: 'CTA_IP_V4_SRC', min: 4, decode: (b, s, _e, t) => { t.src = b.subarray(s, s + 4); } },
-  2: { name: 'CTA_IP_V4_DST', min: 4, decode: (b, s, _e, t) => { t.dst = b.subarray(s, s + 4); } },
-  3: { name: 'CTA_IP_V6_SRC', min: 16, decode: (b, s, _e, t) => { t.src = b.subarray(s, s + 16); } },
-  4: { name: 'CTA_IP_V6_DST', min: 16, decode: (b, s, _e, t) => { t.dst = b.subarray(s, s + 16); } },
+  1: { name: 'CTA_IP_V4_SRC', min: 4, decode: (_b, s, _e, t) => { t.src = s; t.srcLen = 4; } },
+  2: { name: 'CTA_IP_V4_DST', min: 4, decode: (_b, s, _e, t) => { t.dst = s; t.dstLen = 4; } },
+  3: { name: 'CTA_IP_V6_SRC', min: 16, decode: (_b, s, _e, t) => { t.src = s; t.srcLen = 16; } },
+  4: { name: 'CTA_IP_V6_DST', min: 16, decode: (_b, s, _e, t) => { t.dst = s; t.dstLen = 16; } },
 };
 // CTA_PROTO_*
 const PROTO_TABLE: AttrTable<RawTuple> = {
-  1: { name: 'CTA_PROTO_NUM', min: 1, decode: (b, s, _e, t) => { t.proto = b[s]; } },
-  2: { name: 'CTA_PROTO_SRC_PORT', min: 2, decode: (b, s, _e, t) => { t.sport = b.readUInt16BE(s); } },
-  3: { name: 'CTA_PROTO_DST_PORT', min: 2, decode: (b, s, _e, t) => { t.dport = b.readUInt16BE(s); } },
-  4: { name: 'CTA_PROTO_ICMP_ID', min: 2, decode: (b, s, _e, t) => { t.icmpId = b.readUInt16BE(s); } },
-  5: { name: 'CTA_PROTO_ICMP_TYPE', min: 1, decode: (b, s, _e, t) => { t.icmpType = b[s]; } },
-  6: { name: 'CTA_PROTO_ICMP_CODE', min: 1, decode: (b, s, _e, t) => { t.icmpCode = b[s]; } },
-  7: { name: 'CTA_PROTO_ICMPV6_ID', min: 2, decode: (b, s, _e, t) => { t.icmpId = b.readUInt16BE(s); } },
-  8: { name: 'CTA_PROTO_ICMPV6_TYPE', min: 1, decode: (b, s, _e, t) => { t.icmpType = b[s]; } },
-  9: { name: 'CTA_PROTO_ICMPV6_CODE', min: 1, decode: (b, s, _e, t) => { t.icmpCode = b[s]; } },
+  1: { name: 'CTA_PROTO_NUM', min: 1, decode: (b, s, _e, t) => { t.proto = b[s]!; } },
+  2: { name: 'CTA_PROTO_SRC_PORT', min: 2, decode: (b, s, _e, t) => { t.sport = u16be(b, s); } },
+  3: { name: 'CTA_PROTO_DST_PORT', min: 2, decode: (b, s, _e, t) => { t.dport = u16be(b, s); } },
+  4: { name: 'CTA_PROTO_ICMP_ID', min: 2, decode: (b, s, _e, t) => { t.icmpId = u16be(b, s); } },
+  5: { name: 'CTA_PROTO_ICMP_TYPE', min: 1, decode: (b, s, _e, t) => { t.icmpType = b[s]!; } },
+  6: { name: 'CTA_PROTO_ICMP_CODE', min: 1, decode: (b, s, _e, t) => { t.icmpCode = b[s]!; } },
+  7: { name: 'CTA_PROTO_ICMPV6_ID', min: 2, decode: (b, s, _e, t) => { t.icmpId = u16be(b, s); } },
+  8: { name: 'CTA_PROTO_ICMPV6_TYPE', min: 1, decode: (b, s, _e, t) => { t.icmpType = b[s]!; } },
+  9: { name: 'CTA_PROTO_ICMPV6_CODE', min: 1, decode: (b, s, _e, t) => { t.icmpCode = b[s]!; } },
 };
 // CTA_TUPLE_*
 const TUPLE_TABLE: AttrTable<RawTuple> = {
   1: { name: 'CTA_TUPLE_IP', decode: nested(IP_TABLE, (t) => t) },
   2: { name: 'CTA_TUPLE_PROTO', decode: nested(PROTO_TABLE, (t) => t) },
-  3: { name: 'CTA_TUPLE_ZONE', min: 2, decode: (b, s, _e, t) => { t.zone = b.readUInt16BE(s); } },
+  3: { name: 'CTA_TUPLE_ZONE', min: 2, decode: (b, s, _e, t) => { t.zone = u16be(b, s); } },
 };
 
-interface ProtoInfo { tcp?: number; sctp?: number; dccp?: number }
-const TCP_TABLE: AttrTable<ProtoInfo> = {
-  1: { name: 'CTA_PROTOINFO_TCP_STATE', min: 1, decode: (b, s, _e, t) => { t.tcp = b[s]; } },
+const TCP_TABLE: AttrTable<Raw> = {
+  1: { name: 'CTA_PROTOINFO_TCP_STATE', min: 1, decode: (b, s, _e, r) => { r.tcp = b[s]!; } },
   2: { name: 'CTA_PROTOINFO_TCP_WSCALE_ORIGINAL', decode: skip },
   3: { name: 'CTA_PROTOINFO_TCP_WSCALE_REPLY', decode: skip },
   4: { name: 'CTA_PROTOINFO_TCP_FLAGS_ORIGINAL', decode: skip },
   5: { name: 'CTA_PROTOINFO_TCP_FLAGS_REPLY', decode: skip },
 };
-const SCTP_TABLE: AttrTable<ProtoInfo> = {
-  1: { name: 'CTA_PROTOINFO_SCTP_STATE', min: 1, decode: (b, s, _e, t) => { t.sctp = b[s]; } },
+const SCTP_TABLE: AttrTable<Raw> = {
+  1: { name: 'CTA_PROTOINFO_SCTP_STATE', min: 1, decode: (b, s, _e, r) => { r.sctp = b[s]!; } },
   2: { name: 'CTA_PROTOINFO_SCTP_VTAG_ORIGINAL', decode: skip },
   3: { name: 'CTA_PROTOINFO_SCTP_VTAG_REPLY', decode: skip },
 };
-const DCCP_TABLE: AttrTable<ProtoInfo> = {
-  1: { name: 'CTA_PROTOINFO_DCCP_STATE', min: 1, decode: (b, s, _e, t) => { t.dccp = b[s]; } },
+const DCCP_TABLE: AttrTable<Raw> = {
+  1: { name: 'CTA_PROTOINFO_DCCP_STATE', min: 1, decode: (b, s, _e, r) => { r.dccp = b[s]!; } },
   2: { name: 'CTA_PROTOINFO_DCCP_ROLE', decode: skip },
   3: { name: 'CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ', decode: skip },
   4: { name: 'CTA_PROTOINFO_DCCP_PAD', decode: skip },
 };
-const PROTOINFO_TABLE: AttrTable<ProtoInfo> = {
-  1: { name: 'CTA_PROTOINFO_TCP', decode: nested(TCP_TABLE, (t) => t) },
-  2: { name: 'CTA_PROTOINFO_DCCP', decode: nested(DCCP_TABLE, (t) => t) },
-  3: { name: 'CTA_PROTOINFO_SCTP', decode: nested(SCTP_TABLE, (t) => t) },
+const PROTOINFO_TABLE: AttrTable<Raw> = {
+  1: { name: 'CTA_PROTOINFO_TCP', decode: nested(TCP_TABLE, (r) => r) },
+  2: { name: 'CTA_PROTOINFO_DCCP', decode: nested(DCCP_TABLE, (r) => r) },
+  3: { name: 'CTA_PROTOINFO_SCTP', decode: nested(SCTP_TABLE, (r) => r) },
 };
 
-interface Counter { packets?: number; bytes?: number }
 // CTA_COUNTERS_*: the 64-bit pair is what current kernels send; 32-bit ones are legacy.
 const COUNTERS_TABLE: AttrTable<Counter> = {
   1: { name: 'CTA_COUNTERS_PACKETS', min: 8, decode: (b, s, _e, t) => { t.packets = u64be(b, s); } },
   2: { name: 'CTA_COUNTERS_BYTES', min: 8, decode: (b, s, _e, t) => { t.bytes = u64be(b, s); } },
-  3: { name: 'CTA_COUNTERS32_PACKETS', min: 4, decode: (b, s, _e, t) => { t.packets = b.readUInt32BE(s); } },
-  4: { name: 'CTA_COUNTERS32_BYTES', min: 4, decode: (b, s, _e, t) => { t.bytes = b.readUInt32BE(s); } },
+  3: { name: 'CTA_COUNTERS32_PACKETS', min: 4, decode: (b, s, _e, t) => { t.packets = u32be(b, s); } },
+  4: { name: 'CTA_COUNTERS32_BYTES', min: 4, decode: (b, s, _e, t) => { t.bytes = u32be(b, s); } },
   5: { name: 'CTA_COUNTERS_PAD', decode: skip },
 };
-interface Stamps { start?: bigint; stop?: bigint }
-const TIMESTAMP_TABLE: AttrTable<Stamps> = {
-  1: { name: 'CTA_TIMESTAMP_START', min: 8, decode: (b, s, _e, t) => { t.start = b.readBigUInt64BE(s); } },
-  2: { name: 'CTA_TIMESTAMP_STOP', min: 8, decode: (b, s, _e, t) => { t.stop = b.readBigUInt64BE(s); } },
+const TIMESTAMP_TABLE: AttrTable<Raw> = {
+  1: { name: 'CTA_TIMESTAMP_START', min: 8, decode: (b, s, _e, r) => { r.start = stamp(b, s); if (r.start === -2) r.startBig = b.readBigUInt64BE(s); } },
+  2: { name: 'CTA_TIMESTAMP_STOP', min: 8, decode: (b, s, _e, r) => { r.stop = stamp(b, s); if (r.stop === -2) r.stopBig = b.readBigUInt64BE(s); } },
   3: { name: 'CTA_TIMESTAMP_PAD', decode: skip },
 };
-const HELP_TABLE: AttrTable<{ name?: string }> = {
-  1: { name: 'CTA_HELP_NAME', decode: (b, s, e, t) => { t.name = cString(b, s, e); } },
+const HELP_TABLE: AttrTable<Raw> = {
+  1: { name: 'CTA_HELP_NAME', decode: (b, s, e, r) => { r.helper = cString(b, s, e); } },
   2: { name: 'CTA_HELP_INFO', decode: skip },
 };
+
+/** Microseconds of a kernel nanosecond stamp; -1 for 0, -2 when only BigInt holds it exactly. */
+function stamp(b: Buffer, s: number): number {
+  // A zero stamp is no stamp (the event leaves the field out, as for an absent one).
+  if (u32be(b, s) === 0 && u32be(b, s + 4) === 0) return -1;
+  const us = nanosToMicros(b, s);
+  return us < 0 ? -2 : us;
+}
 
 function cString(b: Buffer, s: number, e: number): string {
   const z = b.indexOf(0, s);
   return b.toString('utf8', s, z >= 0 && z < e ? z : e);
 }
 
-/** Everything one CTA_* pass collects before it becomes an event. */
-interface Raw {
-  orig: RawTuple; reply: RawTuple; status?: number; protoinfo: ProtoInfo;
-  timeout?: number; mark?: number; id?: number; zone?: number; use?: number; secmark?: number;
-  corig: Counter; creply: Counter; ts: Stamps; labels?: number[]; helper: { name?: string };
-  secctx?: string; eventTs?: bigint;
-}
-
 // CTA_* (enum ctattr_type)
 const CTA_TABLE: AttrTable<Raw> = {
   1: { name: 'CTA_TUPLE_ORIG', decode: nested(TUPLE_TABLE, (r) => r.orig) },
   2: { name: 'CTA_TUPLE_REPLY', decode: nested(TUPLE_TABLE, (r) => r.reply) },
-  3: { name: 'CTA_STATUS', min: 4, decode: (b, s, _e, r) => { r.status = b.readUInt32BE(s); } },
-  4: { name: 'CTA_PROTOINFO', decode: nested(PROTOINFO_TABLE, (r) => r.protoinfo) },
-  5: { name: 'CTA_HELP', decode: nested(HELP_TABLE, (r) => r.helper) },
+  3: { name: 'CTA_STATUS', min: 4, decode: (b, s, _e, r) => { r.status = u32be(b, s); } },
+  4: { name: 'CTA_PROTOINFO', decode: nested(PROTOINFO_TABLE, (r) => r) },
+  5: { name: 'CTA_HELP', decode: nested(HELP_TABLE, (r) => r) },
   6: { name: 'CTA_NAT_SRC', decode: skip },
-  7: { name: 'CTA_TIMEOUT', min: 4, decode: (b, s, _e, r) => { r.timeout = b.readUInt32BE(s); } },
-  8: { name: 'CTA_MARK', min: 4, decode: (b, s, _e, r) => { r.mark = b.readUInt32BE(s); } },
+  7: { name: 'CTA_TIMEOUT', min: 4, decode: (b, s, _e, r) => { r.timeout = u32be(b, s); } },
+  8: { name: 'CTA_MARK', min: 4, decode: (b, s, _e, r) => { r.mark = u32be(b, s); } },
   9: { name: 'CTA_COUNTERS_ORIG', decode: nested(COUNTERS_TABLE, (r) => r.corig) },
   10: { name: 'CTA_COUNTERS_REPLY', decode: nested(COUNTERS_TABLE, (r) => r.creply) },
-  11: { name: 'CTA_USE', min: 4, decode: (b, s, _e, r) => { r.use = b.readUInt32BE(s); } },
-  12: { name: 'CTA_ID', min: 4, decode: (b, s, _e, r) => { r.id = b.readUInt32BE(s); } },
+  11: { name: 'CTA_USE', min: 4, decode: (b, s, _e, r) => { r.use = u32be(b, s); } },
+  12: { name: 'CTA_ID', min: 4, decode: (b, s, _e, r) => { r.id = u32be(b, s); } },
   13: { name: 'CTA_NAT_DST', decode: skip },
   14: { name: 'CTA_TUPLE_MASTER', decode: skip },
   15: { name: 'CTA_SEQ_ADJ_ORIG', decode: skip },
   16: { name: 'CTA_SEQ_ADJ_REPLY', decode: skip },
-  17: { name: 'CTA_SECMARK', min: 4, decode: (b, s, _e, r) => { r.secmark = b.readUInt32BE(s); } },
-  18: { name: 'CTA_ZONE', min: 2, decode: (b, s, _e, r) => { r.zone = b.readUInt16BE(s); } },
-  19: { name: 'CTA_SECCTX', decode: (b, s, e, r) => { r.secctx = b.subarray(s, e).toString('hex'); } },
-  20: { name: 'CTA_TIMESTAMP', decode: nested(TIMESTAMP_TABLE, (r) => r.ts) },
+  17: { name: 'CTA_SECMARK', min: 4, decode: (b, s, _e, r) => { r.secmark = u32be(b, s); } },
+  18: { name: 'CTA_ZONE', min: 2, decode: (b, s, _e, r) => { r.zone = u16be(b, s); } },
+  19: { name: 'CTA_SECCTX', decode: (b, s, e, r) => { r.secctx = b.toString('hex', s, e); } },
+  20: { name: 'CTA_TIMESTAMP', decode: nested(TIMESTAMP_TABLE, (r) => r) },
   21: { name: 'CTA_MARK_MASK', decode: skip },
   22: { name: 'CTA_LABELS', decode: (b, s, e, r) => { r.labels = bitList(b, s, e); } },
   23: { name: 'CTA_LABELS_MASK', decode: skip },
   24: { name: 'CTA_SYNPROXY', decode: skip },
   25: { name: 'CTA_FILTER', decode: skip },
   26: { name: 'CTA_STATUS_MASK', decode: skip },
-  27: { name: 'CTA_TIMESTAMP_EVENT', min: 8, decode: (b, s, _e, r) => { r.eventTs = b.readBigUInt64BE(s); } },
+  27: { name: 'CTA_TIMESTAMP_EVENT', min: 8, decode: (b, s, _e, r) => { r.eventTs = stamp(b, s); } },
 };
 
 /** CTA_LABELS is a bitmap of host-order longs; bit n set means label n. */
@@ -220,19 +268,40 @@ function bitList(b: Buffer, s: number, e: number): number[] {
   return out;
 }
 
+/** Names of the set bits, lowest first; bits without a name are `BIT<n>`. */
 function statusNames(v: number): string[] {
   const out: string[] = [];
-  for (let i = 0; i < STATUS_BITS.length; i++) if (v & (1 << i)) out.push(STATUS_BITS[i]);
-  for (let i = STATUS_BITS.length; i < 32; i++) if (v & (1 << i)) out.push(`BIT${i}`);
+  // Only the set bits: the lowest one is x & -x (in int32 arithmetic).
+  for (let x = v | 0; x !== 0; ) {
+    const low = x & -x;
+    const i = 31 - Math.clz32(low);
+    out.push(i < STATUS_BITS.length ? STATUS_BITS[i]! : `BIT${i}`);
+    x ^= low;
+  }
   return out;
 }
 
-function tupleOut(t: RawTuple, path: string): Tuple {
-  if (!t.src || !t.dst) throw new DecodeError(`${path}: no addresses`);
-  if (t.src.length !== t.dst.length) throw new DecodeError(`${path}: source and destination addresses of different families`);
-  const src = ipText(t.src, 0, t.src.length);
-  const dst = ipText(t.dst, 0, t.dst.length);
-  return t.sport !== undefined ? { src, sport: t.sport, dst, dport: t.dport } : { src, dst };
+/** The text of a tuple; the caller has checked that it has addresses. */
+function tupleOut(b: Buffer, t: RawTuple, path: string): Tuple {
+  if (t.srcLen !== t.dstLen) throw new DecodeError(`${path}: source and destination addresses of different families`);
+  const src = ipText(b, t.src, t.srcLen);
+  const dst = ipText(b, t.dst, t.dstLen);
+  return t.sport !== -1 ? { src, sport: t.sport, dst, dport: t.dport !== -1 ? t.dport : undefined } : { src, dst };
+}
+
+// Address bytes for communityId(), which copies them before it returns: one
+// pair of buffers serves every call instead of four views per message.
+const cidSrc4 = Buffer.alloc(4), cidDst4 = Buffer.alloc(4), cidSrc16 = Buffer.alloc(16), cidDst16 = Buffer.alloc(16);
+function addrBytes(b: Buffer, off: number, len: number, into: Buffer): Buffer {
+  for (let i = 0; i < len; i++) into[i] = b[off + i]!;
+  return into;
+}
+
+function stateName(r: Raw): string | undefined {
+  if (r.tcp !== -1) return TCP_STATES[r.tcp] ?? String(r.tcp);
+  if (r.sctp !== -1) return SCTP_STATES[r.sctp] ?? String(r.sctp);
+  if (r.dccp !== -1) return DCCP_STATES[r.dccp] ?? String(r.dccp);
+  return undefined;
 }
 
 export interface DecodeOptions {
@@ -282,54 +351,69 @@ export function decodeConntrack(buf: Buffer, m: NlMessage, opts: DecodeOptions):
   if (m.end - m.start < 4) throw new DecodeError(`ctnetlink message of ${m.end - m.start} bytes has no nfgenmsg header`);
   const nfFamily = buf[m.start];
   const family: Family | null = nfFamily === AF_INET ? 'ipv4' : nfFamily === AF_INET6 ? 'ipv6' : null;
-  const raw: Raw = { orig: {}, reply: {}, protoinfo: {}, corig: {}, creply: {}, ts: {}, helper: {} };
-  const ctx: Ctx = { ev: {}, unknown: null };
-  walk(CTA_TABLE, buf, m.start + 4, m.end, raw, ctx, '');
-  if (!raw.orig.src) throw new DecodeError('conntrack message without CTA_TUPLE_ORIG addresses');
-  if (raw.id === undefined) throw new DecodeError('conntrack message without CTA_ID');
-
-  const orig = tupleOut(raw.orig, 'CTA_TUPLE_ORIG');
-  const protoNum = raw.orig.proto ?? 0;
-  const ev: FlowEvent = {
-    ts: opts.ts,
-    event: kind,
-    id: raw.id,
-    family: family ?? (raw.orig.src.length === 4 ? 'ipv4' : 'ipv6'),
-    proto: PROTO_NAMES[protoNum] ?? String(protoNum),
-    src: orig.src,
-    sport: orig.sport,
-    dst: orig.dst,
-    dport: orig.dport,
-    reply: raw.reply.src ? tupleOut(raw.reply, 'CTA_TUPLE_REPLY') : orig.sport !== undefined ? { src: orig.dst, sport: orig.dport, dst: orig.src, dport: orig.sport } : { src: orig.dst, dst: orig.src },
-  } as FlowEvent;
-  if (orig.sport === undefined) { delete ev.sport; delete ev.dport; }
-  if (raw.protoinfo.tcp !== undefined) ev.state = TCP_STATES[raw.protoinfo.tcp] ?? String(raw.protoinfo.tcp);
-  else if (raw.protoinfo.sctp !== undefined) ev.state = SCTP_STATES[raw.protoinfo.sctp] ?? String(raw.protoinfo.sctp);
-  else if (raw.protoinfo.dccp !== undefined) ev.state = DCCP_STATES[raw.protoinfo.dccp] ?? String(raw.protoinfo.dccp);
-  ev.status = raw.status !== undefined ? statusNames(raw.status) : [];
-  if (raw.timeout !== undefined) ev.timeout = raw.timeout;
-  ev.mark = raw.mark ?? 0;
-  ev.zone = raw.zone ?? raw.orig.zone ?? 0;
-  if (raw.orig.icmpType !== undefined) {
-    ev.icmp = { type: raw.orig.icmpType, code: raw.orig.icmpCode ?? 0, id: raw.orig.icmpId ?? 0 };
+  const raw: Raw = {
+    orig: rawTuple(), reply: rawTuple(), corig: { packets: -1, bytes: -1 }, creply: { packets: -1, bytes: -1 },
+    status: -1, timeout: -1, mark: -1, id: -1, zone: -1, use: -1, secmark: -1, tcp: -1, sctp: -1, dccp: -1,
+    start: -1, stop: -1, eventTs: -1, startBig: null, stopBig: null, helper: null, secctx: null, labels: null,
+  };
+  const ctx: Ctx = { path: [], unknown: null };
+  walk(CTA_TABLE, buf, m.start + 4, m.end, raw, ctx);
+  const o = raw.orig;
+  if (o.src === -1) throw new DecodeError('conntrack message without CTA_TUPLE_ORIG addresses');
+  if (raw.id === -1) throw new DecodeError('conntrack message without CTA_ID');
+  if (o.dst === -1) throw new DecodeError('CTA_TUPLE_ORIG: no addresses');
+  const orig = tupleOut(buf, o, 'CTA_TUPLE_ORIG');
+  const protoNum = o.proto !== -1 ? o.proto : 0;
+  const r = raw.reply;
+  let reply: Tuple;
+  if (r.src !== -1) {
+    if (r.dst === -1) throw new DecodeError('CTA_TUPLE_REPLY: no addresses');
+    reply = tupleOut(buf, r, 'CTA_TUPLE_REPLY');
+  } else {
+    reply = orig.sport !== undefined ? { src: orig.dst, sport: orig.dport, dst: orig.src, dport: orig.sport } : { src: orig.dst, dst: orig.src };
   }
-  if (opts.communityId !== false && raw.orig.dst) {
-    const icmp = raw.orig.icmpType !== undefined;
-    ev.community_id = communityId(protoNum, raw.orig.src, raw.orig.dst,
-      icmp ? raw.orig.icmpType! : (raw.orig.sport ?? 0), icmp ? (raw.orig.icmpCode ?? 0) : (raw.orig.dport ?? 0));
+  // Built whole, in the order of ct-event(5), rather than by deleting the
+  // port fields afterwards (a delete turns the object into a slow dictionary).
+  const ev: FlowEvent = orig.sport !== undefined
+    ? {
+      ts: opts.ts, event: kind, id: raw.id, family: family ?? (o.srcLen === 4 ? 'ipv4' : 'ipv6'),
+      proto: PROTO_NAMES[protoNum] ?? String(protoNum),
+      src: orig.src, sport: orig.sport, dst: orig.dst, dport: orig.dport, reply,
+    } as FlowEvent
+    : {
+      ts: opts.ts, event: kind, id: raw.id, family: family ?? (o.srcLen === 4 ? 'ipv4' : 'ipv6'),
+      proto: PROTO_NAMES[protoNum] ?? String(protoNum),
+      src: orig.src, dst: orig.dst, reply,
+    } as FlowEvent;
+  const state = stateName(raw);
+  if (state !== undefined) ev.state = state;
+  ev.status = raw.status !== -1 ? statusNames(raw.status) : [];
+  if (raw.timeout !== -1) ev.timeout = raw.timeout;
+  ev.mark = raw.mark !== -1 ? raw.mark : 0;
+  ev.zone = raw.zone !== -1 ? raw.zone : o.zone !== -1 ? o.zone : 0;
+  const icmp = o.icmpType !== -1;
+  if (icmp) {
+    ev.icmp = { type: o.icmpType, code: o.icmpCode !== -1 ? o.icmpCode : 0, id: o.icmpId !== -1 ? o.icmpId : 0 };
+  }
+  if (opts.communityId !== false) {
+    const v4 = o.srcLen === 4;
+    ev.community_id = communityId(protoNum,
+      addrBytes(buf, o.src, o.srcLen, v4 ? cidSrc4 : cidSrc16), addrBytes(buf, o.dst, o.dstLen, v4 ? cidDst4 : cidDst16),
+      icmp ? o.icmpType : (o.sport !== -1 ? o.sport : 0), icmp ? (o.icmpCode !== -1 ? o.icmpCode : 0) : (o.dport !== -1 ? o.dport : 0));
   }
   if (opts.host !== undefined) ev.host = opts.host;
-  if (raw.corig.packets !== undefined || raw.creply.packets !== undefined) {
+  const co = raw.corig, cr = raw.creply;
+  if (co.packets !== -1 || cr.packets !== -1) {
     ev.counters = {
-      orig: { packets: raw.corig.packets ?? 0, bytes: raw.corig.bytes ?? 0 },
-      reply: { packets: raw.creply.packets ?? 0, bytes: raw.creply.bytes ?? 0 },
+      orig: { packets: co.packets !== -1 ? co.packets : 0, bytes: co.bytes !== -1 ? co.bytes : 0 },
+      reply: { packets: cr.packets !== -1 ? cr.packets : 0, bytes: cr.bytes !== -1 ? cr.bytes : 0 },
     };
   }
-  if (raw.ts.start !== undefined && raw.ts.start > 0n) ev.start = isoNanos(raw.ts.start);
-  if (raw.ts.stop !== undefined && raw.ts.stop > 0n) ev.stop = isoNanos(raw.ts.stop);
+  if (raw.start !== -1) ev.start = raw.start === -2 ? isoNanos(raw.startBig!) : isoMicros(raw.start);
+  if (raw.stop !== -1) ev.stop = raw.stop === -2 ? isoNanos(raw.stopBig!) : isoMicros(raw.stop);
   if (raw.labels && raw.labels.length) ev.labels = raw.labels;
-  if (raw.helper.name) ev.helper = raw.helper.name;
-  if (raw.secmark) ev.secmark = raw.secmark;
+  if (raw.helper) ev.helper = raw.helper;
+  if (raw.secmark > 0) ev.secmark = raw.secmark;
   if (raw.secctx) (ev as any).secctx = raw.secctx;
   if (ctx.unknown) ev.unknown = ctx.unknown;
   return ev;
