@@ -43,7 +43,7 @@ export interface ShipperStats {
   disconnects: number;
   /** Messages still queued when the drain time ran out. */
   unsent: number;
-  /** The last connection ended with an error after its messages were handed over (unacknowledged transports). */
+  /** The last connection ended with an error after its messages were handed over (TCP, TLS). */
   closeError?: string;
 }
 
@@ -258,17 +258,17 @@ export class Shipper extends Writable {
         this.inflight = 0;
         if (err instanceof FatalTransportError) return this.fatal(err);
         this.stats.disconnects++;
-        if (Date.now() - this.connAt < this.o.stableMs && ++this.quickCloses === 3) {
-          this.o.notice(`${this.o.transport.name}: the server closes each new connection at once (a TLS server that wants a client certificate does that: see --cert and --key)`);
-        }
+        const qn = this.o.transport.quickCloseNote;
+        if (qn && Date.now() - this.connAt < this.o.stableMs && ++this.quickCloses === 3) this.o.notice(`${this.o.transport.name}: ${qn}`);
         if (info?.lostDatagrams) this.stats.lost += info.lostDatagrams;
         if (this.stableTimer) clearTimeout(this.stableTimer);
         this.stableTimer = null;
         if (!this.outage) {
           let line = `${this.o.transport.name}: connection lost: ${reason(err)}`;
           if (info?.lostDatagrams) line += `; ${info.lostDatagrams} datagram was lost`;
-          else if (!this.o.transport.acknowledged && this.sentOnConn > 0) {
-            line += `; ${this.sentOnConn} message${this.sentOnConn === 1 ? ' was' : 's were'} sent on it, and the server never says what it received, so the last of them may be lost`;
+          else {
+            const note = this.o.transport.lossNote(this.sentOnConn);
+            if (note) line += `; ${note}`;
           }
           line += `; retrying, ${this.q.length} queued`;
           this.o.notice(line);
@@ -422,7 +422,7 @@ export class Shipper extends Writable {
       this.o.notice(`${this.o.transport.name}: ${s.sent} sent, ${s.dropped} dropped (queue full), ${s.refused} refused, ` +
         `${s.disconnects} connection loss${s.disconnects === 1 ? '' : 'es'}` +
         (s.lost ? `, ${s.lost} datagram${s.lost === 1 ? '' : 's'} known lost` : '') +
-        (!this.o.transport.acknowledged && s.disconnects ? ' (messages sent just before a loss may be missing on the server)' : ''));
+        (s.disconnects && this.o.transport.lossNote(1) ? ' (messages sent just before a loss may be missing on the server)' : ''));
     }
   }
 

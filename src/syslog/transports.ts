@@ -50,8 +50,16 @@ export interface Connection {
 export interface Transport {
   /** For messages: `tcp 127.0.0.1:514`. */
   readonly name: string;
-  /** True when confirm() means the receiving program has the message (unix, relp). */
+  /** True when confirm() comes from the receiving side (RELP's answer, the daemon's socket queue), not just from our kernel. */
   readonly acknowledged: boolean;
+  /**
+   * What a lost connection may have cost, for the line that reports it,
+   * given how many messages were sent on it; null when nothing confirmed
+   * can be lost (RELP).
+   */
+  lossNote(sent: number): string | null;
+  /** Said once when the server keeps closing new connections at once; null where that cannot be told (datagrams). */
+  readonly quickCloseNote: string | null;
   connect(h: Handlers): Promise<Connection>;
 }
 
@@ -207,11 +215,17 @@ function openSocket(host: string, port: number, tlsOpts: TlsOptions | null): Pro
 export class StreamTransport implements Transport {
   readonly name: string;
   readonly acknowledged = false;
+  readonly quickCloseNote: string;
   private frame: (m: string) => string;
 
   constructor(private host: string, private port: number, framing: Framing, private tlsOpts: TlsOptions | null = null) {
     this.name = `${tlsOpts ? 'tls' : 'tcp'} ${showHost(host, port)}`;
     this.frame = framer(framing);
+    this.quickCloseNote = 'the server closes each new connection at once' + (tlsOpts ? ' (a TLS server that wants a client certificate does that: see --cert and --key)' : '');
+  }
+
+  lossNote(sent: number): string | null {
+    return sent > 0 ? `${sent} message${sent === 1 ? ' was' : 's were'} sent on it, and the server never says what it received, so the last of them may be lost` : null;
   }
 
   async connect(h: Handlers): Promise<Connection> {
@@ -281,6 +295,10 @@ class UdpConnection implements Connection {
 export class UdpTransport implements Transport {
   readonly name: string;
   readonly acknowledged = false;
+  readonly quickCloseNote = null;
+  lossNote(): null {
+    return null;
+  }
 
   constructor(private host: string, private port: number) {
     this.name = `udp ${showHost(host, port)}`;
@@ -394,6 +412,11 @@ class UnixConnection implements Connection {
 export class UnixTransport implements Transport {
   readonly name: string;
   readonly acknowledged = true;
+  readonly quickCloseNote = null;
+  lossNote(sent: number): string | null {
+    // A datagram in the socket queue of a daemon that stops goes with it, as does what the daemon read and had not yet written out.
+    return sent > 0 ? 'messages still in the daemon\'s socket queue when it stopped went with it' : null;
+  }
 
   constructor(private path: string) {
     this.name = `unix ${path}`;
@@ -528,6 +551,10 @@ class RelpConnection implements Connection {
 export class RelpTransport implements Transport {
   readonly name: string;
   readonly acknowledged = true;
+  readonly quickCloseNote = 'the server closes each new connection at once';
+  lossNote(): null {
+    return null;
+  }
   private window: number;
   private software: string;
 

@@ -127,10 +127,10 @@ describe('ct-syslog to rsyslog', { skip }, () => {
 
   it('TLS: an untrusted certificate or a wrong name ends with exit 1 and sends nothing', async () => {
     const bad = await runBin('ct-syslog', ['--tls', `localhost:${rs.ports.tls}`, '--ca', rs.certs.otherCa, ...common('ct-tls-bad')], input());
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 1, bad.stderr);
     assert.match(bad.stderr, /^ct-syslog: tls localhost:\d+: TLS: .*certificate/m);
     const name = await runBin('ct-syslog', ['--tls', `127.0.0.1:${rs.ports.tls}`, '--ca', rs.certs.ca, '--server-name', 'logs.example', ...common('ct-tls-bad')], input());
-    assert.equal(name.code, 1);
+    assert.equal(name.code, 1, name.stderr);
     assert.match(name.stderr, /logs\.example/);
     const ins = await runBin('ct-syslog', ['--tls', `127.0.0.1:${rs.ports.tls}`, '--insecure', ...common('ct-tls-insecure')], input());
     assert.equal(ins.code, 0, ins.stderr);
