@@ -10,7 +10,8 @@ import {
 import { frameOctet, frameLf, OctetReader } from '../../src/syslog/framing.js';
 import { relpFrame, RelpReader, rspStatus, nextTxnr, MAX_TXNR, RelpProtocolError } from '../../src/syslog/relp.js';
 import { Encoder, LineError, eventSd, isCompactJson, type EncodeOptions } from '../../src/syslog/encode.js';
-import { parseHostPort, StreamTransport, RelpTransport } from '../../src/syslog/transports.js';
+import { parseHostPort, StreamTransport, RelpTransport, UdpTransport } from '../../src/syslog/transports.js';
+import dgram from 'node:dgram';
 import { Shipper } from '../../src/syslog/shipper.js';
 import { compileTemplate } from '../../src/format/template.js';
 
@@ -266,6 +267,21 @@ describe('the shipper', () => {
     assert.equal(sh.stats.unsent, 2);
     assert.equal(notices.filter((l) => /dropping new messages/.test(l)).length, 1, 'said once, not per message');
     assert.ok(notices.some((l) => /drain time limit reached: 2 messages not sent/.test(l)));
+  });
+
+  it('UDP: a port nobody listens on is seen (ICMP), the lost datagram counted, the rest kept for later', async () => {
+    const probe = dgram.createSocket('udp4');
+    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
+    const port = probe.address().port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const notices: string[] = [];
+    const sh = new Shipper({ transport: new UdpTransport('127.0.0.1', port), queue: 100, drainTimeoutMs: 300, backoffMinMs: 1000, notice: (l) => notices.push(l) });
+    sh.start();
+    await write(sh, Array.from({ length: 20 }, (_, i) => `m${i}`));
+    await new Promise<void>((res) => sh.end(res));
+    assert.ok(sh.stats.lost >= 1);
+    assert.ok(sh.stats.unsent > 0, 'not all thrown at a closed port');
+    assert.match(notices[0], /udp 127\.0\.0\.1:\d+: connection lost: port unreachable.*; 1 datagram was lost; retrying/);
   });
 
   it('backoff doubles from the minimum and stays under the cap', () => {
