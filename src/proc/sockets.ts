@@ -70,7 +70,14 @@ export class SocketIndex {
       let link: string;
       try {
         link = readlinkSync(`${dir}/${fd}`);
-      } catch {
+      } catch (e) {
+        // With CAP_DAC_READ_SEARCH but not CAP_SYS_PTRACE the directory
+        // lists and its links do not read: that is no permission too.
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EACCES' || code === 'EPERM') {
+          this.denied.add(pid);
+          return false;
+        }
         continue;
       }
       // "socket:[12345]"
