@@ -74,20 +74,26 @@ function runClient(args) {
   });
 }
 
+// Ephemeral ports are reused across a run, so one (proto, sport) can name
+// several flows: a client counts as right when a NEW event with its port
+// names its pid, and as wrong only when every such event names another.
 function score(file, clients) {
   const byKey = new Map();
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line) continue;
     const ev = JSON.parse(line);
-    if (ev.event === 'new') byKey.set(`${ev.proto}/${ev.sport}`, ev);
+    if (ev.event !== 'new') continue;
+    const k = `${ev.proto}/${ev.sport}`;
+    if (!byKey.has(k)) byKey.set(k, []);
+    byKey.get(k).push(ev);
   }
   let seen = 0, right = 0, wrong = 0;
   for (const c of clients) {
-    const ev = byKey.get(`${c.proto}/${c.sport}`);
-    if (!ev) continue;
+    const evs = byKey.get(`${c.proto}/${c.sport}`);
+    if (!evs) continue;
     seen++;
-    if (ev.process && ev.process.pid === c.pid) right++;
-    else if (ev.process) wrong++;
+    if (evs.some((ev) => ev.process && ev.process.pid === c.pid)) right++;
+    else if (evs.some((ev) => ev.process)) wrong++;
   }
   return { seen, right, wrong };
 }
