@@ -20,6 +20,7 @@ import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { EventEmitter } from 'node:events';
 import { framer, type Framing } from './framing.js';
 import { RelpReader, relpFrame, openOffers, rspStatus, nextTxnr, RelpProtocolError } from './relp.js';
 
@@ -324,27 +325,72 @@ export class UdpTransport implements Transport {
 
 // ---------------------------------------------------------------- the local datagram socket
 
-// Node's core cannot open an AF_UNIX SOCK_DGRAM socket. node-unix-socket does,
-// from a prebuilt N-API binary (no build at install time). Two rules keep it
-// safe, both found by stress-testing version 0.2.7: never call sendTo() or
-// close() from inside one of its own callbacks (re-entering spins or frees
-// twice), so every reaction is deferred with setImmediate.
+// Node's core cannot open an AF_UNIX SOCK_DGRAM socket. The N-API addon of
+// node-unix-socket 0.2.7 can; its prebuilt binaries come in one npm package
+// per platform (node-unix-socket-linux-x64-gnu, -musl), which ctpipe depends
+// on directly: its JS package also lists platform packages the registry does
+// not have, which leaves the lock file incomplete and `npm ci` failing. So
+// the few lines of JS around the addon's DgramSocketWrap are here. Rules
+// found by stress-testing 0.2.7: never call sendTo() or close() from inside
+// one of its callbacks (re-entering spins, or frees twice), so every reaction
+// is deferred with setImmediate; errors come as text, without a code.
+interface DgramSocketWrap {
+  init(self: DgramSocketWrap): void;
+  startRecv(): void;
+  sendTo(buf: Buffer, off: number, len: number, path: string, cb?: (err: Error | undefined) => void): void;
+  close(): void;
+}
+type DgramSocketWrapCtor = new (ee: { emit(ev: string, ...a: unknown[]): boolean }) => DgramSocketWrap;
+
 interface DgramSocketLike {
   on(ev: 'error', f: (e: Error) => void): void;
   sendTo(buf: Buffer, off: number, len: number, path: string, cb?: (err: Error | undefined) => void): void;
   close(): void;
 }
 
-let DgramSocketCtor: (new () => DgramSocketLike) | null = null;
-function unixDgram(): new () => DgramSocketLike {
-  if (DgramSocketCtor) return DgramSocketCtor;
-  try {
-    const req = createRequire(import.meta.url);
-    DgramSocketCtor = (req('node-unix-socket') as { DgramSocket: new () => DgramSocketLike }).DgramSocket;
-  } catch (e) {
-    throw new FatalTransportError(`the local socket needs the node-unix-socket module with a prebuilt binary for this platform: ${reason(e)}`);
+/** One unbound datagram socket: the addon reports errors by emitting `_error` on the emitter it is given. */
+class UnixDgramSocket extends EventEmitter implements DgramSocketLike {
+  private wrap: DgramSocketWrap;
+  private closed = false;
+  constructor(Wrap: DgramSocketWrapCtor) {
+    super();
+    this.wrap = new Wrap({ emit: (ev: string, ...a: unknown[]) => (ev === '_error' ? this.emit('error', a[0]) : true) });
+    this.wrap.init(this.wrap);
+    this.wrap.startRecv();
   }
-  return DgramSocketCtor;
+  sendTo(buf: Buffer, off: number, len: number, path: string, cb?: (err: Error | undefined) => void): void {
+    if (this.closed) throw new Error('socket closed');
+    this.wrap.sendTo(buf, off, len, path, cb);
+  }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.wrap.close();
+  }
+}
+
+let wrapCtor: DgramSocketWrapCtor | null = null;
+function unixDgram(): new () => DgramSocketLike {
+  if (!wrapCtor) {
+    const req = createRequire(import.meta.url);
+    const errors: string[] = [];
+    // glibc first; on a musl system that binary fails to load and the musl one is taken.
+    for (const pkg of ['node-unix-socket-linux-x64-gnu', 'node-unix-socket-linux-x64-musl']) {
+      try {
+        wrapCtor = (req(pkg) as { DgramSocketWrap: DgramSocketWrapCtor }).DgramSocketWrap;
+        break;
+      } catch (e) {
+        errors.push(`${pkg}: ${reason(e).split('\n')[0]}`);
+      }
+    }
+    if (!wrapCtor) throw new FatalTransportError(`the local socket needs node-unix-socket's prebuilt binary, which exists for Linux x64 only (${errors.join('; ')}); use --udp 127.0.0.1 or --tcp to the local daemon instead`);
+  }
+  const W = wrapCtor;
+  return class extends UnixDgramSocket {
+    constructor() {
+      super(W);
+    }
+  };
 }
 
 /** Datagrams queued in node-unix-socket and not yet called back. */
