@@ -189,13 +189,13 @@ describe('ct-syslog to rsyslog', { skip }, () => {
 });
 
 /** Spawn ct-syslog with an open stdin. */
-function start(args: string[]): { child: ChildProcess; out: Promise<{ code: number | null; stderr: string }> } {
+function start(args: string[]): { child: ChildProcess; out: Promise<{ code: number | null; stderr: string }>; err: () => string } {
   const child = spawn(BIN('ct-syslog'), args, { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
   child.stdin!.on('error', () => {});
   const out = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
-  return { child, out };
+  return { child, out, err: () => stderr };
 }
 
 /** Feed `lines` to the child's stdin `per` lines every `everyMs`, respecting back-pressure; resolves when all are written. */
@@ -354,9 +354,11 @@ describe('ct-syslog back-pressure and drain', { skip }, () => {
     const rs = new Rsyslog({ inputs: ['relp'] });
     await rs.init();
     try {
-      const { child, out } = start(['--relp', `127.0.0.1:${rs.ports.relp}`, '--drain-timeout', '20', ...common('ct-term')]);
+      const { child, out, err } = start(['--relp', `127.0.0.1:${rs.ports.relp}`, '--drain-timeout', '20', ...common('ct-term')]);
       child.stdin!.write(events(50).join('\n') + '\n');
-      await sleep(500);
+      // Running (its signal handlers set) once it has tried to connect.
+      await waitFor(() => /cannot connect/.test(err()), 10000, 'the first connection attempt');
+      await sleep(200);
       child.kill('SIGTERM');
       await sleep(300);
       assert.equal(child.exitCode, null, 'still draining');
