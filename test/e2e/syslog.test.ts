@@ -303,7 +303,7 @@ describe('ct-syslog back-pressure and drain', { skip }, () => {
     const rs = new Rsyslog({ inputs: ['tcp'] });
     await rs.init();
     try {
-      const { child, out } = start(['--tcp', `127.0.0.1:${rs.ports.tcp}`, '--queue', '10', ...common('ct-bp')]);
+      const { child, out, err } = start(['--tcp', `127.0.0.1:${rs.ports.tcp}`, '--queue', '10', ...common('ct-bp')]);
       const line = JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: 'new', host: 'web-1', pad: 'x'.repeat(150) }) + '\n';
       const chunk = line.repeat(100);
       let written = 0;
@@ -315,6 +315,7 @@ describe('ct-syslog back-pressure and drain', { skip }, () => {
         }
       };
       const pumping = pump();
+      await waitFor(() => /cannot connect/.test(err()), 10000, 'ct-syslog to run');
       await sleep(1500);
       const w1 = written;
       await sleep(1500);
