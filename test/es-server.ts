@@ -191,6 +191,7 @@ export class EsServer {
   /** TCP connections accepted. */
   connections = 0;
 
+  private validIndices = new Set<string>();
   private faults: Fault[] = [];
   private drops = new Map<number, 'request' | 'response'>();
   private rejects = new Map<string, { status: number; type: string; reason: string }>();
@@ -591,7 +592,8 @@ export class EsServer {
 
   /** Apply one operation; returns its response item. */
   private apply(o: BulkOp): Record<string, unknown> {
-    const why = invalidIndexName(o.index);
+    const why = this.validIndices.has(o.index) ? null : invalidIndexName(o.index);
+    if (!why) this.validIndices.add(o.index);
     if (why) return this.itemError(o, 400, 'invalid_index_name_exception', `Invalid index name [${o.index}], ${why}`);
     const rej = this.rejects.get(o.id);
     if (rej) return this.itemError(o, rej.status, rej.type, rej.reason);
