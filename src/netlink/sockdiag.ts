@@ -127,6 +127,8 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+const MAX_IN_FLIGHT = 64;
+
 export class SockDiagError extends Error {
   constructor(message: string, public errno?: number) {
     super(message);
@@ -141,6 +143,7 @@ export class SockDiag {
   private sock: RawNetlinkSocket;
   private seq = 1;
   private pending = new Map<number, Pending>();
+  private waiting: { q: SockQuery; resolve: (r: SockInfo[]) => void; reject: (e: Error) => void }[] = [];
 
   constructor(private timeoutMs = 2000) {
     this.sock = new RawNetlinkSocket(NETLINK_SOCK_DIAG, {} as any);
@@ -188,14 +191,33 @@ export class SockDiag {
     this.pending.delete(seq);
     if (this.pending.size === 0) this.sock.unref();
     if (err) p.reject(err); else p.resolve(p.results);
+    if (this.waiting.length) this.next();
   }
 
+  /**
+   * Answers queue in our receive buffer; too many requests at once overflow
+   * it and replies are lost (each would then wait for its timeout). So at
+   * most MAX_IN_FLIGHT are outstanding; the rest wait their turn, in order.
+   */
   query(q: SockQuery): Promise<SockInfo[]> {
+    if (this.pending.size < MAX_IN_FLIGHT && this.waiting.length === 0) return this.send(q);
+    return new Promise((resolve, reject) => this.waiting.push({ q, resolve, reject }));
+  }
+
+  private next(): void {
+    while (this.waiting.length && this.pending.size < MAX_IN_FLIGHT) {
+      const w = this.waiting.shift()!;
+      this.send(w.q).then(w.resolve, w.reject);
+    }
+  }
+
+  private send(q: SockQuery): Promise<SockInfo[]> {
     const seq = this.seq = (this.seq + 1) >>> 0 || 1;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(seq);
         reject(new SockDiagError('sock_diag: no answer'));
+        this.next();
       }, this.timeoutMs);
       this.pending.set(seq, { results: [], resolve, reject, timer });
       this.sock.ref();
