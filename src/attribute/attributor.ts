@@ -42,6 +42,8 @@ const PROTO_NUM: Record<string, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, 
 
 interface Endpoint { addr: string; port: number }
 
+const UDP_OWNER_MS = 200;
+
 export class Attributor {
   private diag: SockDiag;
   readonly index: SocketIndex;
@@ -55,7 +57,7 @@ export class Attributor {
   constructor(private opts: AttributorOptions = {}) {
     this.diag = new SockDiag();
     this.index = new SocketIndex({ proc: opts.proc });
-    this.procs = new ProcessReader({ proc: opts.proc, cmdline: opts.cmdline, maxEntries: opts.maxProcesses });
+    this.procs = new ProcessReader({ proc: opts.proc, cmdline: opts.cmdline, maxEntries: opts.maxProcesses, freshMs: 50 });
     this.maxFlows = opts.maxFlows ?? 100000;
     this.refreshLocal();
   }
@@ -80,7 +82,30 @@ export class Attributor {
     return this.local.has(addr) || (addr.startsWith('::ffff:') && this.local.has(addr.slice(7)));
   }
 
+  /**
+   * UDP owners by local endpoint, for a moment: a flood of flows from one
+   * socket needs one sock_diag answer, not one per flow. An entry is used
+   * only while its socket is still held (the fd index re-checks the inode
+   * with a readlink), so a closed socket is never named.
+   */
+  private udpOwners = new Map<string, { sock: SockInfo; at: number }>();
+
   private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
+    if (proto !== IPPROTO_TCP) {
+      const key = `${proto}|${local.addr}|${local.port}`;
+      const hit = this.udpOwners.get(key);
+      if (hit && Date.now() - hit.at < UDP_OWNER_MS && this.index.holds(hit.sock.inode)) return hit.sock;
+      const s = await this.findSocketNow(family, proto, local, remote);
+      if (s && s.inode) {
+        if (this.udpOwners.size > 4096) this.udpOwners.clear();
+        this.udpOwners.set(key, { sock: s, at: Date.now() });
+      } else this.udpOwners.delete(key);
+      return s;
+    }
+    return this.findSocketNow(family, proto, local, remote);
+  }
+
+  private async findSocketNow(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
     // TCP looks a socket up by (local, remote); UDP the way the receive path
     // does, from the remote end to the local one (udp_diag.c, udp_dump_one).
     const exact = proto === IPPROTO_TCP

@@ -14,18 +14,24 @@ export interface ProcessReaderOptions {
   cmdline?: boolean;
   maxEntries?: number;
   users?: Users;
+  /** Trust a cache entry confirmed this many ms ago without reading /proc again (default 0). */
+  freshMs?: number;
 }
 
 interface Cached {
   start: number;
   info: ProcessInfo;
+  /** When /proc last confirmed this pid is this process (ms). */
+  checked: number;
 }
+
 
 export class ProcessReader {
   private cache = new Map<number, Cached>();
   private readonly proc: string;
   private readonly max: number;
   private readonly withCmdline: boolean;
+  private readonly freshMs: number;
   private bootMs: number | null = null;
   readonly users: Users;
 
@@ -33,6 +39,7 @@ export class ProcessReader {
     this.proc = opts.proc ?? '/proc';
     this.max = opts.maxEntries ?? 20000;
     this.withCmdline = opts.cmdline !== false;
+    this.freshMs = opts.freshMs ?? 0;
     this.users = opts.users ?? new Users();
   }
 
@@ -58,6 +65,11 @@ export class ProcessReader {
 
   /** Details of `pid`, or null when it is gone. `expectStart` guards against pid reuse. */
   get(pid: number): ProcessInfo | null {
+    // Checked a moment ago: a pid cannot be freed and handed to a new
+    // process that fast (allocation cycles through pid_max), so skip /proc.
+    const recent = this.cache.get(pid);
+    const now = Date.now();
+    if (recent && now - recent.checked < this.freshMs) return recent.info;
     let stat: string;
     try {
       stat = readFileSync(`${this.proc}/${pid}/stat`, 'latin1');
@@ -69,13 +81,14 @@ export class ProcessReader {
     const c = this.cache.get(pid);
     if (c && c.start === st.start) {
       // Refresh LRU position.
+      c.checked = now;
       this.cache.delete(pid);
       this.cache.set(pid, c);
       return c.info;
     }
     const info = this.read(pid, st);
     this.cache.delete(pid);
-    this.cache.set(pid, { start: st.start, info });
+    this.cache.set(pid, { start: st.start, info, checked: now });
     if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value!);
     return info;
   }

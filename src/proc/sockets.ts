@@ -131,6 +131,11 @@ export class SocketIndex {
     }
   }
 
+  /** Is socket `inode` held by a process we know, right now? (No scanning.) */
+  holds(inode: number): boolean {
+    return this.checked(inode).length > 0;
+  }
+
   /** Who holds socket `inode` now. */
   lookup(inode: number): LookupResult {
     let found = this.checked(inode);
