@@ -14,6 +14,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = (n) => path.join(ROOT, 'bin', n);
 const N = Number(process.env.CLIENTS ?? 200);
 const FLOOD = Number(process.env.FLOOD ?? 200000);
+// How long the flooding process keeps its socket after the flood (ms).
+const FLOOD_HOLD = Number(process.env.FLOOD_HOLD ?? 0);
 const only = (process.env.ONLY ?? 'rate,flood,latency,rss').split(',');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 if (process.getuid() !== 0) { console.log('attribute bench: needs root (network namespaces)'); process.exit(0); }
@@ -132,7 +134,7 @@ async function flood() {
   const t0 = Date.now();
   // Past 64,000 ports the flood moves to the next address; 10.99/16 is routed
   // through B, so no address waits for ARP.
-  const c = await runClient(['udp', '10.99.0.1', '7001', '0', String(FLOOD)]);
+  const c = await runClient(['udp', '10.99.0.1', '7001', String(FLOOD_HOLD), String(FLOOD)]);
   const dt = Date.now() - t0;
   // Let the pipeline catch up, then stop it.
   let last = -1;
@@ -150,7 +152,7 @@ async function flood() {
     if (ev.event === 'overrun') { overruns++; lost += ev.lost; }
     if (ev.event === 'new') { news++; if (ev.process && ev.process.pid === c.pid) mine++; }
   }
-  console.log(`flood: ${FLOOD} UDP flows from pid ${c.pid} in ${dt} ms; ct-events | ct-attribute wrote ${news} NEW events, ${mine} attributed to the flooding pid (${((100 * mine) / FLOOD).toFixed(2)}% of flows), overrun records ${overruns}, lost ${lost}`);
+  console.log(`flood: ${FLOOD} UDP flows from pid ${c.pid} in ${dt} ms, socket held ${FLOOD_HOLD} ms after; ct-events | ct-attribute wrote ${news} NEW events, ${mine} attributed to the flooding pid (${((100 * mine) / FLOOD).toFixed(2)}% of flows), overrun records ${overruns}, lost ${lost}`);
 }
 
 // Added latency at idle: one NEW event a time for a live TCP connection,
