@@ -77,185 +77,224 @@ export const STATUS_BITS = [
   'DST_NAT_DONE', 'DYING', 'FIXED_TIMEOUT', 'TEMPLATE', 'NAT_CLASH', 'HELPER', 'OFFLOAD', 'HW_OFFLOAD',
 ];
 
+// Decoding has two steps. walk() goes over the attributes with the tables
+// below and stores what each one holds in a slot of R, a scratch array of
+// numbers (values, or offsets into the datagram for addresses, strings and
+// stamps); then decodeConntrack() builds the event from the slots. The
+// tables say, for each attribute number, its kernel name, its kind and its
+// slot: data, read by one switch, rather than a decoding function each.
+
+// Slots of a tuple (CTA_TUPLE_*), relative to the tuple's first slot.
+const T_SRC = 0, T_SRC_LEN = 1, T_DST = 2, T_DST_LEN = 3, T_SPORT = 4, T_DPORT = 5, T_PROTO = 6;
+const T_ICMP_TYPE = 7, T_ICMP_CODE = 8, T_ICMP_ID = 9, T_ZONE = 10, TUPLE_SLOTS = 11;
+// Slots of a counter pair (CTA_COUNTERS_*), relative likewise.
+const C_PACKETS = 0, C_BYTES = 1;
+// The message's slots.
+const ORIG = 0, REPLY = ORIG + TUPLE_SLOTS, CORIG = REPLY + TUPLE_SLOTS, CREPLY = CORIG + 2;
+const STATUS = CREPLY + 2, TIMEOUT = STATUS + 1, MARK = STATUS + 2, ID = STATUS + 3, ZONE = STATUS + 4, USE = STATUS + 5;
+const SECMARK = STATUS + 6, TCP_STATE = STATUS + 7, SCTP_STATE = STATUS + 8, DCCP_STATE = STATUS + 9;
+// Offsets of the 8-byte stamps; [start, end) of HELPER, SECCTX and LABELS.
+const START = STATUS + 10, STOP = STATUS + 11, EVENT_TS = STATUS + 12, HELPER = STATUS + 13, SECCTX = STATUS + 15, LABELS = STATUS + 17;
+const SLOTS = LABELS + 2;
+
 /**
- * Scratch state while decoding one message. Every field starts at -1
- * ("absent": no kernel value is negative), so that each object keeps one
- * shape; addresses are kept as offsets into the datagram, for the text and
- * for community_id.
+ * The scratch slots: -1 is "absent" (no kernel value, offset or length is
+ * negative). One array serves every message: decoding is synchronous and
+ * calls nothing that could decode in turn.
  */
-interface RawTuple {
-  src: number; srcLen: number; dst: number; dstLen: number; sport: number; dport: number; proto: number;
-  icmpType: number; icmpCode: number; icmpId: number; zone: number;
-}
-const rawTuple = (): RawTuple => ({
-  src: -1, srcLen: 0, dst: -1, dstLen: 0, sport: -1, dport: -1, proto: -1, icmpType: -1, icmpCode: -1, icmpId: -1, zone: -1,
-});
-interface Counter { packets: number; bytes: number }
-/** Everything one CTA_* pass collects before it becomes an event. */
-interface Raw {
-  orig: RawTuple; reply: RawTuple; corig: Counter; creply: Counter;
-  status: number; timeout: number; mark: number; id: number; zone: number; use: number; secmark: number;
-  // CTA_PROTOINFO_{TCP,SCTP,DCCP}_STATE
-  tcp: number; sctp: number; dccp: number;
-  // CTA_TIMESTAMP_*, CTA_TIMESTAMP_EVENT: microseconds (-2: too large for a double, see stamp())
-  start: number; stop: number; eventTs: number;
-  startBig: bigint | null; stopBig: bigint | null;
-  helper: string | null; secctx: string | null; labels: number[] | null;
-}
+const R = new Float64Array(SLOTS);
+
+// Kinds of attribute.
+const SKIP = 0, U8 = 1, U16 = 2, U32 = 3, U64 = 4;
+/** An address of `size` bytes: its offset to the slot, its size to the next. */
+const ADDR = 5;
+/** A value read later (an 8-byte stamp): its offset to the slot. */
+const AT = 6;
+/** A string or bitmap: its start to the slot, its end to the next. */
+const SPAN = 7;
+/** A nest: its attributes, by `table`, into slots from this slot (relative) on. */
+const NEST = 8;
+
+interface AttrSpec { name: string; kind: number; slot: number; min: number; size: number; table: AttrTable | null }
+type AttrTable = Record<number, AttrSpec>;
+
+const spec = (name: string, kind: number, slot: number, min: number, size = 0, table: AttrTable | null = null): AttrSpec =>
+  ({ name, kind, slot, min, size, table });
+const skip = (name: string) => spec(name, SKIP, 0, 0);
+const u8 = (name: string, slot: number) => spec(name, U8, slot, 1);
+const u16 = (name: string, slot: number) => spec(name, U16, slot, 2);
+const u32 = (name: string, slot: number) => spec(name, U32, slot, 4);
+const u64 = (name: string, slot: number) => spec(name, U64, slot, 8);
+const addr = (name: string, slot: number, size: number) => spec(name, ADDR, slot, size, size);
+const at = (name: string, slot: number, min: number) => spec(name, AT, slot, min);
+const span = (name: string, slot: number) => spec(name, SPAN, slot, 0);
+const nest = (name: string, table: AttrTable, slot = 0) => spec(name, NEST, slot, 0, 0, table);
+
+// CTA_IP_*
+const IP_TABLE: AttrTable = {
+  1: addr('CTA_IP_V4_SRC', T_SRC, 4),
+  2: addr('CTA_IP_V4_DST', T_DST, 4),
+  3: addr('CTA_IP_V6_SRC', T_SRC, 16),
+  4: addr('CTA_IP_V6_DST', T_DST, 16),
+};
+// CTA_PROTO_*
+const PROTO_TABLE: AttrTable = {
+  1: u8('CTA_PROTO_NUM', T_PROTO),
+  2: u16('CTA_PROTO_SRC_PORT', T_SPORT),
+  3: u16('CTA_PROTO_DST_PORT', T_DPORT),
+  4: u16('CTA_PROTO_ICMP_ID', T_ICMP_ID),
+  5: u8('CTA_PROTO_ICMP_TYPE', T_ICMP_TYPE),
+  6: u8('CTA_PROTO_ICMP_CODE', T_ICMP_CODE),
+  7: u16('CTA_PROTO_ICMPV6_ID', T_ICMP_ID),
+  8: u8('CTA_PROTO_ICMPV6_TYPE', T_ICMP_TYPE),
+  9: u8('CTA_PROTO_ICMPV6_CODE', T_ICMP_CODE),
+};
+// CTA_TUPLE_*
+const TUPLE_TABLE: AttrTable = {
+  1: nest('CTA_TUPLE_IP', IP_TABLE),
+  2: nest('CTA_TUPLE_PROTO', PROTO_TABLE),
+  3: u16('CTA_TUPLE_ZONE', T_ZONE),
+};
+
+// CTA_PROTOINFO_*
+const TCP_TABLE: AttrTable = {
+  1: u8('CTA_PROTOINFO_TCP_STATE', TCP_STATE),
+  2: skip('CTA_PROTOINFO_TCP_WSCALE_ORIGINAL'),
+  3: skip('CTA_PROTOINFO_TCP_WSCALE_REPLY'),
+  4: skip('CTA_PROTOINFO_TCP_FLAGS_ORIGINAL'),
+  5: skip('CTA_PROTOINFO_TCP_FLAGS_REPLY'),
+};
+const SCTP_TABLE: AttrTable = {
+  1: u8('CTA_PROTOINFO_SCTP_STATE', SCTP_STATE),
+  2: skip('CTA_PROTOINFO_SCTP_VTAG_ORIGINAL'),
+  3: skip('CTA_PROTOINFO_SCTP_VTAG_REPLY'),
+};
+const DCCP_TABLE: AttrTable = {
+  1: u8('CTA_PROTOINFO_DCCP_STATE', DCCP_STATE),
+  2: skip('CTA_PROTOINFO_DCCP_ROLE'),
+  3: skip('CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ'),
+  4: skip('CTA_PROTOINFO_DCCP_PAD'),
+};
+const PROTOINFO_TABLE: AttrTable = {
+  1: nest('CTA_PROTOINFO_TCP', TCP_TABLE),
+  2: nest('CTA_PROTOINFO_DCCP', DCCP_TABLE),
+  3: nest('CTA_PROTOINFO_SCTP', SCTP_TABLE),
+};
+
+// CTA_COUNTERS_*: the 64-bit pair is what current kernels send; 32-bit ones are legacy.
+const COUNTERS_TABLE: AttrTable = {
+  1: u64('CTA_COUNTERS_PACKETS', C_PACKETS),
+  2: u64('CTA_COUNTERS_BYTES', C_BYTES),
+  3: u32('CTA_COUNTERS32_PACKETS', C_PACKETS),
+  4: u32('CTA_COUNTERS32_BYTES', C_BYTES),
+  5: skip('CTA_COUNTERS_PAD'),
+};
+// CTA_TIMESTAMP_*
+const TIMESTAMP_TABLE: AttrTable = {
+  1: at('CTA_TIMESTAMP_START', START, 8),
+  2: at('CTA_TIMESTAMP_STOP', STOP, 8),
+  3: skip('CTA_TIMESTAMP_PAD'),
+};
+// CTA_HELP_*
+const HELP_TABLE: AttrTable = {
+  1: span('CTA_HELP_NAME', HELPER),
+  2: skip('CTA_HELP_INFO'),
+};
+
+// CTA_* (enum ctattr_type)
+const CTA_TABLE: AttrTable = {
+  1: nest('CTA_TUPLE_ORIG', TUPLE_TABLE, ORIG),
+  2: nest('CTA_TUPLE_REPLY', TUPLE_TABLE, REPLY),
+  3: u32('CTA_STATUS', STATUS),
+  4: nest('CTA_PROTOINFO', PROTOINFO_TABLE),
+  5: nest('CTA_HELP', HELP_TABLE),
+  6: skip('CTA_NAT_SRC'),
+  7: u32('CTA_TIMEOUT', TIMEOUT),
+  8: u32('CTA_MARK', MARK),
+  9: nest('CTA_COUNTERS_ORIG', COUNTERS_TABLE, CORIG),
+  10: nest('CTA_COUNTERS_REPLY', COUNTERS_TABLE, CREPLY),
+  11: u32('CTA_USE', USE),
+  12: u32('CTA_ID', ID),
+  13: skip('CTA_NAT_DST'),
+  14: skip('CTA_TUPLE_MASTER'),
+  15: skip('CTA_SEQ_ADJ_ORIG'),
+  16: skip('CTA_SEQ_ADJ_REPLY'),
+  17: u32('CTA_SECMARK', SECMARK),
+  18: u16('CTA_ZONE', ZONE),
+  19: span('CTA_SECCTX', SECCTX),
+  20: nest('CTA_TIMESTAMP', TIMESTAMP_TABLE),
+  21: skip('CTA_MARK_MASK'),
+  22: span('CTA_LABELS', LABELS),
+  23: skip('CTA_LABELS_MASK'),
+  24: skip('CTA_SYNPROXY'),
+  25: skip('CTA_FILTER'),
+  26: skip('CTA_STATUS_MASK'),
+  27: at('CTA_TIMESTAMP_EVENT', EVENT_TS, 8),
+};
+
 interface Ctx {
   /** Names of the nests being walked, for error messages and `unknown` keys. */
   path: string[];
+  /** How many of `path` are current (set by index, not pushed: this runs per nest). */
+  depth: number;
   unknown: Record<string, string> | null;
 }
 
-// The decoder gets its own spec so that a nest can name itself in the path.
-type Decoder<T> = (b: Buffer, s: number, e: number, target: T, ctx: Ctx, spec: AttrSpec<T>) => void;
-interface AttrSpec<T> { name: string; decode: Decoder<T>; min?: number }
-type AttrTable<T> = Record<number, AttrSpec<T>>;
+function pathText(ctx: Ctx): string {
+  return ctx.path.slice(0, ctx.depth).join('.');
+}
 
-function walk<T>(table: AttrTable<T>, b: Buffer, s: number, e: number, target: T, ctx: Ctx): void {
+/** Walk the attributes in [s, e) by `table`, into the slots from `base` on. */
+function walk(table: AttrTable, b: Buffer, s: number, e: number, base: number, ctx: Ctx): void {
   while (s + 4 <= e) {
     const len = u16h(b, s);
     const type = u16h(b, s + 2) & NLA_TYPE_MASK;
-    if (len < 4 || s + len > e) throw new DecodeError(`${ctx.path.join('.') || 'message'}: attribute ${type} length ${len} runs past the end (${e - s} bytes left)`);
-    const spec = table[type];
-    if (spec) {
-      if (spec.min && len - 4 < spec.min) throw new DecodeError(`${spec.name}: ${len - 4} bytes, expected at least ${spec.min}`);
-      spec.decode(b, s + 4, s + len, target, ctx, spec);
+    if (len < 4 || s + len > e) throw new DecodeError(`${pathText(ctx) || 'message'}: attribute ${type} length ${len} runs past the end (${e - s} bytes left)`);
+    const a = table[type];
+    if (a) {
+      if (len - 4 < a.min) throw new DecodeError(`${a.name}: ${len - 4} bytes, expected at least ${a.min}`);
+      const p = s + 4, slot = base + a.slot;
+      switch (a.kind) {
+        case U8: R[slot] = b[p]!; break;
+        case U16: R[slot] = u16be(b, p); break;
+        case U32: R[slot] = u32be(b, p); break;
+        case U64: R[slot] = u64be(b, p); break;
+        case ADDR: R[slot] = p; R[slot + 1] = a.size; break;
+        case AT: R[slot] = p; break;
+        case SPAN: R[slot] = p; R[slot + 1] = s + len; break;
+        case NEST:
+          ctx.path[ctx.depth++] = a.name;
+          walk(a.table!, b, p, s + len, slot, ctx);
+          ctx.depth--;
+          break;
+      }
     } else {
       // Kept, not dropped: a newer kernel's attribute is still visible
       // downstream. The key is the full path, so that the same unknown
       // attribute under the orig and the reply tuple gets two keys, not one.
-      const path = ctx.path.join('.');
+      const path = pathText(ctx);
       (ctx.unknown ??= {})[`${path ? path + '.' : ''}${type}`] = b.toString('hex', s + 4, s + len);
     }
     s += (len + 3) & ~3;
   }
   if (s < e && e - s < 4 && s !== e) {
     // Trailing bytes smaller than an attribute header: the message is cut.
-    throw new DecodeError(`${ctx.path.join('.') || 'message'}: ${e - s} trailing bytes`);
+    throw new DecodeError(`${pathText(ctx) || 'message'}: ${e - s} trailing bytes`);
   }
 }
 
-const nested = <T, U>(table: AttrTable<U>, pick: (t: T) => U): Decoder<T> =>
-  (b, s, e, t, ctx, spec) => {
-    ctx.path.push(spec.name);
-    walk(table, b, s, e, pick(t), ctx);
-    ctx.path.pop();
-  };
-const skip: Decoder<any> = () => {};
-
-// CTA_IP_*
-const IP_TABLE: AttrTable<RawTuple> = {
-  1: { name: 'CTA_IP_V4_SRC', min: 4, decode: (_b, s, _e, t) => { t.src = s; t.srcLen = 4; } },
-  2: { name: 'CTA_IP_V4_DST', min: 4, decode: (_b, s, _e, t) => { t.dst = s; t.dstLen = 4; } },
-  3: { name: 'CTA_IP_V6_SRC', min: 16, decode: (_b, s, _e, t) => { t.src = s; t.srcLen = 16; } },
-  4: { name: 'CTA_IP_V6_DST', min: 16, decode: (_b, s, _e, t) => { t.dst = s; t.dstLen = 16; } },
-};
-// CTA_PROTO_*
-const PROTO_TABLE: AttrTable<RawTuple> = {
-  1: { name: 'CTA_PROTO_NUM', min: 1, decode: (b, s, _e, t) => { t.proto = b[s]!; } },
-  2: { name: 'CTA_PROTO_SRC_PORT', min: 2, decode: (b, s, _e, t) => { t.sport = u16be(b, s); } },
-  3: { name: 'CTA_PROTO_DST_PORT', min: 2, decode: (b, s, _e, t) => { t.dport = u16be(b, s); } },
-  4: { name: 'CTA_PROTO_ICMP_ID', min: 2, decode: (b, s, _e, t) => { t.icmpId = u16be(b, s); } },
-  5: { name: 'CTA_PROTO_ICMP_TYPE', min: 1, decode: (b, s, _e, t) => { t.icmpType = b[s]!; } },
-  6: { name: 'CTA_PROTO_ICMP_CODE', min: 1, decode: (b, s, _e, t) => { t.icmpCode = b[s]!; } },
-  7: { name: 'CTA_PROTO_ICMPV6_ID', min: 2, decode: (b, s, _e, t) => { t.icmpId = u16be(b, s); } },
-  8: { name: 'CTA_PROTO_ICMPV6_TYPE', min: 1, decode: (b, s, _e, t) => { t.icmpType = b[s]!; } },
-  9: { name: 'CTA_PROTO_ICMPV6_CODE', min: 1, decode: (b, s, _e, t) => { t.icmpCode = b[s]!; } },
-};
-// CTA_TUPLE_*
-const TUPLE_TABLE: AttrTable<RawTuple> = {
-  1: { name: 'CTA_TUPLE_IP', decode: nested(IP_TABLE, (t) => t) },
-  2: { name: 'CTA_TUPLE_PROTO', decode: nested(PROTO_TABLE, (t) => t) },
-  3: { name: 'CTA_TUPLE_ZONE', min: 2, decode: (b, s, _e, t) => { t.zone = u16be(b, s); } },
-};
-
-const TCP_TABLE: AttrTable<Raw> = {
-  1: { name: 'CTA_PROTOINFO_TCP_STATE', min: 1, decode: (b, s, _e, r) => { r.tcp = b[s]!; } },
-  2: { name: 'CTA_PROTOINFO_TCP_WSCALE_ORIGINAL', decode: skip },
-  3: { name: 'CTA_PROTOINFO_TCP_WSCALE_REPLY', decode: skip },
-  4: { name: 'CTA_PROTOINFO_TCP_FLAGS_ORIGINAL', decode: skip },
-  5: { name: 'CTA_PROTOINFO_TCP_FLAGS_REPLY', decode: skip },
-};
-const SCTP_TABLE: AttrTable<Raw> = {
-  1: { name: 'CTA_PROTOINFO_SCTP_STATE', min: 1, decode: (b, s, _e, r) => { r.sctp = b[s]!; } },
-  2: { name: 'CTA_PROTOINFO_SCTP_VTAG_ORIGINAL', decode: skip },
-  3: { name: 'CTA_PROTOINFO_SCTP_VTAG_REPLY', decode: skip },
-};
-const DCCP_TABLE: AttrTable<Raw> = {
-  1: { name: 'CTA_PROTOINFO_DCCP_STATE', min: 1, decode: (b, s, _e, r) => { r.dccp = b[s]!; } },
-  2: { name: 'CTA_PROTOINFO_DCCP_ROLE', decode: skip },
-  3: { name: 'CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ', decode: skip },
-  4: { name: 'CTA_PROTOINFO_DCCP_PAD', decode: skip },
-};
-const PROTOINFO_TABLE: AttrTable<Raw> = {
-  1: { name: 'CTA_PROTOINFO_TCP', decode: nested(TCP_TABLE, (r) => r) },
-  2: { name: 'CTA_PROTOINFO_DCCP', decode: nested(DCCP_TABLE, (r) => r) },
-  3: { name: 'CTA_PROTOINFO_SCTP', decode: nested(SCTP_TABLE, (r) => r) },
-};
-
-// CTA_COUNTERS_*: the 64-bit pair is what current kernels send; 32-bit ones are legacy.
-const COUNTERS_TABLE: AttrTable<Counter> = {
-  1: { name: 'CTA_COUNTERS_PACKETS', min: 8, decode: (b, s, _e, t) => { t.packets = u64be(b, s); } },
-  2: { name: 'CTA_COUNTERS_BYTES', min: 8, decode: (b, s, _e, t) => { t.bytes = u64be(b, s); } },
-  3: { name: 'CTA_COUNTERS32_PACKETS', min: 4, decode: (b, s, _e, t) => { t.packets = u32be(b, s); } },
-  4: { name: 'CTA_COUNTERS32_BYTES', min: 4, decode: (b, s, _e, t) => { t.bytes = u32be(b, s); } },
-  5: { name: 'CTA_COUNTERS_PAD', decode: skip },
-};
-const TIMESTAMP_TABLE: AttrTable<Raw> = {
-  1: { name: 'CTA_TIMESTAMP_START', min: 8, decode: (b, s, _e, r) => { r.start = stamp(b, s); if (r.start === -2) r.startBig = b.readBigUInt64BE(s); } },
-  2: { name: 'CTA_TIMESTAMP_STOP', min: 8, decode: (b, s, _e, r) => { r.stop = stamp(b, s); if (r.stop === -2) r.stopBig = b.readBigUInt64BE(s); } },
-  3: { name: 'CTA_TIMESTAMP_PAD', decode: skip },
-};
-const HELP_TABLE: AttrTable<Raw> = {
-  1: { name: 'CTA_HELP_NAME', decode: (b, s, e, r) => { r.helper = cString(b, s, e); } },
-  2: { name: 'CTA_HELP_INFO', decode: skip },
-};
-
-/** Microseconds of a kernel nanosecond stamp; -1 for 0, -2 when only BigInt holds it exactly. */
-function stamp(b: Buffer, s: number): number {
-  // A zero stamp is no stamp (the event leaves the field out, as for an absent one).
-  if (u32be(b, s) === 0 && u32be(b, s + 4) === 0) return -1;
-  const us = nanosToMicros(b, s);
-  return us < 0 ? -2 : us;
+/** The text of a stamp slot (nanoseconds at that offset), or undefined for none or 0. */
+function stampText(b: Buffer, slot: number): string | undefined {
+  const o = R[slot]!;
+  if (o === -1 || (u32be(b, o) === 0 && u32be(b, o + 4) === 0)) return undefined;
+  const us = nanosToMicros(b, o);
+  return us >= 0 ? isoMicros(us) : isoNanos(b.readBigUInt64BE(o));
 }
 
 function cString(b: Buffer, s: number, e: number): string {
   const z = b.indexOf(0, s);
   return b.toString('utf8', s, z >= 0 && z < e ? z : e);
 }
-
-// CTA_* (enum ctattr_type)
-const CTA_TABLE: AttrTable<Raw> = {
-  1: { name: 'CTA_TUPLE_ORIG', decode: nested(TUPLE_TABLE, (r) => r.orig) },
-  2: { name: 'CTA_TUPLE_REPLY', decode: nested(TUPLE_TABLE, (r) => r.reply) },
-  3: { name: 'CTA_STATUS', min: 4, decode: (b, s, _e, r) => { r.status = u32be(b, s); } },
-  4: { name: 'CTA_PROTOINFO', decode: nested(PROTOINFO_TABLE, (r) => r) },
-  5: { name: 'CTA_HELP', decode: nested(HELP_TABLE, (r) => r) },
-  6: { name: 'CTA_NAT_SRC', decode: skip },
-  7: { name: 'CTA_TIMEOUT', min: 4, decode: (b, s, _e, r) => { r.timeout = u32be(b, s); } },
-  8: { name: 'CTA_MARK', min: 4, decode: (b, s, _e, r) => { r.mark = u32be(b, s); } },
-  9: { name: 'CTA_COUNTERS_ORIG', decode: nested(COUNTERS_TABLE, (r) => r.corig) },
-  10: { name: 'CTA_COUNTERS_REPLY', decode: nested(COUNTERS_TABLE, (r) => r.creply) },
-  11: { name: 'CTA_USE', min: 4, decode: (b, s, _e, r) => { r.use = u32be(b, s); } },
-  12: { name: 'CTA_ID', min: 4, decode: (b, s, _e, r) => { r.id = u32be(b, s); } },
-  13: { name: 'CTA_NAT_DST', decode: skip },
-  14: { name: 'CTA_TUPLE_MASTER', decode: skip },
-  15: { name: 'CTA_SEQ_ADJ_ORIG', decode: skip },
-  16: { name: 'CTA_SEQ_ADJ_REPLY', decode: skip },
-  17: { name: 'CTA_SECMARK', min: 4, decode: (b, s, _e, r) => { r.secmark = u32be(b, s); } },
-  18: { name: 'CTA_ZONE', min: 2, decode: (b, s, _e, r) => { r.zone = u16be(b, s); } },
-  19: { name: 'CTA_SECCTX', decode: (b, s, e, r) => { r.secctx = b.toString('hex', s, e); } },
-  20: { name: 'CTA_TIMESTAMP', decode: nested(TIMESTAMP_TABLE, (r) => r) },
-  21: { name: 'CTA_MARK_MASK', decode: skip },
-  22: { name: 'CTA_LABELS', decode: (b, s, e, r) => { r.labels = bitList(b, s, e); } },
-  23: { name: 'CTA_LABELS_MASK', decode: skip },
-  24: { name: 'CTA_SYNPROXY', decode: skip },
-  25: { name: 'CTA_FILTER', decode: skip },
-  26: { name: 'CTA_STATUS_MASK', decode: skip },
-  27: { name: 'CTA_TIMESTAMP_EVENT', min: 8, decode: (b, s, _e, r) => { r.eventTs = stamp(b, s); } },
-};
 
 /** CTA_LABELS is a bitmap of host-order longs; bit n set means label n. */
 function bitList(b: Buffer, s: number, e: number): number[] {
@@ -281,12 +320,29 @@ function statusNames(v: number): string[] {
   return out;
 }
 
-/** The text of a tuple; the caller has checked that it has addresses. */
-function tupleOut(b: Buffer, t: RawTuple, path: string): Tuple {
-  if (t.srcLen !== t.dstLen) throw new DecodeError(`${path}: source and destination addresses of different families`);
-  const src = ipText(b, t.src, t.srcLen);
-  const dst = ipText(b, t.dst, t.dstLen);
-  return t.sport !== -1 ? { src, sport: t.sport, dst, dport: t.dport !== -1 ? t.dport : undefined } : { src, dst };
+/**
+ * The text of the tuple in the slots from `t`; the caller has checked that it
+ * has addresses. `other` is the original tuple's first slot and `otherText`
+ * its text when this is the reply tuple: without NAT the reply's addresses
+ * are the original's swapped, and their text is reused rather than
+ * formatted again.
+ */
+function tupleOut(b: Buffer, t: number, path: string, other = -1, otherText?: Tuple): Tuple {
+  const srcLen = R[t + T_SRC_LEN]!, dstLen = R[t + T_DST_LEN]!;
+  if (srcLen !== dstLen) throw new DecodeError(`${path}: source and destination addresses of different families`);
+  const src = other >= 0 && sameAddr(b, t + T_SRC, other + T_DST) ? otherText!.dst : ipText(b, R[t + T_SRC]!, srcLen);
+  const dst = other >= 0 && sameAddr(b, t + T_DST, other + T_SRC) ? otherText!.src : ipText(b, R[t + T_DST]!, dstLen);
+  const sport = R[t + T_SPORT]!, dport = R[t + T_DPORT]!;
+  return sport !== -1 ? { src, sport, dst, dport: dport !== -1 ? dport : undefined } : { src, dst };
+}
+
+/** Whether the addresses in slots x and y (offset, then size) have the same bytes. */
+function sameAddr(b: Buffer, x: number, y: number): boolean {
+  const len = R[x + 1]!;
+  if (len !== R[y + 1]) return false;
+  const xo = R[x]!, yo = R[y]!;
+  for (let i = 0; i < len; i++) if (b[xo + i] !== b[yo + i]) return false;
+  return true;
 }
 
 // Address bytes for communityId(), which copies them before it returns: one
@@ -297,10 +353,11 @@ function addrBytes(b: Buffer, off: number, len: number, into: Buffer): Buffer {
   return into;
 }
 
-function stateName(r: Raw): string | undefined {
-  if (r.tcp !== -1) return TCP_STATES[r.tcp] ?? String(r.tcp);
-  if (r.sctp !== -1) return SCTP_STATES[r.sctp] ?? String(r.sctp);
-  if (r.dccp !== -1) return DCCP_STATES[r.dccp] ?? String(r.dccp);
+function stateName(): string | undefined {
+  const tcp = R[TCP_STATE]!, sctp = R[SCTP_STATE]!, dccp = R[DCCP_STATE]!;
+  if (tcp !== -1) return TCP_STATES[tcp] ?? String(tcp);
+  if (sctp !== -1) return SCTP_STATES[sctp] ?? String(sctp);
+  if (dccp !== -1) return DCCP_STATES[dccp] ?? String(dccp);
   return undefined;
 }
 
@@ -351,70 +408,74 @@ export function decodeConntrack(buf: Buffer, m: NlMessage, opts: DecodeOptions):
   if (m.end - m.start < 4) throw new DecodeError(`ctnetlink message of ${m.end - m.start} bytes has no nfgenmsg header`);
   const nfFamily = buf[m.start];
   const family: Family | null = nfFamily === AF_INET ? 'ipv4' : nfFamily === AF_INET6 ? 'ipv6' : null;
-  const raw: Raw = {
-    orig: rawTuple(), reply: rawTuple(), corig: { packets: -1, bytes: -1 }, creply: { packets: -1, bytes: -1 },
-    status: -1, timeout: -1, mark: -1, id: -1, zone: -1, use: -1, secmark: -1, tcp: -1, sctp: -1, dccp: -1,
-    start: -1, stop: -1, eventTs: -1, startBig: null, stopBig: null, helper: null, secctx: null, labels: null,
-  };
-  const ctx: Ctx = { path: [], unknown: null };
-  walk(CTA_TABLE, buf, m.start + 4, m.end, raw, ctx);
-  const o = raw.orig;
-  if (o.src === -1) throw new DecodeError('conntrack message without CTA_TUPLE_ORIG addresses');
-  if (raw.id === -1) throw new DecodeError('conntrack message without CTA_ID');
-  if (o.dst === -1) throw new DecodeError('CTA_TUPLE_ORIG: no addresses');
-  const orig = tupleOut(buf, o, 'CTA_TUPLE_ORIG');
-  const protoNum = o.proto !== -1 ? o.proto : 0;
-  const r = raw.reply;
+  R.fill(-1);
+  const ctx: Ctx = { path: [], depth: 0, unknown: null };
+  walk(CTA_TABLE, buf, m.start + 4, m.end, 0, ctx);
+  if (R[ORIG + T_SRC] === -1) throw new DecodeError('conntrack message without CTA_TUPLE_ORIG addresses');
+  const id = R[ID]!;
+  if (id === -1) throw new DecodeError('conntrack message without CTA_ID');
+  if (R[ORIG + T_DST] === -1) throw new DecodeError('CTA_TUPLE_ORIG: no addresses');
+  const orig = tupleOut(buf, ORIG, 'CTA_TUPLE_ORIG');
+  const protoNum = R[ORIG + T_PROTO] !== -1 ? R[ORIG + T_PROTO]! : 0;
   let reply: Tuple;
-  if (r.src !== -1) {
-    if (r.dst === -1) throw new DecodeError('CTA_TUPLE_REPLY: no addresses');
-    reply = tupleOut(buf, r, 'CTA_TUPLE_REPLY');
+  if (R[REPLY + T_SRC] !== -1) {
+    if (R[REPLY + T_DST] === -1) throw new DecodeError('CTA_TUPLE_REPLY: no addresses');
+    reply = tupleOut(buf, REPLY, 'CTA_TUPLE_REPLY', ORIG, orig);
   } else {
     reply = orig.sport !== undefined ? { src: orig.dst, sport: orig.dport, dst: orig.src, dport: orig.sport } : { src: orig.dst, dst: orig.src };
   }
+  const addrLen = R[ORIG + T_SRC_LEN]!;
   // Built whole, in the order of ct-event(5), rather than by deleting the
   // port fields afterwards (a delete turns the object into a slow dictionary).
   const ev: FlowEvent = orig.sport !== undefined
     ? {
-      ts: opts.ts, event: kind, id: raw.id, family: family ?? (o.srcLen === 4 ? 'ipv4' : 'ipv6'),
+      ts: opts.ts, event: kind, id, family: family ?? (addrLen === 4 ? 'ipv4' : 'ipv6'),
       proto: PROTO_NAMES[protoNum] ?? String(protoNum),
       src: orig.src, sport: orig.sport, dst: orig.dst, dport: orig.dport, reply,
     } as FlowEvent
     : {
-      ts: opts.ts, event: kind, id: raw.id, family: family ?? (o.srcLen === 4 ? 'ipv4' : 'ipv6'),
+      ts: opts.ts, event: kind, id, family: family ?? (addrLen === 4 ? 'ipv4' : 'ipv6'),
       proto: PROTO_NAMES[protoNum] ?? String(protoNum),
       src: orig.src, dst: orig.dst, reply,
     } as FlowEvent;
-  const state = stateName(raw);
+  const state = stateName();
   if (state !== undefined) ev.state = state;
-  ev.status = raw.status !== -1 ? statusNames(raw.status) : [];
-  if (raw.timeout !== -1) ev.timeout = raw.timeout;
-  ev.mark = raw.mark !== -1 ? raw.mark : 0;
-  ev.zone = raw.zone !== -1 ? raw.zone : o.zone !== -1 ? o.zone : 0;
-  const icmp = o.icmpType !== -1;
-  if (icmp) {
-    ev.icmp = { type: o.icmpType, code: o.icmpCode !== -1 ? o.icmpCode : 0, id: o.icmpId !== -1 ? o.icmpId : 0 };
-  }
+  ev.status = R[STATUS] !== -1 ? statusNames(R[STATUS]!) : [];
+  if (R[TIMEOUT] !== -1) ev.timeout = R[TIMEOUT]!;
+  ev.mark = R[MARK] !== -1 ? R[MARK]! : 0;
+  ev.zone = R[ZONE] !== -1 ? R[ZONE]! : R[ORIG + T_ZONE] !== -1 ? R[ORIG + T_ZONE]! : 0;
+  const icmpType = R[ORIG + T_ICMP_TYPE]!, icmpCode = R[ORIG + T_ICMP_CODE] !== -1 ? R[ORIG + T_ICMP_CODE]! : 0;
+  const icmp = icmpType !== -1;
+  if (icmp) ev.icmp = { type: icmpType, code: icmpCode, id: R[ORIG + T_ICMP_ID] !== -1 ? R[ORIG + T_ICMP_ID]! : 0 };
   if (opts.communityId !== false) {
-    const v4 = o.srcLen === 4;
+    const v4 = addrLen === 4;
+    const sport = R[ORIG + T_SPORT]!, dport = R[ORIG + T_DPORT]!;
     ev.community_id = communityId(protoNum,
-      addrBytes(buf, o.src, o.srcLen, v4 ? cidSrc4 : cidSrc16), addrBytes(buf, o.dst, o.dstLen, v4 ? cidDst4 : cidDst16),
-      icmp ? o.icmpType : (o.sport !== -1 ? o.sport : 0), icmp ? (o.icmpCode !== -1 ? o.icmpCode : 0) : (o.dport !== -1 ? o.dport : 0));
+      addrBytes(buf, R[ORIG + T_SRC]!, addrLen, v4 ? cidSrc4 : cidSrc16), addrBytes(buf, R[ORIG + T_DST]!, addrLen, v4 ? cidDst4 : cidDst16),
+      icmp ? icmpType : (sport !== -1 ? sport : 0), icmp ? icmpCode : (dport !== -1 ? dport : 0));
   }
   if (opts.host !== undefined) ev.host = opts.host;
-  const co = raw.corig, cr = raw.creply;
-  if (co.packets !== -1 || cr.packets !== -1) {
+  if (R[CORIG + C_PACKETS] !== -1 || R[CREPLY + C_PACKETS] !== -1) {
+    const n = (slot: number) => (R[slot] !== -1 ? R[slot]! : 0);
     ev.counters = {
-      orig: { packets: co.packets !== -1 ? co.packets : 0, bytes: co.bytes !== -1 ? co.bytes : 0 },
-      reply: { packets: cr.packets !== -1 ? cr.packets : 0, bytes: cr.bytes !== -1 ? cr.bytes : 0 },
+      orig: { packets: n(CORIG + C_PACKETS), bytes: n(CORIG + C_BYTES) },
+      reply: { packets: n(CREPLY + C_PACKETS), bytes: n(CREPLY + C_BYTES) },
     };
   }
-  if (raw.start !== -1) ev.start = raw.start === -2 ? isoNanos(raw.startBig!) : isoMicros(raw.start);
-  if (raw.stop !== -1) ev.stop = raw.stop === -2 ? isoNanos(raw.stopBig!) : isoMicros(raw.stop);
-  if (raw.labels && raw.labels.length) ev.labels = raw.labels;
-  if (raw.helper) ev.helper = raw.helper;
-  if (raw.secmark > 0) ev.secmark = raw.secmark;
-  if (raw.secctx) (ev as any).secctx = raw.secctx;
+  const start = stampText(buf, START);
+  if (start !== undefined) ev.start = start;
+  const stop = stampText(buf, STOP);
+  if (stop !== undefined) ev.stop = stop;
+  if (R[LABELS] !== -1) {
+    const labels = bitList(buf, R[LABELS]!, R[LABELS + 1]!);
+    if (labels.length) ev.labels = labels;
+  }
+  if (R[HELPER] !== -1) {
+    const helper = cString(buf, R[HELPER]!, R[HELPER + 1]!);
+    if (helper) ev.helper = helper;
+  }
+  if (R[SECMARK]! > 0) ev.secmark = R[SECMARK]!;
+  if (R[SECCTX] !== -1 && R[SECCTX + 1]! > R[SECCTX]!) (ev as any).secctx = buf.toString('hex', R[SECCTX]!, R[SECCTX + 1]!);
   if (ctx.unknown) ev.unknown = ctx.unknown;
   return ev;
 }
