@@ -5,9 +5,12 @@ import { pipeline } from 'node:stream/promises';
 import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
 import { ConntrackSource, CtnetlinkError } from '../netlink/socket.js';
 import { FLOW_EVENTS, nowTs, type FlowEventKind } from '../event.js';
+import { LineWriter } from '../event-json.js';
 import { trackingState, enableTracking, disableTracking, trackingTableName, eventsSysctl, TrackingError } from '../tracking.js';
 
 const NAME = 'ct-events';
+/** Bytes of event lines written to stdout at a time, at most (one pipe buffer). */
+const BATCH = 64 * 1024;
 const PROTOS = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'dccp', 'udplite', 'gre', 'all'];
 
 /** `-p tcp -p udp` and `-p tcp,udp` both work. */
@@ -92,25 +95,56 @@ export async function main(argv: string[], io: IO): Promise<number> {
     queued: source.counts.queued, rcvbuf: source.counts.rcvbuf, host,
   });
   let injectStats = false;
+  // Lines go into one LineWriter (JSON.stringify's text, written as bytes
+  // directly) and leave as one chunk per batch: at BATCH bytes, or when this
+  // turn of the event loop is over (a burst of datagrams is one write to
+  // stdout, not one per event). A full batch, and every line once the reader
+  // is behind, goes out through the transform callback, which then waits for
+  // the reader: what is held here beyond the stream's own buffer stays under
+  // one batch.
+  const lines = new LineWriter(4 * BATCH);
+  let flushQueued = false;
+  const flushLines = () => {
+    flushQueued = false;
+    if (lines.pending && !serialize.destroyed) serialize.push(lines.take());
+  };
   const serialize = new Transform({
     writableObjectMode: true,
     readableObjectMode: false,
     writableHighWaterMark: 256,
     transform(rec, _enc, cb) {
-      let out = JSON.stringify(rec) + '\n';
+      lines.line(rec);
       if (rec.event !== 'overrun') written++;
       if (injectStats) {
         injectStats = false;
-        out += JSON.stringify(statsRecord()) + '\n';
+        lines.line(statsRecord());
       }
-      cb(null, out);
+      // Through the callback when the batch is full or the reader is behind:
+      // then the transform waits for the reader, and so does the source.
+      if (lines.pending >= BATCH || this.readableLength >= this.readableHighWaterMark) {
+        cb(null, lines.take());
+        return;
+      }
+      if (!flushQueued) {
+        flushQueued = true;
+        setImmediate(flushLines);
+      }
+      cb();
+    },
+    flush(cb) {
+      cb(null, lines.pending ? lines.take() : undefined);
     },
   });
   // A stats record goes into the stream at once when the stream is idle;
   // otherwise right after the event being written.
   const requestStats = () => {
-    if (source.counts.queued === 0 && serialize.writableLength === 0) serialize.push(JSON.stringify(statsRecord()) + '\n');
-    else injectStats = true;
+    if (source.counts.queued === 0 && serialize.writableLength === 0) {
+      if (serialize.destroyed || serialize.writableEnded) return;
+      lines.line(statsRecord());
+      flushLines(); // with any lines still waiting for their batch, in order
+    } else {
+      injectStats = true;
+    }
   };
   const onUsr1 = () => {
     const s = statsRecord();
