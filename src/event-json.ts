@@ -16,17 +16,18 @@
 const FALLBACK = Symbol('fallback');
 /** Deeper than any ctpipe record; beyond it (e.g. a cycle) JSON.stringify decides. */
 const MAX_DEPTH = 64;
-/** Room a Buffer chunk has: lines are written into it until it is full. */
+/**
+ * Room a Buffer chunk has: lines are written into it until it is nearly full.
+ * Larger chunks measured slower (an allocation that large is mapped afresh
+ * from the kernel, and each page faults in on first use).
+ */
 const CHUNK = 64 * 1024;
-
-// Value kinds a field is expected to have: a fast path, checked, never assumed.
-const ANY = 0, STR = 1, NUM = 2, OBJ = 3;
 
 interface Field {
   /** `"name":` and `,"name":` as bytes. */
   first: Uint8Array;
   next: Uint8Array;
-  kind: number;
+  /** The fields of the object this field usually holds. */
   sub: Schema | null;
 }
 interface Schema {
@@ -36,29 +37,26 @@ interface Schema {
 
 const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
-function schema(spec: Array<[string, number, Schema?]>): Schema {
+function schema(spec: Array<string | [string, Schema]>): Schema {
+  const pairs = spec.map((x): [string, Schema | null] => (typeof x === 'string' ? [x, null] : x));
   return {
-    names: spec.map(([n]) => n),
-    fields: spec.map(([n, kind, sub]) => ({ first: latin1(`"${n}":`), next: latin1(`,"${n}":`), kind, sub: sub ?? null })),
+    names: pairs.map(([n]) => n),
+    fields: pairs.map(([n, sub]) => ({ first: latin1(`"${n}":`), next: latin1(`,"${n}":`), sub })),
   };
 }
 
 // The fields of ct-event(5), in the order decodeConntrack() creates them
 // (`dump` is added last by ConntrackSource); then those of the overrun and
-// stats records. A key found elsewhere or not listed is still written
-// correctly, only without the head start.
-const TUPLE = schema([['src', STR], ['sport', NUM], ['dst', STR], ['dport', NUM]]);
-const COUNTER = schema([['packets', NUM], ['bytes', NUM]]);
+// stats records. Their names are written from these bytes; a key found
+// elsewhere or not listed is still written correctly, only slower.
+const TUPLE = schema(['src', 'sport', 'dst', 'dport']);
+const COUNTER = schema(['packets', 'bytes']);
 const EVENT = schema([
-  ['ts', STR], ['event', STR], ['id', NUM], ['family', STR], ['proto', STR],
-  ['src', STR], ['sport', NUM], ['dst', STR], ['dport', NUM], ['reply', OBJ, TUPLE],
-  ['state', STR], ['status', ANY], ['timeout', NUM], ['mark', NUM], ['zone', NUM],
-  ['icmp', OBJ, schema([['type', NUM], ['code', NUM], ['id', NUM]])],
-  ['community_id', STR], ['host', STR],
-  ['counters', OBJ, schema([['orig', OBJ, COUNTER], ['reply', OBJ, COUNTER]])],
-  ['start', STR], ['stop', STR], ['labels', ANY], ['helper', STR], ['secmark', NUM], ['secctx', STR],
-  ['unknown', ANY], ['dump', ANY],
-  ['lost', NUM], ['reason', STR], ['received', NUM], ['written', NUM], ['queued', NUM], ['rcvbuf', NUM],
+  'ts', 'event', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', ['reply', TUPLE],
+  'state', 'status', 'timeout', 'mark', 'zone', ['icmp', schema(['type', 'code', 'id'])],
+  'community_id', 'host', ['counters', schema([['orig', COUNTER], ['reply', COUNTER]])],
+  'start', 'stop', 'labels', 'helper', 'secmark', 'secctx', 'unknown', 'dump',
+  'lost', 'reason', 'received', 'written', 'queued', 'rcvbuf',
 ]);
 
 function isPlainObject(v: object): boolean {
@@ -124,9 +122,28 @@ function utf8(b: Buffer, p: number, text: string): number {
 }
 
 function num(b: Buffer, p: number, v: number): number {
-  if (v >>> 0 !== v) return ascii(b, p, Number.isFinite(v) ? '' + v : 'null'); // Number::toString, as JSON uses it
-  // 0 .. 2^32-1 (and -0, which JSON writes as 0): digits from the end.
-  let d = 1;
+  let d: number;
+  if ((v | 0) === v && v >= 0) {
+    // 0 .. 2^31-1 (and -0, which JSON writes as 0): int32 arithmetic.
+    d = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5
+      : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
+    if (p + d > b.length) throw GROW;
+    let q = p + d - 1, x = v | 0;
+    do {
+      const y = (x / 10) | 0;
+      b[q--] = 0x30 + x - y * 10;
+      x = y;
+    } while (x !== 0);
+    return p + d;
+  }
+  if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER && Math.floor(v) === v)) {
+    // Number::toString, as JSON uses it; NaN and the infinities are null.
+    return ascii(b, p, Number.isFinite(v) ? '' + v : 'null');
+  }
+  // Larger whole numbers (ids past 2^31, counters): digits from the end,
+  // without making text of a new number (which would evict entries of V8's
+  // number-to-string cache, see event.ts).
+  d = 1;
   for (let x = v; x >= 10; x = Math.floor(x / 10)) d++;
   if (p + d > b.length) throw GROW;
   let q = p + d - 1, x = v;
@@ -178,7 +195,8 @@ function object(b: Buffer, p: number, o: object, depth: number, s: Schema | null
   // enumerable is inherited, which line() checks.
   for (const k in o) {
     const v = (o as Record<string, unknown>)[k];
-    if (omitted(v)) continue;
+    const t = typeof v;
+    if (t !== 'string' && t !== 'number' && omitted(v)) continue;
     let f: Field | null = null;
     if (s) {
       const names = s.names;
@@ -189,8 +207,8 @@ function object(b: Buffer, p: number, o: object, depth: number, s: Schema | null
     }
     if (f) {
       p = bytes(b, p, written ? f.next : f.first);
-      if (f.kind === STR && typeof v === 'string') p = str(b, p, v);
-      else if (f.kind === NUM && typeof v === 'number') p = num(b, p, v);
+      if (t === 'string') p = str(b, p, v as string);
+      else if (t === 'number') p = num(b, p, v as number);
       else p = value(b, p, v, depth + 1, f.sub);
     } else {
       if (written) p = byte(b, p, 0x2c);
@@ -255,11 +273,15 @@ export class LineWriter {
     return byte(b, p, 0x0a);
   }
 
-  /** The bytes written since the last take(), as a view. */
+  /**
+   * The bytes written since the last take(), as a view. With less than a
+   * quarter of the chunk left, the next lines go to a new one, so that a run
+   * of lines rarely has to move from one chunk to the next.
+   */
   take(): Buffer {
     const out = this.buf.subarray(this.start, this.pos);
     this.start = this.pos;
-    if (this.buf.length - this.pos < 1024) this.fresh(0);
+    if (this.buf.length - this.pos < this.chunk / 4) this.fresh(0);
     return out;
   }
 

@@ -122,7 +122,7 @@ export function isFlowEvent(r: { event?: unknown }): r is FlowEvent {
 // integer division and a concatenation instead of BigInt arithmetic and a
 // Date. Slot = second mod SLOTS; nowTs() hits the same slot for a whole
 // second, and start/stop times of different seconds rarely collide.
-const SLOTS = 64;
+const SLOTS = 256;
 const slotSecond = new Float64Array(SLOTS).fill(-1);
 const slotText: string[] = new Array<string>(SLOTS).fill('');
 

@@ -9,8 +9,8 @@ import { LineWriter } from '../event-json.js';
 import { trackingState, enableTracking, disableTracking, trackingTableName, eventsSysctl, TrackingError } from '../tracking.js';
 
 const NAME = 'ct-events';
-/** Bytes of event lines written to stdout at a time, at most (one pipe buffer). */
-const BATCH = 64 * 1024;
+/** Bytes of event lines pushed to stdout at a time (the stream's own high-water mark). */
+const BATCH = 16 * 1024;
 const PROTOS = ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp', 'dccp', 'udplite', 'gre', 'all'];
 
 /** `-p tcp -p udp` and `-p tcp,udp` both work. */
@@ -102,7 +102,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   // is behind, goes out through the transform callback, which then waits for
   // the reader: what is held here beyond the stream's own buffer stays under
   // one batch.
-  const lines = new LineWriter(4 * BATCH);
+  const lines = new LineWriter();
   let flushQueued = false;
   const flushLines = () => {
     flushQueued = false;

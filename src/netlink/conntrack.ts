@@ -116,7 +116,13 @@ const SPAN = 7;
 const NEST = 8;
 
 interface AttrSpec { name: string; kind: number; slot: number; min: number; size: number; table: AttrTable | null }
-type AttrTable = Record<number, AttrSpec>;
+/** Specs by attribute type, written as an object literal; walk() reads it as a dense array. */
+type AttrTable = Array<AttrSpec | null>;
+const attrs = (specs: Record<number, AttrSpec>): AttrTable => {
+  const out: AttrTable = new Array(Math.max(...Object.keys(specs).map(Number)) + 1).fill(null);
+  for (const [type, a] of Object.entries(specs)) out[Number(type)] = a;
+  return out;
+};
 
 const spec = (name: string, kind: number, slot: number, min: number, size = 0, table: AttrTable | null = null): AttrSpec =>
   ({ name, kind, slot, min, size, table });
@@ -131,14 +137,14 @@ const span = (name: string, slot: number) => spec(name, SPAN, slot, 0);
 const nest = (name: string, table: AttrTable, slot = 0) => spec(name, NEST, slot, 0, 0, table);
 
 // CTA_IP_*
-const IP_TABLE: AttrTable = {
+const IP_TABLE = attrs({
   1: addr('CTA_IP_V4_SRC', T_SRC, 4),
   2: addr('CTA_IP_V4_DST', T_DST, 4),
   3: addr('CTA_IP_V6_SRC', T_SRC, 16),
   4: addr('CTA_IP_V6_DST', T_DST, 16),
-};
+});
 // CTA_PROTO_*
-const PROTO_TABLE: AttrTable = {
+const PROTO_TABLE = attrs({
   1: u8('CTA_PROTO_NUM', T_PROTO),
   2: u16('CTA_PROTO_SRC_PORT', T_SPORT),
   3: u16('CTA_PROTO_DST_PORT', T_DPORT),
@@ -148,61 +154,61 @@ const PROTO_TABLE: AttrTable = {
   7: u16('CTA_PROTO_ICMPV6_ID', T_ICMP_ID),
   8: u8('CTA_PROTO_ICMPV6_TYPE', T_ICMP_TYPE),
   9: u8('CTA_PROTO_ICMPV6_CODE', T_ICMP_CODE),
-};
+});
 // CTA_TUPLE_*
-const TUPLE_TABLE: AttrTable = {
+const TUPLE_TABLE = attrs({
   1: nest('CTA_TUPLE_IP', IP_TABLE),
   2: nest('CTA_TUPLE_PROTO', PROTO_TABLE),
   3: u16('CTA_TUPLE_ZONE', T_ZONE),
-};
+});
 
 // CTA_PROTOINFO_*
-const TCP_TABLE: AttrTable = {
+const TCP_TABLE = attrs({
   1: u8('CTA_PROTOINFO_TCP_STATE', TCP_STATE),
   2: skip('CTA_PROTOINFO_TCP_WSCALE_ORIGINAL'),
   3: skip('CTA_PROTOINFO_TCP_WSCALE_REPLY'),
   4: skip('CTA_PROTOINFO_TCP_FLAGS_ORIGINAL'),
   5: skip('CTA_PROTOINFO_TCP_FLAGS_REPLY'),
-};
-const SCTP_TABLE: AttrTable = {
+});
+const SCTP_TABLE = attrs({
   1: u8('CTA_PROTOINFO_SCTP_STATE', SCTP_STATE),
   2: skip('CTA_PROTOINFO_SCTP_VTAG_ORIGINAL'),
   3: skip('CTA_PROTOINFO_SCTP_VTAG_REPLY'),
-};
-const DCCP_TABLE: AttrTable = {
+});
+const DCCP_TABLE = attrs({
   1: u8('CTA_PROTOINFO_DCCP_STATE', DCCP_STATE),
   2: skip('CTA_PROTOINFO_DCCP_ROLE'),
   3: skip('CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ'),
   4: skip('CTA_PROTOINFO_DCCP_PAD'),
-};
-const PROTOINFO_TABLE: AttrTable = {
+});
+const PROTOINFO_TABLE = attrs({
   1: nest('CTA_PROTOINFO_TCP', TCP_TABLE),
   2: nest('CTA_PROTOINFO_DCCP', DCCP_TABLE),
   3: nest('CTA_PROTOINFO_SCTP', SCTP_TABLE),
-};
+});
 
 // CTA_COUNTERS_*: the 64-bit pair is what current kernels send; 32-bit ones are legacy.
-const COUNTERS_TABLE: AttrTable = {
+const COUNTERS_TABLE = attrs({
   1: u64('CTA_COUNTERS_PACKETS', C_PACKETS),
   2: u64('CTA_COUNTERS_BYTES', C_BYTES),
   3: u32('CTA_COUNTERS32_PACKETS', C_PACKETS),
   4: u32('CTA_COUNTERS32_BYTES', C_BYTES),
   5: skip('CTA_COUNTERS_PAD'),
-};
+});
 // CTA_TIMESTAMP_*
-const TIMESTAMP_TABLE: AttrTable = {
+const TIMESTAMP_TABLE = attrs({
   1: at('CTA_TIMESTAMP_START', START, 8),
   2: at('CTA_TIMESTAMP_STOP', STOP, 8),
   3: skip('CTA_TIMESTAMP_PAD'),
-};
+});
 // CTA_HELP_*
-const HELP_TABLE: AttrTable = {
+const HELP_TABLE = attrs({
   1: span('CTA_HELP_NAME', HELPER),
   2: skip('CTA_HELP_INFO'),
-};
+});
 
 // CTA_* (enum ctattr_type)
-const CTA_TABLE: AttrTable = {
+const CTA_TABLE = attrs({
   1: nest('CTA_TUPLE_ORIG', TUPLE_TABLE, ORIG),
   2: nest('CTA_TUPLE_REPLY', TUPLE_TABLE, REPLY),
   3: u32('CTA_STATUS', STATUS),
@@ -230,7 +236,7 @@ const CTA_TABLE: AttrTable = {
   25: skip('CTA_FILTER'),
   26: skip('CTA_STATUS_MASK'),
   27: at('CTA_TIMESTAMP_EVENT', EVENT_TS, 8),
-};
+});
 
 interface Ctx {
   /** Names of the nests being walked, for error messages and `unknown` keys. */
@@ -250,8 +256,8 @@ function walk(table: AttrTable, b: Buffer, s: number, e: number, base: number, c
     const len = u16h(b, s);
     const type = u16h(b, s + 2) & NLA_TYPE_MASK;
     if (len < 4 || s + len > e) throw new DecodeError(`${pathText(ctx) || 'message'}: attribute ${type} length ${len} runs past the end (${e - s} bytes left)`);
-    const a = table[type];
-    if (a) {
+    const a = type < table.length ? table[type] : null;
+    if (a !== null) {
       if (len - 4 < a.min) throw new DecodeError(`${a.name}: ${len - 4} bytes, expected at least ${a.min}`);
       const p = s + 4, slot = base + a.slot;
       switch (a.kind) {
@@ -408,7 +414,7 @@ export function decodeConntrack(buf: Buffer, m: NlMessage, opts: DecodeOptions):
   if (m.end - m.start < 4) throw new DecodeError(`ctnetlink message of ${m.end - m.start} bytes has no nfgenmsg header`);
   const nfFamily = buf[m.start];
   const family: Family | null = nfFamily === AF_INET ? 'ipv4' : nfFamily === AF_INET6 ? 'ipv6' : null;
-  R.fill(-1);
+  for (let i = 0; i < SLOTS; i++) R[i] = -1;
   const ctx: Ctx = { path: [], depth: 0, unknown: null };
   walk(CTA_TABLE, buf, m.start + 4, m.end, 0, ctx);
   if (R[ORIG + T_SRC] === -1) throw new DecodeError('conntrack message without CTA_TUPLE_ORIG addresses');
