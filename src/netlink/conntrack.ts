@@ -246,6 +246,9 @@ interface Ctx {
   unknown: Record<string, string> | null;
 }
 
+/** The walk's context, like R one for every message; `unknown` is a new object each time. */
+const CTX: Ctx = { path: [], depth: 0, unknown: null };
+
 function pathText(ctx: Ctx): string {
   return ctx.path.slice(0, ctx.depth).join('.');
 }
@@ -415,7 +418,9 @@ export function decodeConntrack(buf: Buffer, m: NlMessage, opts: DecodeOptions):
   const nfFamily = buf[m.start];
   const family: Family | null = nfFamily === AF_INET ? 'ipv4' : nfFamily === AF_INET6 ? 'ipv6' : null;
   for (let i = 0; i < SLOTS; i++) R[i] = -1;
-  const ctx: Ctx = { path: [], depth: 0, unknown: null };
+  const ctx = CTX;
+  ctx.depth = 0;
+  ctx.unknown = null;
   walk(CTA_TABLE, buf, m.start + 4, m.end, 0, ctx);
   if (R[ORIG + T_SRC] === -1) throw new DecodeError('conntrack message without CTA_TUPLE_ORIG addresses');
   const id = R[ID]!;
