@@ -2,9 +2,9 @@
 // criteria read, pass special records, keep or drop flow events. A kept
 // line is passed through byte for byte. Built from plain options so that
 // worker threads can build their own.
-import { parseObject } from '../ndjson.js';
+import { isFlowEvent } from '../event.js';
 import { compileFilter, type FilterSpec } from './match.js';
-import { compileCheck } from './validate.js';
+import { compileCheck, parseChecked } from './validate.js';
 import { SelfDetector } from './self.js';
 import type { LineProcessor } from '../lines/chunk.js';
 
@@ -30,20 +30,9 @@ export function createProcessor(o: FilterProcessorOptions): LineProcessor {
   let warned = needs.length === 0;
   return {
     line(text, report) {
-      let ev: Record<string, any>;
-      try {
-        ev = parseObject(text);
-      } catch (e) {
-        report({ kind: 'bad', message: (e as Error).message });
-        return null;
-      }
-      const bad = check(ev);
-      if (bad) {
-        report({ kind: 'bad', message: bad });
-        return null;
-      }
-      const k = ev.event;
-      if (k !== 'new' && k !== 'update' && k !== 'destroy') return true; // special records always pass
+      const ev = parseChecked(text, check, report);
+      if (!ev) return null;
+      if (!isFlowEvent(ev)) return true; // special records always pass
       if (!warned && !attributed(ev)) {
         warned = true;
         report({ kind: 'warn', message: noAttribution, once: 'no-attribution' });

@@ -4,6 +4,8 @@
 // present are checked: the contract lets most of them be absent, and fields
 // it does not name pass unchecked. Never changes the record.
 
+import { parseObject } from '../ndjson.js';
+
 type Check = (v: unknown) => boolean;
 
 const str: Check = (v) => typeof v === 'string';
@@ -98,3 +100,23 @@ export function compileCheck(fields?: Iterable<string>): RecordCheck {
 
 /** Every contract field checked. */
 export const checkRecord: RecordCheck = compileCheck();
+
+/**
+ * Parse one line and check the fields a stage reads: the record, or null
+ * after reporting why the line is bad. Shared by ct-filter and ct-format.
+ */
+export function parseChecked(text: string, check: RecordCheck, report: (d: { kind: 'bad'; message: string }) => void): Record<string, any> | null {
+  let ev: Record<string, any>;
+  try {
+    ev = parseObject(text);
+  } catch (e) {
+    report({ kind: 'bad', message: (e as Error).message });
+    return null;
+  }
+  const bad = check(ev);
+  if (bad) {
+    report({ kind: 'bad', message: bad });
+    return null;
+  }
+  return ev;
+}

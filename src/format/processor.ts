@@ -2,8 +2,8 @@
 // template or preset reads, render flow events, and turn special records
 // into a readable note for standard error instead of output. Built from
 // plain options so that worker threads can build their own.
-import { parseObject } from '../ndjson.js';
-import { compileCheck } from '../filter/validate.js';
+import { isFlowEvent } from '../event.js';
+import { compileCheck, parseChecked } from '../filter/validate.js';
 import type { LineProcessor } from '../lines/chunk.js';
 import { compilePreset, compileTemplate, FieldError, templateFields, PRESETS, CSV_FIELDS, type PresetOptions, type Renderer } from './template.js';
 
@@ -60,20 +60,9 @@ export function createProcessor(o: FormatProcessorOptions): LineProcessor {
   const check = compileCheck(fields ?? undefined);
   return {
     line(text, report) {
-      let ev: Record<string, any>;
-      try {
-        ev = parseObject(text);
-      } catch (e) {
-        report({ kind: 'bad', message: (e as Error).message });
-        return null;
-      }
-      const bad = check(ev);
-      if (bad) {
-        report({ kind: 'bad', message: bad });
-        return null;
-      }
-      const k = ev.event;
-      if (k !== 'new' && k !== 'update' && k !== 'destroy') {
+      const ev = parseChecked(text, check, report);
+      if (!ev) return null;
+      if (!isFlowEvent(ev)) {
         report({ kind: 'note', message: describeSpecial(ev) });
         return null;
       }
