@@ -44,8 +44,10 @@ export interface ProcessInfo {
   cmdline?: string[];
   cgroup?: string | null;
   unit?: string | null;
-  container?: { id: string; runtime: string; name?: string; image?: string } | null;
+  container?: { id: string; runtime: string; pod?: string; name?: string; image?: string; pod_name?: string; pod_namespace?: string } | null;
   inode?: number;
+  /** The network namespace (inode) of the socket, for a socket in another namespace than ct-attribute's. */
+  netns?: number;
   start_time?: string;
 }
 
@@ -53,6 +55,14 @@ export interface Attribution {
   method: string;
   ok: boolean;
   reason?: string;
+  /** The socket's owner uid, when the socket was found but no process. */
+  uid?: number;
+  /** How many processes hold the socket, when more than one. */
+  holders?: number;
+  /** For a `fwd` flow: whether `process` is the end that opened it (`src`) or received it (`dst`). */
+  side?: 'src' | 'dst';
+  /** For a `fwd` flow not attributed: the namespace its address belongs to. */
+  netns?: number;
 }
 
 export interface FlowEvent {
@@ -114,6 +124,32 @@ export type AnyRecord = FlowEvent | OverrunRecord | StatsRecord | { ts?: string;
 
 export function isFlowEvent(r: { event?: unknown }): r is FlowEvent {
   return r.event === 'new' || r.event === 'update' || r.event === 'destroy';
+}
+
+/** Why a flow record was written before its DESTROY: see `reason` in ct-event(5). */
+export type FlowEndReason = 'interim' | 'end-of-input' | 'signal' | 'evicted' | 'id-reused';
+
+/**
+ * One connection from NEW to DESTROY, written by ct-flows: the flow event's
+ * fields (tuples, process, community_id, ...) from its NEW, the final state,
+ * status and counters, and its times.
+ */
+export interface FlowRecord extends Omit<FlowEvent, 'event' | 'timeout' | 'dump'> {
+  event: 'flow';
+  /** Set when the flow's first event was a `--dump` entry. */
+  dump?: boolean;
+  /** Seconds from start to stop; for a flow not finished, from start to ts. */
+  duration?: number;
+  /** True when the DESTROY was seen: stop is the flow's end. */
+  finished: boolean;
+  /** Why a record was written for a flow not finished. */
+  reason?: FlowEndReason;
+  /** True when the flow's NEW was not seen (begun before the input, or lost). */
+  incomplete?: true;
+}
+
+export function isFlowRecord(r: { event?: unknown }): r is FlowRecord {
+  return r.event === 'flow';
 }
 
 // Timestamps are formatted once per event (and twice more for a DESTROY with

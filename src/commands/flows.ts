@@ -1,0 +1,98 @@
+// ct-flows: one `flow` record per connection, from its NEW to its DESTROY,
+// with start, stop, duration, final state, counters and the process that
+// opened it. Interim records for long flows, a bound on open flows, and the
+// open ones written out (not finished) when the input ends or on a signal.
+import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from '../cli.js';
+import { protectDash, restoreDash, sourcesFrom } from '../input.js';
+import { runLines } from '../lines/run.js';
+import { FlowsStage } from '../flows/processor.js';
+
+const NAME = 'ct-flows';
+export const DEFAULT_MAX_FLOWS = 262144;
+
+function options(argv: string[], io: IO) {
+  const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (ct-event(5)) from files or stdin and write one {"event":"flow"} record per connection when its DESTROY comes: start and stop (kernel timestamps when the events have them), duration, final state and status, packets and bytes each way (when counters are on), both tuples, community_id, and the process, direction and attribution of its NEW. new, update and destroy events are consumed; every other record (overrun, stats, ...) passes through unchanged. Open flows are written out, marked "finished":false, when the input ends or on SIGTERM.`)
+    // Declared so that strict mode accepts file arguments.
+    .command('$0 [file..]', false)
+    .option('report-every', { type: 'string', requiresArg: true, description: 'Also write an interim record (finished false, reason "interim") for each flow open this long, and again each time as long again: 90, 30s, 15m, 1h, 1d (default: never)' })
+    .option('max-flows', { type: 'number', requiresArg: true, default: DEFAULT_MAX_FLOWS, description: 'Open flows kept at most; for room, the oldest is written out early (reason "evicted") and counted' })
+    .example(`sudo ct-events | ct-attribute | ${NAME}`, 'one record per finished connection')
+    .example(`sudo sysctl -w net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1`, 'byte counters and kernel start/stop times')
+    .example(`sudo ct-events --dump | ct-attribute | ${NAME} --report-every 1h`, 'flows open before the start too; long ones hourly')
+    .example(`${NAME} saved.ndjson | ct-format -p ctrecorder-squeeze`, "ctrecorder's squeezed lines: start, end, both tuples")
+    .example(`ct-filter --dport 443 saved.ndjson | ${NAME} | jq -c 'select(.finished) | [.process.comm, .dst, .counters.reply.bytes]'`, 'bytes received per HTTPS connection');
+  return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
+}
+
+const UNITS: Record<string, number> = { ms: 1e3, s: 1e6, m: 60e6, h: 3600e6, d: 86400e6 };
+
+/** `90`, `1.5`, `30s`, `15m`, `1h`, `1d`, `500ms` as microseconds; null when it is not a duration. */
+export function parseDuration(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!m) return null;
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']);
+}
+
+export async function main(argv: string[], io: IO): Promise<number> {
+  const a = await options(argv, io);
+  if (!a) return 0;
+  const files = (((a as any).file ?? []) as (string | number)[]).map(String);
+  const maxFlows = Number(a['max-flows']);
+  if (!Number.isInteger(maxFlows) || maxFlows < 1) throw new UsageError('--max-flows must be a whole number >= 1');
+  let reportEvery = 0;
+  if (a['report-every'] !== undefined) {
+    const d = parseDuration(String(a['report-every']));
+    if (d === null || d < 1000) throw new UsageError(`--report-every: '${a['report-every']}' is not a duration of 1ms or more (90, 30s, 15m, 1h, 1d)`);
+    reportEvery = d;
+  }
+
+  const stage = new FlowsStage({ maxFlows, reportEvery });
+  const { tracker } = stage;
+  const writeOut = () => {
+    const s = stage.take();
+    if (s && !io.stdout.destroyed && !io.stdout.writableEnded) io.stdout.write(s);
+  };
+  // A live input can be quiet for long: the stream clock then follows the
+  // wall clock, and interim records still come when they are due.
+  const timer = reportEvery
+    ? setInterval(() => {
+      tracker.advance();
+      writeOut();
+    }, Math.min(1000, Math.max(10, Math.floor(reportEvery / 1000 / 2))))
+    : null;
+  const report = () => {
+    const c = tracker.counts;
+    warn(io, NAME, `open ${tracker.size}, finished ${c.finished}, incomplete ${c.incomplete}, interim ${c.interim}, evicted ${c.evicted}, id reused ${c.idReused}`);
+  };
+  io.signals.on('SIGUSR1', report);
+
+  let counts;
+  try {
+    counts = await runLines({
+      spec: { module: new URL('../flows/processor.js', import.meta.url).href, options: { stage }, parallel: false },
+      sources: sourcesFrom(files, io.stdin),
+      out: io.stdout,
+      signal: io.signal,
+      jobs: 0,
+      onDiag: (text) => warn(io, NAME, text),
+      onSourceError: (src, err) => warn(io, NAME, `${src.name}: ${err.message}`),
+    });
+  } finally {
+    if (timer) clearInterval(timer);
+    io.signals.off('SIGUSR1', report);
+  }
+  // Open flows are written out, not dropped: at the end of the input, or on
+  // SIGTERM (and SIGINT from a terminal). Not when stdout is gone (EPIPE).
+  const reason = io.signal.aborted ? (io.signal.reason as Error | undefined)?.message : undefined;
+  if (reason !== 'EPIPE') {
+    tracker.flush(reason === undefined ? 'end-of-input' : 'signal');
+    writeOut();
+  }
+  const c = tracker.counts;
+  // Evictions are never silent: each evicted flow has its record, and here is the count.
+  if (c.evicted) warn(io, NAME, `${c.evicted} flow${c.evicted === 1 ? ' was' : 's were'} written out early (reason "evicted") to stay within --max-flows ${maxFlows}`);
+  if (counts.bad) warn(io, NAME, `${counts.bad} bad line${counts.bad === 1 ? '' : 's'} skipped`);
+  return counts.bad || counts.failedSources ? 1 : 0;
+}
+
+export const command: Command = { name: NAME, readsStdin: true, main };
