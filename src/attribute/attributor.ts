@@ -9,6 +9,7 @@ import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
 import { SockDiag, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, type SockInfo } from '../netlink/sockdiag.js';
 import { SocketIndex } from '../proc/sockets.js';
 import { ProcessReader } from '../proc/process.js';
+import { BoundedMap } from '../lru.js';
 
 export interface AttributorOptions {
   proc?: string;
@@ -26,21 +27,57 @@ export interface AttributorOptions {
   selfUid?: number;
 }
 
-interface Remembered {
+/** A flow's tuple (to guard against reused ids) and direction. */
+interface Base {
   proto: string;
   src: string;
   sport?: number;
   dst: string;
   dport?: number;
   direction: FlowEvent['direction'];
-  process?: ProcessInfo;
-  peer?: ProcessInfo;
-  attribution: Attribution;
+}
+
+/** What is known of a flow's owner (one shape for all, made often). */
+class Remembered implements Base {
+  process?: ProcessInfo = undefined;
+  peer?: ProcessInfo = undefined;
+  readonly proto: string;
+  readonly src: string;
+  readonly sport?: number;
+  readonly dst: string;
+  readonly dport?: number;
+  readonly direction: FlowEvent['direction'];
+  constructor(b: Base, public attribution: Attribution, process?: ProcessInfo) {
+    this.proto = b.proto;
+    this.src = b.src;
+    this.sport = b.sport;
+    this.dst = b.dst;
+    this.dport = b.dport;
+    this.direction = b.direction;
+    if (process) this.process = process;
+  }
 }
 
 const PROTO_NUM: Record<string, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, udplite: IPPROTO_UDPLITE };
 
 interface Endpoint { addr: string; port: number }
+
+/** What one flow needs looked up. */
+interface Lookup {
+  base: Base;
+  proto: number;
+  family: 'ipv4' | 'ipv6';
+  out: Endpoint;
+  outRemote: Endpoint;
+  inLocal: Endpoint;
+  inRemote: Endpoint;
+  /** Look up the originating end (out, local). */
+  wantOut: boolean;
+  /** Look up the replying end (in; the peer of local). */
+  wantIn: boolean;
+}
+
+const direction = (l: Lookup) => l.base.direction;
 
 const UDP_OWNER_MS = 200;
 
@@ -48,7 +85,7 @@ export class Attributor {
   private diag: SockDiag;
   readonly index: SocketIndex;
   readonly procs: ProcessReader;
-  private flows = new Map<number, Remembered>();
+  private flows: BoundedMap<number, Remembered>;
   private local = new Set<string>();
   private localAt = 0;
   private readonly maxFlows: number;
@@ -59,6 +96,7 @@ export class Attributor {
     this.index = new SocketIndex({ proc: opts.proc });
     this.procs = new ProcessReader({ proc: opts.proc, cmdline: opts.cmdline, maxEntries: opts.maxProcesses, freshMs: 50 });
     this.maxFlows = opts.maxFlows ?? 100000;
+    this.flows = new BoundedMap(Math.max(2, this.maxFlows));
     this.refreshLocal();
   }
 
@@ -90,11 +128,18 @@ export class Attributor {
    */
   private udpOwners = new Map<string, { sock: SockInfo; at: number }>();
 
+  /** The UDP owner of `local` if known and still held; undefined when sock_diag must be asked. */
+  private cachedUdpOwner(proto: number, local: Endpoint): SockInfo | undefined {
+    const hit = this.udpOwners.get(`${proto}|${local.addr}|${local.port}`);
+    if (hit && Date.now() - hit.at < UDP_OWNER_MS && this.index.holds(hit.sock.inode)) return hit.sock;
+    return undefined;
+  }
+
   private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
     if (proto !== IPPROTO_TCP) {
+      const cached = this.cachedUdpOwner(proto, local);
+      if (cached) return cached;
       const key = `${proto}|${local.addr}|${local.port}`;
-      const hit = this.udpOwners.get(key);
-      if (hit && Date.now() - hit.at < UDP_OWNER_MS && this.index.holds(hit.sock.inode)) return hit.sock;
       const s = await this.findSocketNow(family, proto, local, remote);
       if (s && s.inode) {
         if (this.udpOwners.size > 4096) this.udpOwners.clear();
@@ -127,6 +172,9 @@ export class Attributor {
     return l[0] && l[0].inode !== 0 && l[0].state === 10 ? l[0] : null;
   }
 
+  /** The process-with-inode objects handed out, reused while the same. */
+  private withInode = new Map<number, { base: ProcessInfo; info: ProcessInfo }>();
+
   private owner(sock: SockInfo): { process?: ProcessInfo; reason?: string; holders?: number } {
     const found = this.index.lookup(sock.inode);
     if (!found.holders.length) {
@@ -143,60 +191,104 @@ export class Attributor {
       if (!best || (p.start_time ?? '') > (best.start_time ?? '')) best = p;
     }
     if (!best) return { reason: 'socket-gone' };
-    return { process: { ...best, inode: sock.inode }, holders: found.holders.length };
+    // One object per (process, socket): a flood from one socket shares it.
+    let w = this.withInode.get(sock.inode);
+    if (!w || w.base !== best) {
+      if (this.withInode.size >= 4096) this.withInode.clear();
+      w = { base: best, info: { ...best, inode: sock.inode } };
+      this.withInode.set(sock.inode, w);
+    }
+    return { process: w.info, holders: found.holders.length };
   }
 
-  private async lookup(ev: FlowEvent): Promise<Remembered> {
+  /** Direction and the endpoints to look up; a final answer when none is needed. */
+  private classify(ev: FlowEvent): Lookup | Remembered {
     const srcLocal = this.isLocal(ev.src);
     const dstLocal = this.isLocal(ev.reply?.src ?? ev.dst);
     const direction: FlowEvent['direction'] = srcLocal && dstLocal ? 'local' : srcLocal ? 'out' : dstLocal ? 'in' : 'fwd';
-    const base = { proto: ev.proto, src: ev.src, sport: ev.sport, dst: ev.dst, dport: ev.dport, direction };
-    if (direction === 'fwd') return { ...base, attribution: { method: 'none', ok: false, reason: 'forwarded' } };
+    const base: Base = { proto: ev.proto, src: ev.src, sport: ev.sport, dst: ev.dst, dport: ev.dport, direction };
+    if (direction === 'fwd') return new Remembered(base, { method: 'none', ok: false, reason: 'forwarded' });
     const proto = PROTO_NUM[ev.proto];
-    if (!proto || ev.sport === undefined) return { ...base, attribution: { method: 'none', ok: false, reason: 'unsupported-protocol' } };
-    this.stats.lookups++;
-    const fam = ev.family;
+    if (!proto || ev.sport === undefined) return new Remembered(base, { method: 'none', ok: false, reason: 'unsupported-protocol' });
     const r = ev.reply;
-    const out = { addr: ev.src, port: ev.sport! };
-    const outRemote = { addr: ev.dst, port: ev.dport! };
-    const inLocal = { addr: r.src, port: r.sport! };
-    const inRemote = { addr: r.dst, port: r.dport! };
+    return {
+      base,
+      proto,
+      family: ev.family,
+      out: { addr: ev.src, port: ev.sport! },
+      outRemote: { addr: ev.dst, port: ev.dport! },
+      inLocal: { addr: r.src, port: r.sport! },
+      inRemote: { addr: r.dst, port: r.dport! },
+      wantOut: direction !== 'in',
+      wantIn: direction !== 'out' && (direction === 'in' || this.opts.peer !== false),
+    };
+  }
+
+  /** The answer from the sockets found (`a` for the originating end, `b` for the replying end). */
+  private build(l: Lookup, a: SockInfo | null, b: SockInfo | null): Remembered {
+    const direction = l.base.direction;
+    const mine = direction === 'in' ? b : a;
+    if (!mine) return new Remembered(l.base, { method: 'sock_diag', ok: false, reason: 'socket-gone' });
+    const o = this.owner(mine);
+    const rec = o.process
+      ? new Remembered(l.base, { method: 'sock_diag', ok: true }, o.process)
+      : new Remembered(l.base, { method: 'sock_diag', ok: false, reason: o.reason, uid: mine.uid } as Attribution);
+    if (o.holders && o.holders > 1) (rec.attribution as any).holders = o.holders;
+    if (direction === 'local' && b) {
+      const p = this.owner(b);
+      if (p.process) rec.peer = p.process;
+    }
+    return rec;
+  }
+
+  /**
+   * Answer without waiting when every socket needed is a UDP owner still
+   * held (see udpOwners); null when sock_diag must be asked.
+   */
+  private lookupNow(ev: FlowEvent): Remembered | null {
+    const l = this.classify(ev);
+    if (l instanceof Remembered) return l;
+    if (l.proto === IPPROTO_TCP) return null;
+    const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out) : null;
+    if (a === undefined) return null;
+    const b = l.wantIn ? this.cachedUdpOwner(l.proto, l.inLocal) : null;
+    if (b === undefined) return null;
+    this.stats.lookups++;
+    return this.build(l, a, b);
+  }
+
+  private async lookup(ev: FlowEvent): Promise<Remembered> {
+    const l = this.classify(ev);
+    if (l instanceof Remembered) return l;
+    this.stats.lookups++;
     try {
       const [a, b] = await Promise.all([
-        direction !== 'in' ? this.findSocket(fam, proto, out, outRemote) : Promise.resolve(null),
-        direction !== 'out' && (direction === 'in' || this.opts.peer !== false) ? this.findSocket(fam, proto, inLocal, inRemote) : Promise.resolve(null),
+        l.wantOut ? this.findSocket(l.family, l.proto, l.out, l.outRemote) : Promise.resolve(null),
+        l.wantIn ? this.findSocket(l.family, l.proto, l.inLocal, l.inRemote) : Promise.resolve(null),
       ]);
-      const mine = direction === 'in' ? b : a;
-      if (!mine) return { ...base, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
-      let o = this.owner(mine);
-      if (!o.process && proto === IPPROTO_TCP && direction === 'in') {
+      const rec = this.build(l, a, b);
+      if (!rec.process && (direction(l) === 'in') && l.proto === IPPROTO_TCP && b) {
         // The accepted socket was closed before its owner could be read: the
         // connection was received by the listener's process.
-        const l = await this.findListener(fam, inLocal);
-        if (l) {
-          const lo = this.owner(l);
-          if (lo.process) o = lo;
+        const ls = await this.findListener(l.family, l.inLocal);
+        if (ls) {
+          const lo = this.owner(ls);
+          if (lo.process) {
+            const fixed = new Remembered(l.base, { method: 'sock_diag', ok: true }, lo.process);
+            if (lo.holders && lo.holders > 1) (fixed.attribution as any).holders = lo.holders;
+            return fixed;
+          }
         }
-      }
-      const rec: Remembered = { ...base, attribution: o.process ? { method: 'sock_diag', ok: true } : { method: 'sock_diag', ok: false, reason: o.reason } };
-      if (!o.process) (rec.attribution as any).uid = mine.uid;
-      if (o.process) rec.process = o.process;
-      if (o.holders && o.holders > 1) (rec.attribution as any).holders = o.holders;
-      if (direction === 'local' && b) {
-        const p = this.owner(b);
-        if (p.process) rec.peer = p.process;
       }
       return rec;
     } catch (e) {
-      return { ...base, attribution: { method: 'sock_diag', ok: false, reason: `error: ${(e as Error).message}` } };
+      return new Remembered(l.base, { method: 'sock_diag', ok: false, reason: `error: ${(e as Error).message}` });
     }
   }
 
   private remember(id: number, rec: Remembered): void {
     if (this.opts.flowCache === false) return;
-    this.flows.delete(id);
     this.flows.set(id, rec);
-    if (this.flows.size > this.maxFlows) this.flows.delete(this.flows.keys().next().value!);
   }
 
   private recall(ev: FlowEvent): Remembered | null {
@@ -218,23 +310,58 @@ export class Attributor {
     }
   }
 
+  /**
+   * Start a batch: call after reading a batch of events and before
+   * attributing them. Socket holders confirmed once in a batch are not
+   * confirmed again for each of its events (all of them happened before
+   * the check, as with a check per event).
+   */
+  beginBatch(): void {
+    this.index.newEpoch();
+  }
+
+  /**
+   * Attribute `ev` at once if no lookup needs waiting for (the flow is
+   * remembered, or its UDP socket's owner is known and still held): true
+   * when done. Otherwise false, and attribute() must be awaited.
+   */
+  attributeNow(ev: FlowEvent): boolean {
+    let known: Remembered | null = null;
+    if (ev.event !== 'new') {
+      known = this.recall(ev);
+      if (known && this.fromMemory(ev, known)) return true;
+    }
+    const rec = this.lookupNow(ev);
+    if (!rec) return false;
+    this.settle(ev, rec, known);
+    return true;
+  }
+
   /** Add direction, process and attribution to one flow event (in place). */
   async attribute(ev: FlowEvent): Promise<void> {
+    let known: Remembered | null = null;
+    if (ev.event !== 'new') {
+      known = this.recall(ev);
+      if (known && this.fromMemory(ev, known)) return;
+    }
+    this.settle(ev, await this.lookup(ev), known);
+  }
+
+  private fromMemory(ev: FlowEvent, known: Remembered): boolean {
+    if (!(known.attribution.ok || ev.event === 'destroy' || known.direction === 'fwd')) return false;
+    this.stats.cached++;
+    this.apply(ev, known);
+    if (ev.event === 'destroy') this.flows.delete(ev.id);
+    return true;
+  }
+
+  private settle(ev: FlowEvent, rec: Remembered, known: Remembered | null): void {
     if (ev.event === 'new') {
-      const rec = await this.lookup(ev);
       this.remember(ev.id, rec);
       this.apply(ev, rec);
       return;
     }
-    const known = this.recall(ev);
-    if (known && (known.attribution.ok || ev.event === 'destroy' || known.direction === 'fwd')) {
-      this.stats.cached++;
-      this.apply(ev, known);
-      if (ev.event === 'destroy') this.flows.delete(ev.id);
-      return;
-    }
-    // NEW not seen (started before us, or lost), or not attributed yet: try now.
-    const rec = await this.lookup(ev);
+    // NEW not seen (started before us, or lost), or not attributed yet: tried now.
     if (!rec.attribution.ok && rec.attribution.reason === 'socket-gone' && !known) rec.attribution.reason = 'not-seen';
     if (ev.event === 'destroy') this.flows.delete(ev.id);
     else if (rec.attribution.ok || !known) this.remember(ev.id, rec);

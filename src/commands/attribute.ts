@@ -4,11 +4,35 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from '../cli.js';
 import { LineSplitter, parseObject, type Line } from '../ndjson.js';
-import { isFlowEvent, type FlowEvent } from '../event.js';
+import { isFlowEvent, type FlowEvent, type ProcessInfo } from '../event.js';
 import { Attributor } from '../attribute/attributor.js';
 import { protectDash, restoreDash } from '../input.js';
 
 const NAME = 'ct-attribute';
+
+// Each process object's JSON, made once: a busy process owns many flows.
+const processJson = new WeakMap<ProcessInfo, string>();
+function jsonOf(p: ProcessInfo): string {
+  let j = processJson.get(p);
+  if (j === undefined) {
+    j = JSON.stringify(p);
+    processJson.set(p, j);
+  }
+  return j;
+}
+
+/**
+ * The event's own text with direction, process, peer and attribution added
+ * at its end: what JSON.stringify of the attributed event gives for a
+ * compact input line, without serializing the event again.
+ */
+export function appendOwner(text: string, ev: FlowEvent): string {
+  const end = text.lastIndexOf('}');
+  let s = text.slice(0, end) + ',"direction":' + JSON.stringify(ev.direction);
+  if (ev.process) s += ',"process":' + jsonOf(ev.process);
+  if (ev.peer) s += ',"peer":' + jsonOf(ev.peer);
+  return s + ',"attribution":' + JSON.stringify(ev.attribution) + '}\n';
+}
 
 function options(argv: string[], io: IO) {
   const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (NDJSON from ct-events, or files) and add who owns each flow: "direction", "process" {pid, ppid, uid, user, gid, group, comm, exe, cmdline, cgroup, unit, container, inode, start_time} and "attribution" {method, ok, reason}. See ct-attribute(1).`)
@@ -61,7 +85,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
         },
       });
       const processBatch = async (batch: Line[]): Promise<string> => {
+        attributor.beginBatch();
         const outs: (string | FlowEvent)[] = new Array(batch.length);
+        const texts: string[] = new Array(batch.length);
         const work: Promise<void>[] = [];
         const byId = new Map<number, Promise<void>>();
         for (let i = 0; i < batch.length; i++) {
@@ -85,15 +111,24 @@ export async function main(argv: string[], io: IO): Promise<number> {
           }
           const ev = obj as FlowEvent;
           outs[i] = ev;
+          // The input text is kept and the owner appended to it, unless the
+          // event was attributed before (its fields are then replaced).
+          if (!('direction' in ev || 'process' in ev || 'peer' in ev || 'attribution' in ev)) texts[i] = line.text;
           // Events of one flow are attributed in order (NEW before DESTROY).
           const prev = byId.get(ev.id);
+          if (!prev && attributor.attributeNow(ev)) continue;
           const p = prev ? prev.then(() => attributor.attribute(ev)) : attributor.attribute(ev);
           byId.set(ev.id, p);
           work.push(p);
         }
-        await Promise.all(work);
+        if (work.length) await Promise.all(work);
         let out = '';
-        for (const o of outs) out += typeof o === 'string' ? o : JSON.stringify(o) + '\n';
+        for (let i = 0; i < outs.length; i++) {
+          const o = outs[i];
+          if (typeof o === 'string') out += o;
+          else if (texts[i] !== undefined) out += appendOwner(texts[i], o);
+          else out += JSON.stringify(o) + '\n';
+        }
         return out;
       };
       // SIGTERM: treat as end of input, so what was read is still written.

@@ -6,6 +6,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import type { ProcessInfo } from '../event.js';
 import { cgroupPath, unitOf, containerOf } from './cgroup.js';
 import { Users } from './users.js';
+import { BoundedMap } from '../lru.js';
 
 const CLK_TCK = 100; // USER_HZ on every Linux architecture ctpipe runs on
 
@@ -27,7 +28,7 @@ interface Cached {
 
 
 export class ProcessReader {
-  private cache = new Map<number, Cached>();
+  private cache: BoundedMap<number, Cached>;
   private readonly proc: string;
   private readonly max: number;
   private readonly withCmdline: boolean;
@@ -38,6 +39,7 @@ export class ProcessReader {
   constructor(opts: ProcessReaderOptions = {}) {
     this.proc = opts.proc ?? '/proc';
     this.max = opts.maxEntries ?? 20000;
+    this.cache = new BoundedMap(Math.max(2, this.max));
     this.withCmdline = opts.cmdline !== false;
     this.freshMs = opts.freshMs ?? 0;
     this.users = opts.users ?? new Users();
@@ -80,16 +82,11 @@ export class ProcessReader {
     const st = ProcessReader.parseStat(stat);
     const c = this.cache.get(pid);
     if (c && c.start === st.start) {
-      // Refresh LRU position.
       c.checked = now;
-      this.cache.delete(pid);
-      this.cache.set(pid, c);
       return c.info;
     }
     const info = this.read(pid, st);
-    this.cache.delete(pid);
     this.cache.set(pid, { start: st.start, info, checked: now });
-    if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value!);
     return info;
   }
 

@@ -32,6 +32,10 @@ export class SocketIndex {
   private recent: number[] = [];
   private denied = new Set<number>();
   private lastFull = 0;
+  /** Answers confirmed since the last newEpoch(), by inode. */
+  private confirmed = new Map<number, Holder[]>();
+  /** Set by the first newEpoch(): without epochs every answer is checked anew. */
+  private epochs = false;
   private readonly proc: string;
   private readonly fullEvery: number;
   private readonly max: number;
@@ -110,11 +114,14 @@ export class SocketIndex {
   }
 
   private checked(inode: number): Holder[] {
+    const memo = this.confirmed.get(inode);
+    if (memo) return memo;
     const h = this.byInode.get(inode);
     if (!h) return [];
     const ok = h.filter((x) => this.valid(x, inode));
     if (ok.length) {
       if (ok.length !== h.length) this.byInode.set(inode, ok);
+      if (this.epochs) this.confirmed.set(inode, ok);
     } else {
       this.byInode.delete(inode);
     }
@@ -129,6 +136,18 @@ export class SocketIndex {
       this.byInode.delete(k);
       if (--n <= 0) break;
     }
+  }
+
+  /**
+   * Start a new epoch: holders confirmed (by readlink) in the previous one
+   * are confirmed again when next asked. Within one epoch a holder is
+   * confirmed once. A caller that starts an epoch after reading a batch of
+   * events checks every event of it after the event happened, as a check
+   * per event would: it is only done once per socket instead of per event.
+   */
+  newEpoch(): void {
+    this.epochs = true;
+    if (this.confirmed.size) this.confirmed.clear();
   }
 
   /** Is socket `inode` held by a process we know, right now? (No scanning.) */

@@ -67,3 +67,34 @@ test('| head -1: exit 0, nothing on stderr', () => {
   assert.equal(status, 'status 0');
   assert.equal(rest.join(''), '', 'nothing on stderr');
 });
+
+test('the owner is added at the end of each line; an attributed stream attributed again has each field once', async (t) => {
+  const dgram = await import('node:dgram');
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  t.after(() => sock.close());
+  const port = sock.address().port;
+  const ev = (id: number) => JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: 'new', id, family: 'ipv4', proto: 'udp', src: '127.0.0.1', sport: port, dst: '198.51.100.7', dport: 53, reply: { src: '198.51.100.7', sport: 53, dst: '127.0.0.1', dport: port }, status: [], custom: 'x' });
+  const input = [ev(1), ev(2), ev(3)].join('\n') + '\n';
+  const r = await runBin('ct-attribute', [], input);
+  assert.equal(r.code, 0, r.stderr);
+  const outLines = r.stdout.trimEnd().split('\n');
+  assert.equal(outLines.length, 3);
+  for (const [i, text] of outLines.entries()) {
+    const o = JSON.parse(text);
+    // Byte for byte what serializing the attributed event gives.
+    assert.equal(text, JSON.stringify(o));
+    assert.deepEqual(Object.keys(o).slice(-3), ['direction', 'process', 'attribution']);
+    assert.equal(o.id, i + 1);
+    assert.equal(o.direction, 'out');
+    assert.equal(o.process.pid, process.pid);
+    assert.deepEqual(o.attribution, { method: 'sock_diag', ok: true });
+  }
+  const again = await runBin('ct-attribute', [], r.stdout);
+  assert.equal(again.code, 0, again.stderr);
+  for (const text of again.stdout.trimEnd().split('\n')) {
+    assert.equal(text, JSON.stringify(JSON.parse(text)));
+    assert.equal((text.match(/"process":/g) ?? []).length, 1);
+    assert.equal(JSON.parse(text).process.pid, process.pid);
+  }
+});

@@ -208,3 +208,27 @@ test('SocketIndex.lookup: a new process is found, and forgotten once its socket 
   // The stale entry is re-checked with a readlink and never reported.
   assert.deepEqual(idx.lookup(inode).holders, []);
 });
+
+test('SocketIndex epochs: a holder is confirmed once per epoch, and again in the next', async () => {
+  const idx = new SocketIndex({ fullScanInterval: 0 });
+  const child = spawn(process.execPath, ['-e', `
+    const s = require('net').createServer().listen(0, '127.0.0.1', () => {
+      const l = require('fs').readlinkSync('/proc/self/fd/' + s._handle.fd);
+      process.stdout.write(l.slice(8, -1) + ' ' + s._handle.fd + '\\n');
+    });
+    process.stdin.on('end', () => process.exit(0)).resume();
+  `], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = await once(child.stdout!.setEncoding('utf8'), 'data');
+  const [inode, fd] = String(line).trim().split(' ').map(Number);
+  idx.newEpoch();
+  assert.deepEqual(idx.lookup(inode).holders, [{ pid: child.pid, fd }]);
+  child.stdin!.end();
+  await once(child, 'exit');
+  // Same epoch: the confirmation stands (events of one batch all happened
+  // before it was made).
+  assert.equal(idx.holds(inode), true);
+  // Next epoch: checked anew, and the closed socket is not reported.
+  idx.newEpoch();
+  assert.equal(idx.holds(inode), false);
+  assert.deepEqual(idx.lookup(inode).holders, []);
+});
