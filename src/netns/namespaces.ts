@@ -1,0 +1,195 @@
+// The host's network namespaces, learned from /proc/PID/ns/net of running
+// processes (a namespace with no process in it has no socket a process could
+// own), with the processes in each and the local addresses each owns. Kept
+// warm and refreshed incrementally: a refresh lists /proc and reads the link
+// of pids not seen before, reads the addresses of namespaces not seen before
+// (and of young ones, whose addresses a CNI plugin or Docker may still be
+// adding), and re-reads every namespace's addresses at most every `maxAgeMs`.
+// A namespace is read through any of its processes' /proc/PID/net; one that
+// has exited is dropped and the next is tried. No `process` access.
+import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { parseFibTrieLocal, parseIfInet6, isLoopback } from './procnet.js';
+
+export interface Netns {
+  /** The namespace's inode (as `ls -Li /proc/PID/ns/net` and lsns(8) show it). */
+  inode: number;
+  pids: Set<number>;
+  addrs: string[];
+  /** When the namespace was first seen, and its addresses last read (ms). */
+  seen: number;
+  addrAt: number;
+}
+
+export interface NetnsIndexOptions {
+  proc?: string;
+  /** Re-read every namespace's addresses when the last full read is older (ms, default 2000). */
+  maxAgeMs?: number;
+  /** Least time between two refreshes caused by an unknown address (ms, default 25). */
+  minRefreshMs?: number;
+  /** A namespace this young (ms, default 5000) has its addresses re-read at every refresh. */
+  youngMs?: number;
+}
+
+export type ReadResult = { text: string } | { error: 'no-permission' | 'gone' };
+
+/** "net:[4026531840]" -> 4026531840 */
+export function nsInode(link: string): number | null {
+  const m = /^net:\[(\d+)\]$/.exec(link);
+  return m ? Number(m[1]) : null;
+}
+
+export class NetnsIndex {
+  private readonly proc: string;
+  private readonly maxAge: number;
+  private readonly minRefresh: number;
+  private readonly young: number;
+  private byPid = new Map<number, number>();
+  private byInode = new Map<number, Netns>();
+  private byAddr = new Map<string, Netns[]>();
+  private lastRefresh = 0;
+  private lastFull = 0;
+  /** The namespace this process runs in: its flows are not forwarded, and sock_diag sees them. */
+  readonly self: number | null;
+  /** pids whose namespace link could not be read (no CAP_SYS_PTRACE over them). */
+  denied = 0;
+  stats = { refreshes: 0, full: 0, pidsRead: 0, addrReads: 0 };
+
+  constructor(opts: NetnsIndexOptions = {}) {
+    this.proc = opts.proc ?? '/proc';
+    this.maxAge = opts.maxAgeMs ?? 2000;
+    this.minRefresh = opts.minRefreshMs ?? 25;
+    this.young = opts.youngMs ?? 5000;
+    let self: number | null = null;
+    try { self = nsInode(readlinkSync(`${this.proc}/self/ns/net`)); } catch { /* no /proc */ }
+    this.self = self;
+  }
+
+  /** Learn new pids and namespaces, forget gone ones; `full` re-reads every namespace's addresses. */
+  refresh(full = false): void {
+    const now = Date.now();
+    this.stats.refreshes++;
+    this.lastRefresh = now;
+    let names: string[];
+    try { names = readdirSync(this.proc); } catch { return; }
+    const alive = new Set<number>();
+    let denied = 0;
+    const fresh = new Set<Netns>();
+    for (const name of names) {
+      const c = name.charCodeAt(0);
+      if (c < 48 || c > 57) continue;
+      const pid = Number(name);
+      alive.add(pid);
+      if (this.byPid.has(pid)) continue;
+      this.stats.pidsRead++;
+      let ino: number | null;
+      try {
+        ino = nsInode(readlinkSync(`${this.proc}/${pid}/ns/net`));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EACCES' || code === 'EPERM') denied++;
+        continue; // gone, or not ours to read: looked at again next time
+      }
+      if (ino === null) continue;
+      this.byPid.set(pid, ino);
+      let ns = this.byInode.get(ino);
+      if (!ns) {
+        ns = { inode: ino, pids: new Set(), addrs: [], seen: now, addrAt: 0 };
+        this.byInode.set(ino, ns);
+        fresh.add(ns);
+      }
+      ns.pids.add(pid);
+    }
+    this.denied = denied;
+    for (const [pid, ino] of this.byPid) {
+      if (alive.has(pid)) continue;
+      this.byPid.delete(pid);
+      const ns = this.byInode.get(ino);
+      if (ns) {
+        ns.pids.delete(pid);
+        if (!ns.pids.size) this.byInode.delete(ino);
+      }
+    }
+    if (full) {
+      this.stats.full++;
+      this.lastFull = now;
+    }
+    for (const ns of this.byInode.values()) {
+      if (ns.inode === this.self) continue;
+      if (full || fresh.has(ns) || now - ns.seen < this.young) this.readAddrs(ns);
+    }
+    this.rebuild();
+  }
+
+  private readAddrs(ns: Netns): void {
+    const v4 = this.read(ns, 'fib_trie');
+    const v6 = this.read(ns, 'if_inet6');
+    this.stats.addrReads++;
+    const addrs: string[] = [];
+    if ('text' in v4) addrs.push(...parseFibTrieLocal(v4.text));
+    if ('text' in v6) addrs.push(...parseIfInet6(v6.text));
+    ns.addrs = addrs.filter((a) => !isLoopback(a));
+    ns.addrAt = Date.now();
+  }
+
+  private rebuild(): void {
+    const m = new Map<string, Netns[]>();
+    for (const ns of this.byInode.values()) {
+      if (ns.inode === this.self) continue;
+      for (const a of ns.addrs) {
+        const l = m.get(a);
+        if (l) l.push(ns); else m.set(a, [ns]);
+      }
+    }
+    this.byAddr = m;
+  }
+
+  /**
+   * The namespaces (other than our own) that own `addr`. An unknown address
+   * triggers a refresh, at most every `minRefreshMs`: a new container's first
+   * flow finds its namespace.
+   */
+  lookup(addr: string): Netns[] {
+    const now = Date.now();
+    if (now - this.lastFull >= this.maxAge) this.refresh(true);
+    const key = addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+    let l = this.byAddr.get(key);
+    if (!l && now - this.lastRefresh >= this.minRefresh) {
+      this.refresh();
+      l = this.byAddr.get(key);
+    }
+    return l ?? [];
+  }
+
+  /**
+   * Read /proc/PID/net/<file> of the namespace through one of its processes.
+   * A process that has exited (or become a zombie, which has no namespaces
+   * left) is dropped and the next one tried.
+   */
+  read(ns: Netns, file: string): ReadResult {
+    let denied = false;
+    for (const pid of ns.pids) {
+      try {
+        return { text: readFileSync(`${this.proc}/${pid}/net/${file}`, 'latin1') };
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EACCES' || code === 'EPERM') { denied = true; continue; }
+        // Gone: forget the pid here; the next refresh forgets it everywhere.
+        ns.pids.delete(pid);
+        this.byPid.delete(pid);
+      }
+    }
+    return { error: denied ? 'no-permission' : 'gone' };
+  }
+
+  get(inode: number): Netns | undefined {
+    return this.byInode.get(inode);
+  }
+
+  get size(): number {
+    return this.byInode.size;
+  }
+
+  namespaces(): IterableIterator<Netns> {
+    return this.byInode.values();
+  }
+}

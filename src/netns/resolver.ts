@@ -1,0 +1,193 @@
+// Owners of forwarded flows that begin or end in another network namespace
+// of this host (a container's): the flow's address names the namespace
+// (NetnsIndex), the namespace's own socket table (/proc/PID/net/tcp, udp, …
+// read through any process inside it) names the socket, and the host-wide fd
+// index names its process (socket inodes are unique across namespaces). The
+// container's name and image come from its runtime's files (ContainerMeta).
+//
+// Table reads are batched: every lookup asked for in one event-loop turn
+// (one input batch of ct-attribute) shares one read per namespace and file,
+// and a read is always made after the events it serves arrived, so a socket
+// that existed when its flow began is in it unless it has closed since.
+// Nothing is guessed: an address owned by several namespaces whose tables
+// both hold a matching socket is `ambiguous`, and no process is named.
+import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
+import type { SocketIndex } from '../proc/sockets.js';
+import type { ProcessReader } from '../proc/process.js';
+import { NetnsIndex, type Netns, type NetnsIndexOptions, type ReadResult } from './namespaces.js';
+import { ContainerMeta, type ContainerMetaOptions } from './runtime.js';
+import { tcpOwner, udpOwner, type Endpoint, type ProcSocket } from './procnet.js';
+
+export const METHOD = 'netns-proc';
+
+/** What a forwarded flow's lookup found: the fields the attributor gives the event. */
+export interface ForwardedResult {
+  process?: ProcessInfo;
+  peer?: ProcessInfo;
+  attribution: Attribution;
+}
+
+/** The hook ct-attribute consults for `fwd` flows: null when the flow is none of its business. */
+export interface ForwardedResolver {
+  resolve(ev: FlowEvent): Promise<ForwardedResult | null>;
+}
+
+export interface NetnsResolverOptions {
+  index: SocketIndex;
+  procs: ProcessReader;
+  proc?: string;
+  namespaces?: NetnsIndex | NetnsIndexOptions;
+  /** Runtime roots for container names and images; false reads no runtime files. */
+  runtimes?: ContainerMetaOptions | false;
+  /** Name the other end too when both are in namespaces of this host (default true). */
+  peer?: boolean;
+  /** This process's effective uid, to tell no-permission from no-process. */
+  selfUid?: number;
+}
+
+// Socket tables per protocol: a v4 flow may be a dual-stack v6 socket's.
+const FILES: Record<string, { v4: string[]; v6: string[]; tcp: boolean }> = {
+  tcp: { v4: ['tcp', 'tcp6'], v6: ['tcp6'], tcp: true },
+  udp: { v4: ['udp', 'udp6'], v6: ['udp6'], tcp: false },
+  udplite: { v4: ['udplite', 'udplite6'], v6: ['udplite6'], tcp: false },
+};
+
+interface Side {
+  netns?: number;
+  process?: ProcessInfo;
+  reason?: string;
+  uid?: number;
+  holders?: number;
+}
+
+export class NetnsResolver implements ForwardedResolver {
+  readonly namespaces: NetnsIndex;
+  readonly meta: ContainerMeta | null;
+  private readonly index: SocketIndex;
+  private readonly procs: ProcessReader;
+  private readonly peer: boolean;
+  private readonly selfUid?: number;
+  private pending = new Map<string, Promise<ReadResult>>();
+  readonly stats = { lookups: 0, ok: 0, tableReads: 0 };
+
+  constructor(opts: NetnsResolverOptions) {
+    this.index = opts.index;
+    this.procs = opts.procs;
+    this.namespaces = opts.namespaces instanceof NetnsIndex ? opts.namespaces : new NetnsIndex({ proc: opts.proc, ...(opts.namespaces ?? {}) });
+    this.meta = opts.runtimes === false ? null : new ContainerMeta(opts.runtimes ?? {});
+    this.peer = opts.peer !== false;
+    this.selfUid = opts.selfUid;
+  }
+
+  /** One read of a namespace's table for every lookup of this event-loop turn. */
+  private table(ns: Netns, file: string): Promise<ReadResult> {
+    const key = `${ns.inode}/${file}`;
+    let p = this.pending.get(key);
+    if (!p) {
+      p = Promise.resolve().then(() => {
+        this.pending.delete(key);
+        this.stats.tableReads++;
+        return this.namespaces.read(ns, file);
+      });
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  async resolve(ev: FlowEvent): Promise<ForwardedResult | null> {
+    const r = ev.reply;
+    const srcNs = this.namespaces.lookup(ev.src);
+    const dstNs = r ? this.namespaces.lookup(r.src) : [];
+    if (!srcNs.length && !dstNs.length) return null;
+    this.stats.lookups++;
+    const side = srcNs.length ? 'src' : 'dst';
+    const files = FILES[ev.proto];
+    if (!files || ev.sport === undefined || ev.dport === undefined || !r || r.sport === undefined || r.dport === undefined) {
+      const att: Attribution = { method: METHOD, ok: false, reason: 'unsupported-protocol', side };
+      const only = side === 'src' ? srcNs : dstNs;
+      if (only.length === 1) att.netns = only[0].inode;
+      return { attribution: att };
+    }
+    const list = ev.family === 'ipv6' ? files.v6 : files.v4;
+    const [a, b] = await Promise.all([
+      srcNs.length ? this.side(srcNs, list, files.tcp, { addr: ev.src, port: ev.sport }, { addr: ev.dst, port: ev.dport }, false) : null,
+      dstNs.length && (!srcNs.length || this.peer) ? this.side(dstNs, list, files.tcp, { addr: r.src, port: r.sport }, { addr: r.dst, port: r.dport }, true) : null,
+    ]);
+    const mine = (side === 'src' ? a : b)!;
+    const out: ForwardedResult = { attribution: mine.process ? { method: METHOD, ok: true, side } : { method: METHOD, ok: false, reason: mine.reason, side } };
+    if (mine.process) {
+      out.process = mine.process;
+      this.stats.ok++;
+    } else {
+      if (mine.netns !== undefined) out.attribution.netns = mine.netns;
+      if (mine.uid !== undefined) out.attribution.uid = mine.uid;
+    }
+    if (mine.holders && mine.holders > 1) out.attribution.holders = mine.holders;
+    if (side === 'src' && b?.process) out.peer = b.process;
+    return out;
+  }
+
+  /** The owner of one end of the flow, looked for in each namespace that owns its address. */
+  private async side(candidates: Netns[], files: string[], tcp: boolean, local: Endpoint, remote: Endpoint, receiving: boolean): Promise<Side> {
+    const found: Array<{ ns: Netns; sock: ProcSocket }> = [];
+    let denied = 0;
+    for (const ns of candidates) {
+      let sock: ProcSocket | null = null;
+      // The connection itself in every table first, then (for the receiving
+      // end of TCP) the listener: a v4-mapped connection beats a v4 listener.
+      for (const pass of tcp && receiving ? [false, true] : [false]) {
+        for (const f of files) {
+          const t = await this.table(ns, f);
+          if (!('text' in t)) {
+            if (t.error === 'no-permission') denied++;
+            continue;
+          }
+          sock = tcp ? tcpOwner(t.text, f.endsWith('6'), local, remote, pass) : udpOwner(t.text, f.endsWith('6'), local, remote);
+          if (sock) break;
+        }
+        if (sock) break;
+      }
+      if (sock) found.push({ ns, sock });
+    }
+    const netns = candidates.length === 1 ? candidates[0].inode : undefined;
+    if (found.length > 1) return { reason: 'ambiguous' };
+    if (!found.length) return { netns, reason: denied ? 'no-permission' : 'socket-gone' };
+    const { ns, sock } = found[0];
+    const o = this.owner(sock);
+    if (o.process) o.process.netns = ns.inode;
+    return { ...o, netns: ns.inode };
+  }
+
+  private owner(sock: ProcSocket): Side {
+    const got = this.index.lookup(sock.inode);
+    if (!got.holders.length) {
+      const self = this.selfUid;
+      const reason = got.denied > 0 && self !== undefined && self !== 0 && sock.uid !== self ? 'no-permission' : 'no-process';
+      return { reason, uid: sock.uid };
+    }
+    let best: ProcessInfo | null = null;
+    for (const h of got.holders) {
+      const p = this.procs.get(h.pid);
+      if (!p) continue;
+      // Several holders: the youngest most likely used it (as for host sockets).
+      if (!best || (p.start_time ?? '') > (best.start_time ?? '')) best = p;
+    }
+    if (!best) return { reason: 'socket-gone', uid: sock.uid };
+    return { process: this.describe(best, sock.inode), holders: got.holders.length };
+  }
+
+  private describe(p: ProcessInfo, inode: number): ProcessInfo {
+    const out: ProcessInfo = { ...p, inode };
+    const c = p.container;
+    if (c && this.meta) {
+      const d = this.meta.describe(c.id, c.runtime);
+      if (d) out.container = { ...c, ...d };
+    }
+    return out;
+  }
+}
+
+/** The hook for AttributorOptions.forwarded: a NetnsResolver over the attributor's own fd index and process cache. */
+export function netnsResolver(opts: Omit<NetnsResolverOptions, 'index' | 'procs'> = {}): (index: SocketIndex, procs: ProcessReader) => ForwardedResolver {
+  return (index, procs) => new NetnsResolver({ ...opts, index, procs });
+}
