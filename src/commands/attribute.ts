@@ -7,6 +7,7 @@ import { LineSplitter, parseObject, type Line } from '../ndjson.js';
 import { isFlowEvent, type FlowEvent, type ProcessInfo } from '../event.js';
 import { Attributor } from '../attribute/attributor.js';
 import { protectDash, restoreDash } from '../input.js';
+import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
 
 const NAME = 'ct-attribute';
 
@@ -32,6 +33,12 @@ export function appendOwner(text: string, ev: FlowEvent): string {
   if (ev.process) s += ',"process":' + jsonOf(ev.process);
   if (ev.peer) s += ',"peer":' + jsonOf(ev.peer);
   return s + ',"attribution":' + JSON.stringify(ev.attribution) + '}\n';
+}
+
+/** Said once, at the first flow whose owner could not be read for want of privilege. */
+function noPermissionMessage(): string {
+  const missing = missingCaps(NEEDS.attribute, ownEffectiveCaps());
+  return `other users' processes cannot be read (${missing.length ? `missing ${missing.join(' and ')}` : 'their /proc/PID/fd is not readable'}): their flows get attribution reason "no-permission"`;
 }
 
 function options(argv: string[], io: IO) {
@@ -67,6 +74,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
   });
   let bad = 0;
+  let warnedPermission = false;
   try {
     const sources = files.length ? files : ['-'];
     for (const file of sources) {
@@ -122,6 +130,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
           work.push(p);
         }
         if (work.length) await Promise.all(work);
+        if (!warnedPermission && attributor.stats.reasons['no-permission']) {
+          warnedPermission = true;
+          warn(io, NAME, noPermissionMessage());
+        }
         let out = '';
         for (let i = 0; i < outs.length; i++) {
           const o = outs[i];

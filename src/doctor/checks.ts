@@ -1,0 +1,228 @@
+// ct-doctor's checks of the running machine: each looks at one prerequisite
+// of the pipeline the way the commands themselves would meet it (a real
+// ctnetlink request, a real group join, real /proc reads), and says pass,
+// warn or fail with the fix. Checks report; they change nothing.
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { probeCtnetlink, probeEventGroup } from '../netlink/probe.js';
+import { trackingState } from '../tracking.js';
+import { NEEDS, effectiveCaps, missingCaps } from '../caps.js';
+
+export type Status = 'pass' | 'warn' | 'fail';
+
+export interface CheckResult {
+  check: string;
+  status: Status;
+  detail: string;
+  fix?: string;
+}
+
+export interface CheckContext {
+  /** Mount point of procfs (tests give a fake tree for the /proc readers). */
+  proc: string;
+  /** This process's effective uid. */
+  euid: number;
+}
+
+const pass = (check: string, detail: string): CheckResult => ({ check, status: 'pass', detail });
+const warn = (check: string, detail: string, fix?: string): CheckResult => ({ check, status: 'warn', detail, ...(fix ? { fix } : {}) });
+const fail = (check: string, detail: string, fix?: string): CheckResult => ({ check, status: 'fail', detail, ...(fix ? { fix } : {}) });
+
+const GRANT_NET_ADMIN = 'run as root, or grant it: setpriv --inh-caps +net_admin --ambient-caps +net_admin ..., or AmbientCapabilities=CAP_NET_ADMIN in the unit';
+
+function readSysctl(ctx: CheckContext, name: string): number | null {
+  try {
+    const v = Number(readFileSync(`${ctx.proc}/sys/net/netfilter/${name}`, 'utf8').trim());
+    return Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function ownCaps(ctx: CheckContext): Set<number> | null {
+  try {
+    return effectiveCaps(readFileSync(`${ctx.proc}/self/status`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Does the kernel answer ctnetlink requests? */
+export async function checkCtnetlink(): Promise<CheckResult> {
+  const r = await probeCtnetlink();
+  if (r.ok) return pass('ctnetlink', `the kernel answers ctnetlink requests${r.entries !== undefined ? ` (${r.entries} connection${r.entries === 1 ? '' : 's'} tracked here)` : ''}`);
+  if (r.code === 'EPERM' || r.code === 'EACCES') return warn('ctnetlink', 'cannot ask the kernel: every ctnetlink request needs CAP_NET_ADMIN', GRANT_NET_ADMIN);
+  if (['EPROTONOSUPPORT', 'EAFNOSUPPORT', 'EOPNOTSUPP', 'ENOENT'].includes(r.code)) {
+    return fail('ctnetlink', `the kernel has no ctnetlink (${r.code})`, 'modprobe nf_conntrack_netlink (kernel option CONFIG_NF_CT_NETLINK)');
+  }
+  return fail('ctnetlink', `ctnetlink request failed: ${r.code} ${r.message}`);
+}
+
+/** May this process subscribe to conntrack events, and does the kernel send them? */
+export function checkEvents(ctx: CheckContext): CheckResult {
+  const sysctl = readSysctl(ctx, 'nf_conntrack_events');
+  if (sysctl === 0) return fail('events', 'net.netfilter.nf_conntrack_events is 0: the kernel sends no conntrack events', 'sysctl -w net.netfilter.nf_conntrack_events=1');
+  const r = probeEventGroup();
+  if (!r.ok) {
+    if (r.code === 'EPERM' || r.code === 'EACCES') return fail('events', 'cannot subscribe to conntrack events: missing CAP_NET_ADMIN', GRANT_NET_ADMIN);
+    return fail('events', `cannot subscribe to conntrack events: ${r.message}`, 'modprobe nf_conntrack_netlink (kernel option CONFIG_NF_CONNTRACK_EVENTS)');
+  }
+  return pass('events', `conntrack event groups can be joined${sysctl === null ? '' : ` (nf_conntrack_events=${sysctl})`}`);
+}
+
+const TRACK_FIX = 'ct-events --enable-tracking (in the service: CT_EVENTS_OPTS in /etc/default/ctpipe), or a permanent rule: nft add table inet track; nft add chain inet track out \'{ type filter hook output priority 0; }\'; nft add rule inet track out ct state new counter';
+
+/** Is conntrack active in this network namespace? */
+export async function checkTracking(): Promise<CheckResult> {
+  const s = await trackingState();
+  if (s === 'on') return pass('tracking', 'conntrack is active in this network namespace');
+  if (s === 'off') return fail('tracking', 'conntrack is not active in this network namespace (no netfilter rule uses it): no events will come', TRACK_FIX);
+  return warn('tracking', 'cannot tell whether conntrack is active: nothing is tracked now and nft could not list the ruleset (missing, no CAP_NET_ADMIN, or iptables-legacy rules)', TRACK_FIX);
+}
+
+/** An optional conntrack extension switched by a sysctl. */
+export function checkSysctl(ctx: CheckContext, check: string, name: string, gives: string): CheckResult {
+  const v = readSysctl(ctx, name);
+  if (v === null) return warn(check, `net.netfilter.${name} cannot be read: no conntrack in this kernel or namespace`, 'modprobe nf_conntrack');
+  if (v === 0) return warn(check, `net.netfilter.${name} is 0: events carry no ${gives}`, `sysctl -w net.netfilter.${name}=1 (and in /etc/sysctl.d/ to keep it)`);
+  return pass(check, `net.netfilter.${name} is ${v}: events carry ${gives}`);
+}
+
+/** The capability ct-events needs. */
+export function checkCapEvents(ctx: CheckContext): CheckResult {
+  const held = ownCaps(ctx);
+  if (!held) return warn('cap-events', `cannot read CapEff from ${ctx.proc}/self/status`);
+  const missing = missingCaps(NEEDS.events, held);
+  if (missing.length) return fail('cap-events', `missing ${missing.join(', ')}: ct-events cannot subscribe to conntrack events`, GRANT_NET_ADMIN);
+  return pass('cap-events', `${NEEDS.events.join(', ')} held (ct-events)`);
+}
+
+/** The capabilities ct-attribute needs for other users' processes. */
+export function checkCapAttribute(ctx: CheckContext): CheckResult {
+  const held = ownCaps(ctx);
+  if (!held) return warn('cap-attribute', `cannot read CapEff from ${ctx.proc}/self/status`);
+  const missing = missingCaps(NEEDS.attribute, held);
+  if (missing.length) {
+    const caps = NEEDS.attribute;
+    const lower = caps.map((c) => '+' + c.slice(4).toLowerCase()).join(',');
+    return warn('cap-attribute', `missing ${missing.join(', ')}: ct-attribute cannot name other users' processes (their flows get reason no-permission)`,
+      `run as root, or grant them: setpriv --inh-caps ${lower} --ambient-caps ${lower} ..., or AmbientCapabilities=${caps.join(' ')}`);
+  }
+  return pass('cap-attribute', `${NEEDS.attribute.join(', ')} held (ct-attribute)`);
+}
+
+function procHidepid(ctx: CheckContext): string | null {
+  try {
+    for (const line of readFileSync(`${ctx.proc}/self/mountinfo`, 'utf8').split('\n')) {
+      const f = line.split(' ');
+      const sep = f.indexOf('-');
+      if (f[4] !== ctx.proc || sep < 0 || f[sep + 1] !== 'proc') continue;
+      const m = /(?:^|,)hidepid=([^,]+)/.exec(f[sep + 3] ?? '');
+      if (m && m[1] !== '0' && m[1] !== 'off') return m[1];
+    }
+  } catch { /* no mountinfo: nothing to say */ }
+  return null;
+}
+
+/**
+ * Can this process list and read other users' /proc/PID/fd, as ct-attribute
+ * must? Tried on up to `limit` processes of other users that hold open files.
+ */
+export function checkProc(ctx: CheckContext, limit = 20): CheckResult {
+  let tried = 0, ok = 0;
+  let denied: { pid: number; uid: number; code: string } | null = null;
+  let entries: string[];
+  try {
+    entries = readdirSync(ctx.proc);
+  } catch (e) {
+    return fail('proc', `cannot list ${ctx.proc}: ${(e as NodeJS.ErrnoException).code}`, 'mount procfs: mount -t proc proc /proc');
+  }
+  for (const name of entries) {
+    if (tried >= limit) break;
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    let uid: number;
+    try {
+      uid = statSync(`${ctx.proc}/${pid}`).uid;
+    } catch { continue; }
+    if (uid === ctx.euid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`${ctx.proc}/${pid}/fd`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      if (code === 'ENOENT') continue; // exited meanwhile
+      tried++;
+      denied ??= { pid, uid, code };
+      continue;
+    }
+    if (!fds.length) continue; // a kernel thread: nothing to read
+    tried++;
+    try {
+      readlinkSync(`${ctx.proc}/${pid}/fd/${fds[0]}`);
+      ok++;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      if (code === 'ENOENT') { tried--; continue; }
+      denied ??= { pid, uid, code };
+    }
+  }
+  const hide = procHidepid(ctx);
+  if (denied) {
+    const shown = `pid ${denied.pid}, uid ${denied.uid}: ${denied.code}`;
+    // Refused although both capabilities are held: something else (an LSM,
+    // a process of an ancestor user namespace) protects that process, and
+    // no privilege ctpipe could be given would change it.
+    if (!missingCaps(NEEDS.attribute, ownCaps(ctx)).length && ok > 0) {
+      return pass('proc', `other users' open files are readable (${ok} of ${tried} processes tried; refused despite ${NEEDS.attribute.join(' and ')}: ${shown}, protected by something else)`);
+    }
+    return warn('proc', `cannot read other users' open files in ${ctx.proc} (${shown}; ${ok} of ${tried} readable)`,
+      `grant ${NEEDS.attribute.join(' and ')} (both: listing /proc/PID/fd and reading its links)`);
+  }
+  if (!tried) {
+    if (hide) return warn('proc', `${ctx.proc} is mounted with hidepid=${hide}: other users' processes are invisible`, `mount -o remount,hidepid=0 ${ctx.proc} (or gid= with a group the service user is in)`);
+    return pass('proc', `no process of another user holds open files here; ${ctx.proc} itself is readable`);
+  }
+  return pass('proc', `other users' open files are readable (${ok} of ${tried} processes tried)`);
+}
+
+function version(cmd: string, args: string[]): Promise<{ ok: boolean; text: string; missing: boolean }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 5000 }, (err, stdout, stderr) => {
+      const e = err as NodeJS.ErrnoException | null;
+      resolve({ ok: !e, text: String(stdout || stderr).trim().split('\n')[0] ?? '', missing: !!e && e.code === 'ENOENT' });
+    });
+  });
+}
+
+/** nft: ct-events --enable-tracking runs it, and the tracking check reads the ruleset with it. */
+export async function checkNft(): Promise<CheckResult> {
+  const r = await version('nft', ['--version']);
+  if (r.missing) return warn('nft', "the 'nft' command is missing: ct-events --enable-tracking cannot switch tracking on, nor can ct-events tell whether it is on", 'apt-get install nftables');
+  if (!r.ok) return warn('nft', `nft --version failed: ${r.text}`);
+  return pass('nft', r.text);
+}
+
+/** perl: ct-events sets NETLINK_NO_ENOBUFS and SO_RCVBUFFORCE through a perl child (src/netlink/sockopt.ts). */
+export async function checkPerl(): Promise<CheckResult> {
+  const r = await version('perl', ['-e', 'print "perl $^V\\n"']);
+  if (r.missing) return warn('perl', "the 'perl' command is missing: ct-events cannot set NETLINK_NO_ENOBUFS or SO_RCVBUFFORCE, and a socket overflow may stop it", 'apt-get install perl-base');
+  if (!r.ok) return warn('perl', `perl failed: ${r.text}`);
+  return pass('perl', `${r.text} (sets ct-events' socket options)`);
+}
+
+/** Every machine check, in order. */
+export async function machineChecks(ctx: CheckContext): Promise<CheckResult[]> {
+  return [
+    await checkCtnetlink(),
+    checkEvents(ctx),
+    await checkTracking(),
+    checkSysctl(ctx, 'acct', 'nf_conntrack_acct', 'packet and byte counters'),
+    checkSysctl(ctx, 'timestamp', 'nf_conntrack_timestamp', 'flow start and stop times'),
+    checkCapEvents(ctx),
+    checkCapAttribute(ctx),
+    checkProc(ctx),
+    await checkNft(),
+    await checkPerl(),
+  ];
+}

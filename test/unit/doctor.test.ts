@@ -1,0 +1,84 @@
+// Capability masks, ct-doctor's target parsing, its sysctl and capability
+// checks over a fake /proc tree, and its line format.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseCapMask, effectiveCaps, missingCaps, CAPS } from '../../src/caps.js';
+import { parseSyslogTarget, parseEsTarget, TargetError } from '../../src/doctor/outputs.js';
+import { checkSysctl, checkCapEvents, checkCapAttribute } from '../../src/doctor/checks.js';
+import { formatLine } from '../../src/commands/doctor.js';
+
+test('capability masks: bits from the low end, 64 bits and more', () => {
+  assert.deepEqual([...parseCapMask('0000000000081004')].sort((a, b) => a - b), [2, 12, 19]);
+  assert.deepEqual([...parseCapMask('0')], []);
+  const all = parseCapMask('000001ffffffffff');
+  assert.equal(all.size, 41);
+  assert.ok(all.has(40) && !all.has(41));
+  assert.ok(!parseCapMask('000001fffeffffff').has(24));
+  assert.throws(() => parseCapMask('xyz'), /not a capability mask/);
+});
+
+test('CapEff from a status text; missing capabilities by name', () => {
+  const status = 'Name:\tnode\nCapInh:\t0000000000000000\nCapPrm:\t0000000000001000\nCapEff:\t0000000000001000\nCapBnd:\t000001ffffffffff\n';
+  const eff = effectiveCaps(status)!;
+  assert.deepEqual([...eff], [CAPS.CAP_NET_ADMIN]);
+  assert.deepEqual(missingCaps(['CAP_NET_ADMIN', 'CAP_SYS_PTRACE'], eff), ['CAP_SYS_PTRACE']);
+  assert.deepEqual(missingCaps(['CAP_NET_ADMIN'], null), ['CAP_NET_ADMIN']);
+  assert.equal(effectiveCaps('Name:\tx\n'), null);
+});
+
+test('syslog targets: schemes, default ports, IPv6, paths', () => {
+  assert.deepEqual(parseSyslogTarget('tcp://logs.example'), { kind: 'syslog', transport: 'tcp', host: 'logs.example', port: 514, label: 'tcp://logs.example:514' });
+  assert.equal((parseSyslogTarget('tls://h') as any).port, 6514);
+  assert.equal((parseSyslogTarget('relp://h') as any).port, 2514);
+  assert.equal((parseSyslogTarget('udp://h:5140') as any).port, 5140);
+  assert.deepEqual(parseSyslogTarget('udp://[::1]:600'), { kind: 'syslog', transport: 'udp', host: '::1', port: 600, label: 'udp://[::1]:600' });
+  assert.deepEqual(parseSyslogTarget('/dev/log'), { kind: 'syslog', transport: 'unix', path: '/dev/log', label: 'unix:/dev/log' });
+  assert.equal((parseSyslogTarget('unix:/run/x.sock') as any).path, '/run/x.sock');
+  for (const bad of ['logs.example:514', 'ftp://h', 'tcp://', 'tcp://h:99999', 'unix:relative']) {
+    assert.throws(() => parseSyslogTarget(bad), TargetError, bad);
+  }
+});
+
+test('es targets as ct-es takes --node; credentials stay out of the label', () => {
+  assert.equal(parseEsTarget('https://u:p@es1:9200').label, 'https://es1:9200');
+  assert.equal(parseEsTarget('es1:9200').label, 'http://es1:9200');
+  assert.throws(() => parseEsTarget('ftp://es1'), TargetError);
+});
+
+test('sysctl and capability checks over a fake /proc', () => {
+  const proc = mkdtempSync(path.join(tmpdir(), 'ctdoc-proc-'));
+  try {
+    mkdirSync(path.join(proc, 'sys/net/netfilter'), { recursive: true });
+    mkdirSync(path.join(proc, 'self'));
+    writeFileSync(path.join(proc, 'sys/net/netfilter/nf_conntrack_acct'), '1\n');
+    writeFileSync(path.join(proc, 'sys/net/netfilter/nf_conntrack_timestamp'), '0\n');
+    const ctx = { proc, euid: 1000 };
+    assert.equal(checkSysctl(ctx, 'acct', 'nf_conntrack_acct', 'counters').status, 'pass');
+    const ts = checkSysctl(ctx, 'timestamp', 'nf_conntrack_timestamp', 'times');
+    assert.equal(ts.status, 'warn');
+    assert.equal(ts.fix, 'sysctl -w net.netfilter.nf_conntrack_timestamp=1 (and in /etc/sysctl.d/ to keep it)');
+    assert.equal(checkSysctl(ctx, 'x', 'nf_conntrack_nothing', 'x').status, 'warn');
+
+    writeFileSync(path.join(proc, 'self/status'), 'CapEff:\t0000000000001000\n');
+    assert.equal(checkCapEvents(ctx).status, 'pass');
+    const attr = checkCapAttribute(ctx);
+    assert.equal(attr.status, 'warn');
+    assert.match(attr.detail, /^missing CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE: /);
+    assert.match(attr.fix!, /AmbientCapabilities=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE/);
+    writeFileSync(path.join(proc, 'self/status'), 'CapEff:\t0000000000080004\n');
+    const ev = checkCapEvents(ctx);
+    assert.equal(ev.status, 'fail');
+    assert.match(ev.detail, /^missing CAP_NET_ADMIN/);
+    assert.equal(checkCapAttribute(ctx).status, 'pass');
+  } finally {
+    rmSync(proc, { recursive: true, force: true });
+  }
+});
+
+test('a line per check: status, name, detail, fix', () => {
+  assert.equal(formatLine({ check: 'acct', status: 'warn', detail: 'off', fix: 'switch it on' }), 'WARN  acct          off -- fix: switch it on');
+  assert.equal(formatLine({ check: 'nft', status: 'pass', detail: 'v1' }), 'PASS  nft           v1');
+});
