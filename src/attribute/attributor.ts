@@ -10,6 +10,7 @@ import { SockDiag, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, type SockInfo } fr
 import { SocketIndex } from '../proc/sockets.js';
 import { ProcessReader } from '../proc/process.js';
 import { BoundedMap } from '../lru.js';
+import type { ForwardedResolver } from '../netns/resolver.js';
 
 export interface AttributorOptions {
   proc?: string;
@@ -25,6 +26,8 @@ export interface AttributorOptions {
   peer?: boolean;
   /** This process's effective uid, to tell no-permission from no-process. */
   selfUid?: number;
+  /** Owners of forwarded flows in other network namespaces of this host (src/netns: netnsResolver()). */
+  forwarded?: (index: SocketIndex, procs: ProcessReader) => ForwardedResolver;
 }
 
 /** A flow's tuple (to guard against reused ids) and direction. */
@@ -97,7 +100,19 @@ export class Attributor {
     this.procs = new ProcessReader({ proc: opts.proc, cmdline: opts.cmdline, maxEntries: opts.maxProcesses, freshMs: 50 });
     this.maxFlows = opts.maxFlows ?? 100000;
     this.flows = new BoundedMap(Math.max(2, this.maxFlows));
+    this.fwd = opts.forwarded ? opts.forwarded(this.index, this.procs) : null;
     this.refreshLocal();
+  }
+
+  private readonly fwd: ForwardedResolver | null;
+
+  /** A forwarded flow's owner in another network namespace of this host, if it has one there. */
+  private async forwarded(ev: FlowEvent, rec: Remembered): Promise<Remembered> {
+    const f = await this.fwd!.resolve(ev);
+    if (!f) return rec;
+    const out = new Remembered(rec, f.attribution, f.process);
+    if (f.peer) out.peer = f.peer;
+    return out;
   }
 
   close(): void {
@@ -247,7 +262,7 @@ export class Attributor {
    */
   private lookupNow(ev: FlowEvent): Remembered | null {
     const l = this.classify(ev);
-    if (l instanceof Remembered) return l;
+    if (l instanceof Remembered) return l.direction === 'fwd' && this.fwd ? null : l;
     if (l.proto === IPPROTO_TCP) return null;
     const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out) : null;
     if (a === undefined) return null;
@@ -259,7 +274,7 @@ export class Attributor {
 
   private async lookup(ev: FlowEvent): Promise<Remembered> {
     const l = this.classify(ev);
-    if (l instanceof Remembered) return l;
+    if (l instanceof Remembered) return l.direction === 'fwd' && this.fwd ? this.forwarded(ev, l) : l;
     this.stats.lookups++;
     try {
       const [a, b] = await Promise.all([
