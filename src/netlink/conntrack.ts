@@ -6,6 +6,7 @@
 import { endianness } from 'node:os';
 import { ipText } from '../ip.js';
 import { communityId } from '../community-id.js';
+import { BoundedMap } from '../lru.js';
 import { isoMicros, isoNanos, type FlowEvent, type FlowEventKind, type Tuple, type Family } from '../event.js';
 
 const LE = endianness() === 'LE';
@@ -376,6 +377,58 @@ export interface DecodeOptions {
   host?: string;
   /** Compute community_id (default true). */
   communityId?: boolean;
+  /** Reuse a flow's community_id for its later events (see CommunityIdCache). */
+  cidCache?: CommunityIdCache;
+}
+
+// What community_id hashes besides addresses and protocol: ports, or ICMP type and code.
+const portA = (ev: FlowEvent) => ev.sport ?? ev.icmp?.type ?? -1;
+const portB = (ev: FlowEvent) => ev.dport ?? ev.icmp?.code ?? -1;
+
+interface CidEntry {
+  proto: string;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  cid: string;
+}
+
+/**
+ * A flow's community_id by conntrack id, so that its UPDATE and DESTROY
+ * events reuse the hash made for its NEW event. Ids are reused by the
+ * kernel, so an entry is used only when the whole tuple matches; DESTROY
+ * ends it. Bounded: flows whose DESTROY never comes are forgotten.
+ */
+export class CommunityIdCache {
+  private map: BoundedMap<number, CidEntry>;
+  hits = 0;
+  misses = 0;
+  constructor(max = 65536) {
+    this.map = new BoundedMap(max);
+  }
+  /** @internal */
+  take(id: number, ev: FlowEvent, kind: FlowEventKind): string | undefined {
+    const e = kind === 'destroy' ? this.map.peek(id) : this.map.get(id);
+    if (e && e.src === ev.src && e.dst === ev.dst && e.proto === ev.proto && e.sport === portA(ev) && e.dport === portB(ev)) {
+      this.hits++;
+      if (kind === 'destroy') this.map.delete(id);
+      return e.cid;
+    }
+    this.misses++;
+    return undefined;
+  }
+  /** @internal */
+  put(id: number, ev: FlowEvent, kind: FlowEventKind, cid: string): void {
+    if (kind === 'destroy') {
+      this.map.delete(id);
+      return;
+    }
+    this.map.set(id, { proto: ev.proto, src: ev.src, dst: ev.dst, sport: portA(ev), dport: portB(ev), cid });
+  }
+  clear(): void {
+    this.map.clear();
+  }
 }
 
 export interface NlMessage {
@@ -458,12 +511,16 @@ export function decodeConntrack(buf: Buffer, m: NlMessage, opts: DecodeOptions):
   const icmpType = R[ORIG + T_ICMP_TYPE]!, icmpCode = R[ORIG + T_ICMP_CODE] !== -1 ? R[ORIG + T_ICMP_CODE]! : 0;
   const icmp = icmpType !== -1;
   if (icmp) ev.icmp = { type: icmpType, code: icmpCode, id: R[ORIG + T_ICMP_ID] !== -1 ? R[ORIG + T_ICMP_ID]! : 0 };
-  if (opts.communityId !== false) {
+  const cache = opts.cidCache;
+  const cached = opts.communityId !== false && cache ? cache.take(id, ev, kind) : undefined;
+  if (cached !== undefined) ev.community_id = cached;
+  else if (opts.communityId !== false) {
     const v4 = addrLen === 4;
     const sport = R[ORIG + T_SPORT]!, dport = R[ORIG + T_DPORT]!;
     ev.community_id = communityId(protoNum,
       addrBytes(buf, R[ORIG + T_SRC]!, addrLen, v4 ? cidSrc4 : cidSrc16), addrBytes(buf, R[ORIG + T_DST]!, addrLen, v4 ? cidDst4 : cidDst16),
       icmp ? icmpType : (sport !== -1 ? sport : 0), icmp ? icmpCode : (dport !== -1 ? dport : 0));
+    if (cache && ev.community_id !== undefined) cache.put(id, ev, kind, ev.community_id);
   }
   if (opts.host !== undefined) ev.host = opts.host;
   if (R[CORIG + C_PACKETS] !== -1 || R[CREPLY + C_PACKETS] !== -1) {

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink';
 import {
-  splitMessages, decodeConntrack, nlError, buildRequest, DecodeError,
+  splitMessages, decodeConntrack, nlError, buildRequest, DecodeError, CommunityIdCache,
   NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_REQUEST, NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR,
   NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE, NFNLGRP_CONNTRACK_DESTROY, AF_INET, AF_INET6,
 } from './conntrack.js';
@@ -112,6 +112,8 @@ export class ConntrackSource extends Readable {
   private sock: RawNetlinkSocket | null = null;
   private dumpSock: RawNetlinkSocket | null = null;
   private queue = new Fifo<Rec>();
+  /** A flow's community_id, hashed at NEW, reused for its UPDATE and DESTROY. */
+  private cids = new CommunityIdCache();
   private held: Fifo<Rec> | null = null; // events arriving while the dump runs
   private pendingLost = 0;
   private pendingReason = '';
@@ -236,7 +238,7 @@ export class ConntrackSource extends Readable {
   private handle(buf: Buffer, m: ReturnType<typeof splitMessages>[number], ts: string, dump: boolean): void {
     let ev: FlowEvent | null;
     try {
-      ev = decodeConntrack(buf, m, { ts, host: this.opts.host });
+      ev = decodeConntrack(buf, m, { ts, host: this.opts.host, cidCache: this.cids });
     } catch (e) {
       this.lose(1, 'malformed');
       if (e instanceof DecodeError) this.opts.onWarning?.(`malformed conntrack message: ${e.message}`);

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { endianness } from 'node:os';
 import path from 'node:path';
 import {
-  splitMessages, decodeConntrack, DecodeError, NLMSG_DONE, NLM_F_MULTI, type NlMessage,
+  splitMessages, decodeConntrack, DecodeError, CommunityIdCache, NLMSG_DONE, NLM_F_MULTI, type NlMessage,
 } from '../../src/netlink/conntrack.js';
 import { communityIdFromStrings } from '../../src/community-id.js';
 import { FIXTURES } from '../helpers.js';
@@ -351,4 +351,49 @@ test('messages of other types and subsystems are passed over, not errors', () =>
   assert.deepEqual(decodeAll(b), []);
   putU16(b, 4, (1 << 8) | 4); // IPCTNL_MSG_CT_GET_CTRZERO
   assert.deepEqual(decodeAll(b), []);
+});
+
+test('CommunityIdCache: every captured lifecycle gives the same community_id with and without it; DESTROY ends the entry; a reused id with another tuple is hashed anew', () => {
+  const cache = new CommunityIdCache();
+  let n = 0;
+  for (const f of events) {
+    for (const m of splitMessages(f.buf)) {
+      const plain = decodeConntrack(f.buf, m, { ts: TS });
+      const cached = decodeConntrack(f.buf, m, { ts: TS, cidCache: cache });
+      if (!plain) continue;
+      n++;
+      assert.equal(cached!.community_id, plain.community_id, f.name);
+      assert.deepEqual(Object.keys(cached!), Object.keys(plain), f.name);
+    }
+  }
+  assert.ok(n >= 10);
+  // Later events of a flow were answered from the cache.
+  assert.ok(cache.hits > 0, `hits ${cache.hits}`);
+  // NEW fills, DESTROY takes and ends the entry: a second DESTROY is hashed anew.
+  const c2 = new CommunityIdCache();
+  const newF = byName('tcp4-1-new'), destroyF = byName('tcp4-7-destroy');
+  decodeConntrack(newF.buf, splitMessages(newF.buf)[0], { ts: TS, cidCache: c2 });
+  assert.deepEqual([c2.hits, c2.misses], [0, 1]);
+  decodeConntrack(destroyF.buf, splitMessages(destroyF.buf)[0], { ts: TS, cidCache: c2 });
+  assert.deepEqual([c2.hits, c2.misses], [1, 1]);
+  decodeConntrack(destroyF.buf, splitMessages(destroyF.buf)[0], { ts: TS, cidCache: c2 });
+  assert.deepEqual([c2.hits, c2.misses], [1, 2]);
+  // The same conntrack id on another flow (ids are reused): not taken from the cache.
+  const udp = byName('udp4-mark-1-new');
+  const um = splitMessages(udp.buf)[0];
+  const tcpEv = decodeConntrack(newF.buf, splitMessages(newF.buf)[0], { ts: TS, cidCache: c2 })!;
+  const other = Buffer.from(udp.buf);
+  const udpEv = decodeConntrack(other, um, { ts: TS })!;
+  // Give the UDP message the TCP flow's id: find the id's bytes (big-endian CTA_ID) and overwrite them.
+  const idBytes = Buffer.alloc(4);
+  idBytes.writeUInt32BE(udpEv.id);
+  const at = other.indexOf(idBytes, um.start);
+  assert.ok(at > 0);
+  other.writeUInt32BE(tcpEv.id, at);
+  const hits = c2.hits;
+  const reused = decodeConntrack(other, um, { ts: TS, cidCache: c2 })!;
+  assert.equal(reused.id, tcpEv.id);
+  assert.equal(c2.hits, hits);
+  assert.equal(reused.community_id, udpEv.community_id);
+  assert.notEqual(reused.community_id, tcpEv.community_id);
 });
