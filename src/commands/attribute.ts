@@ -8,6 +8,7 @@ import { isFlowEvent, type FlowEvent, type ProcessInfo } from '../event.js';
 import { Attributor } from '../attribute/attributor.js';
 import { protectDash, restoreDash } from '../input.js';
 import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
+import { NetnsResolver } from '../netns/resolver.js';
 
 const NAME = 'ct-attribute';
 
@@ -51,9 +52,14 @@ function options(argv: string[], io: IO) {
     .option('max-flows', { type: 'number', default: 100000, description: 'Flows remembered at most (least recently used are forgotten)' })
     .option('max-processes', { type: 'number', default: 20000, description: 'Processes remembered at most' })
     .option('stats', { type: 'boolean', default: false, description: 'At the end, print attribution counts on stderr' })
+    .option('netns', { type: 'boolean', default: true, description: 'Find the owners of forwarded flows in the host\'s other network namespaces (containers); --no-netns leaves them "forwarded"' })
+    .option('docker-root', { type: 'string', default: '/var/lib/docker', description: 'Docker\'s data root, for container names and images' })
+    .option('containerd-state', { type: 'string', default: '/run/containerd', description: 'containerd\'s state directory, for container names and images (Kubernetes, nerdctl)' })
+    .option('containers-storage', { type: 'string', array: true, default: ['/run/containers/storage', '/var/lib/containers/storage'], description: 'containers/storage roots, for container names and images (CRI-O, Podman); repeatable' })
     .example(`sudo ct-events | ${NAME}`, 'who owns each new and closed connection')
     .example(`sudo ct-events -p tcp | ${NAME} --no-cmdline | ct-format`, 'readable, without command lines')
-    .example(`${NAME} < saved.ndjson`, 'attribute saved events (owners must still exist)');
+    .example(`${NAME} < saved.ndjson`, 'attribute saved events (owners must still exist)')
+    .example(`sudo ct-events | ${NAME} | jq -c 'select(.process.container) | [.process.container.name, .dst, .dport]'`, 'connections made by containers');
   return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
 }
 
@@ -65,6 +71,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${k} must be a positive whole number`);
   }
   const files = (((a as any).file ?? []) as (string | number)[]).map(String);
+  let netns = null as NetnsResolver | null;
   const attributor = new Attributor({
     cmdline: a.cmdline as boolean,
     flowCache: a.cache as boolean,
@@ -72,6 +79,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
     maxFlows: Number(a['max-flows']),
     maxProcesses: Number(a['max-processes']),
     selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
+    forwarded: a.netns ? (index, procs) => (netns = new NetnsResolver({
+      index, procs, peer: a.peer as boolean, selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
+      runtimes: { docker: String(a['docker-root']), containerd: String(a['containerd-state']), storage: (a['containers-storage'] as string[]).map(String) },
+    })) : undefined,
   });
   let bad = 0;
   let warnedPermission = false;
@@ -157,7 +168,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   }
   if (a.stats) {
     const s = attributor.stats;
-    warn(io, NAME, `attributed ${s.ok}, unattributed ${s.failed} (${Object.entries(s.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}), from flow memory ${s.cached}, sock_diag lookups ${s.lookups}`);
+    warn(io, NAME, `attributed ${s.ok}, unattributed ${s.failed} (${Object.entries(s.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}), from flow memory ${s.cached}, sock_diag lookups ${s.lookups}${netns ? `, other-namespace lookups ${netns.stats.lookups} (${netns.stats.ok} attributed, ${netns.namespaces.size} namespaces, ${netns.stats.tableReads} table reads)` : ''}`);
   }
   if (bad) {
     warn(io, NAME, `${bad} bad input line${bad === 1 ? '' : 's'} skipped`);
