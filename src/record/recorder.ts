@@ -109,6 +109,8 @@ export class Recorder extends EventEmitter {
   private file: OpenFile | null = null;
   private needTruncate = false;
   private splitNow = false;
+  /** Set by reuseEmpty() for the file it hands back. */
+  private reused = false;
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
   private timer: unknown = null;
@@ -442,13 +444,16 @@ export class Recorder extends EventEmitter {
         fd = await this.reuseEmpty(cand);
         if (fd < 0) continue;
       }
-      try {
-        // Exactly 0600 whatever the umask (a reused empty file keeps the mode it was given).
-        if ((await this.fs.fstat(fd)).mode & 0o077) await this.fs.fchmod(fd, 0o600);
-      } catch (e) {
-        await this.fs.close(fd).catch(() => {});
-        throw e;
+      if (!this.reused) {
+        try {
+          // Exactly 0600 whatever the umask.
+          await this.fs.fchmod(fd, 0o600);
+        } catch (e) {
+          await this.fs.close(fd).catch(() => {});
+          throw e;
+        }
       }
+      this.reused = false;
       if (n > 0) this.opts.log(`${name} exists; writing to ${cand}`);
       this.file = { fd, path: cand, size: 0, good: 0 };
       this.sent = 0;
@@ -479,6 +484,7 @@ export class Recorder extends EventEmitter {
       const now = await this.fs.fstat(fd);
       if (now.ino === st.ino && now.dev === st.dev && now.size === 0) {
         if (now.mode & 0o007) await this.fs.fchmod(fd, now.mode & 0o770);
+        this.reused = true;
         return fd;
       }
     } catch {
