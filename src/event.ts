@@ -49,6 +49,8 @@ export interface ProcessInfo {
   /** The network namespace (inode) of the socket, for a socket in another namespace than ct-attribute's. */
   netns?: number;
   start_time?: string;
+  /** Login uid from audit records (`attribution.method` "audit"), when set. */
+  auid?: number;
 }
 
 export interface Attribution {

@@ -1,0 +1,380 @@
+// Which syscall made a flow: a conntrack NEW event is matched to the audit
+// records of connect/sendto/sendmsg/sendmmsg calls by destination address
+// and port, call kind, and time. Records hold no local port and no
+// protocol, so a match is a judgement, made conservatively:
+// - a record is used once (a connect makes one flow); later sends from the
+//   same process and socket to the same place are explained by the flow
+//   they already made and do not count against another flow;
+// - when sock_diag named the owner, a record of that process (or of another
+//   holder of the socket) confirms it; when the only record in the window is
+//   another process's, the two disagree and no pid is given;
+// - when sock_diag found no owner, the flow waits its turn behind earlier
+//   flows to the same place (and behind the claims of those read with it),
+//   then takes the one process whose records remain; several processes are
+//   ambiguous unless one record is clearly first (ORDER_MARGIN apart), and
+//   no pid is given for an ambiguous flow;
+// - a record may arrive after the event (it is sent at syscall exit, from
+//   another socket, through the kernel's audit thread): an event waits for
+//   it at most `windowMs` after it was read.
+// No sockets and no /proc here: records come in through add(), process
+// details through the `snapshot` callback.
+import type { FlowEvent } from '../event.js';
+import type { AuditEvent } from './records.js';
+
+export interface CorrelatorOptions {
+  /** Records made at most this long before the event (ms), and how long an event waits for a late one. */
+  windowMs?: number;
+  /** A record may be stamped this much after the event's ts (clock steps, coarse ticks). */
+  skewMs?: number;
+  /** Records of two processes this far apart in time are in a known order. */
+  orderMarginMs?: number;
+  /** Records held at most (oldest dropped first). */
+  maxRecords?: number;
+  now?: () => number;
+}
+
+export interface SockAnswer {
+  /** The owner sock_diag named, or null when it found none. */
+  pid: number | null;
+  /** Every process holding the socket (inherited or passed descriptors). */
+  holders?: number[];
+  /** The socket's uid, when the socket was found without an owner. */
+  uid?: number;
+}
+
+export type Outcome =
+  | { kind: 'none' }
+  | { kind: 'agree'; record: AuditEvent }
+  | { kind: 'match'; record: AuditEvent }
+  | { kind: 'ambiguous'; pids: number[] }
+  | { kind: 'disagree'; pid: number; record: AuditEvent };
+
+interface Candidate {
+  ev: AuditEvent;
+  consumed: boolean;
+  explained: boolean;
+}
+
+export interface Ticket {
+  key: string;
+  proto: string;
+  /** The event's time (ms). */
+  time: number;
+  deadline: number;
+  claimed: boolean;
+  resolved: boolean;
+  expired: boolean;
+  answer: SockAnswer | null;
+  resolve: ((o: Outcome) => void) | null;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface CorrelatorStats {
+  records: number;
+  expected: number;
+  agree: number;
+  match: number;
+  ambiguous: number;
+  disagree: number;
+  none: number;
+  /** Events that waited for a late record. */
+  waited: number;
+  /** Records dropped to stay within maxRecords. */
+  evicted: number;
+}
+
+const MSG_FASTOPEN = 0x20000000;
+
+/** Could this call have made a flow of this protocol? */
+export function callFits(proto: string, e: AuditEvent): boolean {
+  if (e.call === 'connect') return true;
+  if (proto === 'tcp') {
+    // TCP Fast Open: the SYN leaves with sendto/sendmsg(MSG_FASTOPEN).
+    const flags = e.call === 'sendto' ? e.a3 : e.call === 'sendmsg' ? e.a2 : 0;
+    return ((flags ?? 0) & MSG_FASTOPEN) !== 0;
+  }
+  return e.call === 'sendto' || e.call === 'sendmsg' || e.call === 'sendmmsg';
+}
+
+export function keyOf(addr: string, port: number): string {
+  return `${addr}|${port}`;
+}
+
+export class Correlator {
+  readonly windowMs: number;
+  private readonly skewMs: number;
+  private readonly margin: number;
+  private readonly maxRecords: number;
+  private readonly now: () => number;
+  private byKey = new Map<string, Candidate[]>();
+  private count = 0;
+  /** Every record held, oldest first (records come in about the order of their stamps). */
+  private queue: { key: string; c: Candidate }[] = [];
+  private qHead = 0;
+  private tickets = new Map<string, Ticket[]>();
+  /** Late records already spoken for by flows sock_diag attributed: key -> pid -> event time. */
+  private claims = new Map<string, Map<number, number>>();
+  /** pid|fd|key of sockets whose flow is known: their later sends make no new flow. */
+  private explained = new Map<string, number>();
+  readonly stats: CorrelatorStats = { records: 0, expected: 0, agree: 0, match: 0, ambiguous: 0, disagree: 0, none: 0, waited: 0, evicted: 0 };
+
+  constructor(opts: CorrelatorOptions = {}) {
+    this.windowMs = opts.windowMs ?? 300;
+    this.skewMs = opts.skewMs ?? 20;
+    this.margin = opts.orderMarginMs ?? 12;
+    this.maxRecords = opts.maxRecords ?? 20000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** A decoded audit event: kept when it is a network call with an IP address. */
+  add(e: AuditEvent): boolean {
+    if (!e.call || !e.addr || e.pid < 0) return false;
+    if (!e.success && e.exit !== -115) return false;
+    this.stats.records++;
+    const key = keyOf(e.addr.addr, e.addr.port);
+    const c: Candidate = { ev: e, consumed: false, explained: false };
+    const claim = this.claims.get(key)?.get(e.pid);
+    if (claim !== undefined && e.time <= claim + this.skewMs && e.time >= claim - this.windowMs) {
+      // Its flow was already attributed by sock_diag, before it came.
+      c.consumed = true;
+      if (e.call === 'connect') this.claims.get(key)!.delete(e.pid);
+      else if (e.fd !== null) this.explain(e, key);
+    }
+    if (e.call !== 'connect' && e.fd !== null && this.explained.has(`${e.pid}|${e.fd}|${key}`)) c.explained = true;
+    let list = this.byKey.get(key);
+    if (!list) this.byKey.set(key, (list = []));
+    list.push(c);
+    this.queue.push({ key, c });
+    this.count++;
+    if (this.count > this.maxRecords) this.prune();
+    this.pump(key);
+    return true;
+  }
+
+  private explain(e: AuditEvent, key: string): void {
+    if (e.fd === null) return;
+    const k = `${e.pid}|${e.fd}|${key}`;
+    this.explained.delete(k);
+    this.explained.set(k, e.time);
+    if (this.explained.size > 8192) this.explained.delete(this.explained.keys().next().value!);
+  }
+
+  /** Drop records too old to match anything, and the oldest beyond maxRecords. */
+  prune(): void {
+    const horizon = this.now() - this.windowMs - 10000;
+    while (this.qHead < this.queue.length) {
+      const { key, c } = this.queue[this.qHead];
+      const old = c.ev.time < horizon;
+      if (!old && this.count <= this.maxRecords) break;
+      if (!old && !c.consumed) this.stats.evicted++;
+      this.queue[this.qHead++] = undefined as any;
+      this.count--;
+      const list = this.byKey.get(key);
+      if (list) {
+        const i = list.indexOf(c);
+        if (i >= 0) list.splice(i, 1);
+        if (!list.length) this.byKey.delete(key);
+      }
+    }
+    if (this.qHead > 4096 && this.qHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.qHead);
+      this.qHead = 0;
+    }
+    for (const [key, m] of this.claims) {
+      for (const [pid, t] of m) if (t < horizon) m.delete(pid);
+      if (!m.size) this.claims.delete(key);
+    }
+  }
+
+  /**
+   * Announce a NEW event, in stream order, before its sock_diag lookup
+   * starts; null when audit cannot say anything about it.
+   */
+  expect(ev: FlowEvent): Ticket | null {
+    if (ev.event !== 'new' || ev.dport === undefined || (ev.proto !== 'tcp' && ev.proto !== 'udp' && ev.proto !== 'udplite')) return null;
+    const now = this.now();
+    let time = Date.parse(ev.ts);
+    if (!Number.isFinite(time) || time > now + 1000) time = now;
+    // An event from long ago (a saved file): its records are gone.
+    if (time < now - this.windowMs - 10000) return null;
+    const key = keyOf(ev.dst, ev.dport);
+    const t: Ticket = { key, proto: ev.proto, time, deadline: now + this.windowMs, claimed: false, resolved: false, expired: false, answer: null, resolve: null, timer: null };
+    let list = this.tickets.get(key);
+    if (!list) this.tickets.set(key, (list = []));
+    list.push(t);
+    this.stats.expected++;
+    return t;
+  }
+
+  /** The flow is not one audit can speak for (inbound, forwarded): forget it. */
+  cancel(t: Ticket): void {
+    if (t.resolved) return;
+    t.claimed = true;
+    this.done(t, { kind: 'none' }, false);
+  }
+
+  /** Give sock_diag's answer and get audit's verdict (maybe after waiting for a late record). */
+  settle(t: Ticket, answer: SockAnswer): Promise<Outcome> {
+    if (t.resolved) return Promise.resolve({ kind: 'none' });
+    t.claimed = true;
+    t.answer = answer;
+    const p = new Promise<Outcome>((resolve) => { t.resolve = resolve; });
+    this.pump(t.key);
+    if (!t.resolved) {
+      this.stats.waited++;
+      t.timer = setTimeout(() => {
+        t.timer = null;
+        t.expired = true;
+        this.pump(t.key);
+      }, Math.max(0, t.deadline - this.now()));
+    }
+    return p;
+  }
+
+  private window(t: Ticket, withConsumed: boolean): Candidate[] {
+    const list = this.byKey.get(t.key);
+    if (!list) return [];
+    const lo = t.time - this.windowMs, hi = t.time + this.skewMs;
+    return list.filter((c) => (withConsumed || !c.consumed) && c.ev.time >= lo && c.ev.time <= hi && callFits(t.proto, c.ev));
+  }
+
+  private done(t: Ticket, o: Outcome, count = true): void {
+    if (t.resolved) return;
+    t.resolved = true;
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = null;
+    const list = this.tickets.get(t.key);
+    if (list) {
+      const i = list.indexOf(t);
+      if (i >= 0) list.splice(i, 1);
+      if (!list.length) this.tickets.delete(t.key);
+    }
+    if (count) this.stats[o.kind]++;
+    const r = t.resolve;
+    t.resolve = null;
+    if (r) r(o);
+  }
+
+  private consume(c: Candidate, key: string): void {
+    c.consumed = true;
+    if (c.ev.call !== 'connect') {
+      this.explain(c.ev, key);
+      // Other sends of the same socket to the same place, already here.
+      for (const o of this.byKey.get(key) ?? []) {
+        if (o !== c && o.ev.pid === c.ev.pid && o.ev.fd === c.ev.fd && o.ev.call !== 'connect' && o.ev.time >= c.ev.time) o.explained = true;
+      }
+    }
+  }
+
+  private claim(t: Ticket, pid: number): void {
+    let m = this.claims.get(t.key);
+    if (!m) this.claims.set(t.key, (m = new Map()));
+    m.set(pid, t.time);
+  }
+
+  /** Re-examine the flows waiting on `key`. */
+  private pump(key: string): void {
+    const list = this.tickets.get(key);
+    if (!list) return;
+    // Flows sock_diag attributed look for their own process's record and
+    // do not wait for each other.
+    for (const t of [...list]) {
+      if (t.resolved || !t.claimed || !t.answer || t.answer.pid === null) continue;
+      this.confirm(t);
+    }
+    // Flows without an owner, in stream order.
+    const pending = this.tickets.get(key);
+    if (!pending) return;
+    for (let i = 0; i < pending.length; i++) {
+      const t = pending[i];
+      if (t.resolved) continue;
+      if (!t.claimed) return; // its answer may claim a record an earlier flow would take
+      if (t.answer && t.answer.pid !== null) continue;
+      // Flows read with this one (after it) make their claims first.
+      if (pending.slice(i + 1).some((o) => !o.claimed && !o.resolved)) return;
+      if (!this.decide(t)) return; // still waiting: later flows to the same place wait too
+      i = -1; // the list changed; start over
+    }
+  }
+
+  /** sock_diag named a process: confirm it from the records, or find them at odds. */
+  private confirm(t: Ticket): void {
+    const a = t.answer!;
+    const owners = new Set<number>([a.pid!, ...(a.holders ?? [])]);
+    const all = this.window(t, true);
+    const mine = all.filter((c) => owners.has(c.ev.pid)).sort((x, y) => Number(x.consumed) - Number(y.consumed) || x.ev.time - y.ev.time);
+    if (mine.length) {
+      if (!mine[0].consumed) this.consume(mine[0], t.key);
+      return this.done(t, { kind: 'agree', record: mine[0].ev });
+    }
+    const spoken = this.spokenPids(t);
+    const others = all.filter((c) => !c.consumed && !c.explained && !spoken.has(c.ev.pid));
+    if (!others.length) {
+      // Nothing to confirm or contradict: sock_diag's answer stands, and a
+      // record of its process arriving later belongs to this flow.
+      this.claim(t, a.pid!);
+      return this.done(t, { kind: 'none' });
+    }
+    if (!t.expired) return; // wait for this process's own record
+    this.claim(t, a.pid!);
+    const pids = [...new Set(others.map((c) => c.ev.pid))];
+    if (pids.length === 1) return this.done(t, { kind: 'disagree', pid: pids[0], record: others[0].ev });
+    this.done(t, { kind: 'none' });
+  }
+
+  /** Processes other flows to this place have already been given by sock_diag and are still waiting to confirm. */
+  private spokenPids(except: Ticket): Set<number> {
+    const s = new Set<number>();
+    for (const o of this.tickets.get(except.key) ?? []) {
+      if (o !== except && !o.resolved && o.answer && o.answer.pid !== null) {
+        s.add(o.answer.pid);
+        for (const h of o.answer.holders ?? []) s.add(h);
+      }
+    }
+    return s;
+  }
+
+  /** A flow without an owner: decide from the records, or return false to wait. */
+  private decide(t: Ticket): boolean {
+    const spoken = this.spokenPids(t);
+    let c = this.window(t, false).filter((x) => !spoken.has(x.ev.pid));
+    if (t.answer && t.answer.uid !== undefined) {
+      // The socket still exists (no process holds it): its uid is the
+      // creator's fsuid.
+      const uid = t.answer.uid;
+      c = c.filter((x) => x.ev.fsuid === uid);
+    }
+    const fresh = c.filter((x) => !x.explained);
+    const s = (fresh.length ? fresh : c).sort((x, y) => x.ev.time - y.ev.time || x.ev.serial - y.ev.serial);
+    const pids = [...new Set(s.map((x) => x.ev.pid))];
+    if (pids.length === 0) {
+      if (!t.expired) return false;
+      this.done(t, { kind: 'none' });
+      return true;
+    }
+    const first = s[0];
+    if (pids.length === 1 || s.every((x) => x.ev.pid === first.ev.pid || x.ev.time >= first.ev.time + this.margin)) {
+      this.consume(first, t.key);
+      this.done(t, { kind: 'match', record: first.ev });
+      return true;
+    }
+    this.done(t, { kind: 'ambiguous', pids });
+    return true;
+  }
+
+  /** Flows still waiting (for tests and stats). */
+  get waiting(): number {
+    let n = 0;
+    for (const l of this.tickets.values()) n += l.length;
+    return n;
+  }
+
+  get held(): number {
+    return this.count;
+  }
+
+  /** Resolve everything still waiting (at exit). */
+  close(): void {
+    for (const l of [...this.tickets.values()]) for (const t of [...l]) this.done(t, { kind: 'none' }, false);
+  }
+}

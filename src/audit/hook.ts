@@ -1,0 +1,85 @@
+// What audit changes in an attribution: the attributor announces each NEW
+// event (expect) before its sock_diag lookup and hands over its answer
+// (settle); this turns the correlator's verdict into the record it keeps.
+// Only outgoing and local flows: inbound ones were not made by a syscall
+// of ours to see. sock_diag's answer stays when audit agrees or knows
+// nothing; audit names the process when sock_diag found none; a conflict
+// or an ambiguity removes the pid and says why.
+import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
+import type { Users } from '../proc/users.js';
+import type { AuditEvent } from './records.js';
+import type { Correlator, Ticket } from './correlator.js';
+
+export interface AttributedRecord {
+  direction: FlowEvent['direction'];
+  process?: ProcessInfo;
+  attribution: Attribution;
+}
+
+/** The socket index's answer for an inode (src/proc/sockets.ts). */
+export interface HolderIndex {
+  lookup(inode: number): { holders: { pid: number }[] };
+}
+
+export interface AuditHookOptions {
+  /** Include the command line (as the attributor does). */
+  cmdline?: boolean;
+  users?: Users;
+}
+
+export class AuditHook {
+  constructor(private correlator: Correlator, private opts: AuditHookOptions = {}) {}
+
+  /** Call for every event, in stream order, before its lookup starts. */
+  expect(ev: FlowEvent): Ticket | null {
+    return this.correlator.expect(ev);
+  }
+
+  async settle<R extends AttributedRecord>(t: Ticket, rec: R, index?: HolderIndex): Promise<R> {
+    if (rec.direction !== 'out' && rec.direction !== 'local') {
+      this.correlator.cancel(t);
+      return rec;
+    }
+    const extra = rec.attribution as Attribution & { uid?: number; holders?: number };
+    const pid = rec.attribution.ok && rec.process ? rec.process.pid : null;
+    let holders: number[] | undefined;
+    if (pid !== null && (extra.holders ?? 0) > 1 && rec.process!.inode && index) {
+      holders = index.lookup(rec.process!.inode).holders.map((h) => h.pid);
+    }
+    const o = await this.correlator.settle(t, { pid, holders, uid: pid === null ? extra.uid : undefined });
+    switch (o.kind) {
+      case 'none':
+      case 'agree':
+        return rec;
+      case 'match':
+        return { ...rec, process: this.processOf(o.record), attribution: { method: 'audit', ok: true } };
+      case 'ambiguous':
+      case 'disagree': {
+        const out = { ...rec, attribution: { method: 'audit', ok: false, reason: o.kind } };
+        delete out.process;
+        return out;
+      }
+    }
+  }
+
+  /** The process as its records describe it (or /proc, when it was alive and verified). */
+  processOf(e: AuditEvent): ProcessInfo {
+    if (e.proc) return { ...e.proc, ...(e.auid !== null ? { auid: e.auid } : {}) };
+    const users = this.opts.users;
+    const p: ProcessInfo = { pid: e.pid };
+    if (e.ppid >= 0) p.ppid = e.ppid;
+    if (e.uid >= 0) {
+      p.uid = e.uid;
+      p.user = users?.user(e.uid) ?? String(e.uid);
+    }
+    if (e.gid >= 0) {
+      p.gid = e.gid;
+      p.group = users?.group(e.gid) ?? String(e.gid);
+    }
+    if (e.comm !== null) p.comm = e.comm;
+    p.exe = e.exe;
+    if (this.opts.cmdline !== false && e.cmdline) p.cmdline = e.cmdline;
+    if (e.auid !== null) p.auid = e.auid;
+    return p;
+  }
+}
