@@ -2,6 +2,7 @@
 // with start, stop, duration, final state, counters and the process that
 // opened it. Interim records for long flows, a bound on open flows, and the
 // open ones written out (not finished) when the input ends or on a signal.
+import type { Writable } from 'node:stream';
 import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from '../cli.js';
 import { protectDash, restoreDash, sourcesFrom } from '../input.js';
 import { runLines } from '../lines/run.js';
@@ -31,6 +32,20 @@ export function parseDuration(text: string): number | null {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
   if (!m) return null;
   return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']);
+}
+
+function drained(out: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      out.off('error', done);
+      resolve();
+    };
+    out.once('drain', done);
+    out.once('close', done);
+    out.once('error', done);
+  });
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {
@@ -85,8 +100,13 @@ export async function main(argv: string[], io: IO): Promise<number> {
   // SIGTERM (and SIGINT from a terminal). Not when stdout is gone (EPIPE).
   const reason = io.signal.aborted ? (io.signal.reason as Error | undefined)?.message : undefined;
   if (reason !== 'EPIPE') {
-    tracker.flush(reason === undefined ? 'end-of-input' : 'signal');
-    writeOut();
+    // In parts, waiting for the reader: a full table is hundreds of megabytes of text.
+    let more = true;
+    while (more && !io.stdout.destroyed) {
+      more = tracker.flush(reason === undefined ? 'end-of-input' : 'signal', 4096);
+      const s = stage.take();
+      if (s && !io.stdout.write(s) && more) await drained(io.stdout);
+    }
   }
   const c = tracker.counts;
   // Evictions are never silent: each evicted flow has its record, and here is the count.

@@ -22,7 +22,7 @@ export interface FlowTrackerOptions {
 export interface FlowCounts {
   /** Flow events taken (new, update, destroy). */
   events: number;
-  /** Records written, by kind. */
+  /** Records written, by kind (an incomplete record is also finished or not). */
   finished: number;
   incomplete: number;
   interim: number;
@@ -32,20 +32,33 @@ export interface FlowCounts {
 }
 
 /** Fields that change during a flow's life: the latest event's value wins. */
-const MUTABLE = ['state', 'status', 'counters', 'mark', 'labels', 'helper', 'secmark', 'start', 'stop'] as const;
-/** MUTABLE fields written after the times and the outcome, in this order. */
-const LATEST = ['state', 'status', 'counters', 'mark', 'labels', 'helper', 'secmark'] as const;
-/** The head of a record, in this order; then the times and the outcome; then everything else of the first event. */
+class Latest {
+  state: unknown = undefined;
+  status: unknown = undefined;
+  counters: unknown = undefined;
+  mark: unknown = undefined;
+  labels: unknown = undefined;
+  helper: unknown = undefined;
+  secmark: unknown = undefined;
+  /** Kernel timestamps (nf_conntrack_timestamp). */
+  start: unknown = undefined;
+  stop: unknown = undefined;
+}
+/** The head of a record, in this order; then the times and the outcome, then Latest's fields, then everything else of the first event. */
 const HEAD = ['id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply'] as const;
 /** Fields of an event that describe the event, not the flow, or that a record sets itself. */
-const SKIP = new Set<string>(['ts', 'event', 'timeout', 'use', ...HEAD, ...MUTABLE, 'finished', 'reason', 'incomplete', 'duration']);
+const SKIP = new Set<string>([
+  'ts', 'event', 'timeout', 'use', ...HEAD, ...Object.keys(new Latest()), 'finished', 'reason', 'incomplete', 'duration',
+]);
 
 interface OpenFlow {
   key: string | number;
   /** The event that opened it: the NEW (or, for an incomplete flow, the first UPDATE or `--dump` entry). */
   base: Record<string, any>;
-  /** MUTABLE fields of later events. */
-  latest: Record<string, unknown> | null;
+  /** base.ts in microseconds. */
+  baseUs: number;
+  /** Fields of later events. */
+  latest: Latest | null;
   incomplete: boolean;
   /** Stream clock at which the next interim record is due (Infinity: never). */
   due: number;
@@ -102,9 +115,6 @@ function sameTuple(a: Record<string, any>, b: Record<string, any>): boolean {
     (a.icmp === undefined || b.icmp === undefined || a.icmp?.id === b.icmp?.id);
 }
 
-function keyOf(ev: Record<string, any>): string | number {
-  return typeof ev.host === 'string' ? ev.host + '\n' + ev.id : ev.id;
-}
 
 // ---------------------------------------------------------------- the table
 
@@ -127,6 +137,8 @@ export class FlowTracker {
   private anchorWall = 0;
   /** No interim record is due before this clock (a lower bound). */
   private nextCheck = Infinity;
+  /** The first `host` seen: its flows are keyed by id alone (a number), others by host and id. */
+  private host0: string | undefined = undefined;
 
   constructor(o: FlowTrackerOptions) {
     if (!(Number.isInteger(o.maxFlows) && o.maxFlows >= 1)) throw new RangeError('maxFlows must be a whole number >= 1');
@@ -156,37 +168,38 @@ export class FlowTracker {
   event(ev: Record<string, any>, tsUs: number): void {
     this.counts.events++;
     this.setClock(tsUs);
-    const key = keyOf(ev);
+    const key = this.keyOf(ev);
     let f = this.open.get(key);
     if (f !== undefined && !sameTuple(f.base, ev)) {
       // The id came back with another flow: the old one's DESTROY was lost.
       this.open.delete(key);
       this.counts.idReused++;
-      this.write(f, null, 'id-reused');
+      this.write(f, null, 0, 'id-reused');
       f = undefined;
     }
     switch (ev.event) {
       case 'new':
-        if (f === undefined) this.add(key, ev, ev.dump === true);
+        if (f === undefined) this.add(key, ev, tsUs, ev.dump === true);
         else if (f.incomplete && ev.dump !== true) {
           // A `--dump` entry (or an UPDATE) came before the flow's own NEW: the NEW is the better start.
           f.base = ev;
+          f.baseUs = tsUs;
           f.incomplete = false;
-        } else this.absorb(f, ev);
+        } else absorb(f, ev);
         break;
       case 'update':
-        if (f === undefined) this.add(key, ev, true);
-        else this.absorb(f, ev);
+        if (f === undefined) this.add(key, ev, tsUs, true);
+        else absorb(f, ev);
         break;
       case 'destroy':
         if (f === undefined) {
           this.counts.incomplete++;
-          this.write({ key, base: ev, latest: null, incomplete: true, due: Infinity }, ev, undefined);
+          this.write({ key, base: ev, baseUs: tsUs, latest: null, incomplete: true, due: Infinity }, ev, tsUs, undefined);
         } else {
           this.open.delete(key);
-          this.absorb(f, ev);
+          absorb(f, ev);
           if (f.incomplete) this.counts.incomplete++;
-          this.write(f, ev, undefined);
+          this.write(f, ev, tsUs, undefined);
         }
         break;
     }
@@ -217,35 +230,43 @@ export class FlowTracker {
     if (this.clockUs >= this.nextCheck) this.interims();
   }
 
-  /** Write every open flow as not finished (end of input, or a signal) and forget them. */
-  flush(reason: 'end-of-input' | 'signal'): void {
-    const all = [...this.open.values()];
-    this.open.clear();
-    this.nextCheck = Infinity;
-    for (const f of all) {
+  /**
+   * Write open flows as not finished (end of input, or a signal) and forget
+   * them, oldest first: at most `limit` of them, so that a caller can write
+   * a large table out in parts. Returns true while some are left.
+   */
+  flush(reason: 'end-of-input' | 'signal', limit = Infinity): boolean {
+    let n = 0;
+    for (const f of this.open.values()) {
+      if (n++ >= limit) return true;
+      this.open.delete(f.key);
       this.counts.flushed++;
-      this.write(f, null, reason);
+      this.write(f, null, 0, reason);
     }
+    this.nextCheck = Infinity;
+    return false;
   }
 
-  private add(key: string | number, ev: Record<string, any>, incomplete: boolean): void {
+  private keyOf(ev: Record<string, any>): string | number {
+    const h = ev.host;
+    if (h === undefined || h === this.host0) return ev.id;
+    if (this.host0 === undefined && typeof h === 'string') {
+      this.host0 = h;
+      return ev.id;
+    }
+    return h + '\n' + ev.id;
+  }
+
+  private add(key: string | number, ev: Record<string, any>, tsUs: number, incomplete: boolean): void {
     if (this.open.size >= this.max) {
       const oldest = this.open.values().next().value as OpenFlow;
       this.open.delete(oldest.key);
       this.counts.evicted++;
-      this.write(oldest, null, 'evicted');
+      this.write(oldest, null, 0, 'evicted');
     }
-    const f: OpenFlow = { key, base: ev, latest: null, incomplete, due: this.clockUs + this.every };
+    const f: OpenFlow = { key, base: ev, baseUs: tsUs, latest: null, incomplete, due: this.clockUs + this.every };
     this.open.set(key, f);
     if (this.open.size === 1) this.nextCheck = f.due;
-  }
-
-  private absorb(f: OpenFlow, ev: Record<string, any>): void {
-    for (let i = 0; i < MUTABLE.length; i++) {
-      const k = MUTABLE[i];
-      const v = ev[k];
-      if (v !== undefined) (f.latest ??= {})[k] = v;
-    }
   }
 
   /** Interim records for the flows that are due, first to last; each goes to the end of the order. */
@@ -265,39 +286,83 @@ export class FlowTracker {
       f.due = this.clockUs + this.every;
       this.open.set(f.key, f);
       this.counts.interim++;
-      this.write(f, null, 'interim');
+      this.write(f, null, 0, 'interim');
     }
   }
 
-  /** Build and emit the record of flow `f`, finished by `fin` (a DESTROY) or written early for `reason`. */
-  private write(f: OpenFlow, fin: Record<string, any> | null, reason: FlowEndReason | undefined): void {
+  /**
+   * Build and emit the record of flow `f`, finished by `fin` (a DESTROY,
+   * received at `finUs`), or written early for `reason`.
+   */
+  private write(f: OpenFlow, fin: Record<string, any> | null, finUs: number, reason: FlowEndReason | undefined): void {
     const b = f.base;
     const l = f.latest;
-    const get = (k: string): any => (l !== null && l[k] !== undefined ? l[k] : b[k]);
     const finished = fin !== null;
-    const ts: string = finished ? fin.ts : isoMicros(this.clockUs);
-    const rec: Record<string, any> = { ts, event: 'flow' };
+    if (finished) this.counts.finished++;
+    const rec: Record<string, any> = { ts: finished ? fin.ts : isoMicros(this.clockUs), event: 'flow' };
     for (let i = 0; i < HEAD.length; i++) {
       const v = b[HEAD[i]];
       if (v !== undefined) rec[HEAD[i]] = v;
     }
     // Kernel timestamps (nf_conntrack_timestamp) when the events carry them,
     // else the times ct-events received the NEW and the DESTROY.
-    const start: string | undefined = get('start') ?? (f.incomplete ? undefined : b.ts);
-    const stop: string | undefined = finished ? get('stop') ?? fin.ts : undefined;
+    let start: unknown = l !== null && l.start !== undefined ? l.start : b.start;
+    let startUs: number | undefined;
+    if (typeof start === 'string') startUs = tsMicros(start);
+    else if (!f.incomplete) {
+      start = b.ts;
+      startUs = f.baseUs;
+    }
+    let stopUs: number | undefined;
     if (start !== undefined) rec.start = start;
-    if (stop !== undefined) rec.stop = stop;
-    const s = typeof start === 'string' ? tsMicros(start) : undefined;
-    const e = typeof stop === 'string' ? tsMicros(stop) : finished ? undefined : this.clockUs;
-    if (s !== undefined && e !== undefined) rec.duration = Math.max(0, e - s) / 1e6;
+    if (finished) {
+      const stop = l !== null && l.stop !== undefined ? l.stop : fin.stop;
+      if (typeof stop === 'string') {
+        rec.stop = stop;
+        stopUs = tsMicros(stop);
+      } else {
+        rec.stop = fin.ts;
+        stopUs = finUs;
+      }
+    } else stopUs = this.clockUs;
+    if (startUs !== undefined && stopUs !== undefined) rec.duration = Math.max(0, stopUs - startUs) / 1e6;
     rec.finished = finished;
     if (reason !== undefined) rec.reason = reason;
     if (f.incomplete) rec.incomplete = true;
-    for (let i = 0; i < LATEST.length; i++) {
-      const v = get(LATEST[i]);
-      if (v !== undefined) rec[LATEST[i]] = v;
+    if (l === null) {
+      if (b.state !== undefined) rec.state = b.state;
+      if (b.status !== undefined) rec.status = b.status;
+      if (b.counters !== undefined) rec.counters = b.counters;
+      if (b.mark !== undefined) rec.mark = b.mark;
+      if (b.labels !== undefined) rec.labels = b.labels;
+      if (b.helper !== undefined) rec.helper = b.helper;
+      if (b.secmark !== undefined) rec.secmark = b.secmark;
+    } else {
+      const state = l.state ?? b.state, status = l.status ?? b.status, counters = l.counters ?? b.counters;
+      const mark = l.mark ?? b.mark, labels = l.labels ?? b.labels, helper = l.helper ?? b.helper, secmark = l.secmark ?? b.secmark;
+      if (state !== undefined) rec.state = state;
+      if (status !== undefined) rec.status = status;
+      if (counters !== undefined) rec.counters = counters;
+      if (mark !== undefined) rec.mark = mark;
+      if (labels !== undefined) rec.labels = labels;
+      if (helper !== undefined) rec.helper = helper;
+      if (secmark !== undefined) rec.secmark = secmark;
     }
     for (const k in b) if (!SKIP.has(k)) rec[k] = b[k];
     this.emit(rec as FlowRecord);
   }
+}
+
+/** Keep the fields of a later event of the flow that change during its life. */
+function absorb(f: OpenFlow, ev: Record<string, any>): void {
+  const l = (f.latest ??= new Latest());
+  if (ev.state !== undefined) l.state = ev.state;
+  if (ev.status !== undefined) l.status = ev.status;
+  if (ev.counters !== undefined) l.counters = ev.counters;
+  if (ev.mark !== undefined) l.mark = ev.mark;
+  if (ev.labels !== undefined) l.labels = ev.labels;
+  if (ev.helper !== undefined) l.helper = ev.helper;
+  if (ev.secmark !== undefined) l.secmark = ev.secmark;
+  if (ev.start !== undefined) l.start = ev.start;
+  if (ev.stop !== undefined) l.stop = ev.stop;
 }
