@@ -2,7 +2,7 @@
 // template or preset reads, render flow events, and turn special records
 // into a readable note for standard error instead of output. Built from
 // plain options so that worker threads can build their own.
-import { isFlowEvent } from '../event.js';
+import { isFlowEvent, isFlowRecord } from '../event.js';
 import { compileCheck, parseChecked } from '../filter/validate.js';
 import type { LineProcessor } from '../lines/chunk.js';
 import { compilePreset, compileTemplate, FieldError, templateFields, PRESETS, CSV_FIELDS, type PresetOptions, type Renderer } from './template.js';
@@ -17,6 +17,7 @@ export interface FormatProcessorOptions {
 /** Top-level fields each preset reads, for type checks; null: all of them. */
 const PRESET_FIELDS: Record<string, string[] | null> = {
   ctrecorder: ['ts', 'event', 'status', 'src', 'sport', 'dst', 'dport', 'reply'],
+  'ctrecorder-squeeze': ['ts', 'event', 'start', 'stop', 'src', 'sport', 'dst', 'dport', 'reply'],
   packettrail: ['process.user', 'process.comm', 'process.pid', 'direction', 'src', 'sport', 'dst', 'dport'],
   notrust: ['ts', 'proto', 'src', 'sport', 'dst', 'dport', 'process.inode', 'process.pid', 'process.comm', 'process.cmdline', 'process.user', 'process.uid', 'host'],
   kv: null,
@@ -62,7 +63,8 @@ export function createProcessor(o: FormatProcessorOptions): LineProcessor {
     line(text, report) {
       const ev = parseChecked(text, check, report);
       if (!ev) return null;
-      if (!isFlowEvent(ev)) {
+      // ct-flows' records are formatted like events; other special records are notes.
+      if (!isFlowEvent(ev) && !isFlowRecord(ev)) {
         report({ kind: 'note', message: describeSpecial(ev) });
         return null;
       }

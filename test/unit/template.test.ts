@@ -134,6 +134,30 @@ test('ctrecorder: local time with microseconds, S/U/E, + once replied, original 
   }
 });
 
+test('ctrecorder-squeeze: ct-flows records as start, end, both tuples; the placeholder for a time not known', () => {
+  const saved = process.env.TZ;
+  try {
+    process.env.TZ = 'UTC';
+    const f = compilePreset('ctrecorder-squeeze');
+    const flow = { ...EV, event: 'flow', start: '2026-11-23T09:42:44.164506Z', stop: '2026-11-23T09:42:46.000120Z', duration: 1.835614, finished: true };
+    const tuples = 'src=10.0.0.5:41856 dst=93.184.216.34:443 src=93.184.216.34:443 dst=192.0.2.7:41856';
+    assert.equal(f.render(flow), `2026.11.23 09:42:44.164506 2026.11.23 09:42:46.000120 ${tuples}`);
+    // Not finished (interim, end of input): no end. Incomplete (NEW not seen, no kernel time): no start.
+    const NODATE = '-          -              ';
+    assert.equal(NODATE.length, '2026.11.23 09:42:44.164506'.length);
+    assert.equal(f.render({ ...flow, stop: undefined, finished: false, reason: 'interim' }), `2026.11.23 09:42:44.164506 ${NODATE} ${tuples}`);
+    assert.equal(f.render({ ...flow, start: undefined, incomplete: true }), `${NODATE} 2026.11.23 09:42:46.000120 ${tuples}`);
+    // Raw events: a destroy alone gives its line (kernel start if any, its stop or ts); new and update give nothing.
+    assert.equal(f.render({ ...EV, event: 'destroy', start: '2026-11-23T09:40:00.000001Z' }), `2026.11.23 09:40:00.000001 2026.11.23 09:42:44.164506 ${tuples}`);
+    assert.equal(f.render(EV), '');
+    assert.equal(f.render({ ...EV, event: 'update' }), '');
+    assert.match(compilePreset('ctrecorder-squeeze', { tsFormat: 'iso', tz: 'utc' }).render(flow), /^2026-11-23T09:42:44.164506Z 2026-11-23T09:42:46.000120Z src=/);
+  } finally {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  }
+});
+
 test('packettrail: local end as sip/sport, remote as rip/rport, whitespace removed from names', () => {
   const f = compilePreset('packettrail');
   assert.equal(f.render(EV), 'username=alice process=curl pid=2314 sip=10.0.0.5 sport=41856 rip=93.184.216.34 rport=443');
@@ -204,7 +228,7 @@ test('tsv: header, tabs, newlines and backslashes escaped', () => {
 });
 
 test('presets: every name compiles, unknown names are a TemplateError', () => {
-  assert.deepEqual([...PRESET_NAMES].sort(), ['conntrack-logger', 'csv', 'ctrecorder', 'default', 'kv', 'notrust', 'packettrail', 'tsv']);
+  assert.deepEqual([...PRESET_NAMES].sort(), ['conntrack-logger', 'csv', 'ctrecorder', 'ctrecorder-squeeze', 'default', 'kv', 'notrust', 'packettrail', 'tsv']);
   for (const n of PRESET_NAMES) {
     assert.equal(typeof compilePreset(n).render, 'function');
     assert.ok(PRESETS[n].description.length > 10);
