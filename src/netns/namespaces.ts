@@ -161,24 +161,40 @@ export class NetnsIndex {
   }
 
   /**
-   * Read /proc/PID/net/<file> of the namespace through one of its processes.
-   * A process that has exited (or become a zombie, which has no namespaces
-   * left) is dropped and the next one tried.
+   * Read /proc/PID/net/<file> of the namespace through one of its processes,
+   * the longest known first. A process that has exited (or become a zombie,
+   * which has no namespaces left) is forgotten and the next one tried; when
+   * none is left, /proc is listed again for processes that came since.
    */
   read(ns: Netns, file: string): ReadResult {
+    const r = this.readVia(ns, file);
+    if ('text' in r || r.error !== 'gone') return r;
+    this.refresh();
+    const cur = this.byInode.get(ns.inode);
+    return cur ? this.readVia(cur, file) : r;
+  }
+
+  private readVia(ns: Netns, file: string): ReadResult {
     let denied = false;
     for (const pid of ns.pids) {
       try {
         return { text: readFileSync(`${this.proc}/${pid}/net/${file}`, 'latin1') };
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EACCES' || code === 'EPERM') { denied = true; continue; }
-        // Gone: forget the pid here; the next refresh forgets it everywhere.
-        ns.pids.delete(pid);
-        this.byPid.delete(pid);
+        if (code === 'EACCES' || code === 'EPERM') denied = true;
+        else this.forget(pid);
       }
     }
     return { error: denied ? 'no-permission' : 'gone' };
+  }
+
+  private forget(pid: number): void {
+    const ino = this.byPid.get(pid);
+    this.byPid.delete(pid);
+    const ns = ino === undefined ? undefined : this.byInode.get(ino);
+    if (!ns) return;
+    ns.pids.delete(pid);
+    if (!ns.pids.size) this.byInode.delete(ns.inode); // its addresses go at the next rebuild
   }
 
   get(inode: number): Netns | undefined {

@@ -168,6 +168,29 @@ test('NetnsIndex: a young namespace\'s addresses are read again (a CNI plugin ad
   }
 });
 
+test('NetnsIndex: when every process known in a namespace has exited, /proc is listed again for new ones', () => {
+  const p = fakeProc();
+  try {
+    p.add('self', 1);
+    p.add(5, 9000, ['10.9.0.2']);
+    const ix = new NetnsIndex({ proc: p.root, maxAgeMs: 60000, minRefreshMs: 60000, youngMs: 0 });
+    const ns = ix.lookup('10.9.0.2');
+    assert.deepEqual(ns.map((x) => x.inode), [9000]);
+    // A short-lived process gone, another one started in the same namespace.
+    p.kill(5);
+    p.add(6, 9000, ['10.9.0.2']);
+    const r = ix.read(ns[0], 'fib_trie');
+    assert.ok('text' in r && r.text.includes('10.9.0.2'));
+    assert.deepEqual([...ix.get(9000)!.pids], [6]);
+    // No process left at all: the namespace is gone.
+    p.kill(6);
+    assert.deepEqual(ix.read(ix.get(9000)!, 'fib_trie'), { error: 'gone' });
+    assert.equal(ix.get(9000), undefined);
+  } finally {
+    p.done();
+  }
+});
+
 test('NetnsIndex: an unknown address refreshes at most every minRefreshMs', () => {
   const p = fakeProc();
   try {
