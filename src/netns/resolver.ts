@@ -153,12 +153,13 @@ export class NetnsResolver implements ForwardedResolver {
     if (found.length > 1) return { reason: 'ambiguous' };
     if (!found.length) return { netns, reason: denied ? 'no-permission' : 'socket-gone' };
     const { ns, sock } = found[0];
-    const o = this.owner(sock);
-    if (o.process) o.process.netns = ns.inode;
-    return { ...o, netns: ns.inode };
+    return { ...this.owner(sock, ns.inode), netns: ns.inode };
   }
 
-  private owner(sock: ProcSocket): Side {
+  /** The process objects handed out, one per (process, socket): a flood from one socket shares it. */
+  private shared = new Map<number, { base: ProcessInfo; info: ProcessInfo }>();
+
+  private owner(sock: ProcSocket, netns: number): Side {
     const got = this.index.lookup(sock.inode);
     if (!got.holders.length) {
       const self = this.selfUid;
@@ -173,11 +174,17 @@ export class NetnsResolver implements ForwardedResolver {
       if (!best || (p.start_time ?? '') > (best.start_time ?? '')) best = p;
     }
     if (!best) return { reason: 'socket-gone', uid: sock.uid };
-    return { process: this.describe(best, sock.inode), holders: got.holders.length };
+    let w = this.shared.get(sock.inode);
+    if (!w || w.base !== best) {
+      if (this.shared.size >= 4096) this.shared.clear();
+      w = { base: best, info: this.describe(best, sock.inode, netns) };
+      this.shared.set(sock.inode, w);
+    }
+    return { process: w.info, holders: got.holders.length };
   }
 
-  private describe(p: ProcessInfo, inode: number): ProcessInfo {
-    const out: ProcessInfo = { ...p, inode };
+  private describe(p: ProcessInfo, inode: number, netns: number): ProcessInfo {
+    const out: ProcessInfo = { ...p, inode, netns };
     const c = p.container;
     if (c && this.meta) {
       const d = this.meta.describe(c.id, c.runtime);
