@@ -128,7 +128,7 @@ async function rates() {
 
 async function flood() {
   const fa = path.join(tmp, 'flood-a.ndjson');
-  const cmd = `${BIN('ct-events')} -p udp -e new | ${BIN('ct-attribute')} > ${fa}`;
+  const cmd = `${BIN('ct-events')} -p udp -e new | ${BIN('ct-attribute')} --stats > ${fa}`;
   const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   await sleep(1500);
   const t0 = Date.now();

@@ -82,6 +82,19 @@ interface Lookup {
 
 const direction = (l: Lookup) => l.base.direction;
 
+/**
+ * When the flow began, as closely as the event tells (ms since the epoch):
+ * the kernel's start timestamp (nf_conntrack_timestamp=1), else the time
+ * ct-events received the event, which is later; Infinity when neither is
+ * known (never matches a closed socket).
+ */
+function eventMs(ev: FlowEvent): number {
+  const start = typeof ev.start === 'string' ? Date.parse(ev.start) : NaN;
+  const t = Date.parse(ev.ts);
+  if (!Number.isNaN(start) && !(start > t)) return start;
+  return Number.isNaN(t) ? Infinity : t;
+}
+
 const UDP_OWNER_MS = 200;
 
 export class Attributor {
@@ -136,30 +149,57 @@ export class Attributor {
   }
 
   /**
-   * UDP owners by local endpoint, for a moment: a flood of flows from one
-   * socket needs one sock_diag answer, not one per flow. An entry is used
-   * only while its socket is still held (the fd index re-checks the inode
-   * with a readlink), so a closed socket is never named.
+   * UDP owners by local endpoint: a flood of flows from one socket needs
+   * one sock_diag answer, not one per flow. An entry is used while its
+   * socket is still held (the fd index re-checks the inode with a readlink)
+   * and for UDP_OWNER_MS after sock_diag named it; then sock_diag is asked
+   * again. Once the socket is closed, the entry still answers for flows
+   * whose events were received before the last time the socket was seen
+   * held (`confirmedAt`): at that moment, after the flow began, this socket
+   * had the flow's local endpoint, and while it had it no other socket
+   * could. A flow that began after that moment is never given to it.
    */
-  private udpOwners = new Map<string, { sock: SockInfo; at: number }>();
+  private udpOwners = new Map<string, { sock: SockInfo; at: number; confirmedAt: number }>();
+  /** Sockets seen closed, with the process that held them (see udpOwners). */
+  private closedOwner = new WeakMap<SockInfo, ProcessInfo>();
+  /** When the current batch began (see beginBatch), or 0. */
+  private batchAt = 0;
 
-  /** The UDP owner of `local` if known and still held; undefined when sock_diag must be asked. */
-  private cachedUdpOwner(proto: number, local: Endpoint): SockInfo | undefined {
+  /**
+   * The UDP owner of `local` if known; undefined when sock_diag must be
+   * asked. `ts` is the event's receive time (ms), for closed sockets.
+   */
+  private cachedUdpOwner(proto: number, local: Endpoint, ev: FlowEvent): SockInfo | undefined {
     const hit = this.udpOwners.get(`${proto}|${local.addr}|${local.port}`);
-    if (hit && Date.now() - hit.at < UDP_OWNER_MS && this.index.holds(hit.sock.inode)) return hit.sock;
-    return undefined;
+    if (!hit) return undefined;
+    if (this.closedOwner.has(hit.sock)) return eventMs(ev) <= hit.confirmedAt ? hit.sock : undefined;
+    // A confirmation made in this batch was made after it began.
+    const t = this.batchAt || Date.now();
+    if (this.index.holds(hit.sock.inode)) {
+      if (t > hit.confirmedAt) hit.confirmedAt = t;
+      return Date.now() - hit.at < UDP_OWNER_MS ? hit.sock : undefined;
+    }
+    const last = this.withInode.get(hit.sock.inode);
+    if (!last) return undefined;
+    this.closedOwner.set(hit.sock, last.info);
+    return eventMs(ev) <= hit.confirmedAt ? hit.sock : undefined;
   }
 
-  private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
+  private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint, ev: FlowEvent): Promise<SockInfo | null> {
     if (proto !== IPPROTO_TCP) {
-      const cached = this.cachedUdpOwner(proto, local);
+      const cached = this.cachedUdpOwner(proto, local, ev);
       if (cached) return cached;
       const key = `${proto}|${local.addr}|${local.port}`;
+      const asked = Date.now();
       const s = await this.findSocketNow(family, proto, local, remote);
       if (s && s.inode) {
         if (this.udpOwners.size > 4096) this.udpOwners.clear();
-        this.udpOwners.set(key, { sock: s, at: Date.now() });
-      } else this.udpOwners.delete(key);
+        this.udpOwners.set(key, { sock: s, at: asked, confirmedAt: asked });
+      } else {
+        // Nothing there now: a closed socket's entry stays, for its flows still to come.
+        const old = this.udpOwners.get(key);
+        if (old && !this.closedOwner.has(old.sock)) this.udpOwners.delete(key);
+      }
       return s;
     }
     return this.findSocketNow(family, proto, local, remote);
@@ -191,6 +231,8 @@ export class Attributor {
   private withInode = new Map<number, { base: ProcessInfo; info: ProcessInfo }>();
 
   private owner(sock: SockInfo): { process?: ProcessInfo; reason?: string; holders?: number } {
+    const closed = this.closedOwner.get(sock);
+    if (closed) return { process: closed };
     const found = this.index.lookup(sock.inode);
     if (!found.holders.length) {
       const self = this.opts.selfUid;
@@ -264,9 +306,9 @@ export class Attributor {
     const l = this.classify(ev);
     if (l instanceof Remembered) return l.direction === 'fwd' && this.fwd ? null : l;
     if (l.proto === IPPROTO_TCP) return null;
-    const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out) : null;
+    const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out, ev) : null;
     if (a === undefined) return null;
-    const b = l.wantIn ? this.cachedUdpOwner(l.proto, l.inLocal) : null;
+    const b = l.wantIn ? this.cachedUdpOwner(l.proto, l.inLocal, ev) : null;
     if (b === undefined) return null;
     this.stats.lookups++;
     return this.build(l, a, b);
@@ -278,8 +320,8 @@ export class Attributor {
     this.stats.lookups++;
     try {
       const [a, b] = await Promise.all([
-        l.wantOut ? this.findSocket(l.family, l.proto, l.out, l.outRemote) : Promise.resolve(null),
-        l.wantIn ? this.findSocket(l.family, l.proto, l.inLocal, l.inRemote) : Promise.resolve(null),
+        l.wantOut ? this.findSocket(l.family, l.proto, l.out, l.outRemote, ev) : Promise.resolve(null),
+        l.wantIn ? this.findSocket(l.family, l.proto, l.inLocal, l.inRemote, ev) : Promise.resolve(null),
       ]);
       const rec = this.build(l, a, b);
       if (!rec.process && (direction(l) === 'in') && l.proto === IPPROTO_TCP && b) {
@@ -332,6 +374,7 @@ export class Attributor {
    * the check, as with a check per event).
    */
   beginBatch(): void {
+    this.batchAt = Date.now();
     this.index.newEpoch();
   }
 

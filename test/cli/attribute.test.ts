@@ -1,7 +1,8 @@
 // ct-attribute as a command: input handling, exit codes, pass-through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -97,4 +98,56 @@ test('the owner is added at the end of each line; an attributed stream attribute
     assert.equal((text.match(/"process":/g) ?? []).length, 1);
     assert.equal(JSON.parse(text).process.pid, process.pid);
   }
+});
+
+test('a closed UDP socket still owns the flows received before it was last seen held, and none after', async (t) => {
+  // The owner: a process of its own holding a UDP socket until told to go.
+  const owner = spawn(process.execPath, ['-e', `
+    const s = require('dgram').createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+    process.stdin.on('end', () => process.exit(0)).resume();
+  `], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => owner.kill());
+  const [portText] = await once(owner.stdout!.setEncoding('utf8'), 'data');
+  const port = Number(String(portText).trim());
+  const attr = spawn(BIN('ct-attribute'), [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => attr.kill());
+  const out = attr.stdout!.setEncoding('utf8');
+  let buf = '';
+  const next = async (): Promise<any> => {
+    while (!buf.includes('\n')) {
+      const [d] = await once(out, 'data');
+      buf += d;
+    }
+    const i = buf.indexOf('\n');
+    const line = buf.slice(0, i);
+    buf = buf.slice(i + 1);
+    return JSON.parse(line);
+  };
+  const ev = (id: number, ts: string) => JSON.stringify({ ts, event: 'new', id, family: 'ipv4', proto: 'udp', src: '127.0.0.1', sport: port, dst: '198.51.100.7', dport: 5000 + id, reply: { src: '198.51.100.7', sport: 5000 + id, dst: '127.0.0.1', dport: port }, status: [] }) + '\n';
+  const now = () => new Date().toISOString();
+  attr.stdin!.write(ev(1, now()));
+  const e1 = await next();
+  assert.equal(e1.process?.pid, owner.pid, JSON.stringify(e1.attribution));
+  const beforeLastSeen = now();
+  await new Promise((r) => setTimeout(r, 5));
+  attr.stdin!.write(ev(2, now()));
+  assert.equal((await next()).process?.pid, owner.pid);
+  // The owner closes its socket and exits.
+  owner.stdin!.end();
+  await once(owner, 'exit');
+  await new Promise((r) => setTimeout(r, 5));
+  // Received while the socket was still there (it was seen held after): its owner.
+  attr.stdin!.write(ev(3, beforeLastSeen));
+  const e3 = await next();
+  assert.equal(e3.process?.pid, owner.pid, JSON.stringify(e3.attribution));
+  assert.deepEqual(e3.attribution, { method: 'sock_diag', ok: true });
+  // Received after: nobody's, and said so.
+  attr.stdin!.write(ev(4, now()));
+  const e4 = await next();
+  assert.equal(e4.process, undefined);
+  assert.equal(e4.attribution.ok, false);
+  assert.equal(e4.attribution.reason, 'socket-gone');
+  attr.stdin!.end();
+  await once(attr, 'close');
 });
