@@ -9,7 +9,7 @@ import { runLines } from '../lines/run.js';
 import { FlowsStage } from '../flows/processor.js';
 
 const NAME = 'ct-flows';
-export const DEFAULT_MAX_FLOWS = 262144;
+export const DEFAULT_MAX_FLOWS = 100000;
 
 function options(argv: string[], io: IO) {
   const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (ct-event(5)) from files or stdin and write one {"event":"flow"} record per connection when its DESTROY comes: start and stop (kernel timestamps when the events have them), duration, final state and status, packets and bytes each way (when counters are on), both tuples, community_id, and the process, direction and attribution of its NEW. new, update and destroy events are consumed; every other record (overrun, stats, ...) passes through unchanged. Open flows are written out, marked "finished":false, when the input ends or on SIGTERM.`)
