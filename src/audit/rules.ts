@@ -91,7 +91,7 @@ export function ruleText(r: AuditRule): string {
   }
   if (r.syscalls === 'all') s += ' -S all';
   else if (r.syscalls.length) {
-    const names = r.syscalls.map((n) => (table ? Object.entries(table.calls).find(([, v]) => v === n)?.[0] : undefined) ?? String(n));
+    const names = [...r.syscalls].sort((x, y) => x - y).map((n) => (table ? Object.entries(table.calls).find(([, v]) => v === n)?.[0] : undefined) ?? String(n));
     s += ` -S ${names.join(',')}`;
   }
   for (const f of r.fields) {
@@ -99,7 +99,7 @@ export function ruleText(r: AuditRule): string {
     const name = FIELD_NAMES[f.type] ?? `field${f.type}`;
     let v: string;
     if (f.text !== undefined) v = f.text;
-    else if (f.type === AUDIT_EXIT) v = String((f.value! | 0));
+    else if (f.type === AUDIT_EXIT) v = (f.value! | 0) === -EINPROGRESS ? '-EINPROGRESS' : String(f.value! | 0);
     else if (f.type >= 200 && f.type <= 203) v = `0x${(f.value! >>> 0).toString(16)}`;
     else v = String(f.value! >>> 0);
     s += ` -F ${name}${OPS[f.op] ?? '?'}${v}`;
