@@ -11,6 +11,7 @@ import { SocketIndex } from '../proc/sockets.js';
 import { ProcessReader } from '../proc/process.js';
 import { BoundedMap } from '../lru.js';
 import type { ForwardedResolver } from '../netns/resolver.js';
+import type { AuditHook } from '../audit/hook.js';
 
 export interface AttributorOptions {
   proc?: string;
@@ -28,6 +29,8 @@ export interface AttributorOptions {
   selfUid?: number;
   /** Owners of forwarded flows in other network namespaces of this host (src/netns: netnsResolver()). */
   forwarded?: (index: SocketIndex, procs: ProcessReader) => ForwardedResolver;
+  /** Audit records of connect/send calls (src/audit/hook.ts): consulted for NEW events of outgoing and local flows. */
+  audit?: AuditHook;
 }
 
 /** A flow's tuple (to guard against reused ids) and direction. */
@@ -391,6 +394,7 @@ export class Attributor {
     }
     const rec = this.lookupNow(ev);
     if (!rec) return false;
+    if (ev.event === 'new') this.opts.audit?.note(ev, rec);
     this.settle(ev, rec, known);
     return true;
   }
@@ -402,7 +406,11 @@ export class Attributor {
       known = this.recall(ev);
       if (known && this.fromMemory(ev, known)) return;
     }
-    this.settle(ev, await this.lookup(ev), known);
+    // Announced in stream order, before the lookup: see src/audit/correlator.ts.
+    const ticket = this.opts.audit?.expect(ev) ?? null;
+    let rec = await this.lookup(ev);
+    if (ticket) rec = await this.opts.audit!.settle(ticket, rec, this.index);
+    this.settle(ev, rec, known);
   }
 
   private fromMemory(ev: FlowEvent, known: Remembered): boolean {

@@ -206,6 +206,23 @@ export class Correlator {
     return t;
   }
 
+  /**
+   * A NEW event whose owner was known without a lookup: its record (here or
+   * still to come) is used up, so that no ownerless flow takes it.
+   */
+  noteOwner(ev: FlowEvent, pid: number): void {
+    const t = this.expect(ev);
+    if (!t) return;
+    this.stats.expected--;
+    t.claimed = true;
+    t.answer = { pid };
+    const mine = this.window(t, false).filter((c) => c.ev.pid === pid).sort((x, y) => x.ev.time - y.ev.time);
+    if (mine.length) this.consume(mine[0], t.key);
+    else this.claim(t, pid);
+    this.done(t, { kind: 'none' }, false);
+    this.pump(t.key);
+  }
+
   /** The flow is not one audit can speak for (inbound, forwarded): forget it. */
   cancel(t: Ticket): void {
     if (t.resolved) return;

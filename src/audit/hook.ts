@@ -35,6 +35,14 @@ export class AuditHook {
     return this.correlator.expect(ev);
   }
 
+  /**
+   * A NEW event answered at once from what sock_diag said before (a UDP
+   * socket still held): its owner's record is spoken for.
+   */
+  note(ev: FlowEvent, rec: AttributedRecord): void {
+    if ((rec.direction === 'out' || rec.direction === 'local') && rec.attribution.ok && rec.process) this.correlator.noteOwner(ev, rec.process.pid);
+  }
+
   async settle<R extends AttributedRecord>(t: Ticket, rec: R, index?: HolderIndex): Promise<R> {
     if (rec.direction !== 'out' && rec.direction !== 'local') {
       this.correlator.cancel(t);
