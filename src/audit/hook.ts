@@ -28,7 +28,12 @@ export interface AuditHookOptions {
 }
 
 export class AuditHook {
-  constructor(private correlator: Correlator, private opts: AuditHookOptions = {}) {}
+  /** User and group names (the attributor's); may be set after construction. */
+  users: Users | undefined;
+
+  constructor(private correlator: Correlator, private opts: AuditHookOptions = {}) {
+    this.users = opts.users;
+  }
 
   /** Call for every event, in stream order, before its lookup starts. */
   expect(ev: FlowEvent): Ticket | null {
@@ -73,7 +78,7 @@ export class AuditHook {
   /** The process as its records describe it (or /proc, when it was alive and verified). */
   processOf(e: AuditEvent): ProcessInfo {
     if (e.proc) return { ...e.proc, ...(e.auid !== null ? { auid: e.auid } : {}) };
-    const users = this.opts.users;
+    const users = this.users;
     const p: ProcessInfo = { pid: e.pid };
     if (e.ppid >= 0) p.ppid = e.ppid;
     if (e.uid >= 0) {

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { nowTs, type OverrunRecord } from '../event.js';
 import {
-  AuditSocket, AuditRelay, AuditError, inInitialNetns, AUDIT_STATUS_ENABLED, AUDIT_STATUS_PID,
+  AuditSocket, AuditRelay, AuditError, initialNetns, AUDIT_STATUS_ENABLED, AUDIT_STATUS_PID,
   type AuditRule, type AuditStatus,
 } from '../netlink/audit.js';
 import { Assembler, type AuditEvent } from './records.js';
@@ -73,10 +73,13 @@ export class AuditSource {
   private overruns: OverrunRecord[] = [];
   private closed = false;
   private canControl = true;
+  /** Process details of live pids (shared with the attributor); may be set after construction. */
+  procs: ProcessReader | undefined;
   readonly stats: AuditSourceStats = { mode: 'none', records: 0, events: 0, lost: 0, rulesAdded: 0 };
 
   constructor(private opts: AuditSourceOptions) {
     this.correlator = new Correlator({ windowMs: opts.windowMs });
+    this.procs = opts.procs;
     this.assembler = new Assembler((e) => this.onEvent(e));
   }
 
@@ -87,7 +90,7 @@ export class AuditSource {
   private onEvent(e: AuditEvent): void {
     this.stats.events++;
     if (!e.call || !e.addr) return;
-    const procs = this.opts.procs;
+    const procs = this.procs;
     // While the process lives, /proc has what records lack (cgroup, the
     // whole command line, start time); a pid now held by a newer process
     // (started after the call) or running another program is not it.
@@ -177,7 +180,9 @@ export class AuditSource {
     } else if (status && status.pid === 0) {
       this.warn('no audit daemon is registered: the kernel also writes each audit record to its own log, rate-limited (see ct-attribute(1); --audit-daemon avoids it)');
     }
-    if (inInitialNetns(o.proc)) {
+    const initNs = initialNetns(o.proc);
+    if (initNs === undefined) this.warn('cannot tell whether this is the initial network namespace (pid 1 unreadable): assuming it is; audit records reach only that one');
+    if (!initNs) {
       const r = new AuditSocket();
       r.on('error', (e: Error) => this.warn(e.message));
       r.on('record', (t: number, x: string) => this.onRecord(t, x));
@@ -188,7 +193,7 @@ export class AuditSource {
       return;
     }
     // Multicast audit records reach only the initial network namespace.
-    const relay = new AuditRelay(rcvbuf, o.proc);
+    const relay = new AuditRelay(rcvbuf, initNs);
     this.relay = relay;
     relay.on('record', (t: number, x: string) => this.onRecord(t, x));
     await new Promise<void>((resolve, reject) => {

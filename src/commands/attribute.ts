@@ -2,13 +2,15 @@
 import { createReadStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from '../cli.js';
+import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type IO } from '../cli.js';
 import { LineSplitter, parseObject, type Line } from '../ndjson.js';
 import { isFlowEvent, type FlowEvent, type ProcessInfo } from '../event.js';
 import { Attributor } from '../attribute/attributor.js';
 import { protectDash, restoreDash } from '../input.js';
 import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
 import { NetnsResolver } from '../netns/resolver.js';
+import { AuditSource } from '../audit/source.js';
+import { AuditHook } from '../audit/hook.js';
 
 const NAME = 'ct-attribute';
 
@@ -56,7 +58,12 @@ function options(argv: string[], io: IO) {
     .option('docker-root', { type: 'string', default: '/var/lib/docker', description: 'Docker\'s data root, for container names and images' })
     .option('containerd-state', { type: 'string', default: '/run/containerd', description: 'containerd\'s state directory, for container names and images (Kubernetes, nerdctl)' })
     .option('containers-storage', { type: 'string', array: true, default: ['/run/containers/storage', '/var/lib/containers/storage'], description: 'containers/storage roots, for container names and images (CRI-O, Podman); repeatable' })
+    .option('audit', { type: 'boolean', default: false, description: 'Also name owners from the kernel\'s audit records of connect/sendto/sendmsg calls (NETLINK_AUDIT): finds processes gone before sock_diag could see them' })
+    .option('audit-rules', { type: 'boolean', default: false, description: 'With --audit: add the audit rules it needs for the run (key ctpipe-PID) and remove exactly those at exit' })
+    .option('audit-window', { type: 'number', default: 300, description: 'With --audit: how far back (ms) a record may match an event, and how long an event waits for a late record' })
+    .option('audit-daemon', { type: 'boolean', default: false, description: 'With --audit: when no audit daemon is registered, register as it (records are then not written to the kernel log); released at exit' })
     .example(`sudo ct-events | ${NAME}`, 'who owns each new and closed connection')
+    .example(`sudo ct-events | ${NAME} --audit --audit-rules`, 'also the owners of connections too brief to look up (audit)')
     .example(`sudo ct-events -p tcp | ${NAME} --no-cmdline | ct-format`, 'readable, without command lines')
     .example(`${NAME} < saved.ndjson`, 'attribute saved events (owners must still exist)')
     .example(`sudo ct-events | ${NAME} | jq -c 'select(.process.container) | [.process.container.name, .dst, .dport]'`, 'connections made by containers');
@@ -70,8 +77,16 @@ export async function main(argv: string[], io: IO): Promise<number> {
     const v = Number(a[k]);
     if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${k} must be a positive whole number`);
   }
+  const audit = !!(a.audit || a['audit-rules'] || a['audit-daemon']);
+  const windowMs = Number(a['audit-window']);
+  if (!Number.isFinite(windowMs) || windowMs < 0 || windowMs > 60000) throw new UsageError('--audit-window must be a number of milliseconds from 0 to 60000');
   const files = (((a as any).file ?? []) as (string | number)[]).map(String);
   let netns = null as NetnsResolver | null;
+  const auditSource = audit ? new AuditSource({
+    rules: a['audit-rules'] as boolean, daemon: a['audit-daemon'] as boolean, windowMs,
+    pid: process.pid, arch: process.arch, onWarning: (m) => warn(io, NAME, `audit: ${m}`),
+  }) : null;
+  const auditHook = auditSource ? new AuditHook(auditSource.correlator, { cmdline: a.cmdline as boolean }) : undefined;
   const attributor = new Attributor({
     cmdline: a.cmdline as boolean,
     flowCache: a.cache as boolean,
@@ -83,7 +98,25 @@ export async function main(argv: string[], io: IO): Promise<number> {
       index, procs, peer: a.peer as boolean, selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
       runtimes: { docker: String(a['docker-root']), containerd: String(a['containerd-state']), storage: (a['containers-storage'] as string[]).map(String) },
     })) : undefined,
+    audit: auditHook,
   });
+  if (auditSource && auditHook) {
+    auditSource.procs = attributor.procs;
+    auditHook.users = attributor.procs.users;
+    try {
+      await auditSource.start();
+    } catch (e) {
+      await auditSource.close();
+      attributor.close();
+      throw new Failure(`audit: ${(e as Error).message}`);
+    }
+  }
+  /** Records about lost audit records, placed in the stream where they were noticed. */
+  const auditOverruns = (): string => {
+    let s = '';
+    if (auditSource) for (const r of auditSource.takeOverruns()) s += JSON.stringify(r) + '\n';
+    return s;
+  };
   let bad = 0;
   let warnedPermission = false;
   try {
@@ -152,7 +185,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
           else if (texts[i] !== undefined) out += appendOwner(texts[i], o);
           else out += JSON.stringify(o) + '\n';
         }
-        return out;
+        return out + auditOverruns();
       };
       // SIGTERM: treat as end of input, so what was read is still written.
       const onAbort = () => { try { (input as any).push(null); } catch { /* already ended */ } };
@@ -164,10 +197,19 @@ export async function main(argv: string[], io: IO): Promise<number> {
       }
     }
   } finally {
+    if (auditSource) {
+      await auditSource.close();
+      const rest = auditOverruns();
+      if (rest) io.stdout.write(rest);
+    }
     attributor.close();
   }
   if (a.stats) {
     const s = attributor.stats;
+    if (auditSource) {
+      const c = auditSource.correlator.stats;
+      warn(io, NAME, `audit: ${auditSource.stats.mode}, records ${auditSource.stats.records}, network calls ${c.records}, lost ${auditSource.stats.lost}; NEW events confirmed ${c.agree}, named by audit alone ${c.match}, ambiguous ${c.ambiguous}, disagreeing ${c.disagree}, no record ${c.none}, waited for a late record ${c.waited}`);
+    }
     warn(io, NAME, `attributed ${s.ok}, unattributed ${s.failed} (${Object.entries(s.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}), from flow memory ${s.cached}, sock_diag lookups ${s.lookups}${netns ? `, other-namespace lookups ${netns.stats.lookups} (${netns.stats.ok} attributed, ${netns.namespaces.size} namespaces, ${netns.stats.tableReads} table reads)` : ''}`);
   }
   if (bad) {

@@ -13,7 +13,7 @@
 // Record text is decoded in src/audit/records.ts, not here.
 import { endianness } from 'node:os';
 import { EventEmitter } from 'node:events';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { RawNetlinkSocket } from 'netlink';
 import { splitMessages, nlError, DecodeError, NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLM_F_REQUEST, NLM_F_ACK } from './conntrack.js';
@@ -410,14 +410,40 @@ export class AuditSocket extends EventEmitter {
   }
 }
 
-/** Is this process in the initial network namespace (where audit multicast is delivered)? */
-export function inInitialNetns(proc = '/proc'): boolean {
+// include/linux/proc_ns.h: since Linux 6.16 the initial namespaces have
+// fixed inode numbers below PROC_DYNAMIC_FIRST (the others are allocated
+// from it up), so the initial network namespace is known by its number.
+const PROC_NET_INIT_INO = 0xeffffff9;
+const PROC_USER_INIT_INO = 0xeffffffd;
+const PROC_DYNAMIC_FIRST = 0xf0000000;
+
+function nsInode(path: string): number | null {
   try {
-    return readlinkSync(`${proc}/self/ns/net`) === readlinkSync(`${proc}/1/ns/net`);
+    const m = /\[(\d+)\]$/.exec(readlinkSync(path));
+    return m ? Number(m[1]) : null;
   } catch {
-    // Without access to pid 1's namespace link, assume the common case.
-    return true;
+    return null;
   }
+}
+
+/**
+ * The ns/net link of a process in the initial network namespace (where
+ * audit multicast is delivered): pid 1's, or where pid 1 cannot be read
+ * (some sandboxes), another process's found by the fixed inode number.
+ * Null when this process is there itself; undefined when it cannot tell.
+ */
+export function initialNetns(proc = '/proc'): string | null | undefined {
+  const mine = nsInode(`${proc}/self/ns/net`);
+  if (mine === null || mine === PROC_NET_INIT_INO) return null;
+  const one = nsInode(`${proc}/1/ns/net`);
+  if (one !== null) return one === mine ? null : `${proc}/1/ns/net`;
+  const fixed = nsInode(`${proc}/self/ns/user`) === PROC_USER_INIT_INO || mine < PROC_DYNAMIC_FIRST;
+  if (!fixed) return undefined;
+  for (const d of readdirSync(proc)) {
+    if (!/^\d+$/.test(d)) continue;
+    if (nsInode(`${proc}/${d}/ns/net`) === PROC_NET_INIT_INO) return `${proc}/${d}/ns/net`;
+  }
+  return undefined;
 }
 
 // The relay: joins AUDIT_NLGRP_READLOG from the initial network namespace
@@ -446,9 +472,10 @@ export class AuditRelay extends EventEmitter {
   private stopped = false;
   private stderr = '';
 
-  constructor(rcvbuf: number, proc = '/proc') {
+  /** `netns`: the ns/net link of a process in the initial network namespace (initialNetns()). */
+  constructor(rcvbuf: number, netns: string) {
     super();
-    this.child = spawn('nsenter', [`--net=${proc}/1/ns/net`, '--', 'perl', '-e', RELAY, String(rcvbuf)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn('nsenter', [`--net=${netns}`, '--', 'perl', '-e', RELAY, String(rcvbuf)], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.on('error', (e) => this.emit('error', new AuditError(`starting the audit relay (nsenter, perl): ${e.message}`)));
     this.child.stderr!.setEncoding('utf8').on('data', (d) => { if (this.stderr.length < 4096) this.stderr += d; });
     this.child.stdout!.on('data', (d: Buffer) => this.onData(d));
