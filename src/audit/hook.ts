@@ -62,8 +62,17 @@ export class AuditHook {
     const o = await this.correlator.settle(t, { pid, holders, uid: pid === null ? extra.uid : undefined });
     switch (o.kind) {
       case 'none':
-      case 'agree':
         return rec;
+      case 'agree': {
+        // A process read from /proc as it exited has no exe link and an
+        // empty command line any more; its record still has them.
+        const p = rec.process!;
+        const r = o.record;
+        const noExe = (p.exe === null || p.exe === undefined) && r.exe !== null && r.pid === p.pid;
+        const noCmd = this.opts.cmdline !== false && (!p.cmdline || !p.cmdline.length) && r.cmdline && r.pid === p.pid;
+        if (!noExe && !noCmd) return rec;
+        return { ...rec, process: { ...p, ...(noExe ? { exe: r.exe } : {}), ...(noCmd ? { cmdline: r.cmdline! } : {}) } };
+      }
       case 'match':
         return { ...rec, process: this.processOf(o.record), attribution: { method: 'audit', ok: true } };
       case 'ambiguous':
