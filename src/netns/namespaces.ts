@@ -50,6 +50,8 @@ export class NetnsIndex {
   private lastFull = 0;
   /** The namespace this process runs in: its flows are not forwarded, and sock_diag sees them. */
   readonly self: number | null;
+  /** Told when a namespace is forgotten (its last known process has gone). */
+  onGone: ((inode: number) => void) | null = null;
   /** pids whose namespace link could not be read (no CAP_SYS_PTRACE over them). */
   denied = 0;
   stats = { refreshes: 0, full: 0, pidsRead: 0, addrReads: 0 };
@@ -106,7 +108,10 @@ export class NetnsIndex {
       const ns = this.byInode.get(ino);
       if (ns) {
         ns.pids.delete(pid);
-        if (!ns.pids.size) this.byInode.delete(ino);
+        if (!ns.pids.size) {
+          this.byInode.delete(ino);
+          this.onGone?.(ino);
+        }
       }
     }
     if (full) {
@@ -194,7 +199,10 @@ export class NetnsIndex {
     const ns = ino === undefined ? undefined : this.byInode.get(ino);
     if (!ns) return;
     ns.pids.delete(pid);
-    if (!ns.pids.size) this.byInode.delete(ns.inode); // its addresses go at the next rebuild
+    if (!ns.pids.size) {
+      this.byInode.delete(ns.inode); // its addresses go at the next rebuild
+      this.onGone?.(ns.inode);
+    }
   }
 
   get(inode: number): Netns | undefined {

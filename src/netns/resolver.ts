@@ -1,14 +1,16 @@
 // Owners of forwarded flows that begin or end in another network namespace
 // of this host (a container's): the flow's address names the namespace
-// (NetnsIndex), the namespace's own socket table (/proc/PID/net/tcp, udp, …
-// read through any process inside it) names the socket, and the host-wide fd
-// index names its process (socket inodes are unique across namespaces). The
+// (NetnsIndex), an exact sock_diag lookup inside the namespace names the
+// socket (NsDiag; method "netns-sock_diag"), or, where that cannot be done,
+// the namespace's own socket tables (/proc/PID/net/tcp, udp, … read through
+// any process inside it; method "netns-proc"), and the host-wide fd index
+// names its process (socket inodes are unique across namespaces). The
 // container's name and image come from its runtime's files (ContainerMeta).
 //
-// Table reads are batched: every lookup asked for in one event-loop turn
-// (one input batch of ct-attribute) shares one read per namespace and file,
-// and a read is always made after the events it serves arrived, so a socket
-// that existed when its flow began is in it unless it has closed since.
+// Lookups are batched: every lookup asked for in one event-loop turn (one
+// input batch of ct-attribute) shares one round trip, or one read per
+// namespace and table, made after the events it serves arrived, so a socket
+// that existed when its flow began is found unless it has closed since.
 // Nothing is guessed: an address owned by several namespaces whose tables
 // both hold a matching socket is `ambiguous`, and no process is named.
 import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
@@ -17,8 +19,11 @@ import type { ProcessReader } from '../proc/process.js';
 import { NetnsIndex, type Netns, type NetnsIndexOptions, type ReadResult } from './namespaces.js';
 import { ContainerMeta, type ContainerMetaOptions } from './runtime.js';
 import { tcpOwner, udpOwner, type Endpoint, type ProcSocket } from './procnet.js';
+import { NsDiag } from './nsdiag.js';
+import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, TCP_LISTEN } from '../netlink/sockdiag.js';
 
-export const METHOD = 'netns-proc';
+export const METHOD_DIAG = 'netns-sock_diag';
+export const METHOD_PROC = 'netns-proc';
 
 /** What a forwarded flow's lookup found: the fields the attributor gives the event. */
 export interface ForwardedResult {
@@ -43,16 +48,30 @@ export interface NetnsResolverOptions {
   peer?: boolean;
   /** This process's effective uid, to tell no-permission from no-process. */
   selfUid?: number;
+  /** sock_diag inside namespaces; false reads /proc/PID/net tables only. */
+  diag?: NsDiag | false;
 }
 
 // Socket tables per protocol: a v4 flow may be a dual-stack v6 socket's.
-const FILES: Record<string, { v4: string[]; v6: string[]; tcp: boolean }> = {
-  tcp: { v4: ['tcp', 'tcp6'], v6: ['tcp6'], tcp: true },
-  udp: { v4: ['udp', 'udp6'], v6: ['udp6'], tcp: false },
-  udplite: { v4: ['udplite', 'udplite6'], v6: ['udplite6'], tcp: false },
+const FILES: Record<string, { v4: string[]; v6: string[]; tcp: boolean; num: number }> = {
+  tcp: { v4: ['tcp', 'tcp6'], v6: ['tcp6'], tcp: true, num: IPPROTO_TCP },
+  udp: { v4: ['udp', 'udp6'], v6: ['udp6'], tcp: false, num: IPPROTO_UDP },
+  udplite: { v4: ['udplite', 'udplite6'], v6: ['udplite6'], tcp: false, num: IPPROTO_UDPLITE },
 };
 
+/** What one end's lookup needs. */
+interface End {
+  family: 'ipv4' | 'ipv6';
+  proto: (typeof FILES)[string];
+  files: string[];
+  local: Endpoint;
+  remote: Endpoint;
+  /** The end that received the flow: a TCP connection not found falls back to the listener. */
+  receiving: boolean;
+}
+
 interface Side {
+  method: string;
   netns?: number;
   process?: ProcessInfo;
   reason?: string;
@@ -68,7 +87,8 @@ export class NetnsResolver implements ForwardedResolver {
   private readonly peer: boolean;
   private readonly selfUid?: number;
   private pending = new Map<string, Promise<ReadResult>>();
-  readonly stats = { lookups: 0, ok: 0, tableReads: 0 };
+  readonly diag: NsDiag | null;
+  readonly stats = { lookups: 0, ok: 0, tableReads: 0, diagErrors: 0 };
 
   constructor(opts: NetnsResolverOptions) {
     this.index = opts.index;
@@ -77,6 +97,11 @@ export class NetnsResolver implements ForwardedResolver {
     this.meta = opts.runtimes === false ? null : new ContainerMeta(opts.runtimes ?? {});
     this.peer = opts.peer !== false;
     this.selfUid = opts.selfUid;
+    this.diag = opts.diag === false ? null : opts.diag ?? new NsDiag();
+    if (this.diag) {
+      const d = this.diag;
+      this.namespaces.onGone = (ino) => d.close(ino);
+    }
   }
 
   /** One read of a namespace's table for every lookup of this event-loop turn. */
@@ -103,18 +128,20 @@ export class NetnsResolver implements ForwardedResolver {
     const side = srcNs.length ? 'src' : 'dst';
     const files = FILES[ev.proto];
     if (!files || ev.sport === undefined || ev.dport === undefined || !r || r.sport === undefined || r.dport === undefined) {
-      const att: Attribution = { method: METHOD, ok: false, reason: 'unsupported-protocol', side };
+      const att: Attribution = { method: this.diag && !this.diag.failed ? METHOD_DIAG : METHOD_PROC, ok: false, reason: 'unsupported-protocol', side };
       const only = side === 'src' ? srcNs : dstNs;
       if (only.length === 1) att.netns = only[0].inode;
       return { attribution: att };
     }
     const list = ev.family === 'ipv6' ? files.v6 : files.v4;
+    const end = (local: Endpoint, remote: Endpoint, receiving: boolean): End => ({ family: ev.family, proto: files, files: list, local, remote, receiving });
     const [a, b] = await Promise.all([
-      srcNs.length ? this.side(srcNs, list, files.tcp, { addr: ev.src, port: ev.sport }, { addr: ev.dst, port: ev.dport }, false) : null,
-      dstNs.length && (!srcNs.length || this.peer) ? this.side(dstNs, list, files.tcp, { addr: r.src, port: r.sport }, { addr: r.dst, port: r.dport }, true) : null,
+      srcNs.length ? this.side(srcNs, end({ addr: ev.src, port: ev.sport }, { addr: ev.dst, port: ev.dport }, false)) : null,
+      dstNs.length && (!srcNs.length || this.peer) ? this.side(dstNs, end({ addr: r.src, port: r.sport }, { addr: r.dst, port: r.dport }, true)) : null,
     ]);
     const mine = (side === 'src' ? a : b)!;
-    const out: ForwardedResult = { attribution: mine.process ? { method: METHOD, ok: true, side } : { method: METHOD, ok: false, reason: mine.reason, side } };
+    const method = mine.method;
+    const out: ForwardedResult = { attribution: mine.process ? { method, ok: true, side } : { method, ok: false, reason: mine.reason, side } };
     if (mine.process) {
       out.process = mine.process;
       this.stats.ok++;
@@ -128,38 +155,79 @@ export class NetnsResolver implements ForwardedResolver {
   }
 
   /** The owner of one end of the flow, looked for in each namespace that owns its address. */
-  private async side(candidates: Netns[], files: string[], tcp: boolean, local: Endpoint, remote: Endpoint, receiving: boolean): Promise<Side> {
+  private async side(candidates: Netns[], e: End): Promise<Side> {
     const found: Array<{ ns: Netns; sock: ProcSocket }> = [];
     let denied = 0;
+    let method = METHOD_DIAG;
     for (const ns of candidates) {
-      let sock: ProcSocket | null = null;
-      // The connection itself in every table first, then (for the receiving
-      // end of TCP) the listener: a v4-mapped connection beats a v4 listener.
-      for (const pass of tcp && receiving ? [false, true] : [false]) {
-        for (const f of files) {
-          const t = await this.table(ns, f);
-          if (!('text' in t)) {
-            if (t.error === 'no-permission') denied++;
-            continue;
-          }
-          sock = tcp ? tcpOwner(t.text, f.endsWith('6'), local, remote, pass) : udpOwner(t.text, f.endsWith('6'), local, remote);
-          if (sock) break;
-        }
-        if (sock) break;
+      let sock = await this.byDiag(ns, e);
+      if (sock === undefined) {
+        method = METHOD_PROC;
+        const t = await this.byTables(ns, e);
+        if (t === 'no-permission') denied++;
+        sock = t === 'no-permission' ? null : t;
       }
       if (sock) found.push({ ns, sock });
     }
     const netns = candidates.length === 1 ? candidates[0].inode : undefined;
-    if (found.length > 1) return { reason: 'ambiguous' };
-    if (!found.length) return { netns, reason: denied ? 'no-permission' : 'socket-gone' };
+    if (found.length > 1) return { method, reason: 'ambiguous' };
+    if (!found.length) return { method, netns, reason: denied ? 'no-permission' : 'socket-gone' };
     const { ns, sock } = found[0];
-    return { ...this.owner(sock, ns.inode), netns: ns.inode };
+    return { ...this.owner(sock, ns.inode), method, netns: ns.inode };
+  }
+
+  /**
+   * The socket by exact sock_diag lookups inside the namespace, as the
+   * attributor does on the host: TCP by (local, remote), UDP from the remote
+   * end to the local one; undefined when sock_diag cannot be used there.
+   */
+  private async byDiag(ns: Netns, e: End): Promise<ProcSocket | null | undefined> {
+    const d = this.diag;
+    const pid = ns.pids.values().next().value;
+    if (!d || d.failed || pid === undefined) return undefined;
+    const { family, local, remote } = e;
+    const proto = e.proto.num;
+    try {
+      const exact = e.proto.tcp
+        ? { src: local.addr, sport: local.port, dst: remote.addr, dport: remote.port }
+        : { src: remote.addr, sport: remote.port, dst: local.addr, dport: local.port };
+      const s = (await d.query(ns.inode, pid, { family, proto, exact })).find((x) => x.inode !== 0);
+      if (s) return s;
+      if (!(e.proto.tcp && e.receiving)) return null;
+      // A half-open connection (a request socket) or one closed already: the listener's.
+      const any = family === 'ipv4' ? '0.0.0.0' : '::';
+      const l = (await d.query(ns.inode, pid, { family, proto, exact: { src: local.addr, sport: local.port, dst: any, dport: 0 } })).find((x) => x.inode !== 0 && x.state === TCP_LISTEN);
+      return l ?? null;
+    } catch {
+      // The helper failed, or the pid left the namespace: the tables say.
+      this.stats.diagErrors++;
+      return undefined;
+    }
+  }
+
+  /** The socket from the namespace's /proc/PID/net tables. */
+  private async byTables(ns: Netns, e: End): Promise<ProcSocket | null | 'no-permission'> {
+    let denied = false;
+    // The connection itself in every table first, then (for the receiving
+    // end of TCP) the listener: a v4-mapped connection beats a v4 listener.
+    for (const pass of e.proto.tcp && e.receiving ? [false, true] : [false]) {
+      for (const f of e.files) {
+        const t = await this.table(ns, f);
+        if (!('text' in t)) {
+          if (t.error === 'no-permission') denied = true;
+          continue;
+        }
+        const sock = e.proto.tcp ? tcpOwner(t.text, f.endsWith('6'), e.local, e.remote, pass) : udpOwner(t.text, f.endsWith('6'), e.local, e.remote);
+        if (sock) return sock;
+      }
+    }
+    return denied ? 'no-permission' : null;
   }
 
   /** The process objects handed out, one per (process, socket): a flood from one socket shares it. */
   private shared = new Map<number, { base: ProcessInfo; info: ProcessInfo }>();
 
-  private owner(sock: ProcSocket, netns: number): Side {
+  private owner(sock: ProcSocket, netns: number): Omit<Side, 'method'> {
     const got = this.index.lookup(sock.inode);
     if (!got.holders.length) {
       const self = this.selfUid;

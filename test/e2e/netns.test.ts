@@ -208,7 +208,7 @@ test('forwarded flows of container processes name the process, user and containe
     const ev = find(news, proto, c.sport);
     assert.ok(ev, `NEW of ${what}`);
     assert.equal(ev.direction, 'fwd', what);
-    assert.deepEqual(ev.attribution, { method: 'netns-proc', ok: true, side: 'src' }, `${what}: ${JSON.stringify(ev)}`);
+    assert.deepEqual(ev.attribution, { method: 'netns-sock_diag', ok: true, side: 'src' }, `${what}: ${JSON.stringify(ev)}`);
     assert.equal(ev.process.pid, c.pid, what);
     assert.equal(ev.process.comm, 'python3', what);
     assert.equal(ev.process.uid, uid, what);
@@ -245,7 +245,7 @@ test('forwarded flows of container processes name the process, user and containe
   assert.equal(d.direction, 'fwd');
   assert.equal(d.src, '10.246.9.200');
   assert.equal(d.reply.src, '10.246.2.2');
-  assert.deepEqual(d.attribution, { method: 'netns-proc', ok: true, side: 'dst' }, JSON.stringify(d));
+  assert.deepEqual(d.attribution, { method: 'netns-sock_diag', ok: true, side: 'dst' }, JSON.stringify(d));
   assert.equal(d.process.pid, c2);
   assert.deepEqual(d.process.container, api);
   // The host namespace's own process: as ever, sock_diag, no namespace fields.
