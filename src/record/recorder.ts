@@ -435,7 +435,8 @@ export class Recorder extends EventEmitter {
     for (let n = 0; n < 10000; n++) {
       const cand = n === 0 ? name : withSuffix(name, n);
       if (this.compressing.has(cand)) continue;
-      if (this.opts.gzip && (await exists(this.fs, cand + '.gz'))) continue;
+      // NAME.gz takes NAME too (a file compressed by this or an earlier run, with --gzip or not).
+      if (await exists(this.fs, cand + '.gz')) continue;
       let fd = -1;
       try {
         fd = await this.fs.open(cand, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW, 0o600);

@@ -216,9 +216,20 @@ test('reading back: zcat the files into ct-filter --net 192.168.1.100 --port 80 
   // Events to and from 192.168.1.100 (one of the generator's remote hosts renamed), some on port 80.
   const input = events.map((l) => l.replaceAll('"140.82.121.4"', '"192.168.1.100"')).join('\n') + '\n';
   const d = dir();
-  const r = await runBin('ct-record', ['-f', `${d}/tcp-%Y%m%d-%H%M%S.ndjson`, '--gzip', '--max-bytes', '500k'], input);
+  // Compressed files from an earlier run (several in one second: numbered names), and the uncompressed file of a later one.
+  const half = input.indexOf('\n', input.length >> 1) + 1;
+  const args = ['-f', `${d}/tcp-%Y%m%d-%H%M%S.ndjson`, '--utc'];
+  let r = await runBin('ct-record', [...args, '--gzip', '--max-bytes', '500k'], input.slice(0, half), { env: { ...process.env, CT_RECORD_CLOCK: '2026-11-23T07:00:00Z' } });
   assert.equal(r.code, 0, r.stderr);
-  const pipeline = spawnSync('bash', ['-o', 'pipefail', '-c', `zcat $(ls -v ${d}/tcp-*.ndjson.gz) | ${BIN('ct-filter')} --net 192.168.1.100 --port 80 | ${BIN('ct-format')} --preset ctrecorder`], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  r = await runBin('ct-record', args, input.slice(half), { env: { ...process.env, CT_RECORD_CLOCK: '2026-11-23T08:00:00Z' } });
+  assert.deepEqual([r.code, r.stderr], [0, '']);
+  const names = execFileSync('sh', ['-c', 'ls -v'], { cwd: d, encoding: 'utf8' }).trim().split('\n');
+  assert.deepEqual(names.slice(0, 2), ['tcp-20261123-070000.ndjson.gz', 'tcp-20261123-070000.1.ndjson.gz']);
+  assert.equal(names[names.length - 1], 'tcp-20261123-080000.ndjson');
+  // The README's line, with the directory and the commands' paths.
+  const pipeline = spawnSync('bash', ['-o', 'pipefail', '-c', `zcat -f $(ls -v ${d}/tcp-*.ndjson*) | ct-filter --net 192.168.1.100 --port 80 | ct-format --preset ctrecorder`], {
+    encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, PATH: `${path.join(ROOT, 'bin')}:${process.env.PATH}` },
+  });
   assert.equal(pipeline.status, 0, pipeline.stderr);
   // The same selection made here: any address of the flow (original or reply) and any port.
   const want = input.split('\n').filter((l) => {
