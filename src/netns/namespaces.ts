@@ -28,6 +28,8 @@ export interface NetnsIndexOptions {
   minRefreshMs?: number;
   /** A namespace this young (ms, default 5000) has its addresses re-read at every refresh. */
   youngMs?: number;
+  /** A process's namespace is read again at each refresh until it has been known this long (ms, default 2000). */
+  youngPidMs?: number;
 }
 
 export type ReadResult = { text: string } | { error: 'no-permission' | 'gone' };
@@ -43,7 +45,10 @@ export class NetnsIndex {
   private readonly maxAge: number;
   private readonly minRefresh: number;
   private readonly young: number;
+  private readonly youngPid: number;
   private byPid = new Map<number, number>();
+  /** When pids still young enough to be read again were first seen. */
+  private young_ = new Map<number, number>();
   private byInode = new Map<number, Netns>();
   private byAddr = new Map<string, Netns[]>();
   private lastRefresh = 0;
@@ -61,13 +66,21 @@ export class NetnsIndex {
     this.maxAge = opts.maxAgeMs ?? 2000;
     this.minRefresh = opts.minRefreshMs ?? 25;
     this.young = opts.youngMs ?? 5000;
+    this.youngPid = opts.youngPidMs ?? 2000;
     let self: number | null = null;
     try { self = nsInode(readlinkSync(`${this.proc}/self/ns/net`)); } catch { /* no /proc */ }
     this.self = self;
   }
 
-  /** Learn new pids and namespaces, forget gone ones; `full` re-reads every namespace's addresses. */
-  refresh(full = false): void {
+  /**
+   * Learn new pids and namespaces, forget gone ones. A pid first seen less
+   * than `youngPidMs` ago is read again: a process may change namespace
+   * right after it starts (ip netns exec, nsenter, a runtime's exec) and
+   * its first reading may have been the namespace it came from. `full`
+   * re-reads every namespace's addresses; `addresses: false` reads only
+   * those of namespaces not seen before.
+   */
+  refresh(full = false, addresses = true): void {
     const now = Date.now();
     this.stats.refreshes++;
     this.lastRefresh = now;
@@ -76,12 +89,19 @@ export class NetnsIndex {
     const alive = new Set<number>();
     let denied = 0;
     const fresh = new Set<Netns>();
+    let changed = false;
     for (const name of names) {
       const c = name.charCodeAt(0);
       if (c < 48 || c > 57) continue;
       const pid = Number(name);
       alive.add(pid);
-      if (this.byPid.has(pid)) continue;
+      const was = this.byPid.get(pid);
+      let firstSeen = this.young_.get(pid);
+      if (was !== undefined && firstSeen === undefined) continue;
+      if (firstSeen !== undefined && now - firstSeen >= this.youngPid) {
+        this.young_.delete(pid);
+        continue;
+      }
       this.stats.pidsRead++;
       let ino: number | null;
       try {
@@ -91,13 +111,16 @@ export class NetnsIndex {
         if (code === 'EACCES' || code === 'EPERM') denied++;
         continue; // gone, or not ours to read: looked at again next time
       }
-      if (ino === null) continue;
+      if (ino === null || ino === was) continue;
+      if (was !== undefined) this.drop(pid, was);
+      if (firstSeen === undefined && this.youngPid > 0) this.young_.set(pid, now);
       this.byPid.set(pid, ino);
       let ns = this.byInode.get(ino);
       if (!ns) {
         ns = { inode: ino, pids: new Set(), addrs: [], seen: now, addrAt: 0 };
         this.byInode.set(ino, ns);
         fresh.add(ns);
+        changed = true;
       }
       ns.pids.add(pid);
     }
@@ -105,14 +128,8 @@ export class NetnsIndex {
     for (const [pid, ino] of this.byPid) {
       if (alive.has(pid)) continue;
       this.byPid.delete(pid);
-      const ns = this.byInode.get(ino);
-      if (ns) {
-        ns.pids.delete(pid);
-        if (!ns.pids.size) {
-          this.byInode.delete(ino);
-          this.onGone?.(ino);
-        }
-      }
+      this.young_.delete(pid);
+      if (this.drop(pid, ino)) changed = true;
     }
     if (full) {
       this.stats.full++;
@@ -120,9 +137,23 @@ export class NetnsIndex {
     }
     for (const ns of this.byInode.values()) {
       if (ns.inode === this.self) continue;
-      if (full || fresh.has(ns) || now - ns.seen < this.young) this.readAddrs(ns);
+      if (full || fresh.has(ns) || (addresses && now - ns.seen < this.young)) {
+        this.readAddrs(ns);
+        changed = true;
+      }
     }
-    this.rebuild();
+    if (changed) this.rebuild();
+  }
+
+  /** Take `pid` out of namespace `ino`; true when that was its last process. */
+  private drop(pid: number, ino: number): boolean {
+    const ns = this.byInode.get(ino);
+    if (!ns) return false;
+    ns.pids.delete(pid);
+    if (ns.pids.size) return false;
+    this.byInode.delete(ino);
+    this.onGone?.(ino);
+    return true;
   }
 
   private readAddrs(ns: Netns): void {
@@ -196,13 +227,9 @@ export class NetnsIndex {
   private forget(pid: number): void {
     const ino = this.byPid.get(pid);
     this.byPid.delete(pid);
-    const ns = ino === undefined ? undefined : this.byInode.get(ino);
-    if (!ns) return;
-    ns.pids.delete(pid);
-    if (!ns.pids.size) {
-      this.byInode.delete(ns.inode); // its addresses go at the next rebuild
-      this.onGone?.(ns.inode);
-    }
+    this.young_.delete(pid);
+    // Its addresses leave the address map at the next rebuild.
+    if (ino !== undefined && this.drop(pid, ino)) this.rebuild();
   }
 
   get(inode: number): Netns | undefined {

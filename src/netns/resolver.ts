@@ -14,12 +14,14 @@
 // Nothing is guessed: an address owned by several namespaces whose tables
 // both hold a matching socket is `ambiguous`, and no process is named.
 import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
-import type { SocketIndex } from '../proc/sockets.js';
+import { readdirSync, readlinkSync } from 'node:fs';
+import type { SocketIndex, Holder } from '../proc/sockets.js';
 import type { ProcessReader } from '../proc/process.js';
 import { NetnsIndex, type Netns, type NetnsIndexOptions, type ReadResult } from './namespaces.js';
 import { ContainerMeta, type ContainerMetaOptions } from './runtime.js';
 import { tcpOwner, udpOwner, type Endpoint, type ProcSocket } from './procnet.js';
 import { NsDiag } from './nsdiag.js';
+import { BoundedMap } from '../lru.js';
 import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, TCP_LISTEN } from '../netlink/sockdiag.js';
 
 export const METHOD_DIAG = 'netns-sock_diag';
@@ -86,6 +88,7 @@ export class NetnsResolver implements ForwardedResolver {
   private readonly procs: ProcessReader;
   private readonly peer: boolean;
   private readonly selfUid?: number;
+  private readonly proc: string;
   private pending = new Map<string, Promise<ReadResult>>();
   readonly diag: NsDiag | null;
   readonly stats = { lookups: 0, ok: 0, tableReads: 0, diagErrors: 0 };
@@ -97,6 +100,7 @@ export class NetnsResolver implements ForwardedResolver {
     this.meta = opts.runtimes === false ? null : new ContainerMeta(opts.runtimes ?? {});
     this.peer = opts.peer !== false;
     this.selfUid = opts.selfUid;
+    this.proc = opts.proc ?? '/proc';
     this.diag = opts.diag === false ? null : opts.diag ?? new NsDiag();
     if (this.diag) {
       const d = this.diag;
@@ -173,7 +177,7 @@ export class NetnsResolver implements ForwardedResolver {
     if (found.length > 1) return { method, reason: 'ambiguous' };
     if (!found.length) return { method, netns, reason: denied ? 'no-permission' : 'socket-gone' };
     const { ns, sock } = found[0];
-    return { ...this.owner(sock, ns.inode), method, netns: ns.inode };
+    return { ...this.owner(sock, ns), method, netns: ns.inode };
   }
 
   /**
@@ -227,8 +231,70 @@ export class NetnsResolver implements ForwardedResolver {
   /** The process objects handed out, one per (process, socket): a flood from one socket shares it. */
   private shared = new Map<number, { base: ProcessInfo; info: ProcessInfo }>();
 
-  private owner(sock: ProcSocket, netns: number): Omit<Side, 'method'> {
-    const got = this.index.lookup(sock.inode);
+  /**
+   * Who holds socket `inode` among the namespace's own processes: a few fd
+   * tables instead of the fd index's rescan of every process. The pids are
+   * the index's, refreshed once if none of them holds it (a new process).
+   */
+  private holdersIn(ns: Netns, inode: number): { holders: Holder[]; denied: number } {
+    const want = `socket:[${inode}]`;
+    const holders: Holder[] = [];
+    const seen = new Set<number>();
+    let denied = 0;
+    const scan = (pids: Iterable<number>) => {
+      for (const pid of pids) {
+        if (seen.has(pid)) continue;
+        seen.add(pid);
+        const dir = `${this.proc}/${pid}/fd`;
+        let fds: string[];
+        try { fds = readdirSync(dir); } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EACCES' || code === 'EPERM') denied++;
+          continue;
+        }
+        for (const fd of fds) {
+          let link: string;
+          try { link = readlinkSync(`${dir}/${fd}`); } catch { continue; }
+          if (link === want) { holders.push({ pid, fd: Number(fd) }); break; }
+        }
+      }
+    };
+    scan(ns.pids);
+    if (!holders.length) {
+      this.namespaces.refresh(false, false);
+      const cur = this.namespaces.get(ns.inode);
+      if (cur) scan(cur.pids);
+    }
+    return { holders, denied };
+  }
+
+  /** Holders found in namespaces, by socket inode; each use re-checked with one readlink. */
+  private held = new BoundedMap<number, Holder[]>(65536);
+
+  private cachedHolders(inode: number): Holder[] | null {
+    const h = this.held.get(inode);
+    if (!h) return null;
+    const want = `socket:[${inode}]`;
+    const ok = h.filter((x) => {
+      try { return readlinkSync(`${this.proc}/${x.pid}/fd/${x.fd}`) === want; } catch { return false; }
+    });
+    return ok.length ? ok : null;
+  }
+
+  private owner(sock: ProcSocket, ns: Netns): Omit<Side, 'method'> {
+    let got: { holders: Holder[]; denied: number };
+    const cached = this.cachedHolders(sock.inode);
+    if (cached) got = { holders: cached, denied: 0 };
+    else if (this.index.holds(sock.inode)) got = this.index.lookup(sock.inode);
+    else {
+      got = this.holdersIn(ns, sock.inode);
+      // Held outside its namespace (passed, or kept across a setns): the host-wide index.
+      if (!got.holders.length) {
+        const all = this.index.lookup(sock.inode);
+        got = { holders: all.holders, denied: all.denied + got.denied };
+      } else this.held.set(sock.inode, got.holders);
+    }
+    const netns = ns.inode;
     if (!got.holders.length) {
       const self = this.selfUid;
       const reason = got.denied > 0 && self !== undefined && self !== 0 && sock.uid !== self ? 'no-permission' : 'no-process';

@@ -116,7 +116,7 @@ test('NetnsIndex: namespaces by address, refreshed incrementally, our own left o
     p.add(10, 2000, ['10.0.0.2', '127.0.0.1'], ['fd000000000000000000000000000002']);
     p.add(11, 2000, ['10.0.0.2']);
     p.add(20, 3000, ['10.0.1.2']);
-    const ix = new NetnsIndex({ proc: p.root, maxAgeMs: 60000, minRefreshMs: 0, youngMs: 0 });
+    const ix = new NetnsIndex({ proc: p.root, maxAgeMs: 60000, minRefreshMs: 0, youngMs: 0, youngPidMs: 0 });
     assert.equal(ix.self, 1000);
     assert.deepEqual(ix.lookup('10.0.0.2').map((n) => n.inode), [2000]);
     assert.deepEqual(ix.lookup('::ffff:10.0.0.2').map((n) => n.inode), [2000], 'v4-mapped text finds the IPv4 address');
@@ -149,6 +149,32 @@ test('NetnsIndex: namespaces by address, refreshed incrementally, our own left o
     ix.refresh(true);
     assert.deepEqual(ix.lookup('10.0.0.9').map((n) => n.inode), [2000]);
     assert.deepEqual(ix.lookup('10.0.0.2').map((n) => n.inode), [5000]);
+  } finally {
+    p.done();
+  }
+});
+
+test('NetnsIndex: a process that changes namespace right after it starts (ip netns exec, a runtime\'s exec) is moved', () => {
+  const p = fakeProc();
+  try {
+    p.add('self', 1);
+    p.add(2, 1, []);
+    p.add(50, 1, []);
+    p.add(60, 8000, ['10.8.0.2']);
+    const ix = new NetnsIndex({ proc: p.root, maxAgeMs: 60000, minRefreshMs: 0, youngPidMs: 60000 });
+    ix.refresh();
+    assert.deepEqual([...ix.get(8000)!.pids], [60]);
+    // pid 50 was still in our namespace when first read; now it has entered 8000.
+    p.kill(50);
+    p.add(50, 8000, ['10.8.0.2']);
+    ix.refresh();
+    assert.deepEqual([...ix.get(8000)!.pids].sort(), [50, 60]);
+    assert.deepEqual([...ix.get(1)!.pids], [2]);
+    const young = new NetnsIndex({ proc: p.root, maxAgeMs: 60000, minRefreshMs: 0, youngPidMs: 0 });
+    young.refresh();
+    const n = young.stats.pidsRead;
+    young.refresh();
+    assert.equal(young.stats.pidsRead, n, 'old pids are not read again');
   } finally {
     p.done();
   }
