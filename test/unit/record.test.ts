@@ -487,3 +487,22 @@ test('recorder: --gzip compresses closed files; zcat gives the input back; the n
   assert.equal(zlib.gunzipSync(fs.readFileSync(`${d}/g-08.1.ndjson.gz`)).toString(), 'third\n');
   for (const x of fs.readdirSync(d)) assert.equal(fs.statSync(path.join(d, x)).mode & 0o777, 0o600);
 });
+
+test('recorder: --gzip that fails (disk full) keeps the uncompressed file and says so; no partial .gz is left', async () => {
+  const d = dir();
+  const f = faulty();
+  f.fs.fsync = async (fd) => {
+    // The .gz is the file being fsynced while a compression runs: fail it.
+    const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    if (target.endsWith('.gz')) throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+    return nodeFs.fsync(fd);
+  };
+  const { rec, logs } = recorder({ pattern: `${d}/x.ndjson`, gzip: true, fs: f.fs });
+  await rec.start();
+  rec.write([B('kept\n')]);
+  const r = await rec.end();
+  assert.equal(r.gzipped, 0);
+  assert.deepEqual(fs.readdirSync(d), ['x.ndjson']);
+  assert.equal(read(`${d}/x.ndjson`), 'kept\n');
+  assert.deepEqual(logs, [`${d}/x.ndjson: not compressed (ENOSPC: injected); the uncompressed file is kept`]);
+});
