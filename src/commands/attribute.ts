@@ -46,7 +46,7 @@ function noPermissionMessage(): string {
 }
 
 function options(argv: string[], io: IO) {
-  const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (NDJSON from ct-events, or files) and add who owns each flow: "direction", "process" {pid, ppid, uid, user, gid, group, comm, exe, cmdline, cgroup, unit, container, inode, start_time} and "attribution" {method, ok, reason}. See ct-attribute(1).`)
+  const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (NDJSON from ct-events, or files) and add who owns each flow: "direction", "process" {pid, ppid, uid, user, gid, group, comm, exe, cmdline, cgroup, unit, container, inode, netns, start_time} and "attribution" {method, ok, reason}; forwarded flows of containers are looked up in their network namespaces. See ct-attribute(1).`)
     // Declared so that strict mode accepts file arguments.
     .command('$0 [file..]', false)
     .option('cmdline', { type: 'boolean', default: true, description: 'Include the command line (--no-cmdline leaves it out: it may hold secrets)' })
