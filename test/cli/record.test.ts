@@ -92,6 +92,16 @@ test('lines pass unchanged (blank lines, CRLF, not JSON); a last line gets its n
   assert.equal(fs.statSync(path.join(d, files[0])).mode & 0o7777, 0o600);
 });
 
+test('stdin redirected from a file (read in large chunks): the same bytes', async () => {
+  const d = dir();
+  const input = events.join('\n') + '\n' + events.slice(0, 1000).join('\n');
+  fs.writeFileSync(path.join(tmp, 'saved.ndjson'), input);
+  const r = spawnSync('sh', ['-c', `"${BIN('ct-record')}" -f "${d}/x.ndjson" < "${path.join(tmp, 'saved.ndjson')}"`], { encoding: 'utf8' });
+  assert.deepEqual([r.status, r.stderr], [0, '']);
+  assert.ok(input.length > 3 << 20);
+  assert.equal(read(`${d}/x.ndjson`), input + '\n');
+});
+
 test('empty input: an empty file, exit 0', async () => {
   const d = dir();
   const r = await runBin('ct-record', ['-f', `${d}/x.ndjson`], '');
