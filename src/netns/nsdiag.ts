@@ -27,6 +27,9 @@ const SYS_SETNS: Record<string, number> = { x64: 308, arm64: 268, riscv64: 268, 
 
 const HELPER = String.raw`
 use strict;
+# Ctrl-C reaches the whole process group; ct-attribute finishes its input
+# first, and this child ends when its standard input does.
+$SIG{INT} = 'IGNORE';
 my ($setns) = @ARGV;
 open(my $home, '<', '/proc/self/ns/net') or die "own network namespace: $!\n";
 my %sock;
