@@ -10,7 +10,9 @@
 //    tables (NetnsResolver, in this process, over HELD live sockets per
 //    container), one event per event-loop turn and in batches of 64, against
 //    the same baseline and, for scale, ct-attribute's host path (sock_diag)
-//    on a loopback connection; and what a refresh of the index costs.
+//    on a loopback connection; and what a refresh of the index costs;
+//  - router: ct-attribute's throughput on forwarded flows of no namespace
+//    here (a router's), against --no-netns.
 // Asserts nothing.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, rmdirSync, readdirSync, existsSync } from 'node:fs';
@@ -26,7 +28,7 @@ const K = Number(process.env.CONTAINERS ?? 4);
 const N = Number(process.env.CLIENTS ?? 200);
 const HOLD = Number(process.env.HOLD ?? 50);
 const HELD = Number(process.env.HELD ?? 50);
-const only = (process.env.ONLY ?? 'rate,cost').split(',');
+const only = (process.env.ONLY ?? 'rate,cost,router').split(',');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 if (process.getuid() !== 0) { console.log('netns bench: needs root (network namespaces, cgroups)'); process.exit(0); }
 
@@ -273,12 +275,37 @@ async function cost() {
   console.log(`  index refresh: incremental ${us(inc, 20)} us, full (every namespace's addresses re-read; at most every 2 s, and only while forwarded flows come) ${us(full, 20)} us`);
 }
 
+// A router's forwarded flows (no address of any namespace here): what the
+// namespace lookups add to ct-attribute's throughput, against --no-netns.
+async function router() {
+  const file = path.join(tmp, 'fwd.ndjson');
+  const M = 200000;
+  const parts = [];
+  for (let i = 0; i < M; i++) {
+    const src = `198.18.${(i >> 8) & 255}.${i & 255}`, sport = 10000 + (i % 50000);
+    parts.push(JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: 'new', id: i + 1, family: 'ipv4', proto: i % 2 ? 'udp' : 'tcp', src, sport, dst: '203.0.113.9', dport: 443,
+      reply: { src: '203.0.113.9', sport: 443, dst: src, dport: sport }, status: ['CONFIRMED'], mark: 0, zone: 0, host: 'bench' }));
+  }
+  writeFileSync(file, parts.join('\n') + '\n');
+  const run = (args) => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(BIN('ct-attribute'), [...args, file], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error(`ct-attribute ${args.join(' ')} exited ${r.status}`);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  run(['--no-netns']); // warm the page cache
+  let off = Infinity, on = Infinity;
+  for (let i = 0; i < 3; i++) { off = Math.min(off, run(['--no-netns'])); on = Math.min(on, run([])); }
+  console.log(`router: ${M} forwarded events with no namespace's address, best of 3 (interleaved): ct-attribute ${(M / on * 1000).toFixed(0)} events/s (${(on * 1000 / M).toFixed(2)} us each), --no-netns ${(M / off * 1000).toFixed(0)} events/s (${(off * 1000 / M).toFixed(2)} us each); ratio ${(on / off).toFixed(2)}x the time`);
+}
+
 try {
   console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (2 cores, shared)`);
   setup();
   await startServer();
   if (only.includes('rate')) await rates();
   if (only.includes('cost')) await cost();
+  if (only.includes('router')) await router();
   console.log(`load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 } finally {
   teardown();
