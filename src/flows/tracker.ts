@@ -6,7 +6,9 @@
 // its bound, interim reports and the stream clock; does no I/O, never reads
 // `process`, and is handed parsed, checked events (see processor.ts).
 import { isoMicros, type FlowRecord, type FlowEndReason } from '../event.js';
-import { parseIso, TimestampError } from '../format/time.js';
+import { tsMicros } from './time.js';
+
+export { tsMicros };
 
 export interface FlowTrackerOptions {
   /** Open flows kept at most; when a new one needs room, the oldest is written out early (reason `evicted`). */
@@ -31,7 +33,7 @@ export interface FlowCounts {
   flushed: number;
 }
 
-/** Fields that change during a flow's life: the latest event's value wins. */
+/** Fields that change during a flow's life: the latest event's value wins. `timeout` and `use` are left out of records. */
 class Latest {
   state: unknown = undefined;
   status: unknown = undefined;
@@ -44,11 +46,11 @@ class Latest {
   start: unknown = undefined;
   stop: unknown = undefined;
 }
-/** The head of a record, in this order; then the times and the outcome, then Latest's fields, then everything else of the first event. */
-const HEAD = ['id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply'] as const;
-/** Fields of an event that describe the event, not the flow, or that a record sets itself. */
-const SKIP = new Set<string>([
-  'ts', 'event', 'timeout', 'use', ...HEAD, ...Object.keys(new Latest()), 'finished', 'reason', 'incomplete', 'duration',
+/** The fields a record is built of, by name (see write()); any other field of the first event is copied after them. */
+const KNOWN = new Set<string>([
+  'ts', 'event', 'timeout', 'use', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply',
+  'finished', 'reason', 'incomplete', 'duration', ...Object.keys(new Latest()),
+  'zone', 'icmp', 'community_id', 'host', 'dump', 'direction', 'process', 'peer', 'attribution',
 ]);
 
 interface OpenFlow {
@@ -62,47 +64,6 @@ interface OpenFlow {
   incomplete: boolean;
   /** Stream clock at which the next interim record is due (Infinity: never). */
   due: number;
-}
-
-// ---------------------------------------------------------------- times
-
-// Events from ct-events all have the form 2026-11-23T07:41:33.965873Z: the
-// seconds part is read once per second of stream and kept, the microseconds
-// read digit by digit. Other ISO 8601 forms take the general parser.
-let cachedPrefix = '';
-let cachedSec = 0;
-
-/** Microseconds since the epoch of an ISO 8601 timestamp, or undefined when it is not one. */
-export function tsMicros(s: string): number | undefined {
-  if (s.length === 27 && s.charCodeAt(26) === 90 /* Z */ && s.charCodeAt(19) === 46 /* . */) {
-    let sec: number;
-    if (s.startsWith(cachedPrefix) && cachedPrefix !== '') sec = cachedSec;
-    else {
-      const p = s.slice(0, 19);
-      try {
-        sec = parseIso(p + 'Z').sec;
-      } catch (e) {
-        if (e instanceof TimestampError) return undefined;
-        throw e;
-      }
-      cachedPrefix = p;
-      cachedSec = sec;
-    }
-    let us = 0;
-    for (let i = 20; i < 26; i++) {
-      const d = s.charCodeAt(i) - 48;
-      if (d < 0 || d > 9) return undefined;
-      us = us * 10 + d;
-    }
-    return sec * 1e6 + us;
-  }
-  try {
-    const t = parseIso(s);
-    return t.sec * 1e6 + t.us;
-  } catch (e) {
-    if (e instanceof TimestampError) return undefined;
-    throw e;
-  }
 }
 
 function defaultNow(): number {
@@ -299,11 +260,6 @@ export class FlowTracker {
     const l = f.latest;
     const finished = fin !== null;
     if (finished) this.counts.finished++;
-    const rec: Record<string, any> = { ts: finished ? fin.ts : isoMicros(this.clockUs), event: 'flow' };
-    for (let i = 0; i < HEAD.length; i++) {
-      const v = b[HEAD[i]];
-      if (v !== undefined) rec[HEAD[i]] = v;
-    }
     // Kernel timestamps (nf_conntrack_timestamp) when the events carry them,
     // else the times ct-events received the NEW and the DESTROY.
     let start: unknown = l !== null && l.start !== undefined ? l.start : b.start;
@@ -312,43 +268,42 @@ export class FlowTracker {
     else if (!f.incomplete) {
       start = b.ts;
       startUs = f.baseUs;
-    }
+    } else start = undefined;
+    let stop: unknown;
     let stopUs: number | undefined;
-    if (start !== undefined) rec.start = start;
     if (finished) {
-      const stop = l !== null && l.stop !== undefined ? l.stop : fin.stop;
-      if (typeof stop === 'string') {
-        rec.stop = stop;
-        stopUs = tsMicros(stop);
-      } else {
-        rec.stop = fin.ts;
+      stop = l !== null && l.stop !== undefined ? l.stop : fin.stop;
+      if (typeof stop === 'string') stopUs = tsMicros(stop);
+      else {
+        stop = fin.ts;
         stopUs = finUs;
       }
     } else stopUs = this.clockUs;
-    if (startUs !== undefined && stopUs !== undefined) rec.duration = Math.max(0, stopUs - startUs) / 1e6;
-    rec.finished = finished;
-    if (reason !== undefined) rec.reason = reason;
-    if (f.incomplete) rec.incomplete = true;
-    if (l === null) {
-      if (b.state !== undefined) rec.state = b.state;
-      if (b.status !== undefined) rec.status = b.status;
-      if (b.counters !== undefined) rec.counters = b.counters;
-      if (b.mark !== undefined) rec.mark = b.mark;
-      if (b.labels !== undefined) rec.labels = b.labels;
-      if (b.helper !== undefined) rec.helper = b.helper;
-      if (b.secmark !== undefined) rec.secmark = b.secmark;
-    } else {
-      const state = l.state ?? b.state, status = l.status ?? b.status, counters = l.counters ?? b.counters;
-      const mark = l.mark ?? b.mark, labels = l.labels ?? b.labels, helper = l.helper ?? b.helper, secmark = l.secmark ?? b.secmark;
-      if (state !== undefined) rec.state = state;
-      if (status !== undefined) rec.status = status;
-      if (counters !== undefined) rec.counters = counters;
-      if (mark !== undefined) rec.mark = mark;
-      if (labels !== undefined) rec.labels = labels;
-      if (helper !== undefined) rec.helper = helper;
-      if (secmark !== undefined) rec.secmark = secmark;
-    }
-    for (const k in b) if (!SKIP.has(k)) rec[k] = b[k];
+    // One object literal, always the same shape (absent fields are
+    // undefined, which JSON.stringify leaves out): adding the keys one by
+    // one cost more than the pairing itself.
+    const rec: Record<string, any> = {
+      ts: finished ? fin.ts : isoMicros(this.clockUs),
+      event: 'flow',
+      id: b.id, family: b.family, proto: b.proto, src: b.src, sport: b.sport, dst: b.dst, dport: b.dport, reply: b.reply,
+      start,
+      stop,
+      duration: startUs !== undefined && stopUs !== undefined ? Math.max(0, stopUs - startUs) / 1e6 : undefined,
+      finished,
+      reason,
+      incomplete: f.incomplete ? true : undefined,
+      state: l !== null && l.state !== undefined ? l.state : b.state,
+      status: l !== null && l.status !== undefined ? l.status : b.status,
+      counters: l !== null && l.counters !== undefined ? l.counters : b.counters,
+      mark: l !== null && l.mark !== undefined ? l.mark : b.mark,
+      labels: l !== null && l.labels !== undefined ? l.labels : b.labels,
+      helper: l !== null && l.helper !== undefined ? l.helper : b.helper,
+      secmark: l !== null && l.secmark !== undefined ? l.secmark : b.secmark,
+      zone: b.zone, icmp: b.icmp, community_id: b.community_id, host: b.host, dump: b.dump,
+      direction: b.direction, process: b.process, peer: b.peer, attribution: b.attribution,
+    };
+    // Fields a later stage added to the NEW, in their order.
+    for (const k in b) if (!KNOWN.has(k)) rec[k] = b[k];
     this.emit(rec as FlowRecord);
   }
 }
