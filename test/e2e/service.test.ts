@@ -1,0 +1,275 @@
+// The service as shipped (packaging/): the unit passes systemd-analyze verify
+// and grants exactly the capabilities src/caps.ts says the commands need;
+// its pipeline script, run as nobody holding only those capabilities in a
+// namespace of the test's own, captures and attributes real connections made
+// by root and by another user, and stops cleanly on SIGTERM or when its
+// output fails. Without the capabilities, each command says in one line which
+// one it lacks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROOT, BIN, needRoot, makeNetns, delNetns, enableTracking, waitFor, lines } from '../helpers.js';
+import { NEEDS } from '../../src/caps.js';
+
+const skip = needRoot();
+const UNIT = path.join(ROOT, 'packaging', 'ctpipe.service');
+const PIPELINE = path.join(ROOT, 'packaging', 'ctpipe-pipeline');
+const PY = '/usr/bin/python3';
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+/** Another unprivileged user, not the pipeline's: daemon (uid 1) exists on every Debian system. */
+const OTHER = ['setpriv', '--reuid=1', '--regid=1', '--clear-groups'];
+
+/** Settings of the unit's [Service] section (last one wins, as in systemd). */
+function unitSettings(): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of readFileSync(UNIT, 'utf8').split('\n')) {
+    const kv = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (kv) m.set(kv[1], kv[2]);
+  }
+  return m;
+}
+
+/** The unit's ambient capabilities as setpriv takes them: +net_admin,+... */
+function unitCaps(): string {
+  return unitSettings().get('AmbientCapabilities')!.split(/\s+/).map((c) => '+' + c.replace(/^CAP_/, '').toLowerCase()).join(',');
+}
+
+test('the unit passes systemd-analyze verify and grants exactly the capabilities the commands need', { skip }, () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctunit-'));
+  try {
+    // The installed unit runs /usr/lib/ctpipe/ctpipe-pipeline; verify needs
+    // the executable to exist, so a copy points at the repository's.
+    const unit = path.join(dir, 'ctpipe.service');
+    writeFileSync(unit, readFileSync(UNIT, 'utf8').replace(/^ExecStart=.*$/m, `ExecStart=${PIPELINE}`));
+    const r = spawnSyncText('systemd-analyze', ['verify', '--man=no', unit]);
+    assert.equal(r.status, 0, r.stderr);
+    // verify exits 0 on settings it ignores: any line it prints is a failure.
+    assert.equal(r.stderr.trim(), '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const s = unitSettings();
+  const want = [...NEEDS.events, ...NEEDS.attribute].sort();
+  assert.deepEqual(s.get('AmbientCapabilities')!.split(/\s+/).sort(), want);
+  assert.deepEqual(s.get('CapabilityBoundingSet')!.split(/\s+/).sort(), want);
+  for (const [k, v] of [['User', 'ctpipe'], ['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['ProtectHome', 'yes'],
+    ['PrivateTmp', 'yes'], ['Restart', 'on-failure'], ['KillMode', 'mixed'], ['EnvironmentFile', '-/etc/default/ctpipe'],
+    ['ExecStart', '/usr/lib/ctpipe/ctpipe-pipeline']]) {
+    assert.equal(s.get(k), v, k);
+  }
+  // Settings that would break attribution or the capture must stay unset.
+  for (const k of ['PrivateNetwork', 'ProtectProc', 'ProcSubset', 'MemoryDenyWriteExecute', 'PrivateUsers']) assert.ok(!s.has(k), k);
+});
+
+function spawnSyncText(cmd: string, args: string[]) {
+  try {
+    const stdout = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { status: 0, stdout, stderr: '' };
+  } catch (e: any) {
+    return { status: e.status ?? 1, stdout: String(e.stdout ?? ''), stderr: String(e.stderr ?? e.message) };
+  }
+}
+
+const LISTENER = `
+import socket, threading, time
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(('127.0.0.1', 7100)); t.listen(50)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('127.0.0.1', 7101))
+held = []
+def acc():
+    while True: held.append(t.accept())
+threading.Thread(target=acc, daemon=True).start()
+print('ready', flush=True)
+while True: u.recv(100)
+`;
+
+const CLIENT = `
+import socket, sys, os, time
+proto = sys.argv[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_DGRAM)
+if proto == 'tcp': s.connect(('127.0.0.1', 7100))
+else: s.sendto(b'hi', ('127.0.0.1', 7101))
+print(os.getpid(), s.getsockname()[1], flush=True)
+time.sleep(1.5)
+`;
+
+interface Client { pid: number; sport: number; proto: string; uid: number }
+
+/** A client in the namespace, run directly by `ip netns exec` (setpriv and python exec in turn: its pid is the spawned one). */
+function client(ns: string, proto: 'tcp' | 'udp', as: string[], uid: number): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('ip', ['netns', 'exec', ns, ...as, PY, '-c', CLIENT, proto], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout!.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      const m = /^(\d+) (\d+)\n/.exec(out);
+      if (m) {
+        assert.equal(Number(m[1]), c.pid, 'the client runs as the spawned pid');
+        resolve({ pid: c.pid!, sport: Number(m[2]), proto, uid });
+      }
+    });
+    c.on('error', reject);
+    c.on('exit', (code) => { if (!/\n/.test(out)) reject(new Error(`client exited ${code}`)); });
+  });
+}
+
+/** Connect (as root) until a connection shows up in `text()`: the subscription is then in place. */
+async function untilCaptured(ns: string, text: () => string, what: () => string): Promise<Client> {
+  for (let i = 0; i < 15; i++) {
+    const c = await client(ns, 'tcp', [], 0);
+    const seen = await waitFor(() => text().includes(`"sport":${c.sport},`), 2000, 'event').then(() => true, () => false);
+    if (seen) return c;
+  }
+  throw new Error(`no connection was ever captured; ${what()}`);
+}
+
+function startListener(ns: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const l = spawn('ip', ['netns', 'exec', ns, PY, '-c', LISTENER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    l.stdout!.setEncoding('utf8').on('data', (d) => { if (d.includes('ready')) resolve(l); });
+    l.on('error', reject);
+    l.on('exit', (code) => reject(new Error(`listener exited ${code}`)));
+  });
+}
+
+/**
+ * ctpipe-pipeline as the service runs it: its own session (so the test's
+ * clients are not "self" to ct-filter --no-self), the repository's commands
+ * on PATH, the output into a file.
+ */
+function startPipeline(ns: string, prefix: string[], env: Record<string, string>) {
+  const child = spawn('ip', ['netns', 'exec', ns, ...prefix, PIPELINE], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, PATH: `${path.join(ROOT, 'bin')}:${process.env.PATH}`, ...env },
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, closed, stderr: () => stderr };
+}
+
+async function exitOf(p: ReturnType<typeof startPipeline>, ms = 20000): Promise<number | null> {
+  const t = setTimeout(() => { try { process.kill(-p.child.pid!, 'SIGKILL'); } catch { /* gone */ } }, ms);
+  const code = await p.closed;
+  clearTimeout(t);
+  return code;
+}
+
+test('as nobody with only the unit\'s capabilities, the service pipeline captures and attributes root\'s and another user\'s connections', { skip }, async () => {
+  const ns = makeNetns('ctsvc');
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctsvc-'));
+  chmodSync(dir, 0o777);
+  const out = path.join(dir, 'events.ndjson');
+  let listener: ChildProcess | null = null;
+  let p: ReturnType<typeof startPipeline> | null = null;
+  try {
+    enableTracking(ns);
+    listener = await startListener(ns);
+    const caps = unitCaps();
+    assert.equal(caps, '+net_admin,+dac_read_search,+sys_ptrace');
+    p = startPipeline(ns, [...NOBODY, `--inh-caps=${caps}`, `--ambient-caps=${caps}`], {
+      CT_EVENTS_OPTS: '-e new,destroy', CT_OUTPUT: `cat > '${out}'`, TMPDIR: dir,
+    });
+    const read = () => (existsSync(out) ? readFileSync(out, 'utf8') : '');
+    await untilCaptured(ns, read, () => `stderr: ${p!.stderr()}`);
+    const made = [
+      await client(ns, 'tcp', [], 0),
+      await client(ns, 'tcp', OTHER, 1),
+      await client(ns, 'udp', OTHER, 1),
+      await client(ns, 'udp', [], 0),
+    ];
+    await waitFor(() => made.every((c) => readFileSync(out, 'utf8').includes(`"sport":${c.sport},`)), 10000, 'every connection\'s event');
+    process.kill(p.child.pid!, 'SIGTERM');
+    const code = await exitOf(p);
+    assert.equal(code, 0, p.stderr());
+    // Nothing but the first warning-free start: no capability complaint.
+    assert.doesNotMatch(p.stderr(), /CAP_|permission/i);
+    const evs = lines(readFileSync(out, 'utf8'));
+    for (const c of made) {
+      const ev = evs.find((e) => e.event === 'new' && e.proto === c.proto && e.sport === c.sport);
+      assert.ok(ev, `no NEW event for ${JSON.stringify(c)}`);
+      assert.deepEqual(ev.attribution, { method: 'sock_diag', ok: true }, JSON.stringify(ev));
+      assert.equal(ev.process.pid, c.pid);
+      assert.equal(ev.process.uid, c.uid);
+      assert.equal(ev.process.user, c.uid === 0 ? 'root' : 'daemon');
+      assert.equal(ev.process.exe, execFileSync('readlink', ['-f', PY], { encoding: 'utf8' }).trim());
+    }
+  } finally {
+    if (p && p.child.exitCode === null) { try { process.kill(-p.child.pid!, 'SIGKILL'); } catch { /* gone */ } }
+    listener?.kill('SIGKILL');
+    delNetns(ns);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('without CAP_NET_ADMIN, ct-events exits 1 with one line naming it', { skip }, async () => {
+  const ns = makeNetns('ctsvc');
+  try {
+    const r = spawnSyncText('ip', ['netns', 'exec', ns, ...NOBODY, BIN('ct-events')]);
+    assert.equal(r.status, 1);
+    const err = r.stderr.trimEnd().split('\n').filter((l) => !/conntrack is not active/.test(l));
+    assert.equal(err.length, 1, r.stderr);
+    assert.match(err[0], /^ct-events: .*needs CAP_NET_ADMIN/);
+  } finally {
+    delNetns(ns);
+  }
+});
+
+test('ct-attribute without CAP_DAC_READ_SEARCH or CAP_SYS_PTRACE: no-permission, and one line naming what is missing', { skip }, async () => {
+  const ns = makeNetns('ctsvc');
+  let listener: ChildProcess | null = null;
+  try {
+    enableTracking(ns);
+    listener = await startListener(ns);
+    // Each run: root's ct-events into ct-attribute as nobody with some capabilities.
+    for (const [caps, missing] of [[null, 'CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE'], ['+sys_ptrace', 'CAP_DAC_READ_SEARCH'], ['+dac_read_search', 'CAP_SYS_PTRACE']] as const) {
+      const as = caps ? [...NOBODY, `--inh-caps=${caps}`, `--ambient-caps=${caps}`] : NOBODY;
+      const sh = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', `trap '' INT; "$0" -e new | ${as.join(' ')} "$1"`, BIN('ct-events'), BIN('ct-attribute')], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      let out = '', err = '';
+      sh.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
+      sh.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
+      const closed = new Promise((r) => sh.on('close', r));
+      const seen = async (c: Client) => waitFor(() => out.includes(`"sport":${c.sport},`), 3000, 'event').then(() => true, () => false);
+      const root = await untilCaptured(ns, () => out, () => `stderr: ${err}`);
+      const other = await client(ns, 'tcp', OTHER, 1);
+      assert.ok(await seen(other), 'the other user\'s connection');
+      process.kill(-sh.pid!, 'SIGTERM');
+      await closed;
+      const evs = lines(out);
+      for (const c of [root, other]) {
+        const ev = evs.find((e) => e.event === 'new' && e.sport === c.sport);
+        assert.ok(ev);
+        assert.equal(ev.process, undefined, `owner named without permission: ${JSON.stringify(ev)}`);
+        assert.equal(ev.attribution.reason, 'no-permission');
+        assert.equal(ev.attribution.uid, c.uid);
+      }
+      const warnings = err.split('\n').filter((l) => l.startsWith('ct-attribute:'));
+      assert.deepEqual(warnings, [`ct-attribute: other users' processes cannot be read (missing ${missing}): their flows get attribution reason "no-permission"`], err);
+    }
+  } finally {
+    listener?.kill('SIGKILL');
+    delNetns(ns);
+  }
+});
+
+test('the pipeline script stops everything and fails when its output fails while ct-events runs', { skip }, async () => {
+  const ns = makeNetns('ctsvc');
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctsvc-'));
+  try {
+    enableTracking(ns);
+    // The output fails after a while, with ct-events running and waiting for events.
+    const p = startPipeline(ns, [], { CT_OUTPUT: 'sleep 2; exit 3', TMPDIR: dir });
+    const code = await exitOf(p, 30000);
+    assert.equal(code, 3, p.stderr());
+    assert.match(p.stderr(), /ctpipe-pipeline: output ended \(status 3\) while ct-events was running; stopping the pipeline/);
+    // Every stage has ended: nothing is left in the script's session.
+    const sids = execFileSync('ps', ['-e', '-o', 'sid='], { encoding: 'utf8' }).split('\n').map((l) => Number(l.trim()));
+    assert.ok(!sids.includes(p.child.pid!), 'a stage of the pipeline is still running');
+  } finally {
+    delNetns(ns);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
