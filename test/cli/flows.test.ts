@@ -200,6 +200,18 @@ test('--report-every on a quiet live input: interim records come by the wall clo
   assert.ok(f.out.slice(0, -1).every((x) => x.reason === 'interim'));
 });
 
+test('SIGUSR1: a line of counts on stderr; the stream goes on', async () => {
+  const f = new Flows([]);
+  f.write(ev('new', 0, 2), ev('new', 1, 1), ev('destroy', 2, 1));
+  await waitFor(() => f.out.length >= 1, 10000, 'the record of flow 1');
+  f.child.kill('SIGUSR1');
+  await waitFor(() => f.stderr.includes('\n'), 10000, 'the counts');
+  assert.equal(f.stderr, 'ct-flows: open 1, finished 1, incomplete 0, interim 0, evicted 0, id reused 0\n');
+  f.child.stdin!.end();
+  assert.equal(await f.closed, 0);
+  assert.equal(f.out.length, 2);
+});
+
 test('--max-flows: evicted flows are written out early and counted on stderr', async () => {
   const news = [1, 2, 3, 4, 5].map((i) => ev('new', i, i));
   const r = await runBin('ct-flows', ['--max-flows', '2'], [...news, ev('destroy', 9, 5)].join('\n') + '\n');
