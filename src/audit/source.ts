@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { nowTs, type OverrunRecord } from '../event.js';
 import {
-  AuditSocket, AuditRelay, AuditError, initialNetns, AUDIT_STATUS_ENABLED, AUDIT_STATUS_PID,
+  AuditSocket, AuditRelay, AuditError, initialNetns, AUDIT_STATUS_ENABLED, AUDIT_STATUS_PID, AUDIT_EOE,
   type AuditRule, type AuditStatus,
 } from '../netlink/audit.js';
 import { Assembler, type AuditEvent } from './records.js';
@@ -49,6 +49,8 @@ export interface AuditSourceStats {
 }
 
 const DEFAULT_RCVBUF = 16 << 20;
+/** How long a serial in flight holds decisions back before it is given up (ms). */
+const GAP_MS = 30;
 
 function describe(e: unknown, what: string): AuditError {
   const err = e as AuditError;
@@ -78,7 +80,7 @@ export class AuditSource {
   readonly stats: AuditSourceStats = { mode: 'none', records: 0, events: 0, lost: 0, rulesAdded: 0 };
 
   constructor(private opts: AuditSourceOptions) {
-    this.correlator = new Correlator({ windowMs: opts.windowMs });
+    this.correlator = new Correlator({ windowMs: opts.windowMs, incomplete: (serial) => this.incomplete(serial) });
     this.procs = opts.procs;
     this.assembler = new Assembler((e) => this.onEvent(e));
   }
@@ -103,7 +105,46 @@ export class AuditSource {
 
   private onRecord(type: number, text: string): void {
     this.stats.records++;
+    this.track(type, text);
     this.assembler.add(type, text);
+  }
+
+  /**
+   * Serials in flight: skipped over by a later one, or begun and not yet
+   * ended by their EOE. Given up on after GAP_MS (records that never come:
+   * dropped by the rate limit, or kinds that have no EOE).
+   */
+  private inFlight = new Map<number, number>();
+  private highSerial = 0;
+
+  private track(type: number, text: string): void {
+    const m = /^audit\(\d+\.\d+:(\d+)\)/.exec(text);
+    if (!m) return;
+    const s = Number(m[1]);
+    const now = Date.now();
+    if (s > this.highSerial) {
+      if (this.highSerial && s - this.highSerial <= 1000) for (let g = this.highSerial + 1; g < s; g++) this.inFlight.set(g, now);
+      this.highSerial = s;
+      if (type !== AUDIT_EOE) this.inFlight.set(s, now);
+    }
+    if (type === AUDIT_EOE) {
+      this.inFlight.delete(s);
+      if (this.correlator.waiting) this.correlator.kick();
+    }
+    if (this.inFlight.size > 4096) this.ageInFlight(now, true);
+  }
+
+  private ageInFlight(now: number, all = false): void {
+    for (const [s, t] of this.inFlight) if (all || now - t >= GAP_MS) this.inFlight.delete(s);
+  }
+
+  private incomplete(serial: number): boolean {
+    const now = Date.now();
+    for (const [s, t] of this.inFlight) {
+      if (now - t >= GAP_MS) { this.inFlight.delete(s); continue; }
+      if (s <= serial) return true;
+    }
+    return false;
   }
 
   /** Connect, add rules, switch auditing on as asked; throws AuditError with the remedy. */
@@ -266,6 +307,7 @@ export class AuditSource {
 
   /** Lost records: the kernel's counter (backlog, rate limit) and our socket's drops. */
   private poll(): void {
+    this.ageInFlight(Date.now());
     this.assembler.sweep();
     this.correlator.prune();
     const drops = this.reader ? this.reader.drops() : this.relay ? this.relay.drops() : null;

@@ -92,6 +92,29 @@ test('two processes at the same moment: ambiguous, no pid', async () => {
   assert.deepEqual(o.kind === 'ambiguous' && o.pids.sort(), [7, 8]);
 });
 
+test('an ambiguous flow still takes a record, and the next flow among the same records is ambiguous too', async () => {
+  const c = corr(60);
+  c.add(rec(7));
+  c.add(rec(8));
+  const a = await c.settle(c.expect(ev())!, { pid: null });
+  const b = await c.settle(c.expect(ev())!, { pid: null });
+  assert.equal(a.kind, 'ambiguous');
+  assert.equal(b.kind, 'ambiguous', 'which of 7 and 8 is left is not known');
+  assert.deepEqual(b.kind === 'ambiguous' && b.pids.sort(), [7, 8]);
+  const d = await c.settle(c.expect(ev())!, { pid: null });
+  assert.equal(d.kind, 'none', 'both records are taken');
+});
+
+test('a record whose flow never came (a datagram joining an existing entry) is not given to a later flow', async () => {
+  const c = corr(100);
+  c.add(rec(5, { time: T0 - 50 })); // no NEW event will come for it
+  c.add(rec(6, { time: T0 - 5 }));
+  assert.equal((await c.settle(c.expect(ev())!, { pid: 6 })).kind, 'agree');
+  assert.equal(c.stats.orphaned, 1);
+  const o = await c.settle(c.expect(ev())!, { pid: null });
+  assert.equal(o.kind, 'none', JSON.stringify(o));
+});
+
 test('two processes clearly apart in time: the first record is the earlier flow\'s', async () => {
   const c = corr(2000, { orderMarginMs: 12 });
   c.add(rec(7, { time: T0 - 100 }));
