@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import { auditBench } from './audit-part.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = (n) => path.join(ROOT, 'bin', n);
@@ -16,7 +17,7 @@ const N = Number(process.env.CLIENTS ?? 200);
 const FLOOD = Number(process.env.FLOOD ?? 200000);
 // How long the flooding process keeps its socket after the flood (ms).
 const FLOOD_HOLD = Number(process.env.FLOOD_HOLD ?? 0);
-const only = (process.env.ONLY ?? 'rate,flood,latency,rss').split(',');
+const only = (process.env.ONLY ?? 'rate,flood,latency,rss,audit').split(',');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 if (process.getuid() !== 0) { console.log('attribute bench: needs root (network namespaces)'); process.exit(0); }
 
@@ -218,6 +219,7 @@ try {
   if (only.includes('flood')) await flood();
   if (only.includes('latency')) await latency();
   if (only.includes('rss')) await rss();
+  if (only.includes('audit')) await auditBench({ A, ROOT, BIN, tmp, startServer, runClient, score, sleep, N });
 } finally {
   teardown();
   rmSync(tmp, { recursive: true, force: true });

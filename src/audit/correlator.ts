@@ -137,7 +137,7 @@ export class Correlator {
   readonly stats: CorrelatorStats = { records: 0, expected: 0, agree: 0, match: 0, ambiguous: 0, disagree: 0, none: 0, waited: 0, evicted: 0, orphaned: 0 };
 
   constructor(opts: CorrelatorOptions = {}) {
-    this.windowMs = opts.windowMs ?? 300;
+    this.windowMs = opts.windowMs ?? 100;
     this.skewMs = opts.skewMs ?? 2;
     this.margin = opts.orderMarginMs ?? 1;
     this.maxRecords = opts.maxRecords ?? 20000;
