@@ -299,6 +299,14 @@ async function router() {
   console.log(`router: ${M} forwarded events with no namespace's address, best of 3 (interleaved): ct-attribute ${(M / on * 1000).toFixed(0)} events/s (${(on * 1000 / M).toFixed(2)} us each), --no-netns ${(M / off * 1000).toFixed(0)} events/s (${(off * 1000 / M).toFixed(2)} us each); ratio ${(on / off).toFixed(2)}x the time`);
 }
 
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    teardown();
+    rmSync(tmp, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
 try {
   console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (2 cores, shared)`);
   setup();
