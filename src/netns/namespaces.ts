@@ -4,7 +4,9 @@
 // warm and refreshed incrementally: a refresh lists /proc and reads the link
 // of pids not seen before, reads the addresses of namespaces not seen before
 // (and of young ones, whose addresses a CNI plugin or Docker may still be
-// adding), and re-reads every namespace's addresses at most every `maxAgeMs`.
+// adding), and re-reads each namespace's addresses when they are `maxAgeMs`
+// old, a few namespaces at a time (so that a host with hundreds of
+// containers never stalls on reading them all at once).
 // A namespace is read through any of its processes' /proc/PID/net; one that
 // has exited is dropped and the next is tried. No `process` access.
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
@@ -22,8 +24,10 @@ export interface Netns {
 
 export interface NetnsIndexOptions {
   proc?: string;
-  /** Re-read every namespace's addresses when the last full read is older (ms, default 2000). */
+  /** Read a namespace's addresses again when they are this old (ms, default 2000). */
   maxAgeMs?: number;
+  /** At most this many namespaces' addresses read again per lookup-driven refresh (default 8; one such refresh every 250 ms at most). */
+  staleBudget?: number;
   /** Least time between two refreshes caused by an unknown address (ms, default 25). */
   minRefreshMs?: number;
   /** A namespace this young (ms, default 5000) has its addresses re-read at every refresh. */
@@ -43,6 +47,7 @@ export function nsInode(link: string): number | null {
 export class NetnsIndex {
   private readonly proc: string;
   private readonly maxAge: number;
+  private readonly staleBudget: number;
   private readonly minRefresh: number;
   private readonly young: number;
   private readonly youngPid: number;
@@ -64,6 +69,7 @@ export class NetnsIndex {
   constructor(opts: NetnsIndexOptions = {}) {
     this.proc = opts.proc ?? '/proc';
     this.maxAge = opts.maxAgeMs ?? 2000;
+    this.staleBudget = opts.staleBudget ?? 8;
     this.minRefresh = opts.minRefreshMs ?? 25;
     this.young = opts.youngMs ?? 5000;
     this.youngPid = opts.youngPidMs ?? 2000;
@@ -77,10 +83,11 @@ export class NetnsIndex {
    * than `youngPidMs` ago is read again: a process may change namespace
    * right after it starts (ip netns exec, nsenter, a runtime's exec) and
    * its first reading may have been the namespace it came from. `full`
-   * re-reads every namespace's addresses; `addresses: false` reads only
-   * those of namespaces not seen before.
+   * true re-reads every namespace's addresses; a number, that many of those
+   * older than `maxAgeMs`, oldest first; `addresses: false` reads only those
+   * of namespaces not seen before.
    */
-  refresh(full = false, addresses = true): void {
+  refresh(full: boolean | number = false, addresses = true): void {
     const now = Date.now();
     this.stats.refreshes++;
     this.lastRefresh = now;
@@ -131,13 +138,17 @@ export class NetnsIndex {
       this.young_.delete(pid);
       if (this.drop(pid, ino)) changed = true;
     }
-    if (full) {
+    let stale = new Set<Netns>();
+    if (full !== false) {
       this.stats.full++;
       this.lastFull = now;
+      const old = [...this.byInode.values()].filter((ns) => full === true || now - ns.addrAt >= this.maxAge);
+      if (full !== true) old.sort((a, b) => a.addrAt - b.addrAt).splice(full);
+      stale = new Set(old);
     }
     for (const ns of this.byInode.values()) {
       if (ns.inode === this.self) continue;
-      if (full || fresh.has(ns) || (addresses && now - ns.seen < this.young)) {
+      if (stale.has(ns) || fresh.has(ns) || (addresses && now - ns.seen < this.young)) {
         this.readAddrs(ns);
         changed = true;
       }
@@ -186,7 +197,7 @@ export class NetnsIndex {
    */
   lookup(addr: string): Netns[] {
     const now = Date.now();
-    if (now - this.lastFull >= this.maxAge) this.refresh(true);
+    if (now - this.lastFull >= 250) this.refresh(this.staleBudget);
     const key = addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
     let l = this.byAddr.get(key);
     if (!l && now - this.lastRefresh >= this.minRefresh) {

@@ -217,6 +217,29 @@ test('NetnsIndex: when every process known in a namespace has exited, /proc is l
   }
 });
 
+test('NetnsIndex: stale addresses are read a few namespaces at a time, oldest first', () => {
+  const p = fakeProc();
+  try {
+    p.add('self', 1);
+    for (let i = 0; i < 5; i++) p.add(10 + i, 100 + i, [`10.9.${i}.2`]);
+    const ix = new NetnsIndex({ proc: p.root, maxAgeMs: 0, youngMs: 0, youngPidMs: 0 });
+    ix.refresh();
+    assert.equal(ix.stats.addrReads, 5, 'new namespaces are read at once');
+    const t0 = ix.get(100)!.addrAt;
+    p.setAddrs(10, ['10.9.9.9']);
+    ix.refresh(2);
+    assert.equal(ix.stats.addrReads, 7, 'two stale ones');
+    ix.refresh(2);
+    ix.refresh(2);
+    assert.equal(ix.stats.addrReads, 11);
+    // Every one has been read again (the oldest first), so 100's change is seen.
+    for (let i = 0; i < 5; i++) assert.ok(ix.get(100 + i)!.addrAt >= t0);
+    assert.deepEqual(ix.lookup('10.9.9.9').map((n) => n.inode), [100]);
+  } finally {
+    p.done();
+  }
+});
+
 test('NetnsIndex: an unknown address refreshes at most every minRefreshMs', () => {
   const p = fakeProc();
   try {
