@@ -63,6 +63,9 @@ while (defined(my $h = readn(20))) {
 }
 `;
 
+/** Sockets the child keeps at most (each is a file descriptor there); the least recently used is closed first. */
+const MAX_SOCKETS = 512;
+
 export class NsDiagError extends Error {
   constructor(message: string, public errno: number) {
     super(message);
@@ -87,7 +90,8 @@ export class NsDiag {
   private buf: Buffer = Buffer.alloc(0);
   private waiting: Waiter[] = [];
   private batches = new Map<number, Batch>();
-  private open = new Set<number>();
+  /** Namespaces with a socket in the child, least recently used first. */
+  private open = new Map<number, true>();
   /** Why the helper cannot be used (then callers read /proc/PID/net instead). */
   failed: string | null = null;
   readonly stats = { roundTrips: 0, requests: 0 };
@@ -180,7 +184,9 @@ export class NsDiag {
       return;
     }
     const reqs = b.queries.map((q, i) => buildSockDiagRequest(q, i + 1));
-    this.open.add(ino);
+    this.open.delete(ino);
+    if (this.open.size >= MAX_SOCKETS) this.close(this.open.keys().next().value!);
+    this.open.set(ino, true);
     this.stats.roundTrips++;
     this.stats.requests += reqs.length;
     this.waiting.push({
