@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type IO } from '../cli.js';
+import { parseSize } from '../units.js';
 import { MAX_LINE } from '../ndjson.js';
 import { compilePattern, invalidIndexName, type IndexPattern } from '../es/index-name.js';
 import { itemSource, itemAction, type OpType } from '../es/bulk.js';
@@ -46,14 +47,6 @@ function options(argv: string[], io: IO) {
     .example(`${NAME} --dead-letter failed.ndjson < saved.ndjson`, 'replay a saved stream; refused documents kept aside')
     .example(`jq -c .document.ctpipe failed.ndjson | ${NAME}`, 'send dead letters again once the cause is fixed');
   return parseArgs(y, argv, io);
-}
-
-/** "5m", "512k", "1048576" -> bytes. */
-export function parseSize(s: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$/i.exec(s);
-  if (!m) return null;
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.round(Number(m[1]) * mult);
 }
 
 function positive(a: Record<string, unknown>, key: string, allowZero = false): number {

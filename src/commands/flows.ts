@@ -4,6 +4,7 @@
 // open ones written out (not finished) when the input ends or on a signal.
 import type { Writable } from 'node:stream';
 import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from '../cli.js';
+import { parseDuration } from '../units.js';
 import { protectDash, restoreDash, sourcesFrom } from '../input.js';
 import { runLines } from '../lines/run.js';
 import { FlowsStage } from '../flows/processor.js';
@@ -23,15 +24,6 @@ function options(argv: string[], io: IO) {
     .example(`${NAME} saved.ndjson | ct-format -p ctrecorder-squeeze`, "ctrecorder's squeezed lines: start, end, both tuples")
     .example(`ct-filter --dport 443 saved.ndjson | ${NAME} | jq -c 'select(.finished) | [.process.comm, .dst, .counters.reply.bytes]'`, 'bytes received per HTTPS connection');
   return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
-}
-
-const UNITS: Record<string, number> = { ms: 1e3, s: 1e6, m: 60e6, h: 3600e6, d: 86400e6 };
-
-/** `90`, `1.5`, `30s`, `15m`, `1h`, `1d`, `500ms` as microseconds; null when it is not a duration. */
-export function parseDuration(text: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!m) return null;
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']);
 }
 
 function drained(out: Writable): Promise<void> {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
 import { MAX_LINE } from '../ndjson.js';
-import { parseSize } from './es.js';
+import { parseSize } from '../units.js';
 import { Recorder, clockFrom, systemClock, type RecordResult } from '../record/recorder.js';
 import { LineCutter } from '../record/lines.js';
 import { compileNamePattern, Periods, PatternError } from '../record/pattern.js';

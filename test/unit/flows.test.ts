@@ -8,7 +8,7 @@ import { FlowTracker, tsMicros } from '../../src/flows/tracker.js';
 import { FlowsStage } from '../../src/flows/processor.js';
 import { processChunk, type Diag } from '../../src/lines/chunk.js';
 import { isoMicros } from '../../src/event.js';
-import { parseDuration } from '../../src/commands/flows.js';
+import { parseDuration } from '../../src/units.js';
 
 type Ev = Record<string, any>;
 const T0 = Date.UTC(2026, 10, 23, 9, 0, 0) * 1000; // µs
