@@ -448,8 +448,12 @@ export function initialNetns(proc = '/proc'): string | null | undefined {
 
 // The relay: joins AUDIT_NLGRP_READLOG from the initial network namespace
 // and writes "portid" once, then each datagram as a 4-byte native-endian
-// length and the bytes. It ends when its stdout closes (its reader died).
+// length and the bytes. It ends on SIGTERM (close()) or when its stdout
+// closes (its reader died); it ignores SIGINT, which a terminal sends to
+// the whole pipeline while ct-attribute still finishes its input.
 const RELAY = [
+  // Ctrl-C reaches the whole process group: the relay ends with its reader.
+  '$SIG{INT} = "IGNORE";',
   'socket(my $s, 16, 3, 9) or die "socket: $!\\n";',
   'bind($s, pack("SSLL", 16, 0, 0, 0)) or die "bind: $!\\n";',
   'setsockopt($s, 270, 5, pack("i", 1));',
