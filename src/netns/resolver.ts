@@ -233,13 +233,17 @@ export class NetnsResolver implements ForwardedResolver {
 
   /**
    * Who holds socket `inode` among the namespace's own processes: a few fd
-   * tables instead of the fd index's rescan of every process. The pids are
-   * the index's, refreshed once if none of them holds it (a new process).
+   * tables instead of the fd index's rescan of every process (which, on a
+   * loaded host, can stall every other lookup long enough for short-lived
+   * sockets to go). The pids are the index's, refreshed once if none of them
+   * holds it (a new process). Every other socket seen on the way is
+   * remembered too: a busy process's next sockets are found at once.
    */
   private holdersIn(ns: Netns, inode: number): { holders: Holder[]; denied: number } {
     const want = `socket:[${inode}]`;
     const holders: Holder[] = [];
     const seen = new Set<number>();
+    const others = new Map<number, Holder[]>();
     let denied = 0;
     const scan = (pids: Iterable<number>) => {
       for (const pid of pids) {
@@ -255,7 +259,13 @@ export class NetnsResolver implements ForwardedResolver {
         for (const fd of fds) {
           let link: string;
           try { link = readlinkSync(`${dir}/${fd}`); } catch { continue; }
-          if (link === want) { holders.push({ pid, fd: Number(fd) }); break; }
+          if (link.charCodeAt(0) !== 115 || !link.startsWith('socket:[')) continue;
+          const h = { pid, fd: Number(fd) };
+          if (link === want) { holders.push(h); continue; }
+          const ino = Number(link.slice(8, -1));
+          const l = others.get(ino);
+          if (!l) others.set(ino, [h]);
+          else if (!l.some((x) => x.pid === pid)) l.push(h);
         }
       }
     };
@@ -265,6 +275,7 @@ export class NetnsResolver implements ForwardedResolver {
       const cur = this.namespaces.get(ns.inode);
       if (cur) scan(cur.pids);
     }
+    for (const [ino, l] of others) this.held.set(ino, l);
     return { holders, denied };
   }
 
@@ -287,12 +298,10 @@ export class NetnsResolver implements ForwardedResolver {
     if (cached) got = { holders: cached, denied: 0 };
     else if (this.index.holds(sock.inode)) got = this.index.lookup(sock.inode);
     else {
+      // Not the fd index's full rescan: a socket held only by a process of
+      // another namespace (passed to it, or kept across a setns) is missed.
       got = this.holdersIn(ns, sock.inode);
-      // Held outside its namespace (passed, or kept across a setns): the host-wide index.
-      if (!got.holders.length) {
-        const all = this.index.lookup(sock.inode);
-        got = { holders: all.holders, denied: all.denied + got.denied };
-      } else this.held.set(sock.inode, got.holders);
+      if (got.holders.length) this.held.set(sock.inode, got.holders);
     }
     const netns = ns.inode;
     if (!got.holders.length) {
