@@ -27,6 +27,8 @@ export interface AttributorOptions {
   peer?: boolean;
   /** This process's effective uid, to tell no-permission from no-process. */
   selfUid?: number;
+  /** Whether this process may read every process's fd table (default: when selfUid is 0). */
+  privileged?: boolean;
   /** Owners of forwarded flows in other network namespaces of this host (src/netns: netnsResolver()). */
   forwarded?: (index: SocketIndex, procs: ProcessReader) => ForwardedResolver;
   /** Audit records of connect/send calls (src/audit/hook.ts): consulted for NEW events of outgoing and local flows. */
@@ -239,7 +241,8 @@ export class Attributor {
     const found = this.index.lookup(sock.inode);
     if (!found.holders.length) {
       const self = this.opts.selfUid;
-      if (found.denied > 0 && self !== undefined && self !== 0 && sock.uid !== self) return { reason: 'no-permission' };
+      const privileged = this.opts.privileged ?? self === 0;
+      if (found.denied > 0 && self !== undefined && !privileged && sock.uid !== self) return { reason: 'no-permission' };
       return { reason: 'no-process' };
     }
     let best: ProcessInfo | null = null;

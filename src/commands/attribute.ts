@@ -101,6 +101,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
     maxFlows: Number(a['max-flows']),
     maxProcesses: Number(a['max-processes']),
     selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
+    // Root without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE is refused too.
+    privileged: missingCaps(NEEDS.attribute, ownEffectiveCaps()).length === 0,
     forwarded: a.netns ? (index, procs) => (netns = new NetnsResolver({
       index, procs, peer: a.peer as boolean, selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
       runtimes: { docker: String(a['docker-root']), containerd: String(a['containerd-state']), storage: (a['containers-storage'] as string[]).map(String) },

@@ -96,7 +96,7 @@ function rmemMax(): number {
 function explain(err: any, what: string): CtnetlinkError {
   const code = err && err.code;
   if (code === 'EPERM' || code === 'EACCES') {
-    return new CtnetlinkError(`${what}: permission denied: subscribing to conntrack events needs CAP_NET_ADMIN (run as root, or grant it: setpriv --ambient-caps +net_admin, or AmbientCapabilities=CAP_NET_ADMIN)`, code);
+    return new CtnetlinkError(`${what}: permission denied: subscribing to conntrack events needs CAP_NET_ADMIN (run as root, or grant it: setpriv --inh-caps +net_admin --ambient-caps +net_admin, or AmbientCapabilities=CAP_NET_ADMIN)`, code);
   }
   if (code === 'EPROTONOSUPPORT' || code === 'EAFNOSUPPORT' || code === 'ENOENT' || code === 'EOPNOTSUPP') {
     return new CtnetlinkError(`${what}: the kernel has no ctnetlink support (load it: modprobe nf_conntrack_netlink)`, code);

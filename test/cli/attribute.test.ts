@@ -151,3 +151,27 @@ test('a closed UDP socket still owns the flows received before it was last seen 
   attr.stdin!.end();
   await once(attr, 'close');
 });
+
+test('root without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: another user\'s socket is "no-permission", not "no-process"', async (t) => {
+  assert.equal(process.getuid?.(), 0, 'run the tests as root');
+  // A UDP socket held by nobody.
+  const owner = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', `
+    const s = require('dgram').createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+    process.stdin.on('end', () => process.exit(0)).resume();
+  `], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => owner.kill());
+  const [portText] = await once(owner.stdout!.setEncoding('utf8'), 'data');
+  const port = Number(String(portText).trim());
+  const ev = JSON.stringify({ ts: new Date().toISOString(), event: 'new', id: 1, family: 'ipv4', proto: 'udp', src: '127.0.0.1', sport: port, dst: '198.51.100.7', dport: 53, reply: { src: '198.51.100.7', sport: 53, dst: '127.0.0.1', dport: port }, status: [] }) + '\n';
+  // Root keeps its uid but loses the two capabilities (bounding set, so the exec'd node never has them).
+  const r = await runBin('ct-attribute', [], ev, { prefix: ['setpriv', '--bounding-set=-dac_read_search,-sys_ptrace', process.execPath] });
+  assert.equal(r.code, 0, r.stderr);
+  const [out] = lines(r.stdout);
+  assert.equal(out.process, undefined);
+  assert.equal(out.attribution.reason, 'no-permission', JSON.stringify(out.attribution));
+  assert.match(r.stderr, /missing CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE/);
+  // With them, the owner is found.
+  const full = await runBin('ct-attribute', [], ev);
+  assert.equal(lines(full.stdout)[0].process?.pid, owner.pid);
+});
