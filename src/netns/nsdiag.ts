@@ -16,7 +16,7 @@
 // host order) and the datagram; from it: ns inode, errno (0 when fine),
 // length, and the answers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { endianness } from 'node:os';
+import { endianness, arch } from 'node:os';
 import { buildSockDiagRequest, decodeSockMsg, SOCK_DIAG_BY_FAMILY, type SockQuery, type SockInfo } from '../netlink/sockdiag.js';
 import { splitMessages, nlError, NLMSG_ERROR } from '../netlink/conntrack.js';
 
@@ -97,11 +97,11 @@ export class NsDiag {
   readonly stats = { roundTrips: 0, requests: 0 };
 
   constructor(private readonly perl = 'perl') {
-    if (SYS_SETNS[process.arch] === undefined) this.failed = `no setns(2) number known for ${process.arch}`;
+    if (SYS_SETNS[arch()] === undefined) this.failed = `no setns(2) number known for ${arch()}`;
   }
 
   private start(): ChildProcess {
-    const c = spawn(this.perl, ['-e', HELPER, String(SYS_SETNS[process.arch])], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn(this.perl, ['-e', HELPER, String(SYS_SETNS[arch()])], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     c.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
     c.stdout!.on('data', (d: Buffer) => this.onData(d));

@@ -3,9 +3,10 @@
 // (NetnsIndex), an exact sock_diag lookup inside the namespace names the
 // socket (NsDiag; method "netns-sock_diag"), or, where that cannot be done,
 // the namespace's own socket tables (/proc/PID/net/tcp, udp, … read through
-// any process inside it; method "netns-proc"), and the host-wide fd index
-// names its process (socket inodes are unique across namespaces). The
-// container's name and image come from its runtime's files (ContainerMeta).
+// any process inside it; method "netns-proc"), and the fd tables of the
+// namespace's processes name its process (socket inodes are unique across
+// namespaces). The container's name and image come from its runtime's files
+// (ContainerMeta). No `process` access.
 //
 // Lookups are batched: every lookup asked for in one event-loop turn (one
 // input batch of ct-attribute) shares one round trip, or one read per
