@@ -124,7 +124,16 @@ export class NetnsResolver implements ForwardedResolver {
     return p;
   }
 
+  /** The owners of a forwarded flow's ends in other namespaces; null when neither address is a namespace's. Never throws. */
   async resolve(ev: FlowEvent): Promise<ForwardedResult | null> {
+    try {
+      return await this.resolveOrThrow(ev);
+    } catch (e) {
+      return { attribution: { method: this.diag && !this.diag.failed ? METHOD_DIAG : METHOD_PROC, ok: false, reason: `error: ${(e as Error).message}` } };
+    }
+  }
+
+  private async resolveOrThrow(ev: FlowEvent): Promise<ForwardedResult | null> {
     const r = ev.reply;
     const srcNs = this.namespaces.lookup(ev.src);
     const dstNs = r ? this.namespaces.lookup(r.src) : [];
