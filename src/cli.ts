@@ -111,9 +111,18 @@ function makeStdout(proc: NodeJS.Process, libuvPipe = false): { stream: Writable
   } catch { /* closed stdout: let proc.stdout report it */ }
   if (st && st.isFIFO() && !libuvPipe) {
     try {
-      const fd = fs.openSync('/proc/self/fd/1', 'w');
-      return { stream: fs.createWriteStream('', { fd, autoClose: true, highWaterMark: 256 * 1024 }), isTTY: false };
-    } catch { /* no /proc: fall through */ }
+      // A FIFO's open for writing waits for a reader, for ever if the
+      // reader has gone: ask first without waiting (ENXIO: no reader, and
+      // proc.stdout will report EPIPE), then open it blocking, which
+      // returns at once while the reader is there.
+      const probe = fs.openSync('/proc/self/fd/1', fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      try {
+        const fd = fs.openSync('/proc/self/fd/1', 'w');
+        return { stream: fs.createWriteStream('', { fd, autoClose: true, highWaterMark: 256 * 1024 }), isTTY: false };
+      } finally {
+        fs.closeSync(probe);
+      }
+    } catch { /* no /proc, or no reader: fall through */ }
   }
   if (st && (st.isFile() || st.isCharacterDevice() || st.isBlockDevice())) {
     return { stream: fs.createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 256 * 1024 }), isTTY: false };

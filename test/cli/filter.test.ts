@@ -203,3 +203,21 @@ test('a pipeline of ct-* commands: ct-filter | ct-filter | ct-format, compared w
   assert.ok(jq.stdout.split('\n').length > 50);
   assert.equal(r.stdout, jq.stdout);
 });
+
+test('stdout a FIFO whose reader has gone: exits at once, quietly, instead of waiting in open(2)', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctf-fifo-'));
+  try {
+    const fifo = path.join(dir, 'out');
+    const script = `
+      mkfifo "$1"
+      sleep 5 < "$1" & R=$!
+      exec 5>"$1"
+      kill $R; wait $R 2>/dev/null
+      printf '%s\\n' '{"ts":"x","event":"overrun","lost":1}' | timeout 10 "$2" >&5
+      echo "rc=$?" >&2`;
+    const r = await runBin('ct-filter', [], null, { prefix: ['sh', '-c', script, 'sh', fifo] });
+    assert.match(r.stderr, /rc=0\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
