@@ -219,7 +219,7 @@ try {
   if (only.includes('flood')) await flood();
   if (only.includes('latency')) await latency();
   if (only.includes('rss')) await rss();
-  if (only.includes('audit')) await auditBench({ A, ROOT, BIN, tmp, startServer, runClient, score, sleep, N });
+  if (only.includes('audit')) await auditBench({ A, B, ROOT, BIN, tmp, startServer, runClient, score, sleep, N });
 } finally {
   teardown();
   rmSync(tmp, { recursive: true, force: true });

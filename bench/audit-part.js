@@ -20,8 +20,35 @@ const ctpipeRules = () => auditctl('-l').split('\n').filter((l) => /key=ctpipe-\
 const status = () => Object.fromEntries(auditctl('-s').split('\n').map((l) => l.trim().split(/\s+/)).filter((x) => x.length === 2).map(([k, v]) => [k, Number(v)]));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/**
+ * Each client against the NEW event of its own flow: same protocol and
+ * source port, received while the client ran. (A UDP client whose port and
+ * destination repeat an entry still in the conntrack table makes no NEW
+ * event: it is left out, rather than scored against the earlier flow.)
+ */
+function scoreByTime(file, clients) {
+  const byKey = new Map();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const ev = JSON.parse(line);
+    if (ev.event !== 'new') continue;
+    const k = `${ev.proto}/${ev.sport}`;
+    if (!byKey.has(k)) byKey.set(k, []);
+    byKey.get(k).push(ev);
+  }
+  let seen = 0, right = 0, wrong = 0;
+  for (const c of clients) {
+    const ev = (byKey.get(`${c.proto}/${c.sport}`) ?? []).find((e) => { const t = Date.parse(e.ts); return t >= c.t0 - 5 && t <= c.t1 + 50; });
+    if (!ev) continue;
+    seen++;
+    if (ev.process && ev.process.pid === c.pid) right++;
+    else if (ev.process) wrong++;
+  }
+  return { seen, right, wrong };
+}
+
 export async function auditBench(ctx) {
-  const { A, ROOT, BIN, tmp, startServer, runClient, score, sleep, N } = ctx;
+  const { A, ROOT, BIN, tmp, startServer, runClient, sleep, N } = ctx; // and ctx.B
   try {
     auditctl('-s');
   } catch {
@@ -53,12 +80,16 @@ export async function auditBench(ctx) {
       const clients = [];
       const port = proto === 'tcp' ? '7000' : '7001';
       for (let i = 0; i < N; i += parallel) {
-        const batch = await Promise.all(Array.from({ length: parallel }, () => runClient([proto, host, port, '0'])));
+        const batch = await Promise.all(Array.from({ length: parallel }, async () => {
+          const t0 = Date.now();
+          const c = await runClient([proto, host, port, '0']);
+          return c && { ...c, t0, t1: Date.now() };
+        }));
         for (const c of batch) if (c) clients.push(c);
       }
       await sleep(1000);
       await stop(p);
-      const a = score(fa, clients), d = score(fd, clients);
+      const a = scoreByTime(fa, clients), d = scoreByTime(fd, clients);
       const reasons = {};
       for (const line of readFileSync(fa, 'utf8').split('\n')) {
         if (!line) continue;
@@ -72,7 +103,7 @@ export async function auditBench(ctx) {
         if (ev.event === 'new' && ev.attribution?.ok) methods[ev.attribution.method] = (methods[ev.attribution.method] ?? 0) + 1;
       }
       const stats = (readFileSync(fe, 'utf8').match(/audit: (relay|multicast|daemon),.*$/m) ?? [''])[0];
-      console.log(`${proto.padEnd(3)} ${host.padEnd(12)} ${parallel === 1 ? 'one at a time' : `${parallel} at a time`}: clients ${clients.length}, events seen ${a.seen}; --audit pid-correct ${pct(a.right, clients.length)} (wrong ${a.wrong}; by method ${JSON.stringify(methods)}; unattributed ${JSON.stringify(reasons)}); default method ${pct(d.right, clients.length)} (wrong ${d.wrong}); ratio ${(d.right ? a.right / d.right : Infinity).toFixed(2)}x`);
+      console.log(`${proto.padEnd(3)} ${host.padEnd(12)} ${parallel === 1 ? 'one at a time' : `${parallel} at a time`}: clients ${clients.length}, with a NEW event of their own ${a.seen}; --audit pid-correct ${pct(a.right, a.seen)} (wrong ${a.wrong}; by method ${JSON.stringify(methods)}; unattributed ${JSON.stringify(reasons)}); default method ${pct(d.right, d.seen)} (wrong ${d.wrong}); ratio ${(d.right ? a.right / d.right : Infinity).toFixed(2)}x`);
       if (stats) console.log(`    ${stats}`);
     }
 
@@ -80,28 +111,38 @@ export async function auditBench(ctx) {
     if (parts.includes('cost')) {
     const loop = path.join(tmp, 'connect-loop');
     execFileSync('cc', ['-O2', '-o', loop, path.join(ROOT, 'bench', 'connect-loop.c')]);
+    // A C server in B on port 7002: the node server's accept rate would be the limit.
+    const fast = spawn('ip', ['netns', 'exec', ctx.B, loop, 'listen', '7002'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => fast.stdout.once('data', r));
     const M = Number(process.env.AUDIT_CONNECTS ?? 20000);
     const variants = [['without --audit', ''], ['--audit --audit-rules', '--audit --audit-rules'], ['--audit --audit-rules --audit-daemon', '--audit --audit-rules --audit-daemon']];
     for (const proto of ['tcp', 'udp']) {
       const cps = new Map(variants.map(([name]) => [name, []]));
+      const cpu = new Map(variants.map(([name]) => [name, []]));
       const lost = new Map(variants.map(([name]) => [name, 0]));
       for (let round = 0; round < 3; round++) {
         for (const [name, flags] of variants) {
-          const cmd = `${BIN('ct-events')} -p ${proto} -e new | ${BIN('ct-attribute')} ${flags} > /dev/null 2>> ${path.join(tmp, 'loop.err')}`;
+          const err = path.join(tmp, `loop-${proto}-${round}-${flags.length}.err`);
+          const cmd = `${BIN('ct-events')} -p ${proto} -e new | ${BIN('ct-attribute')} ${flags} > /dev/null 2> ${err}`;
           const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
           if (flags) await waitRules(); else await sleep(1500);
           const lost0 = status().lost;
-          const out = execFileSync('ip', ['netns', 'exec', A, loop, proto, '10.231.0.2', proto === 'tcp' ? '7000' : '7001', String(M)], { encoding: 'utf8' });
+          const out = execFileSync('ip', ['netns', 'exec', A, loop, proto, '10.231.0.2', proto === 'tcp' ? '7002' : '7001', String(M)], { encoding: 'utf8' });
           lost.set(name, lost.get(name) + (status().lost - lost0));
-          const [ok, secs] = out.trim().split(' ').map(Number);
+          const [ok, secs, cpuSecs] = out.trim().split(' ').map(Number);
           cps.get(name).push(ok / secs);
+          cpu.get(name).push((cpuSecs / ok) * 1e6);
           await stop(p);
+          const st = status();
+          if (st.enabled !== before.enabled || ctpipeRules().length) console.log(`audit: after "${name}": enabled ${st.enabled}, ctpipe rules ${ctpipeRules().length}; its stderr: ${readFileSync(err, 'utf8').trim().replace(/\n/g, ' | ')}`);
         }
       }
       const base = median(cps.get(variants[0][0]));
-      const row = variants.map(([name]) => `${name} ${Math.round(median(cps.get(name)))}/s (${(median(cps.get(name)) / base).toFixed(2)}x${lost.get(name) ? `, audit lost ${lost.get(name)}` : ''})`).join('; ');
-      console.log(`audit overhead, ${proto} ${proto === 'tcp' ? 'connect' : 'socket+sendto'}+close loop, ${M} per round, median of 3: ${row}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+      const baseCpu = median(cpu.get(variants[0][0]));
+      const row = variants.map(([name]) => `${name} ${Math.round(median(cps.get(name)))}/s (${(median(cps.get(name)) / base).toFixed(2)}x), ${median(cpu.get(name)).toFixed(1)} us CPU each (${(median(cpu.get(name)) / baseCpu).toFixed(2)}x)${lost.get(name) ? `, audit lost ${lost.get(name)}` : ''}`).join('; ');
+      console.log(`audit overhead, ${proto} ${proto === 'tcp' ? 'connect' : 'socket+sendto'}+close loop, ${M} per round, median of 3 rounds: ${row}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     }
+    fast.kill();
     }
   } finally {
     server.kill();
