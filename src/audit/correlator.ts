@@ -14,8 +14,9 @@
 //   flows to the same place (and behind the claims of those read with it),
 //   and for records still on their way (serials skipped or not ended), then
 //   takes the earliest record; if records of other processes began in the
-//   same tick of the stamps' clock, their order is not known: the flow is
-//   ambiguous and gets no pid (and so is the next one among them);
+//   same tick of the stamps' clock (for UDP: at all in the window), their
+//   order is not known: the flow is ambiguous and gets no pid (and so is
+//   the next one among them);
 // - a record may arrive after the event (it is sent at syscall exit, from
 //   another socket, through the kernel's audit thread): an event waits for
 //   it at most `windowMs` after it was read.
@@ -137,7 +138,7 @@ export class Correlator {
   readonly stats: CorrelatorStats = { records: 0, expected: 0, agree: 0, match: 0, ambiguous: 0, disagree: 0, none: 0, waited: 0, evicted: 0, orphaned: 0 };
 
   constructor(opts: CorrelatorOptions = {}) {
-    this.windowMs = opts.windowMs ?? 100;
+    this.windowMs = opts.windowMs ?? 30;
     this.skewMs = opts.skewMs ?? 2;
     this.margin = opts.orderMarginMs ?? 1;
     this.maxRecords = opts.maxRecords ?? 20000;
@@ -299,8 +300,12 @@ export class Correlator {
       this.stats.waited++;
       t.timer = setTimeout(() => {
         t.timer = null;
-        t.expired = true;
-        this.pump(t.key);
+        // Records already waiting in a socket or pipe are read first (the
+        // event loop polls for I/O between timers and immediates).
+        setImmediate(() => {
+          t.expired = true;
+          this.pump(t.key);
+        });
       }, Math.max(0, t.deadline - this.now()));
     }
     return p;
@@ -439,7 +444,12 @@ export class Correlator {
     }
     const first = s[0];
     const margin = this.orderMargin();
-    const near = s.filter((x) => x.ev.time < first.ev.time + margin);
+    // Order is trusted for TCP only: every connect makes a NEW event. A UDP
+    // datagram whose port and destination repeat an entry still in the
+    // conntrack table makes none, and its record, left over, would pass
+    // for the next flow's: so a UDP flow needs its records to be of one
+    // process.
+    const near = t.proto === 'tcp' ? s.filter((x) => x.ev.time < first.ev.time + margin) : s;
     if (this.incomplete && !t.expired) {
       // One of the records of this moment may still be on its way.
       const top = near.reduce((m, x) => Math.max(m, x.ev.serial), 0);

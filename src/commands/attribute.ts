@@ -61,7 +61,7 @@ function options(argv: string[], io: IO) {
     .option('containers-storage', { type: 'string', array: true, default: ['/run/containers/storage', '/var/lib/containers/storage'], description: 'containers/storage roots, for container names and images (CRI-O, Podman); repeatable' })
     .option('audit', { type: 'boolean', default: false, description: 'Also name owners from the kernel\'s audit records of connect/sendto/sendmsg calls (NETLINK_AUDIT): finds processes gone before sock_diag could see them' })
     .option('audit-rules', { type: 'boolean', default: false, description: 'With --audit: add the audit rules it needs for the run (key ctpipe-PID) and remove exactly those at exit' })
-    .option('audit-window', { type: 'number', default: 100, description: 'With --audit: how far back (ms) a record may match an event, and how long an event waits for a late record' })
+    .option('audit-window', { type: 'number', default: 30, description: 'With --audit: a call matches an event when it began at most this many ms before the event was received; an event without an owner waits as long for a late record' })
     .option('audit-daemon', { type: 'boolean', default: false, description: 'With --audit: when no audit daemon is registered, register as it (records are then not written to the kernel log); released at exit' })
     .example(`sudo ct-events | ${NAME}`, 'who owns each new and closed connection')
     .example(`sudo ct-events | ${NAME} --audit --audit-rules`, 'also the owners of connections too brief to look up (audit)')

@@ -125,6 +125,15 @@ test('two processes clearly apart in time: the first record is the earlier flow\
   assert.equal(pidOf(b), 8);
 });
 
+test('UDP: records of two processes in the window are ambiguous however far apart (a datagram may have made no flow)', async () => {
+  const c = corr(200);
+  const udp = { proto: 'udp' as const };
+  c.add(rec(7, { call: 'sendto', syscall: 44, time: T0 - 100 })); // its datagram joined an existing entry: no NEW
+  c.add(rec(8, { call: 'sendto', syscall: 44, time: T0 - 5 }));
+  const o = await c.settle(c.expect(ev(udp))!, { pid: null });
+  assert.equal(o.kind, 'ambiguous');
+});
+
 test('flows read together claim their records before an ownerless one chooses', async () => {
   const c = corr();
   for (const p of [1, 2, 3]) c.add(rec(p));
