@@ -112,8 +112,8 @@ export class ConntrackSource extends Readable {
   private sock: RawNetlinkSocket | null = null;
   private dumpSock: RawNetlinkSocket | null = null;
   private queue = new Fifo<Rec>();
-  /** A flow's community_id, hashed at NEW, reused for its UPDATE and DESTROY. */
-  private cids = new CommunityIdCache();
+  /** A flow's community_id, hashed at NEW, reused for its UPDATE and DESTROY (none when only NEW events come). */
+  private cids: CommunityIdCache | undefined;
   private held: Fifo<Rec> | null = null; // events arriving while the dump runs
   private pendingLost = 0;
   private pendingReason = '';
@@ -128,6 +128,7 @@ export class ConntrackSource extends Readable {
 
   constructor(private opts: ConntrackOptions) {
     super({ objectMode: true, highWaterMark: 64 });
+    if (opts.events.some((k) => k !== 'new')) this.cids = new CommunityIdCache();
     this.max = Math.max(1, opts.queue ?? 100000);
     this.protos = opts.protos && opts.protos.length && !opts.protos.includes('all') ? new Set(opts.protos) : null;
   }
