@@ -33,6 +33,12 @@ export interface CorrelatorOptions {
   orderMarginMs?: number;
   /** Records held at most (oldest dropped first). */
   maxRecords?: number;
+  /**
+   * A flow without an owner is decided no sooner than this long after its
+   * event was received (ms): the records of calls begun before it have
+   * had time to come through the audit thread (and the relay).
+   */
+  settleMs?: number;
   now?: () => number;
   /**
    * Whether an audit event with a serial at most `serial` is still on its
@@ -144,9 +150,11 @@ export class Correlator {
     this.maxRecords = opts.maxRecords ?? 20000;
     this.now = opts.now ?? Date.now;
     this.incomplete = opts.incomplete ?? null;
+    this.settleMs = opts.settleMs ?? 10;
   }
 
   private readonly incomplete: ((serial: number) => boolean) | null;
+  private readonly settleMs: number;
   private kickTimer: NodeJS.Timeout | null = null;
 
   /**
@@ -443,6 +451,15 @@ export class Correlator {
       return true;
     }
     const first = s[0];
+    // Most calls begin a few ms before their event is received (two ticks
+    // covers nearly all here). An older record may be one whose flow never
+    // came: give the records of calls begun before the event time to come
+    // through the audit thread (and the relay) before taking it.
+    const early = t.time + this.settleMs - this.now();
+    if (early > 0 && !t.expired && t.time - first.ev.time > 2 * this.tick) {
+      if (!this.kickTimer) this.kickTimer = setTimeout(() => { this.kickTimer = null; this.kick(); }, Math.ceil(early));
+      return false;
+    }
     const margin = this.orderMargin();
     // Order is trusted for TCP only: every connect makes a NEW event. A UDP
     // datagram whose port and destination repeat an entry still in the

@@ -32,7 +32,7 @@ function ev(over: Partial<FlowEvent> = {}): FlowEvent {
 }
 
 function corr(windowMs = 2000, extra: Record<string, unknown> = {}): Correlator {
-  return new Correlator({ windowMs, now: () => T0 + 1, ...extra });
+  return new Correlator({ windowMs, now: () => T0 + 1, settleMs: 0, ...extra });
 }
 
 const pidOf = (o: Outcome) => ('record' in o ? o.record.pid : null);
