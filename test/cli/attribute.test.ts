@@ -1,7 +1,7 @@
 // ct-attribute as a command: input handling, exit codes, pass-through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,16 +100,24 @@ test('the owner is added at the end of each line; an attributed stream attribute
   }
 });
 
-test('a closed UDP socket still owns the flows received before it was last seen held, and none after', async (t) => {
-  // The owner: a process of its own holding a UDP socket until told to go.
-  const owner = spawn(process.execPath, ['-e', `
+/**
+ * A process of its own (run through `prefix`, e.g. setpriv) holding a UDP
+ * socket on 127.0.0.1 until its stdin ends; killed after the test.
+ */
+async function udpOwner(t: { after: (fn: () => void) => void }, prefix: string[] = []): Promise<{ owner: ChildProcess; port: number }> {
+  const argv = [...prefix, process.execPath, '-e', `
     const s = require('dgram').createSocket('udp4');
     s.bind(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
     process.stdin.on('end', () => process.exit(0)).resume();
-  `], { stdio: ['pipe', 'pipe', 'inherit'] });
+  `];
+  const owner = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   t.after(() => owner.kill());
   const [portText] = await once(owner.stdout!.setEncoding('utf8'), 'data');
-  const port = Number(String(portText).trim());
+  return { owner, port: Number(String(portText).trim()) };
+}
+
+test('a closed UDP socket still owns the flows received before it was last seen held, and none after', async (t) => {
+  const { owner, port } = await udpOwner(t);
   const attr = spawn(BIN('ct-attribute'), [], { stdio: ['pipe', 'pipe', 'pipe'] });
   t.after(() => attr.kill());
   const out = attr.stdout!.setEncoding('utf8');
@@ -155,14 +163,7 @@ test('a closed UDP socket still owns the flows received before it was last seen 
 test('root without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: another user\'s socket is "no-permission", not "no-process"', async (t) => {
   assert.equal(process.getuid?.(), 0, 'run the tests as root');
   // A UDP socket held by nobody.
-  const owner = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', `
-    const s = require('dgram').createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
-    process.stdin.on('end', () => process.exit(0)).resume();
-  `], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => owner.kill());
-  const [portText] = await once(owner.stdout!.setEncoding('utf8'), 'data');
-  const port = Number(String(portText).trim());
+  const { owner, port } = await udpOwner(t, ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups']);
   const ev = JSON.stringify({ ts: new Date().toISOString(), event: 'new', id: 1, family: 'ipv4', proto: 'udp', src: '127.0.0.1', sport: port, dst: '198.51.100.7', dport: 53, reply: { src: '198.51.100.7', sport: 53, dst: '127.0.0.1', dport: port }, status: [] }) + '\n';
   // Root keeps its uid but loses the two capabilities (bounding set, so the exec'd node never has them).
   const r = await runBin('ct-attribute', [], ev, { prefix: ['setpriv', '--bounding-set=-dac_read_search,-sys_ptrace', process.execPath] });

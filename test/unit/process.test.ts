@@ -189,9 +189,8 @@ test('SocketIndex.lookup: a socket of this process', async (t) => {
   assert.deepEqual(idx.lookup(4294967295).holders, []);
 });
 
-test('SocketIndex.lookup: a new process is found, and forgotten once its socket is gone', async () => {
-  const idx = new SocketIndex({ fullScanInterval: 0 });
-  idx.lookup(1); // warm: every current pid is known
+/** A child process listening on a TCP socket until its stdin ends: its pid, the socket's inode and fd. */
+async function listeningChild() {
   const child = spawn(process.execPath, ['-e', `
     const s = require('net').createServer().listen(0, '127.0.0.1', () => {
       const l = require('fs').readlinkSync('/proc/self/fd/' + s._handle.fd);
@@ -201,6 +200,13 @@ test('SocketIndex.lookup: a new process is found, and forgotten once its socket 
   `], { stdio: ['pipe', 'pipe', 'inherit'] });
   const [line] = await once(child.stdout!.setEncoding('utf8'), 'data');
   const [inode, fd] = String(line).trim().split(' ').map(Number);
+  return { child, inode: inode!, fd: fd! };
+}
+
+test('SocketIndex.lookup: a new process is found, and forgotten once its socket is gone', async () => {
+  const idx = new SocketIndex({ fullScanInterval: 0 });
+  idx.lookup(1); // warm: every current pid is known
+  const { child, inode, fd } = await listeningChild();
   const r = idx.lookup(inode);
   assert.deepEqual(r.holders, [{ pid: child.pid, fd }]);
   child.stdin!.end();
@@ -211,15 +217,7 @@ test('SocketIndex.lookup: a new process is found, and forgotten once its socket 
 
 test('SocketIndex epochs: a holder is confirmed once per epoch, and again in the next', async () => {
   const idx = new SocketIndex({ fullScanInterval: 0 });
-  const child = spawn(process.execPath, ['-e', `
-    const s = require('net').createServer().listen(0, '127.0.0.1', () => {
-      const l = require('fs').readlinkSync('/proc/self/fd/' + s._handle.fd);
-      process.stdout.write(l.slice(8, -1) + ' ' + s._handle.fd + '\\n');
-    });
-    process.stdin.on('end', () => process.exit(0)).resume();
-  `], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = await once(child.stdout!.setEncoding('utf8'), 'data');
-  const [inode, fd] = String(line).trim().split(' ').map(Number);
+  const { child, inode, fd } = await listeningChild();
   idx.newEpoch();
   assert.deepEqual(idx.lookup(inode).holders, [{ pid: child.pid, fd }]);
   child.stdin!.end();
