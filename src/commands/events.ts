@@ -25,7 +25,7 @@ function options(argv: string[], io: IO) {
     .option('family', { alias: 'f', type: 'string', choices: ['ipv4', 'ipv6'], description: 'Only this address family' })
     .option('events', { alias: 'e', type: 'string', description: 'Event kinds, comma-separated: new, update, destroy, or all', default: 'new,destroy' })
     .option('dump', { type: 'boolean', default: false, description: 'List the current table first (marked "dump": true), then follow events' })
-    .option('rcvbuf', { type: 'number', description: 'Socket receive buffer in bytes (default: net.core.rmem_max, the largest allowed)' })
+    .option('rcvbuf', { type: 'number', description: 'Socket receive buffer in bytes (default: 256 MiB, or net.core.rmem_max if larger)' })
     .option('queue', { type: 'number', default: 100000, description: 'Events held for a slow reader before they are counted as lost' })
     .option('enable-tracking', { type: 'boolean', default: false, description: 'Switch conntrack on in this network namespace with a passive nftables table (removed on exit)' })
     .option('host', { type: 'string', description: 'Value of the "host" field (default: this host\'s name)' })

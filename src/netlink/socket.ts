@@ -18,8 +18,11 @@ import { netlinkDrops, netlinkSocketInfo } from '../proc/netlink.js';
 import { fdOfInode, setIntOptions, SOL_NETLINK, NETLINK_NO_ENOBUFS, SOL_SOCKET, SO_RCVBUFFORCE } from './sockopt.js';
 
 export const NETLINK_NETFILTER = 12;
-/** Default receive buffer: a burst of about 50,000 events fits (each takes ~1.3 KB of buffer). */
-export const DEFAULT_RCVBUF = 64 << 20;
+/**
+ * Default receive buffer: a backlog of about 200,000 events fits (each takes
+ * ~1.3 KB of buffer). The kernel only takes the memory while events wait.
+ */
+export const DEFAULT_RCVBUF = 256 << 20;
 const DROP_POLL_MS = 200;
 
 export interface ConntrackOptions {
