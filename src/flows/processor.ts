@@ -6,8 +6,7 @@
 // lines: it runs in one thread (`parallel: false`), and its options hold the
 // live stage object, not plain data.
 import { isFlowEvent, type FlowRecord } from '../event.js';
-import { parseObject } from '../ndjson.js';
-import { compileCheck } from '../filter/validate.js';
+import { compileCheck, parseChecked } from '../filter/validate.js';
 import type { LineProcessor, Report } from '../lines/chunk.js';
 import { FlowTracker, tsMicros, type FlowTrackerOptions } from './tracker.js';
 
@@ -31,18 +30,8 @@ export class FlowsStage implements LineProcessor {
   }
 
   line(text: string, report: Report): true | string | null {
-    let ev: Record<string, any>;
-    try {
-      ev = parseObject(text);
-    } catch (e) {
-      report({ kind: 'bad', message: (e as Error).message });
-      return null;
-    }
-    const bad = this.check(ev);
-    if (bad) {
-      report({ kind: 'bad', message: bad });
-      return null;
-    }
+    const ev = parseChecked(text, this.check, report);
+    if (!ev) return null;
     if (isFlowEvent(ev)) {
       if (ev.ts === undefined) return this.bad(report, 'no "ts" field');
       const us = tsMicros(ev.ts);
