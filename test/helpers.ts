@@ -88,3 +88,24 @@ export async function waitFor(pred: () => boolean, ms = 5000, what = 'condition'
     await sleep(20);
   }
 }
+
+export const PY = '/usr/bin/python3';
+
+/**
+ * A client for `python3 -c`: argv proto (tcp|udp), host, port, hold
+ * (seconds). It connects and sends (TCP) or sends (UDP), prints
+ * "PID SPORT", keeps the socket `hold` seconds, closes it and exits.
+ */
+export const PY_CLIENT = `
+import socket, sys, os, time
+proto, host, port, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_DGRAM)
+if proto == 'tcp':
+    s.connect((host, port)); s.send(b'hi')
+else:
+    s.sendto(b'hi', (host, port))
+print(os.getpid(), s.getsockname()[1], flush=True)
+time.sleep(hold)
+s.close()
+`;

@@ -6,28 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { BIN, needRoot, sleep, delNetns, lines } from '../helpers.js';
+import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT as CLIENT } from '../helpers.js';
 
 const skip = needRoot();
-const PY = '/usr/bin/python3';
 const A = `ctaa${process.pid}`;
 const B = `ctab${process.pid}`;
 const VA = `vaa${process.pid % 100000}`;
 const VB = `vab${process.pid % 100000}`;
 
-const CLIENT = `
-import socket, sys, os, time
-proto, host, port, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-fam = socket.AF_INET6 if ':' in host else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_DGRAM)
-if proto == 'tcp':
-    s.connect((host, port)); s.send(b'hi')
-else:
-    s.sendto(b'hi', (host, port))
-print(os.getpid(), s.getsockname()[1], flush=True)
-time.sleep(hold)
-s.close()
-`;
 const SERVER = `
 import socket, sys, os, threading
 def tcp(fam, addr):

@@ -14,28 +14,14 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BIN, needRoot, sleep, delNetns, lines } from '../helpers.js';
+import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT as CLIENT } from '../helpers.js';
 import { dockerCgroup, kubeCgroup, cgroupTop, removeCgroups, type FakeContainer } from '../cgroups.js';
 
 const skip = needRoot();
-const PY = '/usr/bin/python3';
 const n = process.pid % 100000;
 const H = `ctnh${process.pid}`, C1 = `ctn1${process.pid}`, C2 = `ctn2${process.pid}`, X = `ctnx${process.pid}`;
 const TOP = cgroupTop('ctne');
 
-const CLIENT = `
-import socket, sys, os, time
-proto, host, port, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-fam = socket.AF_INET6 if ':' in host else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_DGRAM)
-if proto == 'tcp':
-    s.connect((host, port)); s.send(b'hi')
-else:
-    s.sendto(b'hi', (host, port))
-print(os.getpid(), s.getsockname()[1], flush=True)
-time.sleep(hold)
-s.close()
-`;
 // TCP on every port in argv (v4 and v6), UDP on the first one + 1.
 const SERVER = `
 import socket, sys, os, threading
