@@ -10,10 +10,11 @@ import { SockDiag, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, type SockInfo } fr
 import { SocketIndex } from '../proc/sockets.js';
 import { ProcessReader } from '../proc/process.js';
 import { BoundedMap } from '../lru.js';
+import { pickHolder, type Viewer } from './owner.js';
 import type { ForwardedResolver } from '../netns/resolver.js';
 import type { AuditHook } from '../audit/hook.js';
 
-export interface AttributorOptions {
+export interface AttributorOptions extends Viewer {
   proc?: string;
   /** Include cmdline (default true). */
   cmdline?: boolean;
@@ -26,9 +27,6 @@ export interface AttributorOptions {
   /** Name the peer process of local (both ends on this host) flows. */
   peer?: boolean;
   /** This process's effective uid, to tell no-permission from no-process. */
-  selfUid?: number;
-  /** Whether this process may read every process's fd table (default: when selfUid is 0). */
-  privileged?: boolean;
   /** Owners of forwarded flows in other network namespaces of this host (src/netns: netnsResolver()). */
   forwarded?: (index: SocketIndex, procs: ProcessReader) => ForwardedResolver;
   /** Audit records of connect/send calls (src/audit/hook.ts): consulted for NEW events of outgoing and local flows. */
@@ -239,21 +237,8 @@ export class Attributor {
     const closed = this.closedOwner.get(sock);
     if (closed) return { process: closed };
     const found = this.index.lookup(sock.inode);
-    if (!found.holders.length) {
-      const self = this.opts.selfUid;
-      const privileged = this.opts.privileged ?? self === 0;
-      if (found.denied > 0 && self !== undefined && !privileged && sock.uid !== self) return { reason: 'no-permission' };
-      return { reason: 'no-process' };
-    }
-    let best: ProcessInfo | null = null;
-    for (const h of found.holders) {
-      const p = this.procs.get(h.pid);
-      if (!p) continue;
-      // Several holders (inherited or passed sockets): the youngest process
-      // is the one that most likely used it.
-      if (!best || (p.start_time ?? '') > (best.start_time ?? '')) best = p;
-    }
-    if (!best) return { reason: 'socket-gone' };
+    const { best, reason } = pickHolder(found.holders, found.denied, sock.uid, this.procs, this.opts);
+    if (!best) return { reason };
     // One object per (process, socket): a flood from one socket shares it.
     let w = this.withInode.get(sock.inode);
     if (!w || w.base !== best) {

@@ -94,17 +94,20 @@ export async function main(argv: string[], io: IO): Promise<number> {
     pid: process.pid, arch: process.arch, onWarning: (m) => warn(io, NAME, `audit: ${m}`),
   }) : null;
   const auditHook = auditSource ? new AuditHook(auditSource.correlator, { cmdline: a.cmdline as boolean }) : undefined;
+  const viewer = {
+    selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
+    // Root without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE is refused too.
+    privileged: missingCaps(NEEDS.attribute, ownEffectiveCaps()).length === 0,
+  };
   const attributor = new Attributor({
     cmdline: a.cmdline as boolean,
     flowCache: a.cache as boolean,
     peer: a.peer as boolean,
     maxFlows: Number(a['max-flows']),
     maxProcesses: Number(a['max-processes']),
-    selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
-    // Root without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE is refused too.
-    privileged: missingCaps(NEEDS.attribute, ownEffectiveCaps()).length === 0,
+    ...viewer,
     forwarded: a.netns ? (index, procs) => (netns = new NetnsResolver({
-      index, procs, peer: a.peer as boolean, selfUid: typeof process.geteuid === 'function' ? process.geteuid() : undefined,
+      index, procs, peer: a.peer as boolean, ...viewer,
       runtimes: { docker: String(a['docker-root']), containerd: String(a['containerd-state']), storage: (a['containers-storage'] as string[]).map(String) },
     })) : undefined,
     audit: auditHook,

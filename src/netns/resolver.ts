@@ -23,6 +23,7 @@ import { ContainerMeta, type ContainerMetaOptions } from './runtime.js';
 import { tcpOwner, udpOwner, type Endpoint, type ProcSocket } from './procnet.js';
 import { NsDiag } from './nsdiag.js';
 import { BoundedMap } from '../lru.js';
+import { pickHolder, type Viewer } from '../attribute/owner.js';
 import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, TCP_LISTEN } from '../netlink/sockdiag.js';
 
 export const METHOD_DIAG = 'netns-sock_diag';
@@ -51,6 +52,8 @@ export interface NetnsResolverOptions {
   peer?: boolean;
   /** This process's effective uid, to tell no-permission from no-process. */
   selfUid?: number;
+  /** Whether it may read every process's fd table (default: when selfUid is 0). */
+  privileged?: boolean;
   /** sock_diag inside namespaces; false reads /proc/PID/net tables only. */
   diag?: NsDiag | false;
 }
@@ -88,7 +91,7 @@ export class NetnsResolver implements ForwardedResolver {
   private readonly index: SocketIndex;
   private readonly procs: ProcessReader;
   private readonly peer: boolean;
-  private readonly selfUid?: number;
+  private readonly viewer: Viewer;
   private readonly proc: string;
   private pending = new Map<string, Promise<ReadResult>>();
   readonly diag: NsDiag | null;
@@ -100,7 +103,7 @@ export class NetnsResolver implements ForwardedResolver {
     this.namespaces = opts.namespaces instanceof NetnsIndex ? opts.namespaces : new NetnsIndex({ proc: opts.proc, ...(opts.namespaces ?? {}) });
     this.meta = opts.runtimes === false ? null : new ContainerMeta(opts.runtimes ?? {});
     this.peer = opts.peer !== false;
-    this.selfUid = opts.selfUid;
+    this.viewer = { selfUid: opts.selfUid, privileged: opts.privileged };
     this.proc = opts.proc ?? '/proc';
     this.diag = opts.diag === false ? null : opts.diag ?? new NsDiag();
     if (this.diag) {
@@ -314,19 +317,8 @@ export class NetnsResolver implements ForwardedResolver {
       if (got.holders.length) this.held.set(sock.inode, got.holders);
     }
     const netns = ns.inode;
-    if (!got.holders.length) {
-      const self = this.selfUid;
-      const reason = got.denied > 0 && self !== undefined && self !== 0 && sock.uid !== self ? 'no-permission' : 'no-process';
-      return { reason, uid: sock.uid };
-    }
-    let best: ProcessInfo | null = null;
-    for (const h of got.holders) {
-      const p = this.procs.get(h.pid);
-      if (!p) continue;
-      // Several holders: the youngest most likely used it (as for host sockets).
-      if (!best || (p.start_time ?? '') > (best.start_time ?? '')) best = p;
-    }
-    if (!best) return { reason: 'socket-gone', uid: sock.uid };
+    const { best, reason } = pickHolder(got.holders, got.denied, sock.uid, this.procs, this.viewer);
+    if (!best) return { reason, uid: sock.uid };
     let w = this.shared.get(sock.inode);
     if (!w || w.base !== best) {
       if (this.shared.size >= 4096) this.shared.clear();
