@@ -7,6 +7,7 @@ import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { newEventsByPort } from './lib.js';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { auditBench } from './audit-part.js';
@@ -82,15 +83,7 @@ function runClient(args) {
 // several flows: a client counts as right when a NEW event with its port
 // names its pid, and as wrong only when every such event names another.
 function score(file, clients) {
-  const byKey = new Map();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    const ev = JSON.parse(line);
-    if (ev.event !== 'new') continue;
-    const k = `${ev.proto}/${ev.sport}`;
-    if (!byKey.has(k)) byKey.set(k, []);
-    byKey.get(k).push(ev);
-  }
+  const byKey = newEventsByPort(file);
   let seen = 0, right = 0, wrong = 0;
   for (const c of clients) {
     const evs = byKey.get(`${c.proto}/${c.sport}`);

@@ -14,6 +14,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
+import { newEventsByPort } from './lib.js';
 
 const auditctl = (...a) => execFileSync('auditctl', a, { encoding: 'utf8' });
 const ctpipeRules = () => auditctl('-l').split('\n').filter((l) => /key=ctpipe-\d+/.test(l));
@@ -27,15 +28,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  * event: it is left out, rather than scored against the earlier flow.)
  */
 function scoreByTime(file, clients) {
-  const byKey = new Map();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    const ev = JSON.parse(line);
-    if (ev.event !== 'new') continue;
-    const k = `${ev.proto}/${ev.sport}`;
-    if (!byKey.has(k)) byKey.set(k, []);
-    byKey.get(k).push(ev);
-  }
+  const byKey = newEventsByPort(file);
   let seen = 0, right = 0, wrong = 0;
   for (const c of clients) {
     const ev = (byKey.get(`${c.proto}/${c.sport}`) ?? []).find((e) => { const t = Date.parse(e.ts); return t >= c.t0 - 5 && t <= c.t1 + 50; });

@@ -9,6 +9,7 @@
 // NDJSON in, NDJSON out; also importable (ownerOf).
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import readline from 'node:readline';
+import { findPid } from './lib.js';
 import { fileURLToPath } from 'node:url';
 import { parseFibTrieLocal, parseIfInet6, tcpOwner, udpOwner } from '../dist/src/netns/procnet.js';
 
@@ -30,18 +31,6 @@ function read(pid, file) {
   try { return readFileSync(`/proc/${pid}/net/${file}`, 'latin1'); } catch { return ''; }
 }
 
-function findPid(inode) {
-  const target = `socket:[${inode}]`;
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    let fds;
-    try { fds = readdirSync(`/proc/${p}/fd`); } catch { continue; }
-    for (const fd of fds) {
-      try { if (readlinkSync(`/proc/${p}/fd/${fd}`) === target) return Number(p); } catch { /* gone */ }
-    }
-  }
-  return null;
-}
 
 /** The pid owning the flow's end in another namespace, or null. */
 export function ownerOf(ev) {

@@ -2,8 +2,9 @@
 // NoTrust-Track and packetTrail do it, per event: read /proc/net/{tcp,udp}{,6}
 // to find the socket's inode by its local address and port, then readlink
 // every /proc/*/fd/* until one points at that inode. NDJSON in, NDJSON out.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
+import { findPid } from './lib.js';
 
 function hexAddr4(a) {
   return a.split('.').map(Number).reverse().map((x) => x.toString(16).padStart(2, '0')).join('').toUpperCase();
@@ -20,18 +21,6 @@ function findInode(ev) {
     if (f.length < 10) continue;
     const local = f[1];
     if (v6 ? local.endsWith(`:${port}`) : local === want4 || local === `00000000:${port}`) return Number(f[9]);
-  }
-  return null;
-}
-function findPid(inode) {
-  const target = `socket:[${inode}]`;
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    let fds;
-    try { fds = readdirSync(`/proc/${p}/fd`); } catch { continue; }
-    for (const fd of fds) {
-      try { if (readlinkSync(`/proc/${p}/fd/${fd}`) === target) return Number(p); } catch { /* gone */ }
-    }
   }
   return null;
 }
