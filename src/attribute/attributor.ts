@@ -13,6 +13,7 @@ import { BoundedMap } from '../lru.js';
 import { pickHolder, type Viewer } from './owner.js';
 import type { ForwardedResolver } from '../netns/resolver.js';
 import type { AuditHook } from '../audit/hook.js';
+import type { PortHook } from '../bpf/hook.js';
 
 export interface AttributorOptions extends Viewer {
   proc?: string;
@@ -31,6 +32,8 @@ export interface AttributorOptions extends Viewer {
   forwarded?: (index: SocketIndex, procs: ProcessReader) => ForwardedResolver;
   /** Audit records of connect/send calls (src/audit/hook.ts): consulted for NEW events of outgoing and local flows. */
   audit?: AuditHook;
+  /** Local ports seen at syscall time (src/bpf/hook.ts): consulted for NEW events of outgoing and local flows sock_diag found no process for. */
+  ports?: PortHook;
 }
 
 /** A flow's tuple (to guard against reused ids) and direction. */
@@ -397,6 +400,8 @@ export class Attributor {
     // Announced in stream order, before the lookup: see src/audit/correlator.ts.
     const ticket = this.opts.audit?.expect(ev) ?? null;
     let rec = await this.lookup(ev);
+    const ports = this.opts.ports;
+    if (ports && ports.wants(ev, rec)) rec = await ports.resolve(ev, rec);
     if (ticket) rec = await this.opts.audit!.settle(ticket, rec, this.index);
     this.settle(ev, rec, known);
   }

@@ -12,6 +12,10 @@ import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
 import { NetnsResolver } from '../netns/resolver.js';
 import { AuditSource } from '../audit/source.js';
 import { AuditHook } from '../audit/hook.js';
+import { BpfSource, findBpftrace, ownNetns } from '../bpf/source.js';
+import { PortTable } from '../bpf/ports.js';
+import { PortHook } from '../bpf/hook.js';
+import { fstatSync } from 'node:fs';
 
 const NAME = 'ct-attribute';
 
@@ -59,6 +63,8 @@ function options(argv: string[], io: IO) {
     .option('docker-root', { type: 'string', default: '/var/lib/docker', description: 'Docker\'s data root, for container names and images' })
     .option('containerd-state', { type: 'string', default: '/run/containerd', description: 'containerd\'s state directory, for container names and images (Kubernetes, nerdctl)' })
     .option('containers-storage', { type: 'string', array: true, default: ['/run/containers/storage', '/var/lib/containers/storage'], description: 'containers/storage roots, for container names and images (CRI-O, Podman); repeatable' })
+    .option('bpf', { type: 'boolean', description: 'Also name owners from what kernel tracepoints saw at connect and send time (bpftrace): finds processes gone before sock_diag could see them. Default: on when run as root with bpftrace installed and reading a pipe, not a file; --no-bpf turns it off' })
+    .option('bpf-window', { type: 'number', default: 30, description: 'With --bpf: how long an event whose socket is gone waits for the sighting of its port (ms)' })
     .option('audit', { type: 'boolean', default: false, description: 'Also name owners from the kernel\'s audit records of connect/sendto/sendmsg calls (NETLINK_AUDIT): finds processes gone before sock_diag could see them' })
     .option('audit-rules', { type: 'boolean', default: false, description: 'With --audit: add the audit rules it needs for the run (key ctpipe-PID) and remove exactly those at exit' })
     .option('audit-window', { type: 'number', default: 30, description: 'With --audit: a call matches an event when it began at most this many ms before the event was received; an event without an owner waits as long for a late record' })
@@ -69,6 +75,15 @@ function options(argv: string[], io: IO) {
     .example(`${NAME} < saved.ndjson`, 'attribute saved events (owners must still exist)')
     .example(`sudo ct-events | ${NAME} | jq -c 'select(.process.container) | [.process.container.name, .dst, .dport]'`, 'connections made by containers');
   return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
+}
+
+/** Whether descriptor `fd` is a regular file (input from a saved file, not a live pipe). */
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {
@@ -88,6 +103,27 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const windowMs = Number(a['audit-window']);
   if (!Number.isFinite(windowMs) || windowMs < 0 || windowMs > 60000) throw new UsageError('--audit-window must be a number of milliseconds from 0 to 60000');
   const files = (((a as any).file ?? []) as (string | number)[]).map(String);
+  const bpfWindow = Number(a['bpf-window']);
+  if (!Number.isFinite(bpfWindow) || bpfWindow < 0 || bpfWindow > 60000) throw new UsageError('--bpf-window must be a number of milliseconds from 0 to 60000');
+  // Sightings are about the live system: a saved file is not.
+  const live = !files.length && !isRegularFile(0);
+  const bpfAsked = a.bpf as boolean | undefined;
+  const bpf = bpfAsked ?? (live && process.geteuid?.() === 0 && findBpftrace() !== null);
+  let portHook = bpf ? new PortHook(new PortTable({ netns: ownNetns() }), { windowMs: bpfWindow, cmdline: a.cmdline as boolean }) : undefined;
+  const bpfSource = portHook ? new BpfSource({
+    table: portHook.table,
+    onSighting: (k, s) => portHook?.sighted(k, s),
+    onWarning: (m) => warn(io, NAME, `bpf: ${m}`),
+  }) : null;
+  if (bpfSource) {
+    try {
+      await bpfSource.start();
+    } catch (e) {
+      if (bpfAsked) throw new Failure(`bpf: ${(e as Error).message}`);
+      warn(io, NAME, `bpf: not used: ${(e as Error).message}`);
+      portHook = undefined;
+    }
+  }
   let netns = null as NetnsResolver | null;
   const auditSource = audit ? new AuditSource({
     rules: a['audit-rules'] as boolean, daemon: a['audit-daemon'] as boolean, windowMs,
@@ -111,7 +147,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
       runtimes: { docker: String(a['docker-root']), containerd: String(a['containerd-state']), storage: (a['containers-storage'] as string[]).map(String) },
     })) : undefined,
     audit: auditHook,
+    ports: portHook,
   });
+  if (portHook) portHook.procs = attributor.procs;
   if (auditSource && auditHook) {
     auditSource.procs = attributor.procs;
     auditHook.users = attributor.procs.users;
@@ -209,6 +247,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
       }
     }
   } finally {
+    if (bpfSource) await bpfSource.close();
     if (auditSource) {
       await auditSource.close();
       const rest = auditOverruns();
@@ -221,6 +260,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
     if (auditSource) {
       const c = auditSource.correlator.stats;
       warn(io, NAME, `audit: ${auditSource.stats.mode}, records ${auditSource.stats.records}, network calls ${c.records}, lost ${auditSource.stats.lost}; NEW events confirmed ${c.agree}, named by audit alone ${c.match}, ambiguous ${c.ambiguous}, disagreeing ${c.disagree}, no record ${c.none}, waited for a late record ${c.waited}`);
+    }
+    if (portHook) {
+      const b = portHook.stats;
+      warn(io, NAME, `bpf: sightings ${portHook.table.stats.sightings} (other namespaces ${portHook.table.stats.otherNetns}), ports ${portHook.table.size}; NEW events asked ${b.asked}, named ${b.match}, ambiguous ${b.ambiguous}, no sighting ${b.none}, waited ${b.waited}`);
     }
     warn(io, NAME, `attributed ${s.ok}, unattributed ${s.failed} (${Object.entries(s.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}), from flow memory ${s.cached}, sock_diag lookups ${s.lookups}${netns ? `, other-namespace lookups ${netns.stats.lookups} (${netns.stats.ok} attributed, ${netns.namespaces.size} namespaces, ${netns.stats.tableReads} table reads)` : ''}`);
   }

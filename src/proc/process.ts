@@ -58,11 +58,11 @@ export class ProcessReader {
   }
 
   /** Parse /proc/PID/stat: comm may hold spaces and parentheses, so split after the last ')'. */
-  static parseStat(s: string): { comm: string; ppid: number; start: number } {
+  static parseStat(s: string): { comm: string; ppid: number; start: number; state: string } {
     const l = s.indexOf('(');
     const r = s.lastIndexOf(')');
     const f = s.slice(r + 2).split(' ');
-    return { comm: s.slice(l + 1, r), ppid: Number(f[1]), start: Number(f[19]) };
+    return { comm: s.slice(l + 1, r), ppid: Number(f[1]), start: Number(f[19]), state: f[0] };
   }
 
   /** Details of `pid`, or null when it is gone. `expectStart` guards against pid reuse. */
@@ -132,6 +132,38 @@ export class ProcessReader {
     const boot = this.boot();
     if (boot) info.start_time = new Date(boot + (st.start * 1000) / CLK_TCK).toISOString();
     return info;
+  }
+
+  /**
+   * The process `pid` that started at `start` (clock ticks since boot, as
+   * in /proc/PID/stat): read now while it runs, else as cached; null when
+   * it is gone and was never read, or the pid is another process's now.
+   */
+  getStarted(pid: number, start: number): ProcessInfo | null {
+    const c = this.cache.get(pid);
+    if (c && c.start === start) return c.info;
+    let stat: string;
+    try {
+      stat = readFileSync(`${this.proc}/${pid}/stat`, 'latin1');
+    } catch {
+      return null;
+    }
+    const st = ProcessReader.parseStat(stat);
+    // A zombie has let go of its exe, command line and cgroup already:
+    // what it would show now is not what it was.
+    if (st.start !== start || st.state === 'Z' || st.state === 'X') return null;
+    const info = this.read(pid, st);
+    // Read as it was exiting (its memory, so its command line, and its exe
+    // were gone): not kept, so as not to stand for it.
+    if (info.exe === null && st.ppid !== 2 && st.ppid !== 0) return null;
+    this.cache.set(pid, { start, info, checked: Date.now() });
+    return info;
+  }
+
+  /** A start in clock ticks since boot as an ISO time, when the boot time is known. */
+  startTime(start: number): string | undefined {
+    const boot = this.boot();
+    return boot ? new Date(boot + (start * 1000) / CLK_TCK).toISOString() : undefined;
   }
 
   /** Snapshot a process now (e.g. as soon as it is learned of), so its details outlive it. */

@@ -1,0 +1,140 @@
+// What the syscall-time sightings (src/bpf) change in an attribution: a NEW
+// event of an outgoing or local flow whose socket sock_diag could not tie
+// to a process (gone, or held by nobody) is given the process seen with
+// its local port when the flow began. A sighting may come a little after
+// the event (bpftrace prints it from another process): the event then
+// waits for it, at most `windowMs`. When two processes had the port then,
+// no pid is given (reason "ambiguous"). sock_diag's answer, when it named
+// a process, stands.
+import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
+import type { ProcessReader } from '../proc/process.js';
+import { PortTable, type Sighting } from './ports.js';
+
+export interface AttributedRecord {
+  direction: FlowEvent['direction'];
+  process?: ProcessInfo;
+  attribution: Attribution;
+}
+
+const PROTO: Record<string, number> = { tcp: 6, udp: 17, udplite: 136 };
+
+export interface PortHookOptions {
+  /** How long an event waits for a sighting still on its way (ms). */
+  windowMs?: number;
+  cmdline?: boolean;
+  now?: () => number;
+}
+
+export class PortHook {
+  /** The attributor's process reader (details read at first sight, so they outlive the process). */
+  procs: ProcessReader | null = null;
+  private waiting = new Map<string, Set<() => void>>();
+  private readonly windowMs: number;
+  private readonly now: () => number;
+  readonly stats = { asked: 0, match: 0, ambiguous: 0, none: 0, waited: 0 };
+  /** Sightings whose process is read from /proc on the next turn of the event loop. */
+  private toRead: Sighting[] = [];
+
+  constructor(readonly table: PortTable, private opts: PortHookOptions = {}) {
+    this.windowMs = opts.windowMs ?? 30;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** A sighting came in (BpfSource's onSighting): read its process while it may still run; wake events waiting for its port. */
+  sighted(key: string, s: Sighting): void {
+    if (this.procs) {
+      if (!this.toRead.length) setImmediate(() => this.readProcesses());
+      this.toRead.push(s);
+    }
+    const w = this.waiting.get(key);
+    if (w) {
+      this.waiting.delete(key);
+      for (const f of w) f();
+    }
+  }
+
+  private readProcesses(): void {
+    const list = this.toRead;
+    this.toRead = [];
+    for (const s of list) this.procs?.getStarted(s.pid, s.start);
+  }
+
+  /** Whether `ev`'s answer may change here: a NEW of an outgoing or local flow with no process named. */
+  wants(ev: FlowEvent, rec: AttributedRecord): boolean {
+    return ev.event === 'new' && !rec.process && (rec.direction === 'out' || rec.direction === 'local') &&
+      PROTO[ev.proto] !== undefined && typeof ev.sport === 'number';
+  }
+
+  /** The answer for `ev` now, or null when it should wait for a sighting (or there is nothing to say: see wants()). */
+  private answer<R extends AttributedRecord>(ev: FlowEvent, rec: R, t: number, final: boolean): R | null {
+    const a = this.table.resolve(PROTO[ev.proto], ev.sport!, ev.dport ?? 0, t);
+    if (a.kind === 'none') {
+      if (!final) return null;
+      this.stats.none++;
+      return rec;
+    }
+    if (a.kind === 'ambiguous') {
+      this.stats.ambiguous++;
+      const out = { ...rec, attribution: { method: 'bpf', ok: false, reason: 'ambiguous' } };
+      delete out.process;
+      return out;
+    }
+    this.stats.match++;
+    return { ...rec, process: this.processOf(a.sighting), attribution: { method: 'bpf', ok: true } };
+  }
+
+  /** Settle `ev`'s record (see wants()): maybe waiting, at most windowMs, for its sighting. */
+  async resolve<R extends AttributedRecord>(ev: FlowEvent, rec: R): Promise<R> {
+    if (!this.wants(ev, rec)) return rec;
+    const now = this.now();
+    let t = Date.parse(ev.ts);
+    if (!Number.isFinite(t) || t > now + 1000) t = now;
+    // An event from long ago (a saved file): nothing seen now is about it.
+    if (t < now - this.table.maxAgeMs) return rec;
+    this.stats.asked++;
+    const first = this.answer(ev, rec, t, false);
+    if (first) return first;
+    const deadline = Math.max(now, t) + this.windowMs;
+    if (deadline <= now) return this.answer(ev, rec, t, true)!;
+    this.stats.waited++;
+    const key = PortTable.key(PROTO[ev.proto], ev.sport!);
+    return new Promise<R>((resolve) => {
+      let set = this.waiting.get(key);
+      if (!set) this.waiting.set(key, (set = new Set()));
+      const done = (final: boolean) => {
+        const r = this.answer(ev, rec, t, final);
+        if (r) {
+          clearTimeout(timer);
+          this.waiting.get(key)?.delete(wake);
+          resolve(r);
+          return true;
+        }
+        return false;
+      };
+      const wake = () => {
+        // Woken by a sighting of this port: it may be a later socket's.
+        if (!done(false)) {
+          let s = this.waiting.get(key);
+          if (!s) this.waiting.set(key, (s = new Set()));
+          s.add(wake);
+        }
+      };
+      set.add(wake);
+      const timer = setTimeout(() => {
+        this.waiting.get(key)?.delete(wake);
+        done(true);
+      }, deadline - now);
+    });
+  }
+
+  /** The process a sighting names: /proc's details when it was read in time, else what the sighting says. */
+  processOf(s: Sighting): ProcessInfo {
+    const known = this.procs?.getStarted(s.pid, s.start);
+    if (known) return known;
+    const users = this.procs?.users;
+    const p: ProcessInfo = { pid: s.pid, ppid: s.ppid, uid: s.uid, user: users?.user(s.uid) ?? String(s.uid), gid: s.gid, group: users?.group(s.gid) ?? String(s.gid), comm: s.comm };
+    const start = this.procs?.startTime(s.start);
+    if (start) p.start_time = start;
+    return p;
+  }
+}

@@ -1,0 +1,170 @@
+// Who had a local port when: the sightings that the kernel tracepoints of
+// src/bpf/script.ts report at syscall time (a TCP connect, the first UDP
+// send of a socket by a process), and the one question asked of them: which
+// process had local port P of protocol X when a flow received at time T
+// began. Pure bookkeeping: no processes, no clocks but the one passed in.
+//
+// The answer is the latest sighting at or before T. It is refused
+// (ambiguous) when another process was also seen with that port within
+// `guardMs` before T: an event may be read late (a busy ct-events), so a
+// flow received at T may have begun before the later sighting. A sighting
+// counts for `maxAgeMs`: the script sees a socket again at its first send
+// after each of its 10 s intervals, so a socket still sending is seen again
+// well within that.
+
+/** One line of the script: a process seen with a local port. */
+export interface Sighting {
+  /** `connect` (TCP connect or Fast Open send), `send` (first UDP send of a socket by this process). */
+  kind: 'connect' | 'send';
+  /** When, in ms since the epoch. */
+  t: number;
+  pid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  /** Network namespace inode of the socket. */
+  netns: number;
+  family: 'ipv4' | 'ipv6';
+  /** IP protocol number (6 TCP, 17 UDP, 136 UDP-Lite). */
+  proto: number;
+  sport: number;
+  /** Remote port of a connected socket, else 0. */
+  dport: number;
+  /** Process start, in clock ticks since boot (as field 22 of /proc/PID/stat). */
+  start: number;
+  comm: string;
+}
+
+export type PortAnswer =
+  | { kind: 'none' }
+  | { kind: 'match'; sighting: Sighting }
+  | { kind: 'ambiguous'; pids: number[] };
+
+/**
+ * One line of the script's output, or null when it is not a sighting:
+ * `C|S NSECS PID PPID UID GID NETNS FAMILY PROTO SPORT DPORT START_NS COMM`
+ * with NSECS on the monotonic clock (converted with `monoToEpochMs`, ms to
+ * add to NSECS/1e6) and START_NS the process start on the boot clock.
+ */
+export function parseSighting(line: string, monoToEpochMs: number): Sighting | null {
+  const kind = line.charCodeAt(0) === 67 /* C */ ? 'connect' : line.charCodeAt(0) === 83 /* S */ ? 'send' : null;
+  if (!kind || line.charCodeAt(1) !== 32) return null;
+  const f = line.split(' ');
+  if (f.length < 13) return null;
+  const n = (i: number) => Number(f[i]);
+  const fam = n(7);
+  if (fam !== 2 && fam !== 10) return null;
+  const s: Sighting = {
+    kind,
+    t: n(1) / 1e6 + monoToEpochMs,
+    pid: n(2),
+    ppid: n(3),
+    uid: n(4),
+    gid: n(5),
+    netns: n(6),
+    family: fam === 2 ? 'ipv4' : 'ipv6',
+    proto: n(8),
+    sport: n(9),
+    dport: n(10),
+    start: Math.floor(n(11) / 1e7),
+    comm: f.slice(12).join(' '),
+  };
+  for (const k of ['t', 'pid', 'ppid', 'uid', 'gid', 'netns', 'proto', 'sport', 'dport', 'start'] as const) {
+    if (!Number.isFinite(s[k])) return null;
+  }
+  return s.sport > 0 && s.pid > 0 ? s : null;
+}
+
+export interface PortTableOptions {
+  /** Only sightings in this network namespace (inode); null takes all. */
+  netns?: number | null;
+  /** Ports remembered at most (least recently seen are forgotten). */
+  maxPorts?: number;
+  /** Sightings kept per port. */
+  perPort?: number;
+  /** A sighting older than this (ms) before the flow says nothing about it. */
+  maxAgeMs?: number;
+  /** Another process seen with the port this long (ms) before the flow makes it ambiguous. */
+  guardMs?: number;
+  /** A sighting may be stamped this much after the flow's event was received (ms). */
+  skewMs?: number;
+}
+
+export class PortTable {
+  private ports = new Map<string, Sighting[]>();
+  private readonly netns: number | null;
+  private readonly maxPorts: number;
+  private readonly perPort: number;
+  readonly maxAgeMs: number;
+  private readonly guardMs: number;
+  readonly skewMs: number;
+  readonly stats = { sightings: 0, otherNetns: 0, forgotten: 0 };
+
+  constructor(opts: PortTableOptions = {}) {
+    this.netns = opts.netns ?? null;
+    this.maxPorts = opts.maxPorts ?? 65536;
+    this.perPort = opts.perPort ?? 8;
+    this.maxAgeMs = opts.maxAgeMs ?? 30000;
+    this.guardMs = opts.guardMs ?? 2000;
+    this.skewMs = opts.skewMs ?? 5;
+  }
+
+  static key(proto: number, sport: number): string {
+    return `${proto}|${sport}`;
+  }
+
+  /** Take a sighting in; its key when kept, else null. */
+  add(s: Sighting): string | null {
+    if (this.netns !== null && s.netns !== this.netns) {
+      this.stats.otherNetns++;
+      return null;
+    }
+    this.stats.sightings++;
+    const key = PortTable.key(s.proto, s.sport);
+    let list = this.ports.get(key);
+    if (list) {
+      // Most recently seen ports last, for forgetting the oldest.
+      this.ports.delete(key);
+    } else {
+      list = [];
+      if (this.ports.size >= this.maxPorts) {
+        const oldest = this.ports.keys().next().value!;
+        this.ports.delete(oldest);
+        this.stats.forgotten++;
+      }
+    }
+    this.ports.set(key, list);
+    // Kept in time order: lines come in about that order, but CPUs race.
+    let i = list.length;
+    while (i > 0 && list[i - 1].t > s.t) i--;
+    list.splice(i, 0, s);
+    if (list.length > this.perPort) list.shift();
+    return key;
+  }
+
+  /**
+   * The process that had local port `sport` of `proto` when a flow to
+   * remote port `dport`, received at `t` (ms), began.
+   */
+  resolve(proto: number, sport: number, dport: number, t: number): PortAnswer {
+    const list = this.ports.get(PortTable.key(proto, sport));
+    if (!list) return { kind: 'none' };
+    const hi = t + this.skewMs, lo = t - this.maxAgeMs;
+    // A connected socket names its remote port: one with another is not this flow's.
+    const fits = (s: Sighting) => s.t <= hi && s.t >= lo && (s.dport === 0 || s.dport === dport);
+    let best: Sighting | null = null;
+    for (let i = list.length - 1; i >= 0; i--) if (fits(list[i])) { best = list[i]; break; }
+    if (!best) return { kind: 'none' };
+    // A process is a pid and its start: a reused pid is another process.
+    const others = new Map<string, number>();
+    for (const s of list) {
+      if (s !== best && fits(s) && s.t >= t - this.guardMs && (s.pid !== best.pid || s.start !== best.start)) others.set(`${s.pid}/${s.start}`, s.pid);
+    }
+    if (others.size) return { kind: 'ambiguous', pids: [best.pid, ...others.values()] };
+    return { kind: 'match', sighting: best };
+  }
+
+  get size(): number {
+    return this.ports.size;
+  }
+}

@@ -1,0 +1,158 @@
+// The port sightings of ct-attribute --bpf: the script's lines, and who had
+// a port when a flow began (src/bpf/ports.ts), and how an event waits for a
+// sighting still on its way (src/bpf/hook.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseSighting, PortTable, type Sighting } from '../../src/bpf/ports.js';
+import { PortHook, type AttributedRecord } from '../../src/bpf/hook.js';
+import { bpfScript } from '../../src/bpf/script.js';
+import type { FlowEvent } from '../../src/event.js';
+
+const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+
+function sighting(over: Partial<Sighting>): Sighting {
+  return { kind: 'send', t: T0, pid: 100, ppid: 1, uid: 0, gid: 0, netns: 4026531840, family: 'ipv4', proto: 17, sport: 40000, dport: 0, start: 5000, comm: 'dig', ...over };
+}
+
+test('a script line becomes a sighting; the clocks are converted, the comm keeps its spaces', () => {
+  // NSECS 2,000,000,000 on the monotonic clock; epoch ms = NSECS/1e6 + offset.
+  const s = parseSighting('C 2000000000 4242 17 1000 1001 4026531840 10 6 51234 443 1915913340404 my prog', T0 - 2000);
+  assert.deepEqual(s, {
+    kind: 'connect', t: T0, pid: 4242, ppid: 17, uid: 1000, gid: 1001, netns: 4026531840, family: 'ipv6', proto: 6,
+    sport: 51234, dport: 443, start: 191591, comm: 'my prog',
+  });
+  assert.equal(parseSighting('S 1 2 3 4 5 6 2 17 53 0 7 x', 0)?.kind, 'send');
+  // Not sightings: bpftrace's own lines, maps printed at exit, broken lines.
+  for (const l of ['Attaching 8 probes...', 'ready', '@seen[0xffff, 12]: 1', 'C 1 2 3', 'S 1 2 3 4 5 6 7 17 53 0 7 x', 'C 1 x 3 4 5 6 2 6 53 0 7 c', 'S 1 0 3 4 5 6 2 17 53 0 7 c', 'S 1 2 3 4 5 6 2 17 0 0 7 c']) {
+    assert.equal(parseSighting(l, 0), null, l);
+  }
+});
+
+test('the owner is the latest process seen with the port at or before the flow; later sightings are later sockets\'', () => {
+  const t = new PortTable({ guardMs: 100 });
+  t.add(sighting({ pid: 1, t: T0 - 5000 }));
+  t.add(sighting({ pid: 2, t: T0 - 1000 }));
+  const a = t.resolve(17, 40000, 53, T0);
+  assert.equal(a.kind, 'match');
+  assert.equal(a.kind === 'match' && a.sighting.pid, 2);
+  // A flow received before the second socket was seen: the first one's.
+  const b = t.resolve(17, 40000, 53, T0 - 2000);
+  assert.equal(b.kind === 'match' && b.sighting.pid, 1);
+  // Before anyone was seen with it, or another protocol, or another port: nothing.
+  assert.equal(t.resolve(17, 40000, 53, T0 - 6000).kind, 'none');
+  assert.equal(t.resolve(6, 40000, 53, T0).kind, 'none');
+  assert.equal(t.resolve(17, 40001, 53, T0).kind, 'none');
+  // A sighting stamped a moment after the event was received still counts (skew).
+  t.add(sighting({ pid: 9, sport: 40002, t: T0 + 3 }));
+  assert.equal(t.resolve(17, 40002, 53, T0).kind, 'match');
+  t.add(sighting({ pid: 9, sport: 40003, t: T0 + 50 }));
+  assert.equal(t.resolve(17, 40003, 53, T0).kind, 'none');
+});
+
+test('two processes seen with the port shortly before the flow: ambiguous, never a guess', () => {
+  const t = new PortTable({ guardMs: 2000 });
+  t.add(sighting({ pid: 1, t: T0 - 1500 }));
+  t.add(sighting({ pid: 2, t: T0 - 100 }));
+  const a = t.resolve(17, 40000, 53, T0);
+  assert.equal(a.kind, 'ambiguous');
+  assert.deepEqual(a.kind === 'ambiguous' && a.pids.sort(), [1, 2]);
+  // The same pid again (the same process, another socket) is not ambiguous...
+  const u = new PortTable({ guardMs: 2000 });
+  u.add(sighting({ pid: 7, t: T0 - 1500 }));
+  u.add(sighting({ pid: 7, t: T0 - 100 }));
+  assert.equal(u.resolve(17, 40000, 53, T0).kind, 'match');
+  // ...but a reused pid (another start) is another process.
+  u.add(sighting({ pid: 7, start: 9999, t: T0 - 50 }));
+  assert.equal(u.resolve(17, 40000, 53, T0).kind, 'ambiguous');
+});
+
+test('a connected socket names its remote port; old sightings and other namespaces say nothing', () => {
+  const t = new PortTable({ netns: 1, maxAgeMs: 30000 });
+  assert.equal(t.add(sighting({ netns: 2, proto: 6, sport: 50000, dport: 443, pid: 5 })), null);
+  t.add(sighting({ netns: 1, proto: 6, sport: 50000, dport: 443, pid: 6, t: T0 - 10 }));
+  assert.equal(t.resolve(6, 50000, 80, T0).kind, 'none', 'another remote port');
+  const m = t.resolve(6, 50000, 443, T0);
+  assert.equal(m.kind === 'match' && m.sighting.pid, 6);
+  assert.equal(t.resolve(6, 50000, 443, T0 + 40000).kind, 'none', 'too old');
+  assert.equal(t.stats.otherNetns, 1);
+});
+
+test('the table is bounded: ports least recently seen are forgotten, and a port keeps its last sightings', () => {
+  const t = new PortTable({ maxPorts: 3, perPort: 2 });
+  for (let p = 1; p <= 5; p++) t.add(sighting({ sport: p, t: T0 + p }));
+  assert.equal(t.size, 3);
+  assert.equal(t.stats.forgotten, 2);
+  assert.equal(t.resolve(17, 1, 0, T0 + 10).kind, 'none');
+  assert.equal(t.resolve(17, 5, 0, T0 + 10).kind, 'match');
+  for (let i = 0; i < 5; i++) t.add(sighting({ sport: 5, pid: 10 + i, t: T0 + 100 + i }));
+  const a = t.resolve(17, 5, 0, T0 + 200);
+  assert.equal(a.kind, 'ambiguous');
+  assert.deepEqual(a.kind === 'ambiguous' && a.pids.sort(), [13, 14], 'only the last two sightings are kept');
+});
+
+function newEvent(over: Partial<FlowEvent> = {}): FlowEvent {
+  return { ts: new Date().toISOString(), event: 'new', id: 1, family: 'ipv4', proto: 'udp', src: '10.0.0.1', sport: 40000, dst: '10.0.0.2', dport: 53, reply: { src: '10.0.0.2', sport: 53, dst: '10.0.0.1', dport: 40000 }, ...over } as FlowEvent;
+}
+const gone = (): AttributedRecord => ({ direction: 'out', attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } });
+
+test('an event whose socket is gone takes the process seen with its port; sock_diag\'s answer stands', async () => {
+  const hook = new PortHook(new PortTable(), { windowMs: 30 });
+  const now = Date.now();
+  hook.table.add(sighting({ pid: 321, uid: 65534, gid: 65534, comm: 'curl', t: now - 5 }));
+  const r = await hook.resolve(newEvent(), gone());
+  assert.deepEqual(r.attribution, { method: 'bpf', ok: true });
+  assert.equal(r.process?.pid, 321);
+  assert.equal(r.process?.uid, 65534);
+  assert.equal(r.process?.comm, 'curl');
+  const found = { direction: 'out' as const, process: { pid: 1 }, attribution: { method: 'sock_diag', ok: true } };
+  assert.equal(await hook.resolve(newEvent(), found), found);
+  // Inbound flows, DESTROY events and saved events from long ago are left as they are.
+  const inbound: AttributedRecord = { ...gone(), direction: 'in' };
+  assert.equal(await hook.resolve(newEvent(), inbound), inbound);
+  const d = gone();
+  assert.equal(await hook.resolve(newEvent({ event: 'destroy' }), d), d);
+  const old = gone();
+  assert.equal(await hook.resolve(newEvent({ ts: new Date(now - 3600e3).toISOString() }), old), old);
+});
+
+test('an event waits for a sighting still on its way, and no longer than the window', async () => {
+  const hook = new PortHook(new PortTable(), { windowMs: 200 });
+  const ev = newEvent({ sport: 41000 });
+  const p = hook.resolve(ev, gone());
+  // The line comes 20 ms later, stamped when the send was made.
+  await new Promise((r) => setTimeout(r, 20));
+  const s = sighting({ sport: 41000, pid: 777, t: Date.parse(ev.ts) });
+  hook.sighted(hook.table.add(s)!, s);
+  const r = await p;
+  assert.equal(r.process?.pid, 777);
+  assert.equal(hook.stats.waited, 1);
+  // A sighting of the port that is later than the flow does not answer it; the window ends the wait.
+  const ev2 = newEvent({ sport: 42000 });
+  const t0 = Date.now();
+  const p2 = hook.resolve(ev2, gone());
+  const later = sighting({ sport: 42000, pid: 778, t: Date.parse(ev2.ts) + 100 });
+  hook.sighted(hook.table.add(later)!, later);
+  const r2 = await p2;
+  assert.equal(r2.process, undefined);
+  assert.equal(r2.attribution.reason, 'socket-gone');
+  assert.ok(Date.now() - t0 >= 150, 'it waited for the window');
+  assert.equal(hook.stats.none, 1);
+});
+
+test('two processes with the port: the flow says ambiguous and names nobody', async () => {
+  const hook = new PortHook(new PortTable(), { windowMs: 0 });
+  const now = Date.now();
+  hook.table.add(sighting({ pid: 1, t: now - 300 }));
+  hook.table.add(sighting({ pid: 2, t: now - 100 }));
+  const r = await hook.resolve(newEvent(), gone());
+  assert.deepEqual(r.attribution, { method: 'bpf', ok: false, reason: 'ambiguous' });
+  assert.equal('process' in r, false);
+});
+
+test('the script uses only tracepoints, and reports TCP connects and UDP sends', () => {
+  const s = bpfScript();
+  assert.doesNotMatch(s, /kprobe|kfunc|fentry/);
+  assert.match(s, /tracepoint:sock:inet_sock_set_state/);
+  assert.match(s, /tracepoint:syscalls:sys_exit_connect/);
+  assert.match(s, /tracepoint:sock:sock_send_length/);
+});
