@@ -87,7 +87,7 @@ try {
     `Installed-Size: ${installedKb}`,
     'Depends: nodejs (>= 20), adduser (>= 3.134), bash (>= 5.1)',
     'Recommends: nftables',
-    'Suggests: rsyslog | system-log-daemon',
+    'Suggests: rsyslog | system-log-daemon, bpftrace',
     'Section: net',
     'Priority: optional',
     `Description: ${pkg.description.replace(/,.*$/, '')}`,

@@ -1,0 +1,154 @@
+// ct-attribute --bpf end to end: real kernel tracepoints through bpftrace.
+// Clients in namespace A connect (TCP) or send (UDP) to a server in B,
+// close and exit at once, IPv4 and IPv6, some as user nobody. Their NEW
+// events (from ct-events in A) are handed to ct-attribute only after every
+// client has exited, so sock_diag can find none of their sockets: the
+// owners can only come from what the tracepoints saw at syscall time. The
+// same events through `ct-attribute --no-bpf` show that.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, symlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT, runBin } from '../helpers.js';
+
+const skip = needRoot();
+const A = `ctpa${process.pid}`;
+const B = `ctpb${process.pid}`;
+const VA = `vpa${process.pid % 100000}`;
+const VB = `vpb${process.pid % 100000}`;
+
+const SINK = `
+import socket, threading, os
+def tcp(fam, addr):
+    l = socket.socket(fam, socket.SOCK_STREAM); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6: l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    l.bind((addr, 7000)); l.listen(128)
+    while True: l.accept()[0].close()
+def udp(fam, addr):
+    u = socket.socket(fam, socket.SOCK_DGRAM)
+    if fam == socket.AF_INET6: u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    u.bind((addr, 7001))
+    while True: u.recv(100)
+for f, a in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):
+    threading.Thread(target=tcp, args=(f, a), daemon=True).start()
+    threading.Thread(target=udp, args=(f, a), daemon=True).start()
+print(os.getpid(), flush=True)
+threading.Event().wait()
+`;
+
+interface Client { pid: number; sport: number; proto: string; user: string }
+
+function client(proto: string, host: string, asNobody = false): Client {
+  const r = execFileSync('ip', ['netns', 'exec', A, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
+    PY, '-c', PY_CLIENT, proto, host, proto === 'tcp' ? '7000' : '7001', '0'], { encoding: 'utf8' });
+  const [pid, sport] = r.trim().split(' ').map(Number);
+  return { pid, sport, proto, user: asNobody ? 'nobody' : 'root' };
+}
+
+let events: ChildProcess | null = null;
+let attr: ChildProcess | null = null;
+let sink: ChildProcess | null = null;
+let evText = '';
+let attrOut = '';
+let attrErr = '';
+
+before(async () => {
+  if (skip) return;
+  execFileSync('sh', ['-c', `ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
+      ip link add ${VA} netns ${A} type veth peer name ${VB} netns ${B};
+      ip -n ${A} addr add 10.233.0.1/24 dev ${VA}; ip -n ${B} addr add 10.233.0.2/24 dev ${VB};
+      ip -n ${A} addr add fd00:233::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:233::2/64 dev ${VB} nodad;
+      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`], { stdio: 'ignore' });
+  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
+  sink = spawn('ip', ['netns', 'exec', B, PY, '-c', SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => sink!.stdout!.once('data', r));
+  events = spawn('ip', ['netns', 'exec', A, BIN('ct-events'), '-e', 'new'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  events.stdout!.setEncoding('utf8').on('data', (d) => (evText += d));
+  attr = spawn('ip', ['netns', 'exec', A, BIN('ct-attribute'), '--bpf', '--stats'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  attr.stdout!.setEncoding('utf8').on('data', (d) => (attrOut += d));
+  attr.stderr!.setEncoding('utf8').on('data', (d) => (attrErr += d));
+});
+
+after(() => {
+  if (skip) return;
+  for (const p of [events, attr, sink]) if (p && p.exitCode === null) p.kill('SIGKILL');
+  delNetns(A);
+  delNetns(B);
+});
+
+/** Hand ct-attribute the events ct-events wrote since the last call. */
+let fed = 0;
+function feed(): void {
+  const end = evText.lastIndexOf('\n') + 1;
+  attr!.stdin!.write(evText.slice(fed, end));
+  fed = end;
+}
+
+test('--bpf names the owners of connect-send-close-exit clients that sock_diag can no longer see', { skip }, async () => {
+  // Ready when a warm-up client's flow, handed over after it exited, comes back named by bpf.
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    assert.ok(Date.now() < deadline, `ct-attribute --bpf never named a warm-up client; its stderr: ${attrErr}`);
+    const w = client('udp', '10.233.0.2');
+    await sleep(300);
+    feed();
+    await sleep(300);
+    if (lines(attrOut).some((e) => e.sport === w.sport && e.attribution?.method === 'bpf' && e.process?.pid === w.pid)) break;
+  }
+  const clients: Client[] = [];
+  for (const host of ['10.233.0.2', 'fd00:233::2']) {
+    for (const proto of ['tcp', 'udp']) {
+      clients.push(client(proto, host), client(proto, host), client(proto, host, true));
+    }
+  }
+  await sleep(500); // every client has exited: none of their sockets is left to look up
+  const from = fed;
+  feed();
+  const batch = evText.slice(from, fed);
+  attr!.stdin!.end();
+  const code = await new Promise<number | null>((r) => (attr!.exitCode !== null ? r(attr!.exitCode) : attr!.once('close', r)));
+  assert.equal(code, 0, attrErr);
+  const news = lines(attrOut).filter((e) => e.event === 'new');
+  for (const c of clients) {
+    const ev = news.find((e) => e.proto === c.proto && e.sport === c.sport && e.dport === (c.proto === 'tcp' ? 7000 : 7001));
+    assert.ok(ev, `NEW for ${c.proto} sport ${c.sport}`);
+    assert.equal(ev.direction, 'out');
+    assert.deepEqual(ev.attribution, { method: 'bpf', ok: true }, JSON.stringify(ev));
+    assert.equal(ev.process.pid, c.pid, JSON.stringify(ev));
+    assert.equal(ev.process.uid, c.user === 'nobody' ? 65534 : 0);
+    assert.equal(ev.process.user, c.user);
+    assert.equal(ev.process.comm, 'python3');
+  }
+  assert.match(attrErr, /bpf: sightings \d+/);
+
+  // The same events without --bpf: sock_diag finds none of these owners.
+  const plain = await runBin('ct-attribute', ['--no-bpf'], batch, { prefix: ['ip', 'netns', 'exec', A] });
+  assert.equal(plain.code, 0, plain.stderr);
+  const plainNews = lines(plain.stdout).filter((e) => e.event === 'new');
+  for (const c of clients) {
+    const ev = plainNews.find((e) => e.proto === c.proto && e.sport === c.sport);
+    assert.ok(ev, `NEW for ${c.proto} sport ${c.sport} without --bpf`);
+    assert.equal(ev.process, undefined, JSON.stringify(ev));
+    assert.equal(ev.attribution.method, 'sock_diag');
+  }
+});
+
+test('--bpf without bpftrace: a one-line error and exit status 1; without --bpf it runs on, quietly', { skip }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ct-nobpf-'));
+  try {
+    symlinkSync(process.execPath, path.join(dir, 'node'));
+    const env = { ...process.env, PATH: dir };
+    const r = spawnSync(BIN('ct-attribute'), ['--bpf'], { input: '', env, encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'ct-attribute: bpf: bpftrace is not installed (Debian: apt-get install bpftrace)\n');
+    const ev = JSON.stringify({ ts: new Date().toISOString(), event: 'new', id: 1, family: 'ipv4', proto: 'udp', src: '127.0.0.1', sport: 1, dst: '127.0.0.1', dport: 9, reply: { src: '127.0.0.1', sport: 9, dst: '127.0.0.1', dport: 1 } });
+    const auto = spawnSync('/bin/sh', ['-c', `echo '${ev}' | ${BIN('ct-attribute')}`], { env, encoding: 'utf8' });
+    assert.equal(auto.status, 0, auto.stderr);
+    assert.equal(auto.stderr, '');
+    assert.equal(lines(auto.stdout)[0].attribution.method, 'sock_diag');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
