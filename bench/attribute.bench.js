@@ -5,7 +5,7 @@
 // events. Prints figures; asserts nothing.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { newEventsByPort } from './lib.js';
 import { fileURLToPath } from 'node:url';
@@ -56,8 +56,11 @@ function startServer() {
   return new Promise((resolve) => p.stdout.once('data', () => resolve(p)));
 }
 
-function startPipeline(outAttr, outBase, extra = '') {
-  const cmd = `${BIN('ct-events')} -p tcp -p udp ${extra} | tee >(node ${path.join(ROOT, 'bench', 'baseline-procscan.js')} > ${outBase}) | ${BIN('ct-attribute')} > ${outAttr}`;
+// ct-attribute as it runs by default here (as root with bpftrace installed:
+// with --bpf), the same with --no-bpf (sock_diag alone) and the baseline,
+// all fed the same ct-events stream.
+function startPipeline(outAttr, outBase, outPlain, extra = '') {
+  const cmd = `${BIN('ct-events')} -p tcp -p udp ${extra} | tee >(node ${path.join(ROOT, 'bench', 'baseline-procscan.js')} > ${outBase}) >(${BIN('ct-attribute')} --no-bpf > ${outPlain}) | ${BIN('ct-attribute')} --stats > ${outAttr} 2> ${outAttr}.err`;
   const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
   return p;
 }
@@ -98,10 +101,11 @@ function score(file, clients) {
 async function rates() {
   const server = await startServer();
   const rows = [];
-  for (const [proto, hold, host] of [['tcp', 50, '10.231.0.2'], ['udp', 50, '10.231.0.2'], ['tcp', 50, 'fd00:231::2'], ['udp', 50, 'fd00:231::2'], ['tcp', 0, '10.231.0.2'], ['udp', 0, '10.231.0.2']]) {
-    const fa = path.join(tmp, `a-${proto}-${hold}.ndjson`), fb = path.join(tmp, `b-${proto}-${hold}.ndjson`);
-    const p = startPipeline(fa, fb);
-    await sleep(1500);
+  for (const [proto, hold, host] of [['tcp', 50, '10.231.0.2'], ['udp', 50, '10.231.0.2'], ['tcp', 50, 'fd00:231::2'], ['udp', 50, 'fd00:231::2'], ['tcp', 0, '10.231.0.2'], ['udp', 0, '10.231.0.2'], ['tcp', 0, 'fd00:231::2'], ['udp', 0, 'fd00:231::2']]) {
+    const fa = path.join(tmp, `a-${proto}-${hold}.ndjson`), fb = path.join(tmp, `b-${proto}-${hold}.ndjson`), fp = path.join(tmp, `p-${proto}-${hold}.ndjson`);
+    const p = startPipeline(fa, fb, fp);
+    // bpftrace compiles and attaches its probes first (about a second of CPU).
+    await sleep(4000);
     const clients = [];
     const port = proto === 'tcp' ? '7000' : '7001';
     // Four at a time: a burst of parallel clients, not one lonely process.
@@ -111,42 +115,47 @@ async function rates() {
     }
     await sleep(1000);
     await stopPipeline(p);
-    const a = score(fa, clients), b = score(fb, clients);
-    rows.push({ proto, hold, host, clients: clients.length, a, b });
+    const a = score(fa, clients), b = score(fb, clients), q = score(fp, clients);
+    rows.push({ proto, hold, host, clients: clients.length, a, b, q });
     const pct = (x, n) => (n ? ((100 * x) / n).toFixed(1) : '-') + '%';
-    console.log(`${proto.padEnd(3)} ${host.padEnd(12)} hold ${String(hold).padStart(2)} ms: clients ${clients.length}, events seen ${a.seen}; ct-attribute pid-correct ${pct(a.right, clients.length)} (wrong ${a.wrong}); /proc-scan baseline ${pct(b.right, clients.length)} (wrong ${b.wrong}); ratio ${(b.right ? a.right / b.right : Infinity).toFixed(2)}x`);
+    const bpf = (readFileSync(`${fa}.err`, 'utf8').match(/bpf: (sightings.*)$/m) ?? [, 'bpf not used'])[1];
+    console.log(`${proto.padEnd(3)} ${host.padEnd(12)} hold ${String(hold).padStart(2)} ms: clients ${clients.length}, events seen ${a.seen}; ct-attribute pid-correct ${pct(a.right, clients.length)} (wrong ${a.wrong}); --no-bpf ${pct(q.right, clients.length)} (wrong ${q.wrong}); /proc-scan baseline ${pct(b.right, clients.length)} (wrong ${b.wrong}); ratio ${(b.right ? a.right / b.right : Infinity).toFixed(2)}x the baseline\n    ${bpf}`);
   }
   server.kill();
   return rows;
 }
 
 async function flood() {
-  const fa = path.join(tmp, 'flood-a.ndjson');
-  const cmd = `${BIN('ct-events')} -p udp -e new | ${BIN('ct-attribute')} --stats > ${fa}`;
-  const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-  await sleep(1500);
-  const t0 = Date.now();
-  // Past 64,000 ports the flood moves to the next address; 10.99/16 is routed
-  // through B, so no address waits for ARP.
-  const c = await runClient(['udp', '10.99.0.1', '7001', String(FLOOD_HOLD), String(FLOOD)]);
-  const dt = Date.now() - t0;
-  // Let the pipeline catch up, then stop it.
-  let last = -1;
-  for (;;) {
-    await sleep(1000);
-    const n = readFileSync(fa, 'utf8').length;
-    if (n === last) break;
-    last = n;
+  // As ct-attribute runs by default here (with --bpf when bpftrace is installed), and with --no-bpf.
+  for (const flags of ['', '--no-bpf']) {
+    const fa = path.join(tmp, `flood-a${flags}.ndjson`);
+    const cmd = `${BIN('ct-events')} -p udp -e new | ${BIN('ct-attribute')} ${flags} --stats > ${fa} 2> ${fa}.err`;
+    const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+    await sleep(4000);
+    const t0 = Date.now();
+    // Past 64,000 ports the flood moves to the next address; 10.99/16 is routed
+    // through B, so no address waits for ARP.
+    const c = await runClient(['udp', '10.99.0.1', '7001', String(FLOOD_HOLD), String(FLOOD)]);
+    const dt = Date.now() - t0;
+    // Let the pipeline catch up, then stop it.
+    let last = -1;
+    for (;;) {
+      await sleep(1000);
+      const n = readFileSync(fa, 'utf8').length;
+      if (n === last) break;
+      last = n;
+    }
+    await stopPipeline(p);
+    let news = 0, mine = 0, lost = 0, overruns = 0;
+    for (const line of readFileSync(fa, 'utf8').split('\n')) {
+      if (!line) continue;
+      const ev = JSON.parse(line);
+      if (ev.event === 'overrun') { overruns++; lost += ev.lost; }
+      if (ev.event === 'new') { news++; if (ev.process && ev.process.pid === c.pid) mine++; }
+    }
+    const bpf = (readFileSync(`${fa}.err`, 'utf8').match(/bpf: (sightings.*)$/m) ?? [, 'bpf not used'])[1];
+    console.log(`flood, ct-attribute ${flags || '(default)'}: ${FLOOD} UDP flows from pid ${c.pid} in ${dt} ms (${Math.round(FLOOD / (dt / 1000))} flows/s), socket held ${FLOOD_HOLD} ms after; ct-events | ct-attribute wrote ${news} NEW events, ${mine} attributed to the flooding pid (${((100 * mine) / FLOOD).toFixed(2)}% of flows), overrun records ${overruns}, lost ${lost}; load average ${loadavg()[0].toFixed(2)}\n    ${bpf}`);
   }
-  await stopPipeline(p);
-  let news = 0, mine = 0, lost = 0, overruns = 0;
-  for (const line of readFileSync(fa, 'utf8').split('\n')) {
-    if (!line) continue;
-    const ev = JSON.parse(line);
-    if (ev.event === 'overrun') { overruns++; lost += ev.lost; }
-    if (ev.event === 'new') { news++; if (ev.process && ev.process.pid === c.pid) mine++; }
-  }
-  console.log(`flood: ${FLOOD} UDP flows from pid ${c.pid} in ${dt} ms, socket held ${FLOOD_HOLD} ms after; ct-events | ct-attribute wrote ${news} NEW events, ${mine} attributed to the flooding pid (${((100 * mine) / FLOOD).toFixed(2)}% of flows), overrun records ${overruns}, lost ${lost}`);
 }
 
 // Added latency at idle: one NEW event a time for a live TCP connection,

@@ -67,9 +67,12 @@ export async function auditBench(ctx) {
     const rows = [['tcp', '10.231.0.2', 4], ['udp', '10.231.0.2', 4], ['tcp', 'fd00:231::2', 4], ['udp', 'fd00:231::2', 4], ['tcp', '10.231.0.2', 1], ['udp', '10.231.0.2', 1]];
     for (const [proto, host, parallel] of rows) {
       const fa = path.join(tmp, `audit-${proto}-${host}-${parallel}.ndjson`), fd = path.join(tmp, `default-${proto}-${host}-${parallel}.ndjson`), fe = path.join(tmp, `audit-${proto}.err`);
-      const cmd = `${BIN('ct-events')} -p tcp -p udp | tee >(${BIN('ct-attribute')} > ${fd}) | ${BIN('ct-attribute')} --audit --audit-rules --stats > ${fa} 2> ${fe}`;
+      const fb = path.join(tmp, `bpf-${proto}-${host}-${parallel}.ndjson`);
+      // --audit alone (no bpf), sock_diag alone, and the default here (with bpf when bpftrace is installed).
+      const cmd = `${BIN('ct-events')} -p tcp -p udp | tee >(${BIN('ct-attribute')} --no-bpf > ${fd}) >(${BIN('ct-attribute')} > ${fb}) | ${BIN('ct-attribute')} --no-bpf --audit --audit-rules --stats > ${fa} 2> ${fe}`;
       const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
       await waitRules();
+      await sleep(3000); // bpftrace attaches its probes
       const clients = [];
       const port = proto === 'tcp' ? '7000' : '7001';
       for (let i = 0; i < N; i += parallel) {
@@ -82,7 +85,7 @@ export async function auditBench(ctx) {
       }
       await sleep(1000);
       await stop(p);
-      const a = scoreByTime(fa, clients), d = scoreByTime(fd, clients);
+      const a = scoreByTime(fa, clients), d = scoreByTime(fd, clients), b = scoreByTime(fb, clients);
       const reasons = {};
       for (const line of readFileSync(fa, 'utf8').split('\n')) {
         if (!line) continue;
@@ -96,7 +99,7 @@ export async function auditBench(ctx) {
         if (ev.event === 'new' && ev.attribution?.ok) methods[ev.attribution.method] = (methods[ev.attribution.method] ?? 0) + 1;
       }
       const stats = (readFileSync(fe, 'utf8').match(/audit: (relay|multicast|daemon),.*$/m) ?? [''])[0];
-      console.log(`${proto.padEnd(3)} ${host.padEnd(12)} ${parallel === 1 ? 'one at a time' : `${parallel} at a time`}: clients ${clients.length}, with a NEW event of their own ${a.seen}; --audit pid-correct ${pct(a.right, a.seen)} (wrong ${a.wrong}; by method ${JSON.stringify(methods)}; unattributed ${JSON.stringify(reasons)}); default method ${pct(d.right, d.seen)} (wrong ${d.wrong}); ratio ${(d.right ? a.right / d.right : Infinity).toFixed(2)}x`);
+      console.log(`${proto.padEnd(3)} ${host.padEnd(12)} ${parallel === 1 ? 'one at a time' : `${parallel} at a time`}: clients ${clients.length}, with a NEW event of their own ${a.seen}; --audit pid-correct ${pct(a.right, a.seen)} (wrong ${a.wrong}; by method ${JSON.stringify(methods)}; unattributed ${JSON.stringify(reasons)}); sock_diag alone ${pct(d.right, d.seen)} (wrong ${d.wrong}); ratio ${(d.right ? a.right / d.right : Infinity).toFixed(2)}x; default here (bpf) ${pct(b.right, b.seen)} (wrong ${b.wrong})`);
       if (stats) console.log(`    ${stats}`);
     }
 
@@ -108,7 +111,7 @@ export async function auditBench(ctx) {
     const fast = spawn('ip', ['netns', 'exec', ctx.B, loop, 'listen', '7002'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((r) => fast.stdout.once('data', r));
     const M = Number(process.env.AUDIT_CONNECTS ?? 20000);
-    const variants = [['without --audit', ''], ['--audit --audit-rules', '--audit --audit-rules'], ['--audit --audit-rules --audit-daemon', '--audit --audit-rules --audit-daemon']];
+    const variants = [['--no-bpf, no audit', '--no-bpf'], ['--no-bpf --audit --audit-rules', '--no-bpf --audit --audit-rules'], ['--no-bpf --audit --audit-rules --audit-daemon', '--no-bpf --audit --audit-rules --audit-daemon'], ['--bpf', '--bpf']];
     for (const proto of ['tcp', 'udp']) {
       const cps = new Map(variants.map(([name]) => [name, []]));
       const cpu = new Map(variants.map(([name]) => [name, []]));
@@ -118,7 +121,7 @@ export async function auditBench(ctx) {
           const err = path.join(tmp, `loop-${proto}-${round}-${flags.length}.err`);
           const cmd = `${BIN('ct-events')} -p ${proto} -e new | ${BIN('ct-attribute')} ${flags} > /dev/null 2> ${err}`;
           const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-          if (flags) await waitRules(); else await sleep(1500);
+          if (flags.includes('--audit')) await waitRules(); else await sleep(flags.includes('--bpf') && !flags.includes('--no-bpf') ? 4000 : 1500);
           const lost0 = status().lost;
           const out = execFileSync('ip', ['netns', 'exec', A, loop, proto, '10.231.0.2', proto === 'tcp' ? '7002' : '7001', String(M)], { encoding: 'utf8' });
           lost.set(name, lost.get(name) + (status().lost - lost0));

@@ -18,6 +18,7 @@ import { PortHook } from '../bpf/hook.js';
 import { fstatSync } from 'node:fs';
 
 const NAME = 'ct-attribute';
+const CAP_SYS_ADMIN = 21;
 
 // Each process object's JSON, made once: a busy process owns many flows.
 const processJson = new WeakMap<ProcessInfo, string>();
@@ -108,7 +109,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   // Sightings are about the live system: a saved file is not.
   const live = !files.length && !isRegularFile(0);
   const bpfAsked = a.bpf as boolean | undefined;
-  const bpf = bpfAsked ?? (live && process.geteuid?.() === 0 && findBpftrace() !== null);
+  // bpftrace runs as root only, and loads BPF (CAP_SYS_ADMIN, or CAP_BPF and CAP_PERFMON).
+  const bpf = bpfAsked ?? (live && process.geteuid?.() === 0 && !!ownEffectiveCaps()?.has(CAP_SYS_ADMIN) && findBpftrace() !== null);
   let portHook = bpf ? new PortHook(new PortTable({ netns: ownNetns() }), { windowMs: bpfWindow, cmdline: a.cmdline as boolean }) : undefined;
   const bpfSource = portHook ? new BpfSource({
     table: portHook.table,
@@ -157,6 +159,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
       await auditSource.start();
     } catch (e) {
       await auditSource.close();
+      await bpfSource?.close();
       attributor.close();
       throw new Failure(`audit: ${(e as Error).message}`);
     }

@@ -20,11 +20,11 @@ function statLine(pid: number, comm: string, ppid: number, start: number): strin
 }
 
 test('parseStat: plain comm, comm with spaces, parentheses and a trailing ")"', () => {
-  assert.deepEqual(ProcessReader.parseStat(statLine(42, 'nginx', 1, 1234)), { comm: 'nginx', ppid: 1, start: 1234 });
-  assert.deepEqual(ProcessReader.parseStat(statLine(42, 'Web Content', 7, 99)), { comm: 'Web Content', ppid: 7, start: 99 });
-  assert.deepEqual(ProcessReader.parseStat(statLine(42, 'a) S 9 9 (b', 3, 555)), { comm: 'a) S 9 9 (b', ppid: 3, start: 555 });
-  assert.deepEqual(ProcessReader.parseStat(statLine(42, 'x)', 3, 556)), { comm: 'x)', ppid: 3, start: 556 });
-  assert.deepEqual(ProcessReader.parseStat(statLine(42, '((', 3, 557)), { comm: '((', ppid: 3, start: 557 });
+  assert.deepEqual(ProcessReader.parseStat(statLine(42, 'nginx', 1, 1234)), { comm: 'nginx', ppid: 1, start: 1234, state: 'S' });
+  assert.deepEqual(ProcessReader.parseStat(statLine(42, 'Web Content', 7, 99)), { comm: 'Web Content', ppid: 7, start: 99, state: 'S' });
+  assert.deepEqual(ProcessReader.parseStat(statLine(42, 'a) S 9 9 (b', 3, 555)), { comm: 'a) S 9 9 (b', ppid: 3, start: 555, state: 'S' });
+  assert.deepEqual(ProcessReader.parseStat(statLine(42, 'x)', 3, 556)), { comm: 'x)', ppid: 3, start: 556, state: 'S' });
+  assert.deepEqual(ProcessReader.parseStat(statLine(42, '((', 3, 557)), { comm: '((', ppid: 3, start: 557, state: 'S' });
   // The real file of this process.
   const self = ProcessReader.parseStat(readFileSync('/proc/self/stat', 'latin1'));
   assert.equal(self.ppid, process.ppid);
