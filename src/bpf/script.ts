@@ -1,39 +1,43 @@
 // The bpftrace program behind ct-attribute --bpf. It reports, at syscall
 // time, which process had which local port, one line per sighting
 // (src/bpf/ports.ts parses them):
-// - TCP: the CLOSE -> SYN_SENT transition (sock:inet_sock_set_state) runs
-//   in the connecting thread, before the port is chosen; the line is
-//   printed when that thread's connect (or Fast Open sendto/sendmsg)
-//   returns, by which time the socket has its port (inet_sport, which is
-//   kept even when the connection was refused at once), with the time of
-//   the transition (when the SYN left, not when a blocking connect ended);
+// - TCP: sock:inet_sock_set_state. The CLOSE -> SYN_SENT transition runs in
+//   the connecting thread (connect(2), or a TCP Fast Open sendto/sendmsg),
+//   before the port is chosen: the process and the time are kept by socket
+//   address. The socket's next transition (ESTABLISHED, or CLOSE when the
+//   connection is refused, times out or is closed first) carries the ports
+//   and prints the line. The socket is gone only after that transition, so
+//   the line is out by the time sock_diag can no longer find the socket.
 // - UDP and UDP-Lite: sock:sock_send_length (Linux 6.3 and later) after
 //   each send; printed once per socket and process in each 10 s interval,
 //   so a flood from one socket is one line, and a socket still in use is
 //   seen again after the interval.
-// Only stable tracepoints and struct sock fields (through the kernel's BTF)
-// are used: no kprobes, no kernel headers.
+// Only tracepoints of the network stack: no kprobes, no kernel headers, and
+// no syscall tracepoints (enabling one sends every system call of every
+// process through the slow path). The kernel's BTF gives the fields of
+// struct sock and of the current task.
 export const SCRIPT_INTERVAL_S = 10;
 
 export function bpfScript(): string {
-  const fields = (time: string) => `${time}, pid, curtask->real_parent->tgid, uid, gid, $sk->__sk_common.skc_net.net->ns.inum, ` +
-    '$sk->__sk_common.skc_family, $sk->sk_protocol, bswap(((struct inet_sock *)$sk)->inet_sport), ' +
-    'bswap($sk->__sk_common.skc_dport), curtask->start_boottime, comm';
-  const fmt = '%llu %d %d %d %d %u %d %d %d %d %llu %s\\n';
+  const task = 'curtask->real_parent->tgid, uid, gid, curtask->start_boottime, comm';
+  const netns = '((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum';
   return [
     'BEGIN { printf("ready\\n"); }',
-    'tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->oldstate == 7 && args->newstate == 2/ { @syn[tid] = args->skaddr; @synt[tid] = nsecs; }',
-    'tracepoint:syscalls:sys_exit_connect, tracepoint:syscalls:sys_exit_sendto, tracepoint:syscalls:sys_exit_sendmsg /@syn[tid]/ {',
-    '  $sk = (struct sock *)@syn[tid]; $t = @synt[tid]; delete(@syn[tid]); delete(@synt[tid]);',
-    `  printf("C ${fmt}", ${fields('$t')});`,
+    `tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->oldstate == 7 && args->newstate == 2/ { @syn[args->skaddr] = (nsecs, pid, ${task}); }`,
+    'tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->oldstate == 2/ {',
+    '  $v = @syn[args->skaddr];',
+    '  if ($v.1 != 0) {',
+    `    printf("C %llu %d %d %d %d %u %d 6 %d %d %llu %s\\n", $v.0, $v.1, $v.2, $v.3, $v.4, ${netns}, args->family, args->sport, args->dport, $v.5, $v.6);`,
+    '    delete(@syn[args->skaddr]);',
+    '  }',
     '}',
     'tracepoint:sock:sock_send_length /args->ret >= 0 && (args->family == 2 || args->family == 10) && (args->protocol == 17 || args->protocol == 136) && !@seen[args->sk, pid]/ {',
     '  @seen[args->sk, pid] = 1;',
     '  $sk = (struct sock *)args->sk;',
-    `  printf("S ${fmt}", ${fields('nsecs')});`,
+    `  printf("S %llu %d %d %d %d %u %d %d %d %d %llu %s\\n", nsecs, pid, ${task.split(', ').slice(0, 3).join(', ')}, $sk->__sk_common.skc_net.net->ns.inum, args->family, args->protocol, bswap(((struct inet_sock *)$sk)->inet_sport), bswap($sk->__sk_common.skc_dport), curtask->start_boottime, comm);`,
     '}',
     `interval:s:${SCRIPT_INTERVAL_S} { clear(@seen); }`,
-    'END { clear(@seen); clear(@syn); clear(@synt); }',
+    'END { clear(@seen); clear(@syn); }',
     '',
   ].join('\n');
 }
