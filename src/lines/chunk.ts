@@ -20,6 +20,12 @@ export type Report = (d: Diag) => void;
 
 export interface LineProcessor {
   line(text: string, report: Report): true | string | null;
+  /**
+   * Optional, tried first on a line that starts with `{`: the same answer
+   * from the line's bytes buf[start, end), without decoding it, or
+   * undefined to have line() take it. It must not keep `buf`.
+   */
+  lineBytes?(buf: Buffer, start: number, end: number, report: Report): true | string | null | undefined;
 }
 
 export interface ChunkResult {
@@ -64,8 +70,10 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
   };
   // Bulk input is nearly always ASCII: then one decode for the chunk (ASCII
   // decoding is several times faster than UTF-8), string offsets are byte
-  // offsets, and lines are cheap slices. Otherwise each line is decoded.
-  const ascii = isAscii(buf);
+  // offsets, and lines are cheap slices. Otherwise each line is decoded, as
+  // are only the lines a processor that reads bytes hands to line().
+  const bytes = p.lineBytes !== undefined;
+  const ascii = !bytes && isAscii(buf);
   const all = ascii ? buf.toString('ascii') : '';
   while (start < len) {
     const nl = ascii ? all.indexOf('\n', start) : buf.indexOf(10, start);
@@ -76,19 +84,20 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     if (end - start > maxLine) {
       report({ kind: 'bad', message: `line longer than ${maxLine} bytes (${end - start}), skipped` });
     } else if (end > start) {
-      const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
-      if (text.charCodeAt(0) === 123 /* { */ || text.trim() !== '') {
-        const r = p.line(text, report);
-        if (r === true) {
-          if (pending) flush(start);
-          // In place, pos <= start: copy() moves overlapping bytes correctly.
-          room(end - start + 1, stop + 1);
-          buf.copy(out, pos, start, end);
-          pos += end - start;
-          out[pos++] = 10;
-        } else if (r) {
-          pending += r;
-        }
+      let r = bytes && buf[start] === 123 /* { */ ? p.lineBytes!(buf, start, end, report) : undefined;
+      if (r === undefined) {
+        const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
+        r = text.charCodeAt(0) === 123 /* { */ || text.trim() !== '' ? p.line(text, report) : null;
+      }
+      if (r === true) {
+        if (pending) flush(start);
+        // In place, pos <= start: copy() moves overlapping bytes correctly.
+        room(end - start + 1, stop + 1);
+        buf.copy(out, pos, start, end);
+        pos += end - start;
+        out[pos++] = 10;
+      } else if (r) {
+        pending += r;
       }
     }
     start = stop + 1;
