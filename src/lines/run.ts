@@ -128,10 +128,13 @@ const READ_SIZE = 1 << 20;
 
 /**
  * A source's bytes. A regular file (named, or as stdin) is read with
- * fs.read into one buffer used again and again: the caller is done with a
- * chunk when it asks for the next (run() copies or processes it at once),
- * and fresh memory for every megabyte costs page faults. Anything else (a
- * pipe, a terminal) is read as a stream.
+ * fs.read into two buffers used again and again, in turn: the next read is
+ * under way while the caller works on the chunk it was given (it is done
+ * with a chunk when it asks for the next: run() copies or processes it at
+ * once), fresh memory for every megabyte would cost page faults, and a
+ * chunk ends at a line end, the start of the next line moved to the front
+ * of the other buffer, so that the caller never has to join them. Anything
+ * else (a pipe, a terminal) is read as a stream.
  */
 function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<Buffer | string>; cleanup: () => void } {
   let fd = src.path !== undefined ? fs.openSync(src.path, 'r') : src.fd;
@@ -150,13 +153,36 @@ function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<
     return { chunks: stream, cleanup: () => signal?.removeEventListener('abort', onAbort) };
   }
   const file = fd;
-  const buf = Buffer.allocUnsafeSlow(READ_SIZE);
+  const readInto = (b: Buffer, at: number) =>
+    new Promise<number>((resolve, reject) => fs.read(file, b, at, READ_SIZE - at, null, (e, k) => (e ? reject(e) : resolve(k))));
   async function* read(): AsyncGenerator<Buffer> {
-    for (;;) {
-      if (signal?.aborted) return;
-      const n = await new Promise<number>((resolve, reject) => fs.read(file, buf, 0, READ_SIZE, null, (e, k) => (e ? reject(e) : resolve(k))));
-      if (n === 0) return;
-      yield buf.subarray(0, n);
+    let cur = Buffer.allocUnsafeSlow(READ_SIZE);
+    let other = Buffer.allocUnsafeSlow(READ_SIZE);
+    let next: Promise<number> | null = readInto(cur, 0);
+    let len = 0; // bytes of cur already read: the start of a line
+    try {
+      for (;;) {
+        const n: number = await next!;
+        next = null;
+        if (n === 0) {
+          if (len > 0) yield cur.subarray(0, len);
+          return;
+        }
+        len += n;
+        if (signal?.aborted) return;
+        const last = cur.lastIndexOf(10, len - 1);
+        // No line end in a whole buffer: given as it is (run() keeps what it must).
+        const end = last < 0 ? len : last + 1;
+        const rest = len - end;
+        cur.copy(other, 0, end, len);
+        next = readInto(other, rest);
+        yield cur.subarray(0, end);
+        [cur, other] = [other, cur];
+        len = rest;
+      }
+    } finally {
+      // Never close the file under a read still under way (the number could be another file's by then).
+      if (next) await next.catch(() => 0);
     }
   }
   return { chunks: read(), cleanup: () => { if (owned) fs.closeSync(file); } };
