@@ -1,25 +1,200 @@
-// ct-flows' line processor (see src/lines/): parse and check each line,
-// hand flow events to a FlowTracker, and pass every other record (overrun,
-// stats, records of later stages) through byte for byte, in order. The
-// records the tracker makes are serialized here, as they come, so that they
-// go out in input order with the lines around them. It keeps state across
-// lines: it runs in one thread (`parallel: false`), and its options hold the
-// live stage object, not plain data.
-import { isFlowEvent, type FlowRecord } from '../event.js';
+// ct-flows' line processor (see src/lines/): check each line, hand flow
+// events to a FlowTracker, and pass every other record (overrun, stats,
+// records of later stages) through byte for byte, in order. The records the
+// tracker makes go out as they come, in input order with the lines around
+// them. It keeps state across lines: it runs in one thread (`parallel:
+// false`), and its options hold the live stage object, not plain data.
+//
+// Two paths, one result. JSON.parse of every line was nearly all of
+// ct-flows' time, so a line is first offered as bytes to scan.ts, which
+// takes lines in JSON.stringify's own form (what ctpipe writes) and gives
+// the text of their fields; the fields the contract types are checked on
+// those texts. Any line it declines, or whose fields are not all as they
+// should be, goes the slow way, JSON.parse and the shared parseChecked, and
+// that way alone decides whether a line is bad and says why.
+import { isFlowEvent } from '../event.js';
 import { compileCheck, parseChecked } from '../filter/validate.js';
 import type { LineProcessor, Report } from '../lines/chunk.js';
-import { FlowTracker, tsMicros, type FlowTrackerOptions } from './tracker.js';
+import { FlowTracker, flowInputOf, icmpIdOf, tsMicros, KNOWN_FIELDS, HEAD_FIELDS, TAIL_FIELDS, NO_ICMP_ID, type FlowInput, type FlowOpening, type FlowTrackerOptions, tupleText } from './tracker.js';
+import { Fields, KeyTable, scanLine, T_ARR, T_FALSE, T_NUM, T_OBJ, T_STR, T_TRUE } from './scan.js';
+import { tsMicrosAt } from './time.js';
 
 /** The contract's fields ct-flows reads or copies into its records' heads, type-checked on flow events. */
 const FIELDS = ['ts', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply', 'state', 'status', 'counters', 'start', 'stop', 'host', 'dump'];
+
+// Slots of the scanner's key table: the tracker's known fields, in its order.
+const KEYS = new KeyTable(KNOWN_FIELDS);
+const slot = (name: string) => KNOWN_FIELDS.indexOf(name);
+const S = {
+  ts: slot('ts'), event: slot('event'), id: slot('id'), family: slot('family'), proto: slot('proto'), src: slot('src'),
+  sport: slot('sport'), dst: slot('dst'), dport: slot('dport'), reply: slot('reply'), state: slot('state'), status: slot('status'),
+  counters: slot('counters'), mark: slot('mark'), labels: slot('labels'), helper: slot('helper'), secmark: slot('secmark'),
+  start: slot('start'), stop: slot('stop'), icmp: slot('icmp'), host: slot('host'), dump: slot('dump'),
+};
+const HEAD_SLOTS = Int16Array.from(HEAD_FIELDS.map(slot));
+const TAIL_SLOTS = Int16Array.from(TAIL_FIELDS.map(slot));
+/** Fields that must be strings when present (the others of FIELDS are checked one by one). */
+const STRING_SLOTS = Int16Array.from(['family', 'proto', 'src', 'dst', 'state', 'start', 'stop', 'host'].map(slot));
+
+const EV_NEW = Buffer.from('"new"'), EV_UPDATE = Buffer.from('"update"'), EV_DESTROY = Buffer.from('"destroy"');
+
+function equalAt(buf: Uint8Array, s: number, e: number, x: Uint8Array): boolean {
+  if (e - s !== x.length) return false;
+  for (let i = 0; i < x.length; i++) if (buf[s + i] !== x[i]) return false;
+  return true;
+}
+
+/** A port: a plain whole number 0-65535 (anything else is left to the slow path's check and message). */
+function isPort(f: Fields, i: number): boolean {
+  return f.type[i] === T_NUM && f.int[i] >= 0 && f.int[i] <= 65535;
+}
+
+/**
+ * Recent distinct texts of one field (`"ESTABLISHED"`, a status list, a
+ * host), found by their bytes: an UPDATE's state and status are nearly
+ * always one of a few, so they cost no new string, and open flows share them.
+ */
+class Recent {
+  private texts: string[] = [];
+  private next = 0;
+
+  constructor(private readonly size: number) {}
+
+  get(buf: Uint8Array, s: number, e: number): string {
+    const n = e - s;
+    const texts = this.texts;
+    for (let k = 0; k < texts.length; k++) {
+      const t = texts[k];
+      if (t.length !== n) continue;
+      let i = 0;
+      while (i < n && t.charCodeAt(i) === buf[s + i]) i++;
+      if (i === n) return t;
+    }
+    const t = latin1(buf, s, e);
+    if (texts.length < this.size) texts.push(t);
+    else {
+      texts[this.next] = t;
+      this.next = (this.next + 1) % this.size;
+    }
+    return t;
+  }
+}
+
+/** A fresh string of ASCII bytes (never a view into a larger string). */
+function latin1(buf: Uint8Array, s: number, e: number): string {
+  return (buf as Buffer).toString('latin1', s, e);
+}
+
+/** One line the scanner took, as the tracker's FlowInput: read from the line's bytes while the tracker takes it. */
+class ScannedEvent implements FlowInput {
+  event: 'new' | 'update' | 'destroy' = 'new';
+  id = 0;
+  host: string | undefined = undefined;
+  dump = false;
+  icmp: unknown = undefined;
+  state: string | undefined = undefined;
+  status: string | undefined = undefined;
+  counters: string | undefined = undefined;
+  mark: string | undefined = undefined;
+  labels: string | undefined = undefined;
+  helper: string | undefined = undefined;
+  secmark: string | undefined = undefined;
+  start: string | undefined = undefined;
+  stop: string | undefined = undefined;
+  buf: Uint8Array = EMPTY;
+  /** The line: buf[at, end). */
+  at = 0;
+  end = 0;
+  /** Field indexes (see Fields) of ts and the tuple, -1 when absent. */
+  ti = -1;
+  proto = -1;
+  src = -1;
+  sport = -1;
+  dst = -1;
+  dport = -1;
+
+  constructor(private readonly f: Fields) {}
+
+  ts(): string {
+    return latin1(this.buf, this.f.start[this.ti], this.f.end[this.ti]);
+  }
+
+  sameTuple(t: string): boolean {
+    let at = this.is(t, 0, this.proto);
+    if (at >= 0) at = this.is(t, at, this.src);
+    if (at >= 0) at = this.is(t, at, this.sport);
+    if (at >= 0) at = this.is(t, at, this.dst);
+    if (at >= 0) at = this.is(t, at, this.dport);
+    return at === t.length;
+  }
+
+  /** The part of tuple text t at `at` is field i's text: where the next part starts, or -1. */
+  private is(t: string, at: number, i: number): number {
+    if (i >= 0) {
+      const b = this.buf;
+      const e = this.f.end[i];
+      for (let k = this.f.start[i]; k < e; k++) if (t.charCodeAt(at++) !== b[k]) return -1;
+    }
+    return t.charCodeAt(at) === 1 ? at + 1 : -1;
+  }
+
+  opening(): FlowOpening {
+    // One string for the line; what the flow keeps are slices of it (most of the line is kept anyway).
+    const text = latin1(this.buf, this.at, this.end);
+    const f = this.f, at = this.at;
+    const field = (i: number) => (i < 0 ? undefined : text.slice(f.start[i] - at, f.end[i] - at));
+    /** `,"name":value` of field i (the comma before the key is the line's unless the field comes first). */
+    const piece = (i: number) => {
+      const ks = f.keyStart[i] - at;
+      return ks > 1 ? text.slice(ks - 1, f.end[i] - at) : ',' + text.slice(ks, f.end[i] - at);
+    };
+    /** The pieces of the fields of `slots` present, in that order: one slice where they are next to each other in the line. */
+    const pieces = (slots: Int16Array) => {
+      let out = '';
+      let runStart = -1, runEnd = -1;
+      for (let k = 0; k < slots.length; k++) {
+        const i = f.index(slots[k]);
+        if (i < 0) continue;
+        const ks = f.keyStart[i] - at;
+        if (ks > 1 && ks - 1 === runEnd) {
+          runEnd = f.end[i] - at;
+          continue;
+        }
+        if (runStart >= 0) out += text.slice(runStart, runEnd);
+        if (ks > 1) {
+          runStart = ks - 1;
+          runEnd = f.end[i] - at;
+        } else {
+          out += piece(i);
+          runStart = runEnd = -1;
+        }
+      }
+      if (runStart >= 0) out += text.slice(runStart, runEnd);
+      return out;
+    };
+    let tail = pieces(TAIL_SLOTS);
+    // Fields the tracker does not know, in their order (none is an array index or __proto__: the scanner declines those).
+    for (let i = 0; i < f.count; i++) if (f.slot[i] < 0) tail += piece(i);
+    return {
+      ts: field(this.ti)!, lead: '', head: pieces(HEAD_SLOTS), tail,
+      tuple: tupleText(field(this.proto), field(this.src), field(this.sport), field(this.dst), field(this.dport)),
+    };
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 export class FlowsStage implements LineProcessor {
   readonly tracker: FlowTracker;
   private out = '';
   private readonly check = compileCheck(FIELDS);
+  private readonly fields = new Fields(KNOWN_FIELDS.length, S.reply, S.icmp);
+  private readonly scanned = new ScannedEvent(this.fields);
+  /** Lines taken by the fast path and by the slow one (for tests and the bench). */
+  readonly paths = { fast: 0, slow: 0 };
 
   constructor(o: Omit<FlowTrackerOptions, 'onRecord'>) {
-    this.tracker = new FlowTracker({ ...o, onRecord: (r: FlowRecord) => { this.out += JSON.stringify(r) + '\n'; } });
+    this.tracker = new FlowTracker({ ...o, onRecord: (r: string) => { this.out += r + '\n'; } });
   }
 
   /** The records made since the last call, as NDJSON text ('' when none). */
@@ -29,7 +204,95 @@ export class FlowsStage implements LineProcessor {
     return s;
   }
 
+  /** The fast path: undefined when the line must take the slow one, line(). */
+  lineBytes(buf: Buffer, start: number, end: number): true | string | null | undefined {
+    const f = this.fields;
+    if (!scanLine(buf, start, end, KEYS, f)) return undefined;
+    const ei = f.index(S.event);
+    if (ei < 0 || f.type[ei] !== T_STR) return undefined;
+    const es = f.start[ei], ee = f.end[ei];
+    const kind = equalAt(buf, es, ee, EV_NEW) ? 'new' : equalAt(buf, es, ee, EV_UPDATE) ? 'update' : equalAt(buf, es, ee, EV_DESTROY) ? 'destroy' : null;
+    const ti = f.index(S.ts);
+    if (kind === null) {
+      // Anything else passes as it is (it only has to be a JSON object with an `event` string). Its time still moves the stream clock.
+      if (ti >= 0 && f.type[ti] === T_STR) {
+        const us = f.flag[ti] ? tsMicros(JSON.parse(latin1(buf, f.start[ti], f.end[ti]))) : tsMicrosAt(buf, f.start[ti] + 1, f.end[ti] - 1);
+        if (us !== undefined) this.tracker.at(us);
+      }
+      this.paths.fast++;
+      const before = this.take();
+      return before ? before + latin1(buf, start, end) + '\n' : true;
+    }
+    // A flow event: the fields ct-flows reads must be of their types, else the slow path says which is not.
+    if (ti < 0 || f.type[ti] !== T_STR || f.flag[ti]) return undefined;
+    const us = tsMicrosAt(buf, f.start[ti] + 1, f.end[ti] - 1);
+    if (us === undefined) return undefined;
+    const ii = f.index(S.id);
+    if (ii < 0 || f.int[ii] < 0) return undefined;
+    for (let k = 0; k < STRING_SLOTS.length; k++) {
+      const i = f.index(STRING_SLOTS[k]);
+      if (i >= 0 && f.type[i] !== T_STR) return undefined;
+    }
+    const spi = f.index(S.sport), dpi = f.index(S.dport);
+    if ((spi >= 0 && !isPort(f, spi)) || (dpi >= 0 && !isPort(f, dpi))) return undefined;
+    const sti = f.index(S.status);
+    if (sti >= 0 && (f.type[sti] !== T_ARR || !f.flag[sti])) return undefined;
+    const ci = f.index(S.counters);
+    if (ci >= 0 && f.type[ci] !== T_OBJ) return undefined;
+    const di = f.index(S.dump);
+    if (di >= 0 && f.type[di] !== T_TRUE && f.type[di] !== T_FALSE) return undefined;
+    const ri = f.index(S.reply);
+    if (ri >= 0 && (f.type[ri] !== T_OBJ || f.tupleBad)) return undefined;
+    const hi = f.index(S.host);
+    if (hi >= 0 && f.flag[hi]) return undefined;
+    const ci2 = f.index(S.icmp);
+    // What icmp.id is compared by (see icmpIdOf).
+    const icmp = ci2 < 0 ? undefined : f.icmpIdStart < 0 ? NO_ICMP_ID : buf[f.icmpIdStart] === 123 || buf[f.icmpIdStart] === 91 ? icmpIdOf({ id: {} }) : latin1(buf, f.icmpIdStart, f.icmpIdEnd);
+
+    this.paths.fast++;
+    const e = this.scanned;
+    e.buf = buf;
+    e.at = start;
+    e.end = end;
+    e.event = kind;
+    e.ti = ti;
+    e.id = f.int[ii];
+    e.host = hi < 0 ? undefined : this.hosts.get(buf, f.start[hi] + 1, f.end[hi] - 1);
+    e.dump = di >= 0 && f.type[di] === T_TRUE;
+    e.proto = f.index(S.proto);
+    e.src = f.index(S.src);
+    e.sport = spi;
+    e.dst = f.index(S.dst);
+    e.dport = dpi;
+    e.icmp = icmp;
+    const r = this.recent;
+    e.state = this.text(buf, f.index(S.state), r.state);
+    e.status = this.text(buf, sti, r.status);
+    e.counters = this.text(buf, ci, null);
+    e.mark = this.text(buf, f.index(S.mark), r.mark);
+    e.labels = this.text(buf, f.index(S.labels), r.labels);
+    e.helper = this.text(buf, f.index(S.helper), r.helper);
+    e.secmark = this.text(buf, f.index(S.secmark), r.secmark);
+    e.start = this.text(buf, f.index(S.start), null);
+    e.stop = this.text(buf, f.index(S.stop), null);
+    this.tracker.event(e, us);
+    e.buf = EMPTY;
+    return this.take() || null;
+  }
+
+  private readonly hosts = new Recent(4);
+  private readonly recent = { state: new Recent(8), status: new Recent(8), mark: new Recent(4), labels: new Recent(4), helper: new Recent(4), secmark: new Recent(4) };
+
+  /** The text of field i (undefined for -1): one of the recent ones, or a fresh string. */
+  private text(buf: Uint8Array, i: number, recent: Recent | null): string | undefined {
+    if (i < 0) return undefined;
+    const f = this.fields;
+    return recent ? recent.get(buf, f.start[i], f.end[i]) : latin1(buf, f.start[i], f.end[i]);
+  }
+
+  /** The slow path: any line, parsed. */
   line(text: string, report: Report): true | string | null {
+    this.paths.slow++;
     const ev = parseChecked(text, this.check, report);
     if (!ev) return null;
     if (isFlowEvent(ev)) {
@@ -38,7 +301,7 @@ export class FlowsStage implements LineProcessor {
       if (us === undefined) return this.bad(report, `ts: not an ISO 8601 timestamp: ${JSON.stringify(ev.ts).slice(0, 60)}`);
       if (ev.id === undefined) return this.bad(report, 'no "id" field: a flow event without its conntrack id cannot be paired');
       if (!Number.isInteger(ev.id) || ev.id < 0) return this.bad(report, `id: expected a whole number, got ${ev.id}`);
-      this.tracker.event(ev, us);
+      this.tracker.event(flowInputOf(ev), us);
       return this.take() || null;
     }
     // Anything else passes as it is. Its time (a stats heartbeat, say) still moves the stream clock.

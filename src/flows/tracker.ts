@@ -4,8 +4,14 @@
 // of several hosts can be merged), guarded by the original tuple, because
 // the kernel reuses an id once its flow is gone. Owns the open-flow table,
 // its bound, interim reports and the stream clock; does no I/O, never reads
-// `process`, and is handed parsed, checked events (see processor.ts).
-import { isoMicros, type FlowRecord, type FlowEndReason } from '../event.js';
+// `process`, and is handed checked events (see processor.ts).
+//
+// Values are kept and compared as their JSON text, the text JSON.stringify
+// gives for them (FlowInput): an open flow holds the text of the fields
+// its record copies, not a parsed object (about half the memory), and a
+// record is put together from those texts, byte for byte what
+// JSON.stringify of the record object would be.
+import { isoMicros, type FlowEndReason } from '../event.js';
 import { tsMicros } from './time.js';
 
 export { tsMicros };
@@ -15,8 +21,8 @@ export interface FlowTrackerOptions {
   maxFlows: number;
   /** Write an interim record for a flow open this long, and again each time as long again (microseconds); 0: never. */
   reportEvery?: number;
-  /** Every record, in order. */
-  onRecord(rec: FlowRecord): void;
+  /** Every record, in order, as one line of JSON without its `\n`. */
+  onRecord(line: string): void;
   /** Wall clock in microseconds, for advance() (default: performance's). */
   now?: () => number;
 }
@@ -33,37 +39,211 @@ export interface FlowCounts {
   flushed: number;
 }
 
-/** Fields that change during a flow's life: the latest event's value wins. `timeout` and `use` are left out of records. */
-class Latest {
-  state: unknown = undefined;
-  status: unknown = undefined;
-  counters: unknown = undefined;
-  mark: unknown = undefined;
-  labels: unknown = undefined;
-  helper: unknown = undefined;
-  secmark: unknown = undefined;
-  /** Kernel timestamps (nf_conntrack_timestamp). */
-  start: unknown = undefined;
-  stop: unknown = undefined;
+/**
+ * What a flow record copies from the event that opens the flow, as JSON
+ * text: `head` is `,"id":…` up to `reply` (the fields of the record before
+ * `start`), `tail` is `,"zone":…` to `attribution` and the fields the
+ * tracker does not know, in their order; `lead` is for those of them whose
+ * names are array indices ("0", "42"), which JSON.stringify writes first.
+ * And the event's `ts` and original tuple.
+ */
+export interface FlowOpening {
+  ts: string;
+  lead: string;
+  head: string;
+  tail: string;
+  /** See tupleText(). */
+  tuple: string;
 }
-/** The fields a record is built of, by name (see write()); any other field of the first event is copied after them. */
-const KNOWN = new Set<string>([
-  'ts', 'event', 'timeout', 'use', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply',
-  'finished', 'reason', 'incomplete', 'duration', ...Object.keys(new Latest()),
-  'zone', 'icmp', 'community_id', 'host', 'dump', 'direction', 'process', 'peer', 'attribution',
-]);
 
-interface OpenFlow {
-  key: string | number;
-  /** The event that opened it: the NEW (or, for an incomplete flow, the first UPDATE or `--dump` entry). */
-  base: Record<string, any>;
-  /** base.ts in microseconds. */
-  baseUs: number;
-  /** Fields of later events. */
-  latest: Latest | null;
-  incomplete: boolean;
+/**
+ * The original tuple as one string, the JSON texts of proto, src, sport,
+ * dst and dport ('' when absent) each followed by \x01 (which never
+ * appears in JSON.stringify's text: it writes it as \u0001): equal strings,
+ * equal tuples.
+ */
+export function tupleText(proto?: string, src?: string, sport?: string, dst?: string, dport?: string): string {
+  return [proto ?? '', src ?? '', sport ?? '', dst ?? '', dport ?? '', ''].join(TUPLE_END);
+}
+export const TUPLE_END = '\x01';
+
+/**
+ * A flow event (`new`, `update` or `destroy`) as the tracker takes it: the
+ * values it keys and compares by, and the JSON text of the values it
+ * copies. The texts must be JSON.stringify's (see scan.ts and flowInputOf).
+ * Nothing of it is used once FlowTracker.event() has returned but the
+ * strings it gave.
+ */
+export interface FlowInput {
+  event: 'new' | 'update' | 'destroy';
+  id: number;
+  /** The value of `host`. */
+  host: string | undefined;
+  /** `dump` is true. */
+  dump: boolean;
+  /** undefined when there is no `icmp`; else what its `id` is compared by (see icmpIdOf). */
+  icmp: unknown;
+  /**
+   * Fields that change during a flow's life, as JSON texts. They are kept
+   * while the flow is open: they must not be views into a larger string
+   * (see detach()), or they would keep it alive too.
+   */
+  state: string | undefined;
+  status: string | undefined;
+  counters: string | undefined;
+  mark: string | undefined;
+  labels: string | undefined;
+  helper: string | undefined;
+  secmark: string | undefined;
+  start: string | undefined;
+  stop: string | undefined;
+  /** `ts`, as JSON text. */
+  ts(): string;
+  /** Its original tuple is this one (see tupleText()). */
+  sameTuple(tuple: string): boolean;
+  /** What the record copies when this event opens the flow. */
+  opening(): FlowOpening;
+}
+
+/** `icmp.id` of an `icmp` value, for comparing with ===: its JSON text; an object or array never equals another. */
+export function icmpIdOf(icmp: unknown): unknown {
+  const id = (icmp as { id?: unknown } | null)?.id;
+  if (id === undefined) return NO_ICMP_ID;
+  return id !== null && typeof id === 'object' ? {} : JSON.stringify(id);
+}
+/** `icmp` without an `id` (or not an object): equal to every other such. */
+export const NO_ICMP_ID = Symbol('no icmp id');
+
+/** Record fields from `id` to `reply`, copied from the event that opened the flow. */
+export const HEAD_FIELDS = ['id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply'] as const;
+/** Fields that change during a flow's life: the latest event's value wins. `timeout` and `use` are left out of records. */
+export const CHANGING_FIELDS = ['state', 'status', 'counters', 'mark', 'labels', 'helper', 'secmark', 'start', 'stop'] as const;
+/** Record fields after the changing ones, copied from the event that opened the flow. */
+export const TAIL_FIELDS = ['zone', 'icmp', 'community_id', 'host', 'dump', 'direction', 'process', 'peer', 'attribution'] as const;
+/** Every field name a record is built of by name; any other field of the opening event is copied after them. */
+export const KNOWN_FIELDS: readonly string[] = [
+  'ts', 'event', ...HEAD_FIELDS, ...CHANGING_FIELDS, ...TAIL_FIELDS, 'timeout', 'use', 'finished', 'reason', 'incomplete', 'duration',
+];
+const KNOWN = new Set(KNOWN_FIELDS);
+
+/** An array index ("0" .. "4294967294"): JSON.stringify writes such keys before all others. */
+function isArrayIndex(k: string): boolean {
+  const n = Number(k) >>> 0;
+  return String(n) === k && n !== 4294967295;
+}
+
+/** What a record copies from a parsed event that opens a flow (see FlowOpening), as JSON.stringify of the record object would write it. */
+export function openingOf(ev: Record<string, any>): FlowOpening {
+  let head = '';
+  for (const k of HEAD_FIELDS) if (ev[k] !== undefined) head += `,"${k}":${JSON.stringify(ev[k])}`;
+  let tail = '';
+  for (const k of TAIL_FIELDS) if (ev[k] !== undefined) tail += `,"${k}":${JSON.stringify(ev[k])}`;
+  // Assigned as the record object would have them (an own `__proto__` is not kept, index keys go first).
+  const lead: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const k in ev) if (!KNOWN.has(k)) (isArrayIndex(k) ? lead : rest)[k] = ev[k];
+  const l = JSON.stringify(lead);
+  const r = JSON.stringify(rest);
+  if (r !== '{}') tail += ',' + r.slice(1, -1);
+  return { ts: JSON.stringify(ev.ts), lead: l === '{}' ? '' : l.slice(1, -1) + ',', head, tail, tuple: tupleOfEvent(ev) };
+}
+
+const text = (v: unknown) => (v === undefined ? undefined : JSON.stringify(v));
+
+function tupleOfEvent(ev: Record<string, any>): string {
+  return tupleText(text(ev.proto), text(ev.src), text(ev.sport), text(ev.dst), text(ev.dport));
+}
+
+/** A parsed, checked flow event as the tracker takes it (the slow path, and tests). */
+export function flowInputOf(ev: Record<string, any>): FlowInput {
+  const tuple = tupleOfEvent(ev);
+  return {
+    event: ev.event, id: ev.id, host: ev.host, dump: ev.dump === true,
+    icmp: ev.icmp === undefined ? undefined : icmpIdOf(ev.icmp),
+    state: text(ev.state), status: text(ev.status), counters: text(ev.counters), mark: text(ev.mark), labels: text(ev.labels),
+    helper: text(ev.helper), secmark: text(ev.secmark), start: text(ev.start), stop: text(ev.stop),
+    ts: () => JSON.stringify(ev.ts),
+    sameTuple: (t) => t === tuple,
+    opening: () => openingOf(ev),
+  };
+}
+
+/**
+ * A copy of a string that does not keep a larger one alive: a slice of a
+ * line (V8 keeps slices of 13 characters or more as views into their
+ * parent) would otherwise hold the whole line, or the whole input chunk,
+ * for as long as the flow is open.
+ */
+function detach(s: string | undefined): string | undefined {
+  return s === undefined || s.length < 13 ? s : (' ' + s).slice(1);
+}
+
+/** The value of a JSON string literal. */
+function stringValue(text: string): string {
+  return text.indexOf('\\') < 0 ? text.slice(1, -1) : JSON.parse(text);
+}
+
+/** Fields that change during a flow's life, as JSON texts. */
+class Changing {
+  state: string | undefined = undefined;
+  status: string | undefined = undefined;
+  counters: string | undefined = undefined;
+  mark: string | undefined = undefined;
+  labels: string | undefined = undefined;
+  helper: string | undefined = undefined;
+  secmark: string | undefined = undefined;
+  /** Kernel timestamps (nf_conntrack_timestamp). */
+  start: string | undefined = undefined;
+  stop: string | undefined = undefined;
+}
+
+/** The opening event's values. */
+function baseOf(ev: FlowInput): Changing {
+  const c = new Changing();
+  c.state = ev.state;
+  c.status = ev.status;
+  c.counters = ev.counters;
+  c.mark = ev.mark;
+  c.labels = ev.labels;
+  c.helper = ev.helper;
+  c.secmark = ev.secmark;
+  c.start = ev.start;
+  return c;
+}
+
+class OpenFlow {
   /** Stream clock at which the next interim record is due (Infinity: never). */
-  due: number;
+  due = Infinity;
+  /** Fields of later events. */
+  latest: Changing | null = null;
+  // From the event that opened it: the NEW (or, for an incomplete flow, the first UPDATE or `--dump` entry).
+  ts = '';
+  /** ts in microseconds. */
+  baseUs = 0;
+  lead = '';
+  head = '';
+  tail = '';
+  /** See tupleText(). */
+  tuple = '';
+  icmp: unknown = undefined;
+  base: Changing;
+
+  constructor(readonly key: string | number, ev: FlowInput, tsUs: number, public incomplete: boolean) {
+    this.base = this.rebase(ev, tsUs);
+  }
+
+  /** Take `ev` as the event that opened the flow (also: its own NEW came after an UPDATE or `--dump` entry, and is the better start). */
+  rebase(ev: FlowInput, tsUs: number): Changing {
+    const o = ev.opening();
+    this.ts = o.ts;
+    this.baseUs = tsUs;
+    this.lead = o.lead;
+    this.head = o.head;
+    this.tail = o.tail;
+    this.tuple = o.tuple;
+    this.icmp = ev.icmp;
+    return (this.base = baseOf(ev));
+  }
 }
 
 function defaultNow(): number {
@@ -71,9 +251,8 @@ function defaultNow(): number {
 }
 
 /** Same original tuple (and ICMP id): the same flow, not a reused id. */
-function sameTuple(a: Record<string, any>, b: Record<string, any>): boolean {
-  return a.proto === b.proto && a.src === b.src && a.dst === b.dst && a.sport === b.sport && a.dport === b.dport &&
-    (a.icmp === undefined || b.icmp === undefined || a.icmp?.id === b.icmp?.id);
+function sameTuple(a: OpenFlow, b: FlowInput): boolean {
+  return b.sameTuple(a.tuple) && (a.icmp === undefined || b.icmp === undefined || a.icmp === b.icmp);
 }
 
 
@@ -89,7 +268,7 @@ export class FlowTracker {
   private open = new Map<string | number, OpenFlow>();
   private readonly max: number;
   private readonly every: number;
-  private readonly emit: (rec: FlowRecord) => void;
+  private readonly emit: (line: string) => void;
   private readonly now: () => number;
   /** The stream clock (µs): the latest time seen in the input, moved on by advance() while the input is quiet. */
   private clockUs = 0;
@@ -122,16 +301,17 @@ export class FlowTracker {
   }
 
   /**
-   * Take one flow event (`new`, `update` or `destroy`) whose `ts` is `tsUs`
-   * microseconds. Records it completes, and interim records that have come
-   * due, go to onRecord before it returns.
+   * Take one flow event whose `ts` is `tsUs` microseconds. Records it
+   * completes, and interim records that have come due, go to onRecord
+   * before it returns. Nothing of `ev` is used after it returns but the
+   * strings it gave.
    */
-  event(ev: Record<string, any>, tsUs: number): void {
+  event(ev: FlowInput, tsUs: number): void {
     this.counts.events++;
     this.setClock(tsUs);
     const key = this.keyOf(ev);
     let f = this.open.get(key);
-    if (f !== undefined && !sameTuple(f.base, ev)) {
+    if (f !== undefined && !sameTuple(f, ev)) {
       // The id came back with another flow: the old one's DESTROY was lost.
       this.open.delete(key);
       this.counts.idReused++;
@@ -140,11 +320,10 @@ export class FlowTracker {
     }
     switch (ev.event) {
       case 'new':
-        if (f === undefined) this.add(key, ev, tsUs, ev.dump === true);
-        else if (f.incomplete && ev.dump !== true) {
+        if (f === undefined) this.add(key, ev, tsUs, ev.dump);
+        else if (f.incomplete && !ev.dump) {
           // A `--dump` entry (or an UPDATE) came before the flow's own NEW: the NEW is the better start.
-          f.base = ev;
-          f.baseUs = tsUs;
+          f.rebase(ev, tsUs);
           f.incomplete = false;
         } else absorb(f, ev);
         break;
@@ -155,7 +334,7 @@ export class FlowTracker {
       case 'destroy':
         if (f === undefined) {
           this.counts.incomplete++;
-          this.write({ key, base: ev, baseUs: tsUs, latest: null, incomplete: true, due: Infinity }, ev, tsUs, undefined);
+          this.write(new OpenFlow(key, ev, tsUs, true), ev, tsUs, undefined);
         } else {
           this.open.delete(key);
           absorb(f, ev);
@@ -175,14 +354,18 @@ export class FlowTracker {
 
   private setClock(tsUs: number): void {
     if (tsUs > this.clockUs) this.clockUs = tsUs;
-    this.anchorClock = this.clockUs;
-    this.anchorWall = this.now();
+    // Only interim records need the wall clock (see advance()).
+    if (this.every !== Infinity) {
+      this.anchorClock = this.clockUs;
+      this.anchorWall = this.now();
+    }
   }
 
   /**
    * The input is quiet: move the stream clock on by the wall-clock time since
    * the last timestamp was read, so interim records still come when nothing
    * arrives. (Input replayed faster than real time keeps its own clock.)
+   * Without reportEvery there is nothing to be due, and it does nothing.
    */
   advance(): void {
     if (this.anchorWall === 0) return;
@@ -208,25 +391,26 @@ export class FlowTracker {
     return false;
   }
 
-  private keyOf(ev: Record<string, any>): string | number {
+  private keyOf(ev: FlowInput): string | number {
     const h = ev.host;
     if (h === undefined || h === this.host0) return ev.id;
     if (this.host0 === undefined && typeof h === 'string') {
-      this.host0 = h;
+      this.host0 = detach(h);
       return ev.id;
     }
     return h + '\n' + ev.id;
   }
 
-  private add(key: string | number, ev: Record<string, any>, tsUs: number, incomplete: boolean): void {
+  private add(key: string | number, ev: FlowInput, tsUs: number, incomplete: boolean): void {
     if (this.open.size >= this.max) {
       const oldest = this.open.values().next().value as OpenFlow;
       this.open.delete(oldest.key);
       this.counts.evicted++;
       this.write(oldest, null, 0, 'evicted');
     }
-    const f: OpenFlow = { key, base: ev, baseUs: tsUs, latest: null, incomplete, due: this.clockUs + this.every };
-    this.open.set(key, f);
+    const f = new OpenFlow(typeof key === 'string' ? detach(key)! : key, ev, tsUs, incomplete);
+    f.due = this.clockUs + this.every;
+    this.open.set(f.key, f);
     if (this.open.size === 1) this.nextCheck = f.due;
   }
 
@@ -253,64 +437,62 @@ export class FlowTracker {
 
   /**
    * Build and emit the record of flow `f`, finished by `fin` (a DESTROY,
-   * received at `finUs`), or written early for `reason`.
+   * received at `finUs`), or written early for `reason`. The fields and
+   * their order are those of FlowRecord (src/event.ts); absent ones are
+   * left out, as JSON.stringify leaves out undefined.
    */
-  private write(f: OpenFlow, fin: Record<string, any> | null, finUs: number, reason: FlowEndReason | undefined): void {
+  private write(f: OpenFlow, fin: FlowInput | null, finUs: number, reason: FlowEndReason | undefined): void {
     const b = f.base;
     const l = f.latest;
     const finished = fin !== null;
     if (finished) this.counts.finished++;
     // Kernel timestamps (nf_conntrack_timestamp) when the events carry them,
     // else the times ct-events received the NEW and the DESTROY.
-    let start: unknown = l !== null && l.start !== undefined ? l.start : b.start;
+    let start = l !== null && l.start !== undefined ? l.start : b.start;
     let startUs: number | undefined;
-    if (typeof start === 'string') startUs = tsMicros(start);
+    if (start !== undefined && start.charCodeAt(0) === 34 /* a string */) startUs = tsMicros(stringValue(start));
     else if (!f.incomplete) {
-      start = b.ts;
+      start = f.ts;
       startUs = f.baseUs;
     } else start = undefined;
-    let stop: unknown;
+    let stop: string | undefined;
     let stopUs: number | undefined;
     if (finished) {
       stop = l !== null && l.stop !== undefined ? l.stop : fin.stop;
-      if (typeof stop === 'string') stopUs = tsMicros(stop);
+      if (stop !== undefined && stop.charCodeAt(0) === 34) stopUs = tsMicros(stringValue(stop));
       else {
-        stop = fin.ts;
+        stop = fin.ts();
         stopUs = finUs;
       }
     } else stopUs = this.clockUs;
-    // One object literal, always the same shape (absent fields are
-    // undefined, which JSON.stringify leaves out): adding the keys one by
-    // one cost more than the pairing itself.
-    const rec: Record<string, any> = {
-      ts: finished ? fin.ts : isoMicros(this.clockUs),
-      event: 'flow',
-      id: b.id, family: b.family, proto: b.proto, src: b.src, sport: b.sport, dst: b.dst, dport: b.dport, reply: b.reply,
-      start,
-      stop,
-      duration: startUs !== undefined && stopUs !== undefined ? Math.max(0, stopUs - startUs) / 1e6 : undefined,
-      finished,
-      reason,
-      incomplete: f.incomplete ? true : undefined,
-      state: l !== null && l.state !== undefined ? l.state : b.state,
-      status: l !== null && l.status !== undefined ? l.status : b.status,
-      counters: l !== null && l.counters !== undefined ? l.counters : b.counters,
-      mark: l !== null && l.mark !== undefined ? l.mark : b.mark,
-      labels: l !== null && l.labels !== undefined ? l.labels : b.labels,
-      helper: l !== null && l.helper !== undefined ? l.helper : b.helper,
-      secmark: l !== null && l.secmark !== undefined ? l.secmark : b.secmark,
-      zone: b.zone, icmp: b.icmp, community_id: b.community_id, host: b.host, dump: b.dump,
-      direction: b.direction, process: b.process, peer: b.peer, attribution: b.attribution,
-    };
-    // Fields a later stage added to the NEW, in their order.
-    for (const k in b) if (!KNOWN.has(k)) rec[k] = b[k];
-    this.emit(rec as FlowRecord);
+    let r = '{' + f.lead + '"ts":' + (finished ? fin.ts() : '"' + isoMicros(this.clockUs) + '"') + ',"event":"flow"' + f.head;
+    if (start !== undefined) r += ',"start":' + start;
+    if (stop !== undefined) r += ',"stop":' + stop;
+    if (startUs !== undefined && stopUs !== undefined) r += ',"duration":' + String(Math.max(0, stopUs - startUs) / 1e6);
+    r += finished ? ',"finished":true' : ',"finished":false';
+    if (reason !== undefined) r += ',"reason":"' + reason + '"';
+    if (f.incomplete) r += ',"incomplete":true';
+    let v = l !== null && l.state !== undefined ? l.state : b.state;
+    if (v !== undefined) r += ',"state":' + v;
+    v = l !== null && l.status !== undefined ? l.status : b.status;
+    if (v !== undefined) r += ',"status":' + v;
+    v = l !== null && l.counters !== undefined ? l.counters : b.counters;
+    if (v !== undefined) r += ',"counters":' + v;
+    v = l !== null && l.mark !== undefined ? l.mark : b.mark;
+    if (v !== undefined) r += ',"mark":' + v;
+    v = l !== null && l.labels !== undefined ? l.labels : b.labels;
+    if (v !== undefined) r += ',"labels":' + v;
+    v = l !== null && l.helper !== undefined ? l.helper : b.helper;
+    if (v !== undefined) r += ',"helper":' + v;
+    v = l !== null && l.secmark !== undefined ? l.secmark : b.secmark;
+    if (v !== undefined) r += ',"secmark":' + v;
+    this.emit(r + f.tail + '}');
   }
 }
 
 /** Keep the fields of a later event of the flow that change during its life. */
-function absorb(f: OpenFlow, ev: Record<string, any>): void {
-  const l = (f.latest ??= new Latest());
+function absorb(f: OpenFlow, ev: FlowInput): void {
+  const l = (f.latest ??= new Changing());
   if (ev.state !== undefined) l.state = ev.state;
   if (ev.status !== undefined) l.status = ev.status;
   if (ev.counters !== undefined) l.counters = ev.counters;

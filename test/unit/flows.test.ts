@@ -4,7 +4,7 @@
 // lines and records that pass through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlowTracker, tsMicros } from '../../src/flows/tracker.js';
+import { FlowTracker, flowInputOf, tsMicros } from '../../src/flows/tracker.js';
 import { FlowsStage } from '../../src/flows/processor.js';
 import { processChunk, type Diag } from '../../src/lines/chunk.js';
 import { isoMicros } from '../../src/event.js';
@@ -38,8 +38,8 @@ function ev(event: string, sec: number, id: number, over: Ev = {}): Ev {
 
 function tracker(o: { maxFlows?: number; reportEvery?: number; now?: () => number } = {}) {
   const out: Ev[] = [];
-  const t = new FlowTracker({ maxFlows: o.maxFlows ?? 1000, reportEvery: o.reportEvery, now: o.now, onRecord: (r) => out.push(r) });
-  const feed = (...evs: Ev[]) => { for (const e of evs) t.event(e, tsMicros(e.ts)!); };
+  const t = new FlowTracker({ maxFlows: o.maxFlows ?? 1000, reportEvery: o.reportEvery, now: o.now, onRecord: (r) => out.push(JSON.parse(r)) });
+  const feed = (...evs: Ev[]) => { for (const e of evs) t.event(flowInputOf(e), tsMicros(e.ts)!); };
   return { t, out, feed };
 }
 
