@@ -35,7 +35,10 @@ function scoreByTime(file, clients) {
     if (!ev) continue;
     seen++;
     if (ev.process && ev.process.pid === c.pid) right++;
-    else if (ev.process) wrong++;
+    else if (ev.process) {
+      wrong++;
+      if (process.env.AUDIT_DEBUG) console.log(`    wrong: client pid ${c.pid} ${c.proto}/${c.sport} ran ${c.t0}..${c.t1}; event ts ${ev.ts} names pid ${ev.process.pid} (${ev.process.comm}) by ${JSON.stringify(ev.attribution)}`);
+    }
   }
   return { seen, right, wrong };
 }
@@ -65,7 +68,9 @@ export async function auditBench(ctx) {
     if (parts.includes('rate')) {
     console.log(`audit: clients connect (TCP) or send (UDP), close and exit at once, ${N} per row, four at a time (as in the rate rows) or one at a time; ct-attribute --audit --audit-rules against the default method on the same ct-events stream`);
     const rows = [['tcp', '10.231.0.2', 4], ['udp', '10.231.0.2', 4], ['tcp', 'fd00:231::2', 4], ['udp', 'fd00:231::2', 4], ['tcp', '10.231.0.2', 1], ['udp', '10.231.0.2', 1]];
-    for (const [proto, host, parallel] of rows) {
+    // AUDIT_ROWS=tcp/1,udp/4 picks rows by protocol and parallelism.
+    const pick = process.env.AUDIT_ROWS ? process.env.AUDIT_ROWS.split(',') : null;
+    for (const [proto, host, parallel] of rows.filter(([p, h, n]) => !pick || pick.includes(`${p}/${n}`))) {
       const fa = path.join(tmp, `audit-${proto}-${host}-${parallel}.ndjson`), fd = path.join(tmp, `default-${proto}-${host}-${parallel}.ndjson`), fe = path.join(tmp, `audit-${proto}.err`);
       const fb = path.join(tmp, `bpf-${proto}-${host}-${parallel}.ndjson`);
       // --audit alone (no bpf), sock_diag alone, and the default here (with bpf when bpftrace is installed).
