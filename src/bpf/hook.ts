@@ -1,7 +1,9 @@
 // What the syscall-time sightings (src/bpf) change in an attribution: a NEW
 // event of an outgoing or local flow whose socket sock_diag could not tie
 // to a process (gone, or held by nobody) is given the process seen with
-// its local port when the flow began. A sighting may come a little after
+// its local port when the flow began; so is a forwarded flow opened from
+// another network namespace of this host (a container) whose socket could
+// not be found there, with the port as seen in that namespace. A sighting may come a little after
 // the event (bpftrace prints it from another process): the event then
 // waits for it, at most `windowMs`. When two processes had the port then,
 // no pid is given (reason "ambiguous"). sock_diag's answer, when it named
@@ -19,6 +21,8 @@ export interface AttributedRecord {
 const PROTO: Record<string, number> = { tcp: 6, udp: 17, udplite: 136 };
 
 export interface PortHookOptions {
+  /** The network namespace (inode) ct-attribute runs in: that of outgoing and local flows. */
+  netns?: number | null;
   /** How long an event waits for a sighting still on its way (ms). */
   windowMs?: number;
   cmdline?: boolean;
@@ -59,15 +63,29 @@ export class PortHook {
     for (const s of list) this.procs?.getStarted(s.pid, s.start);
   }
 
-  /** Whether `ev`'s answer may change here: a NEW of an outgoing or local flow with no process named. */
+  /**
+   * The network namespace whose port `ev`'s answer may come from, or null:
+   * a NEW with no process named, of an outgoing or local flow (this
+   * namespace), or of a forwarded flow opened in one other namespace of
+   * the host whose socket was not found there.
+   */
+  private netnsOf(ev: FlowEvent, rec: AttributedRecord): number | null {
+    if (ev.event !== 'new' || rec.process || PROTO[ev.proto] === undefined || typeof ev.sport !== 'number') return null;
+    if (rec.direction === 'out' || rec.direction === 'local') return this.opts.netns ?? null;
+    const a = rec.attribution;
+    if (rec.direction === 'fwd' && a.side === 'src' && typeof a.netns === 'number' && (a.reason === 'socket-gone' || a.reason === 'no-process')) return a.netns;
+    return null;
+  }
+
+  /** Whether `ev`'s answer may change here (see netnsOf). */
   wants(ev: FlowEvent, rec: AttributedRecord): boolean {
-    return ev.event === 'new' && !rec.process && (rec.direction === 'out' || rec.direction === 'local') &&
-      PROTO[ev.proto] !== undefined && typeof ev.sport === 'number';
+    return this.netnsOf(ev, rec) !== null;
   }
 
   /** The answer for `ev` now, or null when it should wait for a sighting (or there is nothing to say: see wants()). */
-  private answer<R extends AttributedRecord>(ev: FlowEvent, rec: R, t: number, final: boolean): R | null {
-    const a = this.table.resolve(PROTO[ev.proto], ev.sport!, ev.dport ?? 0, t);
+  private answer<R extends AttributedRecord>(ev: FlowEvent, rec: R, netns: number, t: number, final: boolean): R | null {
+    const a = this.table.resolve(netns, PROTO[ev.proto], ev.sport!, ev.dport ?? 0, t);
+    const fwd = rec.direction === 'fwd';
     if (a.kind === 'none') {
       if (!final) return null;
       this.stats.none++;
@@ -75,34 +93,36 @@ export class PortHook {
     }
     if (a.kind === 'ambiguous') {
       this.stats.ambiguous++;
-      const out = { ...rec, attribution: { method: 'bpf', ok: false, reason: 'ambiguous' } };
+      const out = { ...rec, attribution: { method: 'bpf', ok: false, reason: 'ambiguous', ...(fwd ? { side: 'src' as const, netns } : {}) } };
       delete out.process;
       return out;
     }
     this.stats.match++;
-    return { ...rec, process: this.processOf(a.sighting), attribution: { method: 'bpf', ok: true } };
+    const p = this.processOf(a.sighting);
+    return { ...rec, process: fwd ? { ...p, netns } : p, attribution: fwd ? { method: 'bpf', ok: true, side: 'src' } : { method: 'bpf', ok: true } };
   }
 
   /** Settle `ev`'s record (see wants()): maybe waiting, at most windowMs, for its sighting. */
   async resolve<R extends AttributedRecord>(ev: FlowEvent, rec: R): Promise<R> {
-    if (!this.wants(ev, rec)) return rec;
+    const netns = this.netnsOf(ev, rec);
+    if (netns === null) return rec;
     const now = this.now();
     let t = Date.parse(ev.ts);
     if (!Number.isFinite(t) || t > now + 1000) t = now;
     // An event from long ago (a saved file): nothing seen now is about it.
     if (t < now - this.table.maxAgeMs) return rec;
     this.stats.asked++;
-    const first = this.answer(ev, rec, t, false);
+    const first = this.answer(ev, rec, netns, t, false);
     if (first) return first;
     const deadline = Math.max(now, t) + this.windowMs;
-    if (deadline <= now) return this.answer(ev, rec, t, true)!;
+    if (deadline <= now) return this.answer(ev, rec, netns, t, true)!;
     this.stats.waited++;
-    const key = PortTable.key(PROTO[ev.proto], ev.sport!);
+    const key = PortTable.key(netns, PROTO[ev.proto], ev.sport!);
     return new Promise<R>((resolve) => {
       let set = this.waiting.get(key);
       if (!set) this.waiting.set(key, (set = new Set()));
       const done = (final: boolean) => {
-        const r = this.answer(ev, rec, t, final);
+        const r = this.answer(ev, rec, netns, t, final);
         if (r) {
           clearTimeout(timer);
           this.waiting.get(key)?.delete(wake);

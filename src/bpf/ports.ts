@@ -76,8 +76,6 @@ export function parseSighting(line: string, monoToEpochMs: number): Sighting | n
 }
 
 export interface PortTableOptions {
-  /** Only sightings in this network namespace (inode); null takes all. */
-  netns?: number | null;
   /** Ports remembered at most (least recently seen are forgotten). */
   maxPorts?: number;
   /** Sightings kept per port. */
@@ -92,16 +90,14 @@ export interface PortTableOptions {
 
 export class PortTable {
   private ports = new Map<string, Sighting[]>();
-  private readonly netns: number | null;
   private readonly maxPorts: number;
   private readonly perPort: number;
   readonly maxAgeMs: number;
   private readonly guardMs: number;
   readonly skewMs: number;
-  readonly stats = { sightings: 0, otherNetns: 0, forgotten: 0 };
+  readonly stats = { sightings: 0, forgotten: 0 };
 
   constructor(opts: PortTableOptions = {}) {
-    this.netns = opts.netns ?? null;
     this.maxPorts = opts.maxPorts ?? 65536;
     this.perPort = opts.perPort ?? 8;
     this.maxAgeMs = opts.maxAgeMs ?? 30000;
@@ -109,18 +105,15 @@ export class PortTable {
     this.skewMs = opts.skewMs ?? 5;
   }
 
-  static key(proto: number, sport: number): string {
-    return `${proto}|${sport}`;
+  /** Ports are per network namespace (inode) and protocol. */
+  static key(netns: number, proto: number, sport: number): string {
+    return `${netns}|${proto}|${sport}`;
   }
 
-  /** Take a sighting in; its key when kept, else null. */
-  add(s: Sighting): string | null {
-    if (this.netns !== null && s.netns !== this.netns) {
-      this.stats.otherNetns++;
-      return null;
-    }
+  /** Take a sighting in; returns its key. */
+  add(s: Sighting): string {
     this.stats.sightings++;
-    const key = PortTable.key(s.proto, s.sport);
+    const key = PortTable.key(s.netns, s.proto, s.sport);
     let list = this.ports.get(key);
     if (list) {
       // Most recently seen ports last, for forgetting the oldest.
@@ -143,11 +136,12 @@ export class PortTable {
   }
 
   /**
-   * The process that had local port `sport` of `proto` when a flow to
-   * remote port `dport`, received at `t` (ms), began.
+   * The process that had local port `sport` of `proto` in network
+   * namespace `netns` when a flow to remote port `dport`, received at `t`
+   * (ms), began.
    */
-  resolve(proto: number, sport: number, dport: number, t: number): PortAnswer {
-    const list = this.ports.get(PortTable.key(proto, sport));
+  resolve(netns: number, proto: number, sport: number, dport: number, t: number): PortAnswer {
+    const list = this.ports.get(PortTable.key(netns, proto, sport));
     if (!list) return { kind: 'none' };
     const hi = t + this.skewMs, lo = t - this.maxAgeMs;
     // A connected socket names its remote port: one with another is not this flow's.

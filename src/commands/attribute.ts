@@ -111,7 +111,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const bpfAsked = a.bpf as boolean | undefined;
   // bpftrace runs as root only, and loads BPF (CAP_SYS_ADMIN, or CAP_BPF and CAP_PERFMON).
   const bpf = bpfAsked ?? (live && process.geteuid?.() === 0 && !!ownEffectiveCaps()?.has(CAP_SYS_ADMIN) && findBpftrace() !== null);
-  let portHook = bpf ? new PortHook(new PortTable({ netns: ownNetns() }), { windowMs: bpfWindow, cmdline: a.cmdline as boolean }) : undefined;
+  let portHook = bpf ? new PortHook(new PortTable(), { netns: ownNetns(), windowMs: bpfWindow, cmdline: a.cmdline as boolean }) : undefined;
   const bpfSource = portHook ? new BpfSource({
     table: portHook.table,
     onSighting: (k, s) => portHook?.sighted(k, s),
@@ -266,7 +266,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     }
     if (portHook) {
       const b = portHook.stats;
-      warn(io, NAME, `bpf: sightings ${portHook.table.stats.sightings} (other namespaces ${portHook.table.stats.otherNetns}), ports ${portHook.table.size}; NEW events asked ${b.asked}, named ${b.match}, ambiguous ${b.ambiguous}, no sighting ${b.none}, waited ${b.waited}`);
+      warn(io, NAME, `bpf: sightings ${portHook.table.stats.sightings}, ports ${portHook.table.size}; NEW events asked ${b.asked}, named ${b.match}, ambiguous ${b.ambiguous}, no sighting ${b.none}, waited ${b.waited}`);
     }
     warn(io, NAME, `attributed ${s.ok}, unattributed ${s.failed} (${Object.entries(s.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}), from flow memory ${s.cached}, sock_diag lookups ${s.lookups}${netns ? `, other-namespace lookups ${netns.stats.lookups} (${netns.stats.ok} attributed, ${netns.namespaces.size} namespaces, ${netns.stats.tableReads} table reads)` : ''}`);
   }

@@ -4,7 +4,9 @@
 // events (from ct-events in A) are handed to ct-attribute only after every
 // client has exited, so sock_diag can find none of their sockets: the
 // owners can only come from what the tracepoints saw at syscall time. The
-// same events through `ct-attribute --no-bpf` show that.
+// same events through `ct-attribute --no-bpf` show that. Namespace C plays
+// a container: its flows to B are forwarded and masqueraded by A, and its
+// clients' ports are looked up in C's namespace.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
@@ -18,6 +20,9 @@ const A = `ctpa${process.pid}`;
 const B = `ctpb${process.pid}`;
 const VA = `vpa${process.pid % 100000}`;
 const VB = `vpb${process.pid % 100000}`;
+const C = `ctpc${process.pid}`;
+const VC = `vpc${process.pid % 100000}`;
+const VAC = `vpd${process.pid % 100000}`;
 
 const SINK = `
 import socket, threading, os
@@ -40,8 +45,8 @@ threading.Event().wait()
 
 interface Client { pid: number; sport: number; proto: string; user: string }
 
-function client(proto: string, host: string, asNobody = false): Client {
-  const r = execFileSync('ip', ['netns', 'exec', A, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
+function client(proto: string, host: string, asNobody = false, ns = A): Client {
+  const r = execFileSync('ip', ['netns', 'exec', ns, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
     PY, '-c', PY_CLIENT, proto, host, proto === 'tcp' ? '7000' : '7001', '0'], { encoding: 'utf8' });
   const [pid, sport] = r.trim().split(' ').map(Number);
   return { pid, sport, proto, user: asNobody ? 'nobody' : 'root' };
@@ -50,6 +55,8 @@ function client(proto: string, host: string, asNobody = false): Client {
 let events: ChildProcess | null = null;
 let attr: ChildProcess | null = null;
 let sink: ChildProcess | null = null;
+/** The container's long-running process (what keeps a container's namespace known). */
+let cInit: ChildProcess | null = null;
 let evText = '';
 let attrOut = '';
 let attrErr = '';
@@ -60,8 +67,15 @@ before(async () => {
       ip link add ${VA} netns ${A} type veth peer name ${VB} netns ${B};
       ip -n ${A} addr add 10.233.0.1/24 dev ${VA}; ip -n ${B} addr add 10.233.0.2/24 dev ${VB};
       ip -n ${A} addr add fd00:233::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:233::2/64 dev ${VB} nodad;
-      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`], { stdio: 'ignore' });
-  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
+      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up;
+      ip netns add ${C}; ip -n ${C} link set lo up;
+      ip link add ${VAC} netns ${A} type veth peer name ${VC} netns ${C};
+      ip -n ${A} addr add 10.234.0.1/24 dev ${VAC}; ip -n ${C} addr add 10.234.0.2/24 dev ${VC};
+      ip -n ${A} link set ${VAC} up; ip -n ${C} link set ${VC} up;
+      ip -n ${C} route add default via 10.234.0.1;
+      ip netns exec ${A} sysctl -qw net.ipv4.ip_forward=1`], { stdio: 'ignore' });
+  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: `table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\ntable ip ctnat {\n chain post { type nat hook postrouting priority 100; oifname "${VA}" masquerade; }\n}\n` });
+  cInit = spawn('ip', ['netns', 'exec', C, 'sleep', '600'], { stdio: 'ignore' });
   sink = spawn('ip', ['netns', 'exec', B, PY, '-c', SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((r) => sink!.stdout!.once('data', r));
   events = spawn('ip', ['netns', 'exec', A, BIN('ct-events'), '-e', 'new'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -73,9 +87,10 @@ before(async () => {
 
 after(() => {
   if (skip) return;
-  for (const p of [events, attr, sink]) if (p && p.exitCode === null) p.kill('SIGKILL');
+  for (const p of [events, attr, sink, cInit]) if (p && p.exitCode === null) p.kill('SIGKILL');
   delNetns(A);
   delNetns(B);
+  delNetns(C);
 });
 
 /** Hand ct-attribute the events ct-events wrote since the last call. */
@@ -103,6 +118,8 @@ test('--bpf names the owners of connect-send-close-exit clients that sock_diag c
       clients.push(client(proto, host), client(proto, host), client(proto, host, true));
     }
   }
+  // Clients in the container: flows forwarded (and masqueraded) by A.
+  const inC: Client[] = [client('tcp', '10.233.0.2', false, C), client('udp', '10.233.0.2', false, C), client('tcp', '10.233.0.2', true, C), client('udp', '10.233.0.2', true, C)];
   await sleep(500); // every client has exited: none of their sockets is left to look up
   const from = fed;
   feed();
@@ -121,17 +138,27 @@ test('--bpf names the owners of connect-send-close-exit clients that sock_diag c
     assert.equal(ev.process.user, c.user);
     assert.equal(ev.process.comm, 'python3');
   }
+  const cNetns = Number(/net:\[(\d+)\]/.exec(execFileSync('readlink', [`/proc/${cInit!.pid}/ns/net`], { encoding: 'utf8' }))?.[1] ?? NaN);
+  for (const c of inC) {
+    const ev = news.find((e) => e.proto === c.proto && e.sport === c.sport && e.src === '10.234.0.2');
+    assert.ok(ev, `NEW for the container's ${c.proto} sport ${c.sport}`);
+    assert.equal(ev.direction, 'fwd');
+    assert.deepEqual(ev.attribution, { method: 'bpf', ok: true, side: 'src' }, JSON.stringify(ev));
+    assert.equal(ev.process.pid, c.pid, JSON.stringify(ev));
+    assert.equal(ev.process.user, c.user);
+    assert.equal(ev.process.netns, cNetns);
+  }
   assert.match(attrErr, /bpf: sightings \d+/);
 
   // The same events without --bpf: sock_diag finds none of these owners.
   const plain = await runBin('ct-attribute', ['--no-bpf'], batch, { prefix: ['ip', 'netns', 'exec', A] });
   assert.equal(plain.code, 0, plain.stderr);
   const plainNews = lines(plain.stdout).filter((e) => e.event === 'new');
-  for (const c of clients) {
+  for (const c of [...clients, ...inC]) {
     const ev = plainNews.find((e) => e.proto === c.proto && e.sport === c.sport);
     assert.ok(ev, `NEW for ${c.proto} sport ${c.sport} without --bpf`);
     assert.equal(ev.process, undefined, JSON.stringify(ev));
-    assert.equal(ev.attribution.method, 'sock_diag');
+    assert.match(ev.attribution.method, /sock_diag$/);
   }
 });
 

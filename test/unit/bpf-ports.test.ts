@@ -9,6 +9,7 @@ import { bpfScript } from '../../src/bpf/script.js';
 import type { FlowEvent } from '../../src/event.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+const NS = 4026531840;
 
 function sighting(over: Partial<Sighting>): Sighting {
   return { kind: 'send', t: T0, pid: 100, ppid: 1, uid: 0, gid: 0, netns: 4026531840, family: 'ipv4', proto: 17, sport: 40000, dport: 0, start: 5000, comm: 'dig', ...over };
@@ -32,49 +33,51 @@ test('the owner is the latest process seen with the port at or before the flow; 
   const t = new PortTable({ guardMs: 100 });
   t.add(sighting({ pid: 1, t: T0 - 5000 }));
   t.add(sighting({ pid: 2, t: T0 - 1000 }));
-  const a = t.resolve(17, 40000, 53, T0);
+  const a = t.resolve(NS, 17, 40000, 53, T0);
   assert.equal(a.kind, 'match');
   assert.equal(a.kind === 'match' && a.sighting.pid, 2);
   // A flow received before the second socket was seen: the first one's.
-  const b = t.resolve(17, 40000, 53, T0 - 2000);
+  const b = t.resolve(NS, 17, 40000, 53, T0 - 2000);
   assert.equal(b.kind === 'match' && b.sighting.pid, 1);
   // Before anyone was seen with it, or another protocol, or another port: nothing.
-  assert.equal(t.resolve(17, 40000, 53, T0 - 6000).kind, 'none');
-  assert.equal(t.resolve(6, 40000, 53, T0).kind, 'none');
-  assert.equal(t.resolve(17, 40001, 53, T0).kind, 'none');
+  assert.equal(t.resolve(NS, 17, 40000, 53, T0 - 6000).kind, 'none');
+  assert.equal(t.resolve(NS, 6, 40000, 53, T0).kind, 'none');
+  assert.equal(t.resolve(NS, 17, 40001, 53, T0).kind, 'none');
   // A sighting stamped a moment after the event was received still counts (skew).
   t.add(sighting({ pid: 9, sport: 40002, t: T0 + 3 }));
-  assert.equal(t.resolve(17, 40002, 53, T0).kind, 'match');
+  assert.equal(t.resolve(NS, 17, 40002, 53, T0).kind, 'match');
   t.add(sighting({ pid: 9, sport: 40003, t: T0 + 50 }));
-  assert.equal(t.resolve(17, 40003, 53, T0).kind, 'none');
+  assert.equal(t.resolve(NS, 17, 40003, 53, T0).kind, 'none');
 });
 
 test('two processes seen with the port shortly before the flow: ambiguous, never a guess', () => {
   const t = new PortTable({ guardMs: 2000 });
   t.add(sighting({ pid: 1, t: T0 - 1500 }));
   t.add(sighting({ pid: 2, t: T0 - 100 }));
-  const a = t.resolve(17, 40000, 53, T0);
+  const a = t.resolve(NS, 17, 40000, 53, T0);
   assert.equal(a.kind, 'ambiguous');
   assert.deepEqual(a.kind === 'ambiguous' && a.pids.sort(), [1, 2]);
   // The same pid again (the same process, another socket) is not ambiguous...
   const u = new PortTable({ guardMs: 2000 });
   u.add(sighting({ pid: 7, t: T0 - 1500 }));
   u.add(sighting({ pid: 7, t: T0 - 100 }));
-  assert.equal(u.resolve(17, 40000, 53, T0).kind, 'match');
+  assert.equal(u.resolve(NS, 17, 40000, 53, T0).kind, 'match');
   // ...but a reused pid (another start) is another process.
   u.add(sighting({ pid: 7, start: 9999, t: T0 - 50 }));
-  assert.equal(u.resolve(17, 40000, 53, T0).kind, 'ambiguous');
+  assert.equal(u.resolve(NS, 17, 40000, 53, T0).kind, 'ambiguous');
 });
 
-test('a connected socket names its remote port; old sightings and other namespaces say nothing', () => {
-  const t = new PortTable({ netns: 1, maxAgeMs: 30000 });
-  assert.equal(t.add(sighting({ netns: 2, proto: 6, sport: 50000, dport: 443, pid: 5 })), null);
+test('a connected socket names its remote port; ports are per network namespace; old sightings say nothing', () => {
+  const t = new PortTable({ maxAgeMs: 30000 });
+  t.add(sighting({ netns: 2, proto: 6, sport: 50000, dport: 443, pid: 5, t: T0 - 20 }));
   t.add(sighting({ netns: 1, proto: 6, sport: 50000, dport: 443, pid: 6, t: T0 - 10 }));
-  assert.equal(t.resolve(6, 50000, 80, T0).kind, 'none', 'another remote port');
-  const m = t.resolve(6, 50000, 443, T0);
+  assert.equal(t.resolve(1, 6, 50000, 80, T0).kind, 'none', 'another remote port');
+  const m = t.resolve(1, 6, 50000, 443, T0);
   assert.equal(m.kind === 'match' && m.sighting.pid, 6);
-  assert.equal(t.resolve(6, 50000, 443, T0 + 40000).kind, 'none', 'too old');
-  assert.equal(t.stats.otherNetns, 1);
+  const o = t.resolve(2, 6, 50000, 443, T0);
+  assert.equal(o.kind === 'match' && o.sighting.pid, 5, 'the same port in another namespace is another socket');
+  assert.equal(t.resolve(3, 6, 50000, 443, T0).kind, 'none');
+  assert.equal(t.resolve(1, 6, 50000, 443, T0 + 40000).kind, 'none', 'too old');
 });
 
 test('the table is bounded: ports least recently seen are forgotten, and a port keeps its last sightings', () => {
@@ -82,10 +85,10 @@ test('the table is bounded: ports least recently seen are forgotten, and a port 
   for (let p = 1; p <= 5; p++) t.add(sighting({ sport: p, t: T0 + p }));
   assert.equal(t.size, 3);
   assert.equal(t.stats.forgotten, 2);
-  assert.equal(t.resolve(17, 1, 0, T0 + 10).kind, 'none');
-  assert.equal(t.resolve(17, 5, 0, T0 + 10).kind, 'match');
+  assert.equal(t.resolve(NS, 17, 1, 0, T0 + 10).kind, 'none');
+  assert.equal(t.resolve(NS, 17, 5, 0, T0 + 10).kind, 'match');
   for (let i = 0; i < 5; i++) t.add(sighting({ sport: 5, pid: 10 + i, t: T0 + 100 + i }));
-  const a = t.resolve(17, 5, 0, T0 + 200);
+  const a = t.resolve(NS, 17, 5, 0, T0 + 200);
   assert.equal(a.kind, 'ambiguous');
   assert.deepEqual(a.kind === 'ambiguous' && a.pids.sort(), [13, 14], 'only the last two sightings are kept');
 });
@@ -96,7 +99,7 @@ function newEvent(over: Partial<FlowEvent> = {}): FlowEvent {
 const gone = (): AttributedRecord => ({ direction: 'out', attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } });
 
 test('an event whose socket is gone takes the process seen with its port; sock_diag\'s answer stands', async () => {
-  const hook = new PortHook(new PortTable(), { windowMs: 30 });
+  const hook = new PortHook(new PortTable(), { netns: NS, windowMs: 30 });
   const now = Date.now();
   hook.table.add(sighting({ pid: 321, uid: 65534, gid: 65534, comm: 'curl', t: now - 5 }));
   const r = await hook.resolve(newEvent(), gone());
@@ -116,13 +119,13 @@ test('an event whose socket is gone takes the process seen with its port; sock_d
 });
 
 test('an event waits for a sighting still on its way, and no longer than the window', async () => {
-  const hook = new PortHook(new PortTable(), { windowMs: 200 });
+  const hook = new PortHook(new PortTable(), { netns: NS, windowMs: 200 });
   const ev = newEvent({ sport: 41000 });
   const p = hook.resolve(ev, gone());
   // The line comes 20 ms later, stamped when the send was made.
   await new Promise((r) => setTimeout(r, 20));
   const s = sighting({ sport: 41000, pid: 777, t: Date.parse(ev.ts) });
-  hook.sighted(hook.table.add(s)!, s);
+  hook.sighted(hook.table.add(s), s);
   const r = await p;
   assert.equal(r.process?.pid, 777);
   assert.equal(hook.stats.waited, 1);
@@ -131,7 +134,7 @@ test('an event waits for a sighting still on its way, and no longer than the win
   const t0 = Date.now();
   const p2 = hook.resolve(ev2, gone());
   const later = sighting({ sport: 42000, pid: 778, t: Date.parse(ev2.ts) + 100 });
-  hook.sighted(hook.table.add(later)!, later);
+  hook.sighted(hook.table.add(later), later);
   const r2 = await p2;
   assert.equal(r2.process, undefined);
   assert.equal(r2.attribution.reason, 'socket-gone');
@@ -139,8 +142,25 @@ test('an event waits for a sighting still on its way, and no longer than the win
   assert.equal(hook.stats.none, 1);
 });
 
+test('a forwarded flow from a container whose socket is gone: the port as seen in that namespace', async () => {
+  const hook = new PortHook(new PortTable(), { netns: NS, windowMs: 0 });
+  const now = Date.now();
+  hook.table.add(sighting({ pid: 55, netns: 777, t: now - 5 }));
+  hook.table.add(sighting({ pid: 66, netns: NS, t: now - 5 }));
+  const fwd = (extra: object): AttributedRecord => ({ direction: 'fwd', attribution: { method: 'netns-sock_diag', ok: false, reason: 'socket-gone', side: 'src', ...extra } });
+  const r = await hook.resolve(newEvent(), fwd({ netns: 777 }));
+  assert.deepEqual(r.attribution, { method: 'bpf', ok: true, side: 'src' });
+  assert.equal(r.process?.pid, 55);
+  assert.equal(r.process?.netns, 777);
+  // Not when the namespace is not known, or the flow was received there (side dst).
+  const unknown = fwd({});
+  assert.equal(await hook.resolve(newEvent(), unknown), unknown);
+  const dst: AttributedRecord = { direction: 'fwd', attribution: { method: 'netns-sock_diag', ok: false, reason: 'socket-gone', side: 'dst', netns: 777 } };
+  assert.equal(await hook.resolve(newEvent(), dst), dst);
+});
+
 test('two processes with the port: the flow says ambiguous and names nobody', async () => {
-  const hook = new PortHook(new PortTable(), { windowMs: 0 });
+  const hook = new PortHook(new PortTable(), { netns: NS, windowMs: 0 });
   const now = Date.now();
   hook.table.add(sighting({ pid: 1, t: now - 300 }));
   hook.table.add(sighting({ pid: 2, t: now - 100 }));
