@@ -34,6 +34,12 @@ export interface CorrelatorOptions {
   /** Records held at most (oldest dropped first). */
   maxRecords?: number;
   /**
+   * How long before its window a record left over may still be a late
+   * flow's own (ms): a flow with such a record waiting is not given a
+   * record from its window.
+   */
+  lateMs?: number;
+  /**
    * A flow without an owner is decided no sooner than this long after its
    * event was received (ms): the records of calls begun before it have
    * had time to come through the audit thread (and the relay).
@@ -151,7 +157,10 @@ export class Correlator {
     this.now = opts.now ?? Date.now;
     this.incomplete = opts.incomplete ?? null;
     this.settleMs = opts.settleMs ?? 10;
+    this.lateMs = opts.lateMs ?? 2000;
   }
+
+  private readonly lateMs: number;
 
   private readonly incomplete: ((serial: number) => boolean) | null;
   private readonly settleMs: number;
@@ -445,6 +454,23 @@ export class Correlator {
     }
     const fresh = c.filter((x) => !x.explained);
     const s = (fresh.length ? fresh : c).sort((x, y) => x.ev.time - y.ev.time || x.ev.serial - y.ev.serial);
+    // A record older than the window, to the same place, that no flow took:
+    // either its flow never came, or this flow was read late (a busy
+    // ct-events stamps events when it reads them) and it is this flow's
+    // own, and the records in the window are of flows still to come.
+    // Taking a record from the window could then name the next flow's
+    // process, and taking the old one could name a process whose flow never
+    // came: take the old one (each flow takes one record), name nobody.
+    const older = this.older(t, spoken);
+    if (older.length) {
+      const pids = [...new Set([...older, ...s].map((x) => x.ev.pid))];
+      const head = this.isHead(t);
+      this.consume(older[0], t.key);
+      for (const x of [...older.slice(1), ...s]) x.ambiguous = [...new Set([...(x.ambiguous ?? []), ...pids])];
+      this.done(t, s.length ? { kind: 'ambiguous', pids } : { kind: 'none' });
+      if (head) this.orphan(t, older[0]);
+      return true;
+    }
     if (!s.length) {
       if (!t.expired) return false;
       this.done(t, { kind: 'none' });
@@ -488,6 +514,18 @@ export class Correlator {
     }
     if (head) this.orphan(t, first);
     return true;
+  }
+
+  /**
+   * Records to t's place begun before its window (at most `lateMs` before
+   * it) that no flow took and that could be its own, oldest first.
+   */
+  private older(t: Ticket, spoken: Set<number>): Candidate[] {
+    const lo = t.time - this.windowMs, from = t.time - this.lateMs;
+    const uid = t.answer && t.answer.uid !== undefined ? t.answer.uid : null;
+    return (this.byKey.get(t.key) ?? [])
+      .filter((x) => !x.consumed && !x.explained && x.ev.time < lo && x.ev.time >= from && callFits(t.proto, x.ev) && !spoken.has(x.ev.pid) && (uid === null || x.ev.fsuid === uid))
+      .sort((x, y) => x.ev.time - y.ev.time || x.ev.serial - y.ev.serial);
   }
 
   /** No flow to this place is waiting ahead of t. */
