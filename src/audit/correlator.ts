@@ -214,6 +214,7 @@ export class Correlator {
       else if (e.fd !== null) this.explain(e, key);
     }
     if (e.call !== 'connect' && e.fd !== null && this.explained.has(`${e.pid}|${e.fd}|${key}`)) c.explained = true;
+    if (!c.consumed && !c.explained && this.fillHole(key, e.time)) c.ambiguous = [e.pid, -1];
     let list = this.byKey.get(key);
     if (!list) this.byKey.set(key, (list = []));
     list.push(c);
@@ -474,6 +475,9 @@ export class Correlator {
     if (!s.length) {
       if (!t.expired) return false;
       this.done(t, { kind: 'none' });
+      // Its record may still come, later than the wait: whoever takes it
+      // must not be sure of it (see add()).
+      this.addHole(t.key, t.time);
       return true;
     }
     const first = s[0];
@@ -526,6 +530,28 @@ export class Correlator {
     return (this.byKey.get(t.key) ?? [])
       .filter((x) => !x.consumed && !x.explained && x.ev.time < lo && x.ev.time >= from && callFits(t.proto, x.ev) && !spoken.has(x.ev.pid) && (uid === null || x.ev.fsuid === uid))
       .sort((x, y) => x.ev.time - y.ev.time || x.ev.serial - y.ev.serial);
+  }
+
+  /** Flows settled without a record (key -> their event times): a record coming later may be theirs. */
+  private holes = new Map<string, number[]>();
+
+  private addHole(key: string, time: number): void {
+    let h = this.holes.get(key);
+    if (!h) this.holes.set(key, (h = []));
+    h.push(time);
+    if (h.length > 64) h.shift();
+    if (this.holes.size > 4096) this.holes.delete(this.holes.keys().next().value!);
+  }
+
+  /** Whether a record begun at `time` may be the own of a flow settled without one (that hole is then filled). */
+  private fillHole(key: string, time: number): boolean {
+    const h = this.holes.get(key);
+    if (!h) return false;
+    const i = h.findIndex((t) => time <= t + this.skewMs && time >= t - this.lateMs);
+    if (i < 0) return false;
+    h.splice(i, 1);
+    if (!h.length) this.holes.delete(key);
+    return true;
   }
 
   /** No flow to this place is waiting ahead of t. */

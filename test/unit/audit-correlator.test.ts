@@ -275,3 +275,15 @@ test('a flow read later than its window (a busy ct-events): its own record is ol
   d.add(rec(3, { time: T0 - 10 }));
   assert.equal(pidOf(await d.settle(d.expect(ev())!, { pid: null })), 3);
 });
+
+test('a record that comes after its flow was settled without one is not given, as sure, to the next flow', async () => {
+  const c = corr(30);
+  const o1 = await c.settle(c.expect(ev())!, { pid: null });
+  assert.equal(o1.kind, 'none', 'no record came in time');
+  // Flow 1's record comes late; then flow 2's.
+  c.add(rec(1, { time: T0 - 25 }));
+  c.add(rec(2, { time: T0 + 1 }));
+  const o2 = await c.settle(c.expect(ev())!, { pid: null });
+  assert.notEqual(pidOf(o2), 1, 'never the settled flow\'s process');
+  assert.equal(o2.kind, 'ambiguous');
+});
