@@ -2,7 +2,7 @@
 // of the pipeline the way the commands themselves would meet it (a real
 // ctnetlink request, a real group join, real /proc reads), and says pass,
 // warn or fail with the fix. Checks report; they change nothing.
-import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { probeCtnetlink, probeEventGroup } from '../netlink/probe.js';
 import { trackingState } from '../tracking.js';
@@ -211,6 +211,24 @@ export async function checkPerl(): Promise<CheckResult> {
   return pass('perl', `${r.text} (sets ct-events' socket options)`);
 }
 
+/**
+ * bpftrace: ct-attribute runs it (as root) to see local ports at connect and
+ * send time, which names the owners of connections closed before any
+ * lookup. Optional: WARN when it cannot be used.
+ */
+export async function checkBpf(ctx: CheckContext, tracefs = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing']): Promise<CheckResult> {
+  const r = await version('bpftrace', ['--version']);
+  if (r.missing) return warn('bpf', "bpftrace is not installed: ct-attribute cannot name the owners of connections closed before it looks them up (a connect-send-close-exit client is 'socket-gone')", 'apt-get install bpftrace');
+  if (!r.ok) return warn('bpf', `bpftrace --version failed: ${r.text}`);
+  if (ctx.euid !== 0) return warn('bpf', `${r.text}, but it runs as root only: ct-attribute uses it when run as root`, 'run ct-attribute as root (sudo ct-events | sudo ct-attribute)');
+  const events = tracefs.map((d) => `${d}/events`).find((d) => existsSync(d));
+  // Without tracefs here (not mounted, or a sysfs of `ip netns exec`), ct-attribute mounts it for bpftrace alone.
+  if (events && !existsSync(`${events}/sock/sock_send_length`)) {
+    return warn('bpf', `${r.text}; this kernel has no sock:sock_send_length tracepoint (Linux 6.3 and later): TCP connects are seen, UDP sends are not`);
+  }
+  return pass('bpf', `${r.text} (ct-attribute names the owners of connections closed before any lookup)`);
+}
+
 /** Every machine check, in order. */
 export async function machineChecks(ctx: CheckContext): Promise<CheckResult[]> {
   return [
@@ -224,5 +242,6 @@ export async function machineChecks(ctx: CheckContext): Promise<CheckResult[]> {
     checkProc(ctx),
     await checkNft(),
     await checkPerl(),
+    await checkBpf(ctx),
   ];
 }

@@ -78,7 +78,7 @@ test('text output: one line per check, PASS/WARN/FAIL first, a fix on every othe
   try {
     const r = await doctor(ns, []);
     const out = r.stdout.trimEnd().split('\n');
-    assert.equal(out.length, 10, r.stdout);
+    assert.equal(out.length, 11, r.stdout);
     for (const l of out) {
       assert.match(l, /^(PASS|WARN|FAIL)  \S/);
       if (!l.startsWith('PASS')) assert.match(l, / -- fix: \S/);

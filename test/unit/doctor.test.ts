@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseCapMask, effectiveCaps, missingCaps, CAPS } from '../../src/caps.js';
 import { parseSyslogTarget, parseEsTarget, TargetError } from '../../src/doctor/outputs.js';
-import { checkSysctl, checkCapEvents, checkCapAttribute } from '../../src/doctor/checks.js';
+import { checkSysctl, checkCapEvents, checkCapAttribute, checkBpf } from '../../src/doctor/checks.js';
 import { formatLine } from '../../src/commands/doctor.js';
 
 test('capability masks: bits from the low end, 64 bits and more', () => {
@@ -81,4 +81,35 @@ test('sysctl and capability checks over a fake /proc', () => {
 test('a line per check: status, name, detail, fix', () => {
   assert.equal(formatLine({ check: 'acct', status: 'warn', detail: 'off', fix: 'switch it on' }), 'WARN  acct          off -- fix: switch it on');
   assert.equal(formatLine({ check: 'nft', status: 'pass', detail: 'v1' }), 'PASS  nft           v1');
+});
+
+test('bpf: a missing bpftrace, a user other than root and a kernel without the UDP tracepoint warn; otherwise it passes', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ct-doc-bpf-'));
+  const savedPath = process.env.PATH;
+  try {
+    // A bpftrace of the test's own on PATH, and a fake tracefs.
+    mkdirSync(path.join(dir, 'bin'));
+    writeFileSync(path.join(dir, 'bin', 'bpftrace'), '#!/bin/sh\necho bpftrace v0.17.0\n', { mode: 0o755 });
+    mkdirSync(path.join(dir, 'tracing', 'events', 'sock'), { recursive: true });
+    const tracefs = [path.join(dir, 'tracing')];
+    process.env.PATH = path.join(dir, 'empty');
+    const missing = await checkBpf({ proc: '/proc', euid: 0 }, tracefs);
+    assert.equal(missing.status, 'warn');
+    assert.equal(missing.fix, 'apt-get install bpftrace');
+    process.env.PATH = path.join(dir, 'bin');
+    const user = await checkBpf({ proc: '/proc', euid: 1000 }, tracefs);
+    assert.equal(user.status, 'warn');
+    assert.match(user.detail, /^bpftrace v0\.17\.0, but it runs as root only/);
+    const old = await checkBpf({ proc: '/proc', euid: 0 }, tracefs);
+    assert.equal(old.status, 'warn');
+    assert.match(old.detail, /no sock:sock_send_length tracepoint/);
+    mkdirSync(path.join(dir, 'tracing', 'events', 'sock', 'sock_send_length'));
+    const ok = await checkBpf({ proc: '/proc', euid: 0 }, tracefs);
+    assert.equal(ok.status, 'pass', ok.detail);
+    // No tracefs to look at (ct-attribute mounts one for bpftrace): it passes on bpftrace alone.
+    assert.equal((await checkBpf({ proc: '/proc', euid: 0 }, [path.join(dir, 'none')])).status, 'pass');
+  } finally {
+    process.env.PATH = savedPath;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
