@@ -82,8 +82,13 @@ class Recent {
 
 /** A fresh string of ASCII bytes (never a view into a larger string). */
 function latin1(buf: Uint8Array, s: number, e: number): string {
-  return (buf as Buffer).toString('latin1', s, e);
+  return latin1Slice.call(buf as Buffer, s, e);
 }
+// Buffer's own method under toString('latin1', s, e), without toString's
+// argument handling, which cost as much as the copy for these short strings.
+const latin1Slice: (this: Buffer, s: number, e: number) => string =
+  (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, s: number, e: number) => string }).latin1Slice ??
+  function (this: Buffer, s: number, e: number) { return this.toString('latin1', s, e); };
 
 /** One line the scanner took, as the tracker's FlowInput: read from the line's bytes while the tracker takes it. */
 class ScannedEvent implements FlowInput {
@@ -120,66 +125,95 @@ class ScannedEvent implements FlowInput {
   }
 
   sameTuple(t: string): boolean {
-    let at = this.is(t, 0, this.proto);
-    if (at >= 0) at = this.is(t, at, this.src);
-    if (at >= 0) at = this.is(t, at, this.sport);
-    if (at >= 0) at = this.is(t, at, this.dst);
-    if (at >= 0) at = this.is(t, at, this.dport);
+    // The fields' text in the line, `"proto":"tcp"`, each after a comma but the first (see tupleText()).
+    const f = this.f, b = this.buf;
+    // Next to each other, as ctpipe writes them: one string of them, compared whole.
+    const run = this.tupleRun();
+    if (run >= 0) return latin1(b, run, f.end[this.dport]) === t;
+    let at = 0;
+    for (let k = 0; k < 5; k++) {
+      const i = k === 0 ? this.proto : k === 1 ? this.src : k === 2 ? this.sport : k === 3 ? this.dst : this.dport;
+      if (i < 0) continue;
+      if (at > 0 && t.charCodeAt(at++) !== 44) return false;
+      const e = f.end[i];
+      for (let j = f.keyStart[i]; j < e; j++) if (t.charCodeAt(at++) !== b[j]) return false;
+    }
     return at === t.length;
   }
 
-  /** The part of tuple text t at `at` is field i's text: where the next part starts, or -1. */
-  private is(t: string, at: number, i: number): number {
-    if (i >= 0) {
-      const b = this.buf;
-      const e = this.f.end[i];
-      for (let k = this.f.start[i]; k < e; k++) if (t.charCodeAt(at++) !== b[k]) return -1;
-    }
-    return t.charCodeAt(at) === 1 ? at + 1 : -1;
+  opening(): FlowOpening {
+    // Copies of the parts the flow keeps, not the line: it also holds
+    // fields the flow does not need (event, timeout, its state and status).
+    const f = this.f, order = this.order;
+    const field = (i: number) => (i < 0 ? undefined : latin1(this.buf, f.start[i], f.end[i]));
+    let n = 0;
+    for (let k = 0; k < HEAD_SLOTS.length; k++) if (f.index(HEAD_SLOTS[k]) >= 0) order[n++] = f.index(HEAD_SLOTS[k]);
+    const head = this.pieces(n);
+    const tuple = this.tuple(head);
+    n = 0;
+    for (let k = 0; k < TAIL_SLOTS.length; k++) if (f.index(TAIL_SLOTS[k]) >= 0) order[n++] = f.index(TAIL_SLOTS[k]);
+    // Then the fields the tracker does not know, in their order (none is an array index or __proto__: the scanner declines those).
+    for (let i = 0; i < f.count; i++) if (f.slot[i] < 0) order[n++] = i;
+    return {
+      ts: field(this.ti)!, lead: '', head, tail: this.pieces(n),
+      tuple,
+    };
   }
 
-  opening(): FlowOpening {
-    // One string for the line; what the flow keeps are slices of it (most of the line is kept anyway).
-    const text = latin1(this.buf, this.at, this.end);
-    const f = this.f, at = this.at;
-    const field = (i: number) => (i < 0 ? undefined : text.slice(f.start[i] - at, f.end[i] - at));
-    /** `,"name":value` of field i (the comma before the key is the line's unless the field comes first). */
-    const piece = (i: number) => {
-      const ks = f.keyStart[i] - at;
-      return ks > 1 ? text.slice(ks - 1, f.end[i] - at) : ',' + text.slice(ks, f.end[i] - at);
-    };
-    /** The pieces of the fields of `slots` present, in that order: one slice where they are next to each other in the line. */
-    const pieces = (slots: Int16Array) => {
-      let out = '';
-      let runStart = -1, runEnd = -1;
-      for (let k = 0; k < slots.length; k++) {
-        const i = f.index(slots[k]);
-        if (i < 0) continue;
-        const ks = f.keyStart[i] - at;
-        if (ks > 1 && ks - 1 === runEnd) {
-          runEnd = f.end[i] - at;
-          continue;
-        }
-        if (runStart >= 0) out += text.slice(runStart, runEnd);
-        if (ks > 1) {
-          runStart = ks - 1;
-          runEnd = f.end[i] - at;
-        } else {
-          out += piece(i);
-          runStart = runEnd = -1;
-        }
-      }
-      if (runStart >= 0) out += text.slice(runStart, runEnd);
-      return out;
-    };
-    let tail = pieces(TAIL_SLOTS);
-    // Fields the tracker does not know, in their order (none is an array index or __proto__: the scanner declines those).
-    for (let i = 0; i < f.count; i++) if (f.slot[i] < 0) tail += piece(i);
-    return {
-      ts: field(this.ti)!, lead: '', head: pieces(HEAD_SLOTS), tail,
-      tuple: tupleText(field(this.proto), field(this.src), field(this.sport), field(this.dst), field(this.dport)),
-    };
+  /**
+   * Where the tuple's fields start when all five are there one after the
+   * other, in tupleText()'s order (how ctpipe writes them): their text in
+   * the line is the tuple's text, up to dport's end. Else -1.
+   */
+  private tupleRun(): number {
+    const f = this.f;
+    if (this.proto < 0 || this.src < 0 || this.sport < 0 || this.dst < 0 || this.dport < 0) return -1;
+    return f.keyStart[this.src] - 1 === f.end[this.proto] && f.keyStart[this.sport] - 1 === f.end[this.src] &&
+      f.keyStart[this.dst] - 1 === f.end[this.sport] && f.keyStart[this.dport] - 1 === f.end[this.dst] ? f.keyStart[this.proto] : -1;
   }
+
+  /** The tuple's text (see tupleText()): where it can be, a part of the head's, which the flow keeps anyway. */
+  private tuple(head: string): string {
+    const run = this.tupleRun();
+    if (run >= 0) {
+      const t = latin1(this.buf, run, this.f.end[this.dport]);
+      const at = head.indexOf(t);
+      return at >= 0 ? head.slice(at, at + t.length) : t;
+    }
+    const field = (i: number) => (i < 0 ? undefined : latin1(this.buf, this.f.start[i], this.f.end[i]));
+    return tupleText(field(this.proto), field(this.src), field(this.sport), field(this.dst), field(this.dport));
+  }
+
+  /** Field indexes, for opening(). */
+  private readonly order = new Int16Array(128);
+
+  /** `,"name":value` of the fields order[0, n), in that order, copied from the line: one copy for each run of them next to each other in it. */
+  private pieces(n: number): string {
+    const f = this.f, b = this.buf;
+    let out = '';
+    let runStart = -1, runEnd = -1;
+    for (let k = 0; k < n; k++) {
+      const i = this.order[k];
+      const ks = f.keyStart[i];
+      // The comma before the key is the line's, unless the field comes first (after the `{`).
+      const comma = b[ks - 1] === 44;
+      if (comma && ks - 1 === runEnd) {
+        runEnd = f.end[i];
+        continue;
+      }
+      if (runStart >= 0) out += latin1(b, runStart, runEnd);
+      if (comma) {
+        runStart = ks - 1;
+        runEnd = f.end[i];
+      } else {
+        out += ',' + latin1(b, ks, f.end[i]);
+        runStart = runEnd = -1;
+      }
+    }
+    if (runStart >= 0) out += latin1(b, runStart, runEnd);
+    return out;
+  }
+
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -57,15 +57,19 @@ export interface FlowOpening {
 }
 
 /**
- * The original tuple as one string, the JSON texts of proto, src, sport,
- * dst and dport ('' when absent) each followed by \x01 (which never
- * appears in JSON.stringify's text: it writes it as \u0001): equal strings,
- * equal tuples.
+ * The original tuple as one string: `"proto":…,"src":…,"sport":…,"dst":…,"dport":…`
+ * with the JSON texts of the fields present, in that order (the text of
+ * those fields in a line ct-events wrote). Equal strings, equal tuples.
  */
 export function tupleText(proto?: string, src?: string, sport?: string, dst?: string, dport?: string): string {
-  return [proto ?? '', src ?? '', sport ?? '', dst ?? '', dport ?? '', ''].join(TUPLE_END);
+  let t = '';
+  if (proto !== undefined) t += ',"proto":' + proto;
+  if (src !== undefined) t += ',"src":' + src;
+  if (sport !== undefined) t += ',"sport":' + sport;
+  if (dst !== undefined) t += ',"dst":' + dst;
+  if (dport !== undefined) t += ',"dport":' + dport;
+  return t.slice(1);
 }
-export const TUPLE_END = '\x01';
 
 /**
  * A flow event (`new`, `update` or `destroy`) as the tracker takes it: the
@@ -214,6 +218,9 @@ function baseOf(ev: FlowInput): Changing {
 class OpenFlow {
   /** Stream clock at which the next interim record is due (Infinity: never). */
   due = Infinity;
+  /** Neighbours in the tracker's order (see FlowTracker.first). */
+  prev: OpenFlow | null = null;
+  next: OpenFlow | null = null;
   /** Fields of later events. */
   latest: Changing | null = null;
   // From the event that opened it: the NEW (or, for an incomplete flow, the first UPDATE or `--dump` entry).
@@ -260,12 +267,17 @@ function sameTuple(a: OpenFlow, b: FlowInput): boolean {
 
 export class FlowTracker {
   readonly counts: FlowCounts = { events: 0, finished: 0, incomplete: 0, interim: 0, evicted: 0, idReused: 0, flushed: 0 };
-  /**
-   * Open flows in the order of their next interim record, which is also the
-   * order in which they were opened (or last reported): the first is the
-   * one evicted when the table is full.
-   */
+  /** Open flows by key. */
   private open = new Map<string | number, OpenFlow>();
+  /**
+   * And in the order of their next interim record, which is also the order
+   * in which they were opened (or last reported): the first is the one
+   * evicted when the table is full. A list of their own: taking the first
+   * of a Map skips every entry deleted before it, and with the table full
+   * that made each eviction cost as much as the table.
+   */
+  private first: OpenFlow | null = null;
+  private last: OpenFlow | null = null;
   private readonly max: number;
   private readonly every: number;
   private readonly emit: (line: string) => void;
@@ -313,7 +325,7 @@ export class FlowTracker {
     let f = this.open.get(key);
     if (f !== undefined && !sameTuple(f, ev)) {
       // The id came back with another flow: the old one's DESTROY was lost.
-      this.open.delete(key);
+      this.remove(f);
       this.counts.idReused++;
       this.write(f, null, 0, 'id-reused');
       f = undefined;
@@ -336,7 +348,7 @@ export class FlowTracker {
           this.counts.incomplete++;
           this.write(new OpenFlow(key, ev, tsUs, true), ev, tsUs, undefined);
         } else {
-          this.open.delete(key);
+          this.remove(f);
           absorb(f, ev);
           if (f.incomplete) this.counts.incomplete++;
           this.write(f, ev, tsUs, undefined);
@@ -380,10 +392,10 @@ export class FlowTracker {
    * a large table out in parts. Returns true while some are left.
    */
   flush(reason: 'end-of-input' | 'signal', limit = Infinity): boolean {
-    let n = 0;
-    for (const f of this.open.values()) {
-      if (n++ >= limit) return true;
-      this.open.delete(f.key);
+    for (let n = 0; this.first !== null; n++) {
+      if (n >= limit) return true;
+      const f = this.first;
+      this.remove(f);
       this.counts.flushed++;
       this.write(f, null, 0, reason);
     }
@@ -403,36 +415,58 @@ export class FlowTracker {
 
   private add(key: string | number, ev: FlowInput, tsUs: number, incomplete: boolean): void {
     if (this.open.size >= this.max) {
-      const oldest = this.open.values().next().value as OpenFlow;
-      this.open.delete(oldest.key);
+      const oldest = this.first!;
+      this.remove(oldest);
       this.counts.evicted++;
       this.write(oldest, null, 0, 'evicted');
     }
     const f = new OpenFlow(typeof key === 'string' ? detach(key)! : key, ev, tsUs, incomplete);
     f.due = this.clockUs + this.every;
     this.open.set(f.key, f);
+    this.append(f);
     if (this.open.size === 1) this.nextCheck = f.due;
   }
 
   /** Interim records for the flows that are due, first to last; each goes to the end of the order. */
   private interims(): void {
     for (;;) {
-      const it = this.open.values().next();
-      if (it.done) {
+      const f = this.first;
+      if (f === null) {
         this.nextCheck = Infinity;
         return;
       }
-      const f = it.value;
       if (f.due > this.clockUs) {
         this.nextCheck = f.due;
         return;
       }
-      this.open.delete(f.key);
+      this.unlink(f);
       f.due = this.clockUs + this.every;
-      this.open.set(f.key, f);
+      this.append(f);
       this.counts.interim++;
       this.write(f, null, 0, 'interim');
     }
+  }
+
+  /** Forget an open flow. */
+  private remove(f: OpenFlow): void {
+    this.open.delete(f.key);
+    this.unlink(f);
+  }
+
+  private append(f: OpenFlow): void {
+    f.prev = this.last;
+    f.next = null;
+    if (this.last !== null) this.last.next = f;
+    else this.first = f;
+    this.last = f;
+  }
+
+  private unlink(f: OpenFlow): void {
+    if (f.prev !== null) f.prev.next = f.next;
+    else this.first = f.next;
+    if (f.next !== null) f.next.prev = f.prev;
+    else this.last = f.prev;
+    f.prev = f.next = null;
   }
 
   /**
