@@ -109,3 +109,28 @@ print(os.getpid(), s.getsockname()[1], flush=True)
 time.sleep(hold)
 s.close()
 `;
+
+/**
+ * A server for `python3 -c`: accepts TCP connections on port 7000 and
+ * closes them, reads UDP datagrams on 7001, IPv4 and IPv6; prints "ready".
+ */
+export const PY_SINK = `
+import socket, threading
+def tcp(fam, addr):
+    l = socket.socket(fam, socket.SOCK_STREAM)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6: l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    l.bind((addr, 7000)); l.listen(128)
+    while True:
+        c, _ = l.accept(); c.close()
+def udp(fam, addr):
+    u = socket.socket(fam, socket.SOCK_DGRAM)
+    if fam == socket.AF_INET6: u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    u.bind((addr, 7001))
+    while True: u.recv(100)
+for f, a in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):
+    threading.Thread(target=tcp, args=(f, a), daemon=True).start()
+    threading.Thread(target=udp, args=(f, a), daemon=True).start()
+print('ready', flush=True)
+threading.Event().wait()
+`;

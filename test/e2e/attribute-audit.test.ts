@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { BIN, needRoot, sleep, delNetns, lines, runBin, waitFor } from '../helpers.js';
+import { BIN, needRoot, sleep, delNetns, lines, runBin, waitFor, PY_SINK } from '../helpers.js';
 import { snapshotAudit, restoreAudit, auditctl, auditRules, auditStatus, startFakeAuditd, type AuditSnapshot, type FakeAuditd } from '../audit-state.js';
 
 const skip = needRoot();
@@ -37,26 +37,6 @@ else:
 sport = s.getsockname()[1]
 s.close()
 print(os.getpid(), sport, flush=True)
-`;
-const SERVER = `
-import socket, threading
-def tcp(fam, addr):
-    l = socket.socket(fam, socket.SOCK_STREAM)
-    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if fam == socket.AF_INET6: l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    l.bind((addr, 7000)); l.listen(128)
-    while True:
-        c, _ = l.accept(); c.close()
-def udp(fam, addr):
-    u = socket.socket(fam, socket.SOCK_DGRAM)
-    if fam == socket.AF_INET6: u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    u.bind((addr, 7001))
-    while True: u.recv(100)
-for f, a in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):
-    threading.Thread(target=tcp, args=(f, a), daemon=True).start()
-    threading.Thread(target=udp, args=(f, a), daemon=True).start()
-print('ready', flush=True)
-threading.Event().wait()
 `;
 
 interface Client { pid: number; sport: number; proto: string; user: string }
@@ -82,7 +62,7 @@ before(async () => {
       ip -n ${A} addr add fd00:234::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:234::2/64 dev ${VB} nodad;
       ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`], { stdio: 'ignore' });
   execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
-  server = spawn('ip', ['netns', 'exec', B, PY, '-c', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  server = spawn('ip', ['netns', 'exec', B, PY, '-c', PY_SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((r) => server!.stdout!.once('data', r));
 });
 

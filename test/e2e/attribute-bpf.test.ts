@@ -13,7 +13,7 @@ import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_pr
 import { mkdtempSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT, runBin } from '../helpers.js';
+import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT, PY_SINK, runBin } from '../helpers.js';
 
 const skip = needRoot();
 const A = `ctpa${process.pid}`;
@@ -24,24 +24,6 @@ const C = `ctpc${process.pid}`;
 const VC = `vpc${process.pid % 100000}`;
 const VAC = `vpd${process.pid % 100000}`;
 
-const SINK = `
-import socket, threading, os
-def tcp(fam, addr):
-    l = socket.socket(fam, socket.SOCK_STREAM); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if fam == socket.AF_INET6: l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    l.bind((addr, 7000)); l.listen(128)
-    while True: l.accept()[0].close()
-def udp(fam, addr):
-    u = socket.socket(fam, socket.SOCK_DGRAM)
-    if fam == socket.AF_INET6: u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    u.bind((addr, 7001))
-    while True: u.recv(100)
-for f, a in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):
-    threading.Thread(target=tcp, args=(f, a), daemon=True).start()
-    threading.Thread(target=udp, args=(f, a), daemon=True).start()
-print(os.getpid(), flush=True)
-threading.Event().wait()
-`;
 
 interface Client { pid: number; sport: number; proto: string; user: string }
 
@@ -76,7 +58,7 @@ before(async () => {
       ip netns exec ${A} sysctl -qw net.ipv4.ip_forward=1`], { stdio: 'ignore' });
   execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: `table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\ntable ip ctnat {\n chain post { type nat hook postrouting priority 100; oifname "${VA}" masquerade; }\n}\n` });
   cInit = spawn('ip', ['netns', 'exec', C, 'sleep', '600'], { stdio: 'ignore' });
-  sink = spawn('ip', ['netns', 'exec', B, PY, '-c', SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
+  sink = spawn('ip', ['netns', 'exec', B, PY, '-c', PY_SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((r) => sink!.stdout!.once('data', r));
   events = spawn('ip', ['netns', 'exec', A, BIN('ct-events'), '-e', 'new'], { stdio: ['ignore', 'pipe', 'inherit'] });
   events.stdout!.setEncoding('utf8').on('data', (d) => (evText += d));
