@@ -3,6 +3,7 @@
 // opened it. Interim records for long flows, a bound on open flows, and the
 // open ones written out (not finished) when the input ends or on a signal.
 import type { Writable } from 'node:stream';
+import v8 from 'node:v8';
 import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from '../cli.js';
 import { parseDuration } from '../units.js';
 import { protectDash, restoreDash, sourcesFrom } from '../input.js';
@@ -43,6 +44,13 @@ function drained(out: Writable): Promise<void> {
 export async function main(argv: string[], io: IO): Promise<number> {
   const a = await options(argv, io);
   if (!a) return 0;
+  // Open flows live long and die old. V8 lets its old generation grow to up
+  // to four times what is live before collecting it: with --max-flows
+  // 100000 full, 610 MB of RSS for 110 MB of open flows. Growing by half at
+  // a time keeps RSS near what --max-flows holds (320 MB), at no cost
+  // measurable in the throughput bench (more full collections only when
+  // nearly every flow is evicted, and then no slower than before).
+  v8.setFlagsFromString('--heap-growing-percent=50');
   const files = (((a as any).file ?? []) as (string | number)[]).map(String);
   const maxFlows = Number(a['max-flows']);
   if (!Number.isInteger(maxFlows) || maxFlows < 1) throw new UsageError('--max-flows must be a whole number >= 1');
