@@ -59,8 +59,10 @@ export class BpfSource {
   start(): Promise<void> {
     const exe = this.opts.bpftrace ?? findBpftrace();
     if (!exe) return Promise.reject(new BpfError('bpftrace is not installed (Debian: apt-get install bpftrace)'));
-    // Maps hold one key per socket and process in an interval: room for floods.
-    const env = { ...process.env, BPFTRACE_MAP_KEYS_MAX: '262144', BPFTRACE_STRLEN: '16' };
+    // Maps hold one key per socket and process in an interval (beyond that, a
+    // send is printed each time instead: more lines, nothing lost), and one
+    // per TCP socket in SYN_SENT. Hash maps are allocated whole: about 6 MB each.
+    const env = { ...process.env, BPFTRACE_MAP_KEYS_MAX: '65536', BPFTRACE_STRLEN: '16' };
     const args = ['-B', 'line', '-e', bpfScript()];
     // bpftrace finds tracepoints in tracefs. Where it is not mounted (a
     // machine without systemd's mount, or `ip netns exec`, which mounts a
