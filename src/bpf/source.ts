@@ -61,7 +61,7 @@ export class BpfSource {
     if (!exe) return Promise.reject(new BpfError('bpftrace is not installed (Debian: apt-get install bpftrace)'));
     // Maps hold one key per socket and process in an interval (beyond that, a
     // send is printed each time instead: more lines, nothing lost), and one
-    // per TCP socket in SYN_SENT. Hash maps are allocated whole: about 6 MB each.
+    // per TCP socket in SYN_SENT. Hash maps are allocated whole: 6 and 9 MB.
     const env = { ...process.env, BPFTRACE_MAP_KEYS_MAX: '65536', BPFTRACE_STRLEN: '16' };
     const args = ['-B', 'line', '-e', bpfScript()];
     // bpftrace finds tracepoints in tracefs. Where it is not mounted (a
