@@ -124,7 +124,9 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   }
 
   const events = values(spec.event).map((e) => e.toLowerCase());
-  for (const e of events) if (!(FLOW_EVENTS as readonly string[]).includes(e)) throw new SpecError(`--event: '${e}' is not one of ${FLOW_EVENTS.join(', ')}`);
+  // `flow`: ct-flows' records, one per connection, with a flow event's fields.
+  const KINDS: readonly string[] = [...FLOW_EVENTS, 'flow'];
+  for (const e of events) if (!KINDS.includes(e)) throw new SpecError(`--event: '${e}' is not one of ${KINDS.join(', ')}`);
   if (events.length) {
     const set = new Set(events);
     tests.push((ev) => set.has(ev.event));

@@ -1,5 +1,6 @@
 // ct-filter's line processor (see src/lines/): parse, check the fields the
-// criteria read, pass special records, keep or drop flow events. A kept
+// criteria read, pass special records, keep or drop flow events (and
+// ct-flows' flow records). A kept
 // line is passed through byte for byte. Built from plain options so that
 // worker threads can build their own.
 import { isFlowEvent } from '../event.js';
@@ -32,7 +33,9 @@ export function createProcessor(o: FilterProcessorOptions): LineProcessor {
     line(text, report) {
       const ev = parseChecked(text, check, report);
       if (!ev) return null;
-      if (!isFlowEvent(ev)) return true; // special records always pass
+      // Special records always pass; ct-flows' `flow` records have the
+      // fields of a flow event (tuples, process, ...) and are matched alike.
+      if (!isFlowEvent(ev) && ev.event !== 'flow') return true;
       if (!warned && !attributed(ev)) {
         warned = true;
         report({ kind: 'warn', message: noAttribution, once: 'no-attribution' });

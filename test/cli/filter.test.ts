@@ -221,3 +221,24 @@ test('stdout a FIFO whose reader has gone: exits at once, quietly, instead of wa
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('ct-flows\' flow records are matched like flow events, -e flow keeps only them; special records still pass', async () => {
+  const flow = (proto: string, dport: number, pid: number) => JSON.stringify({
+    ts: '2026-11-23T12:00:01.000000Z', event: 'flow', id: pid, family: 'ipv4', proto, src: '10.0.0.1', sport: 40000 + pid, dst: '10.0.0.2', dport,
+    reply: { src: '10.0.0.2', sport: dport, dst: '10.0.0.1', dport: 40000 + pid }, direction: 'out', process: { pid, user: 'alice', comm: 'curl' },
+    attribution: { method: 'sock_diag', ok: true }, start: '2026-11-23T12:00:00.000000Z', stop: '2026-11-23T12:00:01.000000Z', duration: 1, finished: true,
+  });
+  const newEv = JSON.stringify({ ts: '2026-11-23T12:00:00.000000Z', event: 'new', id: 9, family: 'ipv4', proto: 'tcp', src: '10.0.0.1', sport: 1, dst: '10.0.0.2', dport: 443, reply: { src: '10.0.0.2', sport: 443, dst: '10.0.0.1', dport: 1 } });
+  const stats = '{"ts":"2026-11-23T12:00:02.000000Z","event":"stats","received":3}';
+  const input = [flow('tcp', 443, 1), flow('udp', 53, 2), newEv, stats].join('\n') + '\n';
+  const tcp = await runBin('ct-filter', ['-p', 'tcp'], input);
+  assert.equal(tcp.code, 0, tcp.stderr);
+  assert.equal(tcp.stdout, [flow('tcp', 443, 1), newEv, stats].join('\n') + '\n');
+  const onlyFlows = await runBin('ct-filter', ['-e', 'flow', '--user', 'alice'], input);
+  assert.equal(onlyFlows.stdout, [flow('tcp', 443, 1), flow('udp', 53, 2), stats].join('\n') + '\n');
+  const noDns = await runBin('ct-filter', ['--no-dns'], input);
+  assert.equal(noDns.stdout, [flow('tcp', 443, 1), newEv, stats].join('\n') + '\n');
+  const bad = await runBin('ct-filter', ['-e', 'flows'], input);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--event: 'flows' is not one of new, update, destroy, flow/);
+});
