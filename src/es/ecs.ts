@@ -114,7 +114,14 @@ function stringArray(v: unknown): string[] | undefined {
   return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
 }
 
-const flow = (r: Rec) => isFlowEvent(r);
+/** Flow events and ct-flows' flow records (one per connection): network events. */
+const flow = (r: Rec) => isFlowEvent(r) || r.event === 'flow';
+
+/** event.type: by event; a flow record ends its connection when it is finished, else it is a report on it. */
+function eventType(r: Rec): string[] | undefined {
+  if (r.event === 'flow') return r.finished === true ? ['connection', 'end'] : ['connection', 'info'];
+  return EVENT_TYPE[r.event as string];
+}
 
 /**
  * The mapping. Order is the order of the man page table and of fields in a
@@ -124,11 +131,11 @@ export const ECS_FIELDS: readonly EcsRow[] = [
   { ecs: '@timestamp', type: 'date', from: 'ts', get: (r) => str(r.ts) },
   { ecs: 'ecs.version', type: 'keyword', from: `"${ECS_VERSION}"`, get: () => ECS_VERSION },
   { ecs: 'event.kind', type: 'keyword', from: '"event"; "metric" for stats, "pipeline_error" for overrun records', get: (r) => (flow(r) ? 'event' : SPECIAL_KIND[r.event] ?? 'event') },
-  { ecs: 'event.category', type: 'keyword', from: '["network"] (flow events)', get: (r) => (flow(r) ? ['network'] : undefined) },
-  { ecs: 'event.type', type: 'keyword', from: 'event: new ["connection","start"], update ["connection","change"], destroy ["connection","end"]', get: (r) => EVENT_TYPE[r.event] },
+  { ecs: 'event.category', type: 'keyword', from: '["network"] (flow events and flow records)', get: (r) => (flow(r) ? ['network'] : undefined) },
+  { ecs: 'event.type', type: 'keyword', from: 'event: new ["connection","start"], update ["connection","change"], destroy ["connection","end"]; flow ["connection","end"] when finished, else ["connection","info"]', get: eventType },
   { ecs: 'event.action', type: 'keyword', from: 'event (new, update, destroy, overrun, stats, ...)', get: (r) => str(r.event) },
   { ecs: 'event.module', type: 'keyword', from: '"ctpipe"', get: () => 'ctpipe' },
-  { ecs: 'event.dataset', type: 'keyword', from: '"ctpipe.conntrack"; "ctpipe.stream" for special records', get: (r) => (flow(r) ? 'ctpipe.conntrack' : 'ctpipe.stream') },
+  { ecs: 'event.dataset', type: 'keyword', from: '"ctpipe.conntrack"; "ctpipe.flow" for ct-flows\' records; "ctpipe.stream" for special records', get: (r) => (r.event === 'flow' ? 'ctpipe.flow' : flow(r) ? 'ctpipe.conntrack' : 'ctpipe.stream') },
   { ecs: 'event.id', type: 'keyword', from: 'the document _id (see DOCUMENT IDS)', get: (_r, c) => c.id },
   { ecs: 'event.start', type: 'date', from: 'start', get: (r) => str(r.start) },
   { ecs: 'event.end', type: 'date', from: 'stop', get: (r) => str(r.stop) },

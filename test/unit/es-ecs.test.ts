@@ -168,3 +168,21 @@ test('man/ct-es.1.md lists every ECS field of the table', () => {
   const man = readFileSync(path.join(ROOT, 'man', 'ct-es.1.md'), 'utf8');
   for (const f of ECS_FIELDS) assert.ok(man.includes('`' + f.ecs + '`'), `${f.ecs} is missing from the man page's mapping table`);
 });
+
+test('ct-flows\' flow records: network events of their own dataset, ending the connection when finished', () => {
+  const rec = {
+    ts: '2026-11-24T00:00:01.249500Z', event: 'flow', id: 5, family: 'ipv4', proto: 'tcp', src: '10.0.0.1', sport: 40000, dst: '10.0.0.2', dport: 443,
+    reply: { src: '10.0.0.2', sport: 443, dst: '10.0.0.1', dport: 40000 }, start: '2026-11-23T23:59:59.999001Z', stop: '2026-11-24T00:00:01.249500Z',
+    duration: 1.250499, finished: true, counters: { orig: { packets: 12, bytes: 1480 }, reply: { packets: 10, bytes: 7311 } },
+  };
+  const d = toEcs(rec, { id: 'f' }) as any;
+  assert.equal(d.event.kind, 'event');
+  assert.deepEqual(d.event.category, ['network']);
+  assert.deepEqual(d.event.type, ['connection', 'end']);
+  assert.equal(d.event.dataset, 'ctpipe.flow');
+  assert.equal(d.event.duration, 1_250_499_000);
+  assert.equal(d.network.bytes, 1480 + 7311);
+  assert.equal(d.destination.port, 443);
+  const interim = toEcs({ ...rec, finished: false, reason: 'interim', stop: undefined }, { id: 'g' }) as any;
+  assert.deepEqual(interim.event.type, ['connection', 'info']);
+});
