@@ -11,6 +11,8 @@
 import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
 import type { ProcessReader } from '../proc/process.js';
 import { PortTable, type Sighting } from './ports.js';
+import type { CgroupIds } from './cgroups.js';
+import { unitOf, containerOf } from '../proc/cgroup.js';
 
 export interface AttributedRecord {
   direction: FlowEvent['direction'];
@@ -21,6 +23,8 @@ export interface AttributedRecord {
 const PROTO: Record<string, number> = { tcp: 6, udp: 17, udplite: 136 };
 
 export interface PortHookOptions {
+  /** cgroup v2 ids to paths, for the processes gone before /proc was read. */
+  cgroups?: CgroupIds;
   /** The network namespace (inode) ct-attribute runs in: that of outgoing and local flows. */
   netns?: number | null;
   /** How long an event waits for a sighting still on its way (ms). */
@@ -153,6 +157,14 @@ export class PortHook {
     if (known) return known;
     const users = this.procs?.users;
     const p: ProcessInfo = { pid: s.pid, ppid: s.ppid, uid: s.uid, user: users?.user(s.uid) ?? String(s.uid), gid: s.gid, group: users?.group(s.gid) ?? String(s.gid), comm: s.comm };
+    // The v2 path; "/" says nothing on a machine that also mounts the v1
+    // hierarchies (there /proc names the systemd one instead).
+    const cg = this.opts.cgroups?.path(s.cgroup) ?? null;
+    if (cg !== null && cg !== '/') {
+      p.cgroup = cg;
+      p.unit = unitOf(cg);
+      p.container = containerOf(cg);
+    }
     const start = this.procs?.startTime(s.start);
     if (start) p.start_time = start;
     return p;

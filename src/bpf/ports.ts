@@ -32,6 +32,8 @@ export interface Sighting {
   dport: number;
   /** Process start, in clock ticks since boot (as field 22 of /proc/PID/stat). */
   start: number;
+  /** The process's cgroup v2 id (the inode of its directory in the cgroup2 hierarchy). */
+  cgroup: number;
   comm: string;
 }
 
@@ -42,7 +44,7 @@ export type PortAnswer =
 
 /**
  * One line of the script's output, or null when it is not a sighting:
- * `C|S NSECS PID PPID UID GID NETNS FAMILY PROTO SPORT DPORT START_NS COMM`
+ * `C|S NSECS PID PPID UID GID NETNS FAMILY PROTO SPORT DPORT START_NS CGROUP COMM`
  * with NSECS on the monotonic clock (converted with `monoToEpochMs`, ms to
  * add to NSECS/1e6) and START_NS the process start on the boot clock.
  */
@@ -50,7 +52,7 @@ export function parseSighting(line: string, monoToEpochMs: number): Sighting | n
   const kind = line.charCodeAt(0) === 67 /* C */ ? 'connect' : line.charCodeAt(0) === 83 /* S */ ? 'send' : null;
   if (!kind || line.charCodeAt(1) !== 32) return null;
   const f = line.split(' ');
-  if (f.length < 13) return null;
+  if (f.length < 14) return null;
   const n = (i: number) => Number(f[i]);
   const fam = n(7);
   if (fam !== 2 && fam !== 10) return null;
@@ -67,9 +69,10 @@ export function parseSighting(line: string, monoToEpochMs: number): Sighting | n
     sport: n(9),
     dport: n(10),
     start: Math.floor(n(11) / 1e7),
-    comm: f.slice(12).join(' '),
+    cgroup: n(12),
+    comm: f.slice(13).join(' '),
   };
-  for (const k of ['t', 'pid', 'ppid', 'uid', 'gid', 'netns', 'proto', 'sport', 'dport', 'start'] as const) {
+  for (const k of ['t', 'pid', 'ppid', 'uid', 'gid', 'netns', 'proto', 'sport', 'dport', 'start', 'cgroup'] as const) {
     if (!Number.isFinite(s[k])) return null;
   }
   return s.sport > 0 && s.pid > 0 ? s : null;

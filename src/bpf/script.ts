@@ -15,29 +15,32 @@
 // Only tracepoints of the network stack: no kprobes, no kernel headers, and
 // no syscall tracepoints (enabling one sends every system call of every
 // process through the slow path). The kernel's BTF gives the fields of
-// struct sock and of the current task.
+// struct sock and of the current task. Each line also gives the process's
+// cgroup (v2) id, so that a process gone before /proc was read still has
+// its cgroup, unit and container (src/bpf/cgroups.ts).
 export const SCRIPT_INTERVAL_S = 10;
 
 export function bpfScript(): string {
-  const task = 'curtask->real_parent->tgid, uid, gid, curtask->start_boottime, comm';
+  const task = 'curtask->real_parent->tgid, uid, gid, curtask->start_boottime, cgroup, comm';
   const netns = '((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum';
   return [
     'BEGIN { printf("ready\\n"); }',
-    `tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->oldstate == 7 && args->newstate == 2/ { @syn[args->skaddr] = (nsecs, pid, ${task}); }`,
+    // The comm in a map of its own: one tuple with it does not fit the BPF stack (512 bytes) with the printf.
+    `tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->oldstate == 7 && args->newstate == 2/ { @syn[args->skaddr] = (nsecs, pid, ${task.replace(', comm', '')}); @sync[args->skaddr] = comm; }`,
     'tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->oldstate == 2/ {',
     '  $v = @syn[args->skaddr];',
     '  if ($v.1 != 0) {',
-    `    printf("C %llu %d %d %d %d %u %d 6 %d %d %llu %s\\n", $v.0, $v.1, $v.2, $v.3, $v.4, ${netns}, args->family, args->sport, args->dport, $v.5, $v.6);`,
-    '    delete(@syn[args->skaddr]);',
+    `    printf("C %llu %d %d %d %d %u %d 6 %d %d %llu %llu %s\\n", $v.0, $v.1, $v.2, $v.3, $v.4, ${netns}, args->family, args->sport, args->dport, $v.5, $v.6, @sync[args->skaddr]);`,
+    '    delete(@syn[args->skaddr]); delete(@sync[args->skaddr]);',
     '  }',
     '}',
     'tracepoint:sock:sock_send_length /args->ret >= 0 && (args->family == 2 || args->family == 10) && (args->protocol == 17 || args->protocol == 136) && !@seen[args->sk, pid]/ {',
     '  @seen[args->sk, pid] = 1;',
     '  $sk = (struct sock *)args->sk;',
-    `  printf("S %llu %d %d %d %d %u %d %d %d %d %llu %s\\n", nsecs, pid, ${task.split(', ').slice(0, 3).join(', ')}, $sk->__sk_common.skc_net.net->ns.inum, args->family, args->protocol, bswap(((struct inet_sock *)$sk)->inet_sport), bswap($sk->__sk_common.skc_dport), curtask->start_boottime, comm);`,
+    `  printf("S %llu %d %d %d %d %u %d %d %d %d %llu %llu %s\\n", nsecs, pid, ${task.split(', ').slice(0, 3).join(', ')}, $sk->__sk_common.skc_net.net->ns.inum, args->family, args->protocol, bswap(((struct inet_sock *)$sk)->inet_sport), bswap($sk->__sk_common.skc_dport), curtask->start_boottime, cgroup, comm);`,
     '}',
     `interval:s:${SCRIPT_INTERVAL_S} { clear(@seen); }`,
-    'END { clear(@seen); clear(@syn); }',
+    'END { clear(@seen); clear(@syn); clear(@sync); }',
     '',
   ].join('\n');
 }

@@ -15,6 +15,7 @@ import { AuditHook } from '../audit/hook.js';
 import { BpfSource, findBpftrace, ownNetns } from '../bpf/source.js';
 import { PortTable } from '../bpf/ports.js';
 import { PortHook } from '../bpf/hook.js';
+import { CgroupIds } from '../bpf/cgroups.js';
 import { fstatSync } from 'node:fs';
 
 const NAME = 'ct-attribute';
@@ -111,7 +112,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const bpfAsked = a.bpf as boolean | undefined;
   // bpftrace runs as root only, and loads BPF (CAP_SYS_ADMIN, or CAP_BPF and CAP_PERFMON).
   const bpf = bpfAsked ?? (live && process.geteuid?.() === 0 && !!ownEffectiveCaps()?.has(CAP_SYS_ADMIN) && findBpftrace() !== null);
-  let portHook = bpf ? new PortHook(new PortTable(), { netns: ownNetns(), windowMs: bpfWindow, cmdline: a.cmdline as boolean }) : undefined;
+  let portHook = bpf ? new PortHook(new PortTable(), { netns: ownNetns(), windowMs: bpfWindow, cmdline: a.cmdline as boolean, cgroups: new CgroupIds() }) : undefined;
   const bpfSource = portHook ? new BpfSource({
     table: portHook.table,
     onSighting: (k, s) => portHook?.sighted(k, s),

@@ -14,6 +14,7 @@ import { mkdtempSync, symlinkSync, rmSync, readdirSync, readlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT, PY_SINK, runBin } from '../helpers.js';
+import { dockerCgroup, cgroupTop, removeCgroups } from '../cgroups.js';
 
 const skip = needRoot();
 const A = `ctpa${process.pid}`;
@@ -27,8 +28,9 @@ const VAC = `vpd${process.pid % 100000}`;
 
 interface Client { pid: number; sport: number; proto: string; user: string }
 
-function client(proto: string, host: string, asNobody = false, ns = A): Client {
-  const r = execFileSync('ip', ['netns', 'exec', ns, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
+function client(proto: string, host: string, asNobody = false, ns = A, pre: string[] = []): Client {
+  const cmd = [...pre, 'ip'];
+  const r = execFileSync(cmd[0], [...cmd.slice(1), 'netns', 'exec', ns, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
     PY, '-c', PY_CLIENT, proto, host, proto === 'tcp' ? '7000' : '7001', '0'], { encoding: 'utf8' });
   const [pid, sport] = r.trim().split(' ').map(Number);
   return { pid, sport, proto, user: asNobody ? 'nobody' : 'root' };
@@ -73,6 +75,7 @@ after(() => {
   delNetns(A);
   delNetns(B);
   delNetns(C);
+  try { removeCgroups(cgroupTop('ctpbpf')); } catch { /* not made, or removed */ }
 });
 
 /** Hand ct-attribute the events ct-events wrote since the last call. */
@@ -100,6 +103,11 @@ test('--bpf names the owners of connect-send-close-exit clients that sock_diag c
       clients.push(client(proto, host), client(proto, host), client(proto, host, true));
     }
   }
+  // A client in a Docker-shaped cgroup: gone before /proc was read, its
+  // container still comes from the cgroup id the tracepoint saw.
+  const top = cgroupTop('ctpbpf');
+  const docker = dockerCgroup(top);
+  const inDocker = client('udp', '10.233.0.2', false, A, docker.prefix);
   // Clients in the container: flows forwarded (and masqueraded) by A.
   const inC: Client[] = [client('tcp', '10.233.0.2', false, C), client('udp', '10.233.0.2', false, C), client('tcp', '10.233.0.2', true, C), client('udp', '10.233.0.2', true, C)];
   await sleep(500); // every client has exited: none of their sockets is left to look up
@@ -120,6 +128,12 @@ test('--bpf names the owners of connect-send-close-exit clients that sock_diag c
     assert.equal(ev.process.user, c.user);
     assert.equal(ev.process.comm, 'python3');
   }
+  const dev = news.find((e) => e.proto === 'udp' && e.sport === inDocker.sport && e.src === '10.233.0.1');
+  assert.ok(dev, 'NEW for the client in a Docker-shaped cgroup');
+  assert.equal(dev.process?.pid, inDocker.pid, JSON.stringify(dev));
+  assert.equal(dev.process.cgroup, docker.cgroup, JSON.stringify(dev));
+  assert.equal(dev.process.container?.id, docker.id);
+  removeCgroups(top);
   const cNetns = Number(/net:\[(\d+)\]/.exec(execFileSync('readlink', [`/proc/${cInit!.pid}/ns/net`], { encoding: 'utf8' }))?.[1] ?? NaN);
   for (const c of inC) {
     const ev = news.find((e) => e.proto === c.proto && e.sport === c.sport && e.src === '10.234.0.2');

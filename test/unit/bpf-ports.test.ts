@@ -6,25 +6,29 @@ import assert from 'node:assert/strict';
 import { parseSighting, PortTable, type Sighting } from '../../src/bpf/ports.js';
 import { PortHook, type AttributedRecord } from '../../src/bpf/hook.js';
 import { bpfScript } from '../../src/bpf/script.js';
+import { CgroupIds, cgroup2Mounts } from '../../src/bpf/cgroups.js';
+import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { FlowEvent } from '../../src/event.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 const NS = 4026531840;
 
 function sighting(over: Partial<Sighting>): Sighting {
-  return { kind: 'send', t: T0, pid: 100, ppid: 1, uid: 0, gid: 0, netns: 4026531840, family: 'ipv4', proto: 17, sport: 40000, dport: 0, start: 5000, comm: 'dig', ...over };
+  return { kind: 'send', t: T0, pid: 100, ppid: 1, uid: 0, gid: 0, netns: 4026531840, family: 'ipv4', proto: 17, sport: 40000, dport: 0, start: 5000, cgroup: 1, comm: 'dig', ...over };
 }
 
 test('a script line becomes a sighting; the clocks are converted, the comm keeps its spaces', () => {
   // NSECS 2,000,000,000 on the monotonic clock; epoch ms = NSECS/1e6 + offset.
-  const s = parseSighting('C 2000000000 4242 17 1000 1001 4026531840 10 6 51234 443 1915913340404 my prog', T0 - 2000);
+  const s = parseSighting('C 2000000000 4242 17 1000 1001 4026531840 10 6 51234 443 1915913340404 8765 my prog', T0 - 2000);
   assert.deepEqual(s, {
     kind: 'connect', t: T0, pid: 4242, ppid: 17, uid: 1000, gid: 1001, netns: 4026531840, family: 'ipv6', proto: 6,
-    sport: 51234, dport: 443, start: 191591, comm: 'my prog',
+    sport: 51234, dport: 443, start: 191591, cgroup: 8765, comm: 'my prog',
   });
-  assert.equal(parseSighting('S 1 2 3 4 5 6 2 17 53 0 7 x', 0)?.kind, 'send');
+  assert.equal(parseSighting('S 1 2 3 4 5 6 2 17 53 0 7 1 x', 0)?.kind, 'send');
   // Not sightings: bpftrace's own lines, maps printed at exit, broken lines.
-  for (const l of ['Attaching 8 probes...', 'ready', '@seen[0xffff, 12]: 1', 'C 1 2 3', 'S 1 2 3 4 5 6 7 17 53 0 7 x', 'C 1 x 3 4 5 6 2 6 53 0 7 c', 'S 1 0 3 4 5 6 2 17 53 0 7 c', 'S 1 2 3 4 5 6 2 17 0 0 7 c']) {
+  for (const l of ['Attaching 8 probes...', 'ready', '@seen[0xffff, 12]: 1', 'C 1 2 3', 'S 1 2 3 4 5 6 2 17 53 0 7 x', 'S 1 2 3 4 5 6 7 17 53 0 7 1 x', 'C 1 x 3 4 5 6 2 6 53 0 7 1 c', 'S 1 0 3 4 5 6 2 17 53 0 7 1 c', 'S 1 2 3 4 5 6 2 17 0 0 7 1 c']) {
     assert.equal(parseSighting(l, 0), null, l);
   }
 });
@@ -175,4 +179,50 @@ test('the script uses only tracepoints, and reports TCP connects and UDP sends',
   assert.match(s, /tracepoint:sock:inet_sock_set_state/);
   assert.doesNotMatch(s, /tracepoint:syscalls:/, 'no syscall tracepoints: they slow every system call down');
   assert.match(s, /tracepoint:sock:sock_send_length/);
+});
+
+test('cgroup ids: the directory inode in the cgroup2 hierarchy to the path /proc/PID/cgroup shows; walked again on a miss, not more often than asked', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ct-cg-'));
+  try {
+    mkdirSync(path.join(root, 'system.slice', 'docker-abc.scope'), { recursive: true });
+    let now = 0;
+    const ids = new CgroupIds({ root, rescanMs: 1000, now: () => now });
+    const ino = (rel: string) => statSync(path.join(root, rel)).ino;
+    assert.equal(ids.path(ino('system.slice/docker-abc.scope')), '/system.slice/docker-abc.scope');
+    assert.equal(ids.path(ino('.')), '/');
+    mkdirSync(path.join(root, 'user.slice'));
+    assert.equal(ids.path(ino('user.slice')), null, 'a miss within rescanMs of the last walk');
+    now = 1500;
+    assert.equal(ids.path(ino('user.slice')), '/user.slice', 'walked again');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  assert.deepEqual(cgroup2Mounts([
+    '25 1 0:23 / /sys rw,nosuid - sysfs sysfs rw',
+    '30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate',
+    '31 25 0:27 / /sys/fs/cgroup/my\\040dir rw - cgroup2 none rw',
+    '32 25 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory',
+  ].join('\n')), ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/my dir']);
+});
+
+test('a sighting of a process gone before /proc was read: its cgroup, unit and container from the cgroup id', async () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ct-cg-'));
+  const id = 'a'.repeat(64);
+  try {
+    mkdirSync(path.join(root, 'system.slice', `docker-${id}.scope`), { recursive: true });
+    const hook = new PortHook(new PortTable(), { netns: NS, windowMs: 0, cgroups: new CgroupIds({ root }) });
+    const cg = statSync(path.join(root, 'system.slice', `docker-${id}.scope`)).ino;
+    hook.table.add(sighting({ pid: 99999999, cgroup: cg, t: Date.now() - 5 }));
+    hook.table.add(sighting({ pid: 99999998, sport: 40001, cgroup: statSync(root).ino, t: Date.now() - 5 }));
+    const r = await hook.resolve(newEvent(), gone());
+    assert.equal(r.process?.cgroup, `/system.slice/docker-${id}.scope`);
+    assert.equal(r.process?.unit, `docker-${id}.scope`);
+    assert.equal(r.process?.container?.id, id);
+    assert.equal(r.process?.container?.runtime, 'docker');
+    const top = await hook.resolve(newEvent({ sport: 40001 }), gone());
+    assert.equal(top.process?.pid, 99999998);
+    assert.equal(top.process?.cgroup, undefined, 'the root says nothing');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
