@@ -479,6 +479,7 @@ export class FlowTracker {
     const b = f.base;
     const l = f.latest;
     const finished = fin !== null;
+    const finTs = finished ? fin.ts() : '';
     if (finished) this.counts.finished++;
     // Kernel timestamps (nf_conntrack_timestamp) when the events carry them,
     // else the times ct-events received the NEW and the DESTROY.
@@ -495,11 +496,11 @@ export class FlowTracker {
       stop = l !== null && l.stop !== undefined ? l.stop : fin.stop;
       if (stop !== undefined && stop.charCodeAt(0) === 34) stopUs = tsMicros(stringValue(stop));
       else {
-        stop = fin.ts();
+        stop = finTs;
         stopUs = finUs;
       }
     } else stopUs = this.clockUs;
-    let r = '{' + f.lead + '"ts":' + (finished ? fin.ts() : '"' + isoMicros(this.clockUs) + '"') + ',"event":"flow"' + f.head;
+    let r = '{' + f.lead + '"ts":' + (finished ? finTs : '"' + isoMicros(this.clockUs) + '"') + ',"event":"flow"' + f.head;
     if (start !== undefined) r += ',"start":' + start;
     if (stop !== undefined) r += ',"stop":' + stop;
     if (startUs !== undefined && stopUs !== undefined) r += ',"duration":' + String(Math.max(0, stopUs - startUs) / 1e6);
