@@ -42,7 +42,7 @@ export class CgroupIds {
 
   constructor(opts: CgroupIdsOptions = {}) {
     this.root = opts.root;
-    this.rescanMs = opts.rescanMs ?? 2000;
+    this.rescanMs = opts.rescanMs ?? 250;
     this.maxDirs = opts.maxDirs ?? 100000;
     this.now = opts.now ?? Date.now;
   }
