@@ -461,14 +461,17 @@ export class Correlator {
     // own, and the records in the window are of flows still to come.
     // Taking a record from the window could then name the next flow's
     // process, and taking the old one could name a process whose flow never
-    // came: take the old one (each flow takes one record), name nobody.
+    // came: take the old one (each flow takes one record), and name nobody,
+    // unless every record there, old or in the window, is of one process.
     const older = this.older(t, spoken);
     if (older.length) {
       const pids = [...new Set([...older, ...s].map((x) => x.ev.pid))];
       const head = this.isHead(t);
       this.consume(older[0], t.key);
       for (const x of [...older.slice(1), ...s]) x.ambiguous = [...new Set([...(x.ambiguous ?? []), ...pids])];
-      this.done(t, s.length ? { kind: 'ambiguous', pids } : { kind: 'none' });
+      // One process made them all: whichever is this flow's, it is that process's.
+      if (pids.length === 1 && s.length) this.done(t, { kind: 'match', record: older[0].ev });
+      else this.done(t, s.length ? { kind: 'ambiguous', pids } : { kind: 'none' });
       if (head) this.orphan(t, older[0]);
       return true;
     }

@@ -270,6 +270,12 @@ test('a flow read later than its window (a busy ct-events): its own record is ol
   // The old record was taken by the first flow; the second is left unsure, not wrong.
   const o2 = await c.settle(c.expect(ev())!, { pid: null });
   assert.notEqual(pidOf(o2), 1);
+  // All of one process: that process, whichever record is this flow's.
+  const e = corr(30, { orderMarginMs: 1 });
+  e.add(rec(4, { time: T0 - 50 }));
+  e.add(rec(4, { time: T0 - 10 }));
+  const o3 = await e.settle(e.expect(ev())!, { pid: null });
+  assert.deepEqual([o3.kind, pidOf(o3)], ['match', 4]);
   // Without the old record the window alone decides, as before.
   const d = corr(30, { orderMarginMs: 1 });
   d.add(rec(3, { time: T0 - 10 }));
