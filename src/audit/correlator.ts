@@ -218,6 +218,7 @@ export class Correlator {
     let list = this.byKey.get(key);
     if (!list) this.byKey.set(key, (list = []));
     list.push(c);
+    this.trimFront(list);
     this.queue.push({ key, c });
     this.count++;
     if (this.count > this.maxRecords) this.prune();
@@ -226,6 +227,26 @@ export class Correlator {
       this.later();
     }
     return true;
+  }
+
+  /**
+   * Keep a place's list short, so that a burst of calls to one place (a
+   * connect loop) costs each flow a short scan, not one of every record
+   * held: records at its front that nothing can take or confirm any more
+   * leave it (they stay counted in the queue until prune() drops them).
+   * Taken or explained ones are needed only within a flow's window of the
+   * present; others as long as a late flow may take them (lateMs).
+   */
+  private trimFront(list: Candidate[]): void {
+    const now = this.now();
+    const settled = now - this.windowMs - 200, stale = now - this.windowMs - this.lateMs - 200;
+    let n = 0;
+    while (n < list.length - 1) {
+      const c = list[n];
+      if (!(c.ev.time < stale || ((c.consumed || c.explained) && c.ev.time < settled))) break;
+      n++;
+    }
+    if (n) list.splice(0, n);
   }
 
   private explain(e: AuditEvent, key: string): void {
