@@ -19,19 +19,10 @@ import { compileCheck, parseChecked } from '../../src/filter/validate.js';
 import { isoMicros } from '../../src/event.js';
 import { ROOT } from '../helpers.js';
 
-const { generate } = await import(pathToFileURL(path.join(ROOT, 'bench', 'gen-events.js')).href);
+const { generate, rng: genRng } = await import(pathToFileURL(path.join(ROOT, 'bench', 'gen-events.js')).href);
 
-/** Mulberry32, as the generator's: deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The generator's deterministic random numbers (Mulberry32). */
+const rng: (seed: number) => () => number = genRng;
 
 // ---------------------------------------------------------------- the oracle
 
