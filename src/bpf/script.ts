@@ -39,7 +39,9 @@ export function bpfScript(): string {
     '  $sk = (struct sock *)args->sk;',
     `  printf("S %llu %d %d %d %d %u %d %d %d %d %llu %llu %s\\n", nsecs, pid, ${task.split(', ').slice(0, 3).join(', ')}, $sk->__sk_common.skc_net.net->ns.inum, args->family, args->protocol, bswap(((struct inet_sock *)$sk)->inet_sport), bswap($sk->__sk_common.skc_dport), curtask->start_boottime, cgroup, comm);`,
     '}',
-    `interval:s:${SCRIPT_INTERVAL_S} { clear(@seen); }`,
+    // The tick also makes bpftrace write now and then: were ct-attribute gone
+    // (killed), bpftrace learns it from the closed pipe (SIGPIPE) and exits.
+    `interval:s:${SCRIPT_INTERVAL_S} { clear(@seen); printf("tick\\n"); }`,
     'END { clear(@seen); clear(@syn); clear(@sync); }',
     '',
   ].join('\n');

@@ -4,7 +4,7 @@
 // start() resolves once the probes are attached, or rejects with
 // bpftrace's own first error line. The child goes with ct-attribute: it is
 // stopped on close(), and if ct-attribute dies it dies at its next write
-// to the closed pipe.
+// to the closed pipe (at the latest the script's tick, every 10 s).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -71,7 +71,11 @@ export class BpfSource {
     const [cmd, argv] = existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events')
       ? [exe, args]
       : ['unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tracefs tracefs /sys/kernel/tracing && exec "$0" "$@"', exe, ...args]];
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A process group of its own: Ctrl-C at the terminal stops the pipeline,
+    // and ct-attribute stops bpftrace itself (close()), after the last event.
+    // Were ct-attribute killed, bpftrace exits at its next line (at the
+    // latest the script's 10 s tick) on the closed pipe.
+    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child = child;
     let errText = '';
     return new Promise<void>((resolve, reject) => {
