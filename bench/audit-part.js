@@ -117,7 +117,10 @@ export async function auditBench(ctx) {
     await new Promise((r) => fast.stdout.once('data', r));
     const M = Number(process.env.AUDIT_CONNECTS ?? 20000);
     const variants = [['--no-bpf, no audit', '--no-bpf'], ['--no-bpf --audit --audit-rules', '--no-bpf --audit --audit-rules'], ['--no-bpf --audit --audit-rules --audit-daemon', '--no-bpf --audit --audit-rules --audit-daemon'], ['--bpf', '--bpf']];
-    for (const proto of ['tcp', 'udp']) {
+    // AUDIT_PROTOS=tcp and AUDIT_VARIANTS=2,3 (1-based) pick protocols and variants; the first variant is always run (the ratios' base).
+    const vpick = process.env.AUDIT_VARIANTS ? process.env.AUDIT_VARIANTS.split(',').map(Number) : null;
+    if (vpick) for (let i = variants.length - 1; i > 0; i--) if (!vpick.includes(i + 1)) variants.splice(i, 1);
+    for (const proto of (process.env.AUDIT_PROTOS ?? 'tcp,udp').split(',')) {
       const cps = new Map(variants.map(([name]) => [name, []]));
       const cpu = new Map(variants.map(([name]) => [name, []]));
       const lost = new Map(variants.map(([name]) => [name, 0]));
