@@ -11,6 +11,7 @@
 // counts for `maxAgeMs`: the script sees a socket again at its first send
 // after each of its 10 s intervals, so a socket still sending is seen again
 // well within that.
+import { BoundedMap } from '../lru.js';
 
 /** One line of the script: a process seen with a local port. */
 export interface Sighting {
@@ -79,7 +80,7 @@ export function parseSighting(line: string, monoToEpochMs: number): Sighting | n
 }
 
 export interface PortTableOptions {
-  /** Ports remembered at most (least recently seen are forgotten). */
+  /** Ports remembered at most (least recently seen are forgotten; always at least the half seen last). */
   maxPorts?: number;
   /** Sightings kept per port. */
   perPort?: number;
@@ -92,16 +93,16 @@ export interface PortTableOptions {
 }
 
 export class PortTable {
-  private ports = new Map<string, Sighting[]>();
-  private readonly maxPorts: number;
+  /** Sightings by port, the ports seen least recently forgotten first. */
+  private ports: BoundedMap<string, Sighting[]>;
   private readonly perPort: number;
   readonly maxAgeMs: number;
   private readonly guardMs: number;
   readonly skewMs: number;
-  readonly stats = { sightings: 0, forgotten: 0 };
+  readonly stats = { sightings: 0 };
 
   constructor(opts: PortTableOptions = {}) {
-    this.maxPorts = opts.maxPorts ?? 65536;
+    this.ports = new BoundedMap(Math.max(2, opts.maxPorts ?? 65536));
     this.perPort = opts.perPort ?? 8;
     this.maxAgeMs = opts.maxAgeMs ?? 30000;
     this.guardMs = opts.guardMs ?? 2000;
@@ -118,18 +119,7 @@ export class PortTable {
     this.stats.sightings++;
     const key = PortTable.key(s.netns, s.proto, s.sport);
     let list = this.ports.get(key);
-    if (list) {
-      // Most recently seen ports last, for forgetting the oldest.
-      this.ports.delete(key);
-    } else {
-      list = [];
-      if (this.ports.size >= this.maxPorts) {
-        const oldest = this.ports.keys().next().value!;
-        this.ports.delete(oldest);
-        this.stats.forgotten++;
-      }
-    }
-    this.ports.set(key, list);
+    if (!list) this.ports.set(key, (list = []));
     // Kept in time order: lines come in about that order, but CPUs race.
     let i = list.length;
     while (i > 0 && list[i - 1].t > s.t) i--;
@@ -144,7 +134,7 @@ export class PortTable {
    * (ms), began.
    */
   resolve(netns: number, proto: number, sport: number, dport: number, t: number): PortAnswer {
-    const list = this.ports.get(PortTable.key(netns, proto, sport));
+    const list = this.ports.peek(PortTable.key(netns, proto, sport));
     if (!list) return { kind: 'none' };
     const hi = t + this.skewMs, lo = t - this.maxAgeMs;
     // A connected socket names its remote port: one with another is not this flow's.
@@ -163,5 +153,10 @@ export class PortTable {
 
   get size(): number {
     return this.ports.size;
+  }
+
+  /** Ports forgotten to stay within maxPorts. */
+  get forgotten(): number {
+    return this.ports.evicted;
   }
 }
