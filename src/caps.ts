@@ -9,6 +9,7 @@ export const CAPS = {
   CAP_DAC_READ_SEARCH: 2,
   CAP_NET_ADMIN: 12,
   CAP_SYS_PTRACE: 19,
+  CAP_SYS_ADMIN: 21,
 } as const;
 export type CapName = keyof typeof CAPS;
 
@@ -23,6 +24,8 @@ export type CapName = keyof typeof CAPS;
 export const NEEDS = {
   events: ['CAP_NET_ADMIN'] as CapName[],
   attribute: ['CAP_DAC_READ_SEARCH', 'CAP_SYS_PTRACE'] as CapName[],
+  /** ct-attribute --bpf: bpftrace loads BPF programs (and runs as root only). */
+  bpf: ['CAP_SYS_ADMIN'] as CapName[],
 };
 
 /** A CapEff/CapPrm/... hex mask as a set of capability numbers. */

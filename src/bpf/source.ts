@@ -10,6 +10,7 @@ import { accessSync, constants, existsSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { bpfScript } from './script.js';
 import { PortTable, parseSighting, type Sighting } from './ports.js';
+import { nsInode } from '../netns/namespaces.js';
 
 export class BpfError extends Error {}
 
@@ -29,8 +30,7 @@ export function findBpftrace(envPath = process.env.PATH ?? ''): string | null {
 /** This process's network namespace inode, or null. */
 export function ownNetns(proc = '/proc'): number | null {
   try {
-    const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`${proc}/self/ns/net`));
-    return m ? Number(m[1]) : null;
+    return nsInode(readlinkSync(`${proc}/self/ns/net`));
   } catch {
     return null;
   }

@@ -19,7 +19,6 @@ import { CgroupIds } from '../bpf/cgroups.js';
 import { fstatSync } from 'node:fs';
 
 const NAME = 'ct-attribute';
-const CAP_SYS_ADMIN = 21;
 
 // Each process object's JSON, made once: a busy process owns many flows.
 const processJson = new WeakMap<ProcessInfo, string>();
@@ -111,7 +110,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const live = !files.length && !isRegularFile(0);
   const bpfAsked = a.bpf as boolean | undefined;
   // bpftrace runs as root only, and loads BPF (CAP_SYS_ADMIN, or CAP_BPF and CAP_PERFMON).
-  const bpf = bpfAsked ?? (live && process.geteuid?.() === 0 && !!ownEffectiveCaps()?.has(CAP_SYS_ADMIN) && findBpftrace() !== null);
+  const bpf = bpfAsked ?? (live && process.geteuid?.() === 0 && missingCaps(NEEDS.bpf, ownEffectiveCaps()).length === 0 && findBpftrace() !== null);
   let portHook = bpf ? new PortHook(new PortTable(), { netns: ownNetns(), windowMs: bpfWindow, cmdline: a.cmdline as boolean, cgroups: new CgroupIds() }) : undefined;
   const bpfSource = portHook ? new BpfSource({
     table: portHook.table,

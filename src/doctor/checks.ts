@@ -221,6 +221,8 @@ export async function checkBpf(ctx: CheckContext, tracefs = ['/sys/kernel/tracin
   if (r.missing) return warn('bpf', "bpftrace is not installed: ct-attribute cannot name the owners of connections closed before it looks them up (a connect-send-close-exit client is 'socket-gone')", 'apt-get install bpftrace');
   if (!r.ok) return warn('bpf', `bpftrace --version failed: ${r.text}`);
   if (ctx.euid !== 0) return warn('bpf', `${r.text}, but it runs as root only: ct-attribute uses it when run as root`, 'run ct-attribute as root (sudo ct-events | sudo ct-attribute)');
+  const missing = missingCaps(NEEDS.bpf, ownCaps(ctx));
+  if (missing.length) return warn('bpf', `${r.text}, but root here lacks ${missing.join(' and ')}: ct-attribute does not start it`, 'run ct-attribute as root with all its capabilities');
   const events = tracefs.map((d) => `${d}/events`).find((d) => existsSync(d));
   // Without tracefs here (not mounted, or a sysfs of `ip netns exec`), ct-attribute mounts it for bpftrace alone.
   if (events && !existsSync(`${events}/sock/sock_send_length`)) {

@@ -92,22 +92,31 @@ test('bpf: a missing bpftrace, a user other than root and a kernel without the U
     writeFileSync(path.join(dir, 'bin', 'bpftrace'), '#!/bin/sh\necho bpftrace v0.17.0\n', { mode: 0o755 });
     mkdirSync(path.join(dir, 'tracing', 'events', 'sock'), { recursive: true });
     const tracefs = [path.join(dir, 'tracing')];
+    // A /proc of the test's own: root with every capability, and root without CAP_SYS_ADMIN.
+    const proc = path.join(dir, 'proc'), weak = path.join(dir, 'weak');
+    mkdirSync(path.join(proc, 'self'), { recursive: true });
+    mkdirSync(path.join(weak, 'self'), { recursive: true });
+    writeFileSync(path.join(proc, 'self', 'status'), 'Name:\tnode\nCapEff:\t000001ffffffffff\n');
+    writeFileSync(path.join(weak, 'self', 'status'), 'Name:\tnode\nCapEff:\t000001ffffdfffff\n');
     process.env.PATH = path.join(dir, 'empty');
-    const missing = await checkBpf({ proc: '/proc', euid: 0 }, tracefs);
+    const missing = await checkBpf({ proc, euid: 0 }, tracefs);
     assert.equal(missing.status, 'warn');
     assert.equal(missing.fix, 'apt-get install bpftrace');
     process.env.PATH = path.join(dir, 'bin');
-    const user = await checkBpf({ proc: '/proc', euid: 1000 }, tracefs);
+    const user = await checkBpf({ proc, euid: 1000 }, tracefs);
     assert.equal(user.status, 'warn');
     assert.match(user.detail, /^bpftrace v0\.17\.0, but it runs as root only/);
-    const old = await checkBpf({ proc: '/proc', euid: 0 }, tracefs);
+    const noAdmin = await checkBpf({ proc: weak, euid: 0 }, tracefs);
+    assert.equal(noAdmin.status, 'warn');
+    assert.match(noAdmin.detail, /lacks CAP_SYS_ADMIN/);
+    const old = await checkBpf({ proc, euid: 0 }, tracefs);
     assert.equal(old.status, 'warn');
     assert.match(old.detail, /no sock:sock_send_length tracepoint/);
     mkdirSync(path.join(dir, 'tracing', 'events', 'sock', 'sock_send_length'));
-    const ok = await checkBpf({ proc: '/proc', euid: 0 }, tracefs);
+    const ok = await checkBpf({ proc, euid: 0 }, tracefs);
     assert.equal(ok.status, 'pass', ok.detail);
     // No tracefs to look at (ct-attribute mounts one for bpftrace): it passes on bpftrace alone.
-    assert.equal((await checkBpf({ proc: '/proc', euid: 0 }, [path.join(dir, 'none')])).status, 'pass');
+    assert.equal((await checkBpf({ proc, euid: 0 }, [path.join(dir, 'none')])).status, 'pass');
   } finally {
     process.env.PATH = savedPath;
     rmSync(dir, { recursive: true, force: true });
