@@ -6,7 +6,7 @@
 // nothing; audit names the process when sock_diag found none; a conflict
 // or an ambiguity removes the pid and says why.
 import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
-import type { Users } from '../proc/users.js';
+import { userName, groupName, type Users } from '../proc/users.js';
 import type { AuditEvent } from './records.js';
 import type { Correlator, Ticket } from './correlator.js';
 
@@ -92,11 +92,11 @@ export class AuditHook {
     if (e.ppid >= 0) p.ppid = e.ppid;
     if (e.uid >= 0) {
       p.uid = e.uid;
-      p.user = users?.user(e.uid) ?? String(e.uid);
+      p.user = userName(users, e.uid);
     }
     if (e.gid >= 0) {
       p.gid = e.gid;
-      p.group = users?.group(e.gid) ?? String(e.gid);
+      p.group = groupName(users, e.gid);
     }
     if (e.comm !== null) p.comm = e.comm;
     p.exe = e.exe;

@@ -10,6 +10,7 @@
 // a process, stands.
 import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
 import type { ProcessReader } from '../proc/process.js';
+import { userName, groupName } from '../proc/users.js';
 import { PortTable, type Sighting } from './ports.js';
 import type { CgroupIds } from './cgroups.js';
 import { unitOf, containerOf } from '../proc/cgroup.js';
@@ -156,7 +157,7 @@ export class PortHook {
     const known = this.procs?.getStarted(s.pid, s.start);
     if (known) return known;
     const users = this.procs?.users;
-    const p: ProcessInfo = { pid: s.pid, ppid: s.ppid, uid: s.uid, user: users?.user(s.uid) ?? String(s.uid), gid: s.gid, group: users?.group(s.gid) ?? String(s.gid), comm: s.comm };
+    const p: ProcessInfo = { pid: s.pid, ppid: s.ppid, uid: s.uid, user: userName(users, s.uid), gid: s.gid, group: groupName(users, s.gid), comm: s.comm };
     // The v2 path; "/" says nothing on a machine that also mounts the v1
     // hierarchies (there /proc names the systemd one instead).
     const cg = this.opts.cgroups?.path(s.cgroup) ?? null;

@@ -5,7 +5,7 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import type { ProcessInfo } from '../event.js';
 import { cgroupPath, unitOf, containerOf } from './cgroup.js';
-import { Users } from './users.js';
+import { Users, userName, groupName } from './users.js';
 import { BoundedMap } from '../lru.js';
 
 const CLK_TCK = 100; // USER_HZ on every Linux architecture ctpipe runs on
@@ -99,11 +99,11 @@ export class ProcessReader {
       const gid = /^Gid:\s+(\d+)/m.exec(status);
       if (uid) {
         info.uid = Number(uid[1]);
-        info.user = this.users.user(info.uid) ?? String(info.uid);
+        info.user = userName(this.users, info.uid);
       }
       if (gid) {
         info.gid = Number(gid[1]);
-        info.group = this.users.group(info.gid) ?? String(info.gid);
+        info.group = groupName(this.users, info.gid);
       }
     } catch { /* exited between reads */ }
     info.comm = st.comm;

@@ -63,3 +63,13 @@ export class Users {
   user(uid: number): string | undefined { return this.users.name(uid); }
   group(gid: number): string | undefined { return this.groups.name(gid); }
 }
+
+/** A uid's name, or its number when it has none (or no database is at hand). */
+export function userName(users: Users | undefined, uid: number): string {
+  return users?.user(uid) ?? String(uid);
+}
+
+/** A gid's name, or its number when it has none. */
+export function groupName(users: Users | undefined, gid: number): string {
+  return users?.group(gid) ?? String(gid);
+}
