@@ -55,11 +55,9 @@ export class PortHook {
       if (!this.toRead.length) setImmediate(() => this.readProcesses());
       this.toRead.push(s);
     }
+    // Each waiting event looks again; those it answers leave the set.
     const w = this.waiting.get(key);
-    if (w) {
-      this.waiting.delete(key);
-      for (const f of w) f();
-    }
+    if (w) for (const f of [...w]) f();
   }
 
   private readProcesses(): void {
@@ -126,29 +124,19 @@ export class PortHook {
     return new Promise<R>((resolve) => {
       let set = this.waiting.get(key);
       if (!set) this.waiting.set(key, (set = new Set()));
-      const done = (final: boolean) => {
+      const waiting = set;
+      // Woken by each sighting of this port (it may be a later socket's), and at the deadline.
+      const look = (final: boolean) => {
         const r = this.answer(ev, rec, netns, t, final);
-        if (r) {
-          clearTimeout(timer);
-          this.waiting.get(key)?.delete(wake);
-          resolve(r);
-          return true;
-        }
-        return false;
+        if (!r) return;
+        clearTimeout(timer);
+        waiting.delete(wake);
+        if (!waiting.size && this.waiting.get(key) === waiting) this.waiting.delete(key);
+        resolve(r);
       };
-      const wake = () => {
-        // Woken by a sighting of this port: it may be a later socket's.
-        if (!done(false)) {
-          let s = this.waiting.get(key);
-          if (!s) this.waiting.set(key, (s = new Set()));
-          s.add(wake);
-        }
-      };
-      set.add(wake);
-      const timer = setTimeout(() => {
-        this.waiting.get(key)?.delete(wake);
-        done(true);
-      }, deadline - now);
+      const wake = () => look(false);
+      waiting.add(wake);
+      const timer = setTimeout(() => look(true), deadline - now);
     });
   }
 
