@@ -122,6 +122,9 @@ export function callFits(proto: string, e: AuditEvent): boolean {
   return e.call === 'sendto' || e.call === 'sendmsg' || e.call === 'sendmmsg';
 }
 
+/** Records in the order of their stamps, then of their serials. */
+const byStamp = (x: Candidate, y: Candidate) => x.ev.time - y.ev.time || x.ev.serial - y.ev.serial;
+
 export function keyOf(addr: string, port: number): string {
   return `${addr}|${port}`;
 }
@@ -467,15 +470,9 @@ export class Correlator {
    */
   private decide(t: Ticket): boolean {
     const spoken = this.spokenPids(t);
-    let c = this.window(t, false).filter((x) => !spoken.has(x.ev.pid));
-    if (t.answer && t.answer.uid !== undefined) {
-      // The socket still exists (no process holds it): its uid is the
-      // creator's fsuid.
-      const uid = t.answer.uid;
-      c = c.filter((x) => x.ev.fsuid === uid);
-    }
+    const c = this.window(t, false).filter((x) => this.mayOwn(t, x, spoken));
     const fresh = c.filter((x) => !x.explained);
-    const s = (fresh.length ? fresh : c).sort((x, y) => x.ev.time - y.ev.time || x.ev.serial - y.ev.serial);
+    const s = (fresh.length ? fresh : c).sort(byStamp);
     // A record older than the window, to the same place, that no flow took:
     // either its flow never came, or this flow was read late (a busy
     // ct-events stamps events when it reads them) and it is this flow's
@@ -550,10 +547,19 @@ export class Correlator {
    */
   private older(t: Ticket, spoken: Set<number>): Candidate[] {
     const lo = t.time - this.windowMs, from = t.time - this.lateMs;
-    const uid = t.answer && t.answer.uid !== undefined ? t.answer.uid : null;
     return (this.byKey.get(t.key) ?? [])
-      .filter((x) => !x.consumed && !x.explained && x.ev.time < lo && x.ev.time >= from && callFits(t.proto, x.ev) && !spoken.has(x.ev.pid) && (uid === null || x.ev.fsuid === uid))
-      .sort((x, y) => x.ev.time - y.ev.time || x.ev.serial - y.ev.serial);
+      .filter((x) => !x.consumed && !x.explained && x.ev.time < lo && x.ev.time >= from && callFits(t.proto, x.ev) && this.mayOwn(t, x, spoken))
+      .sort(byStamp);
+  }
+
+  /**
+   * Whether a record's process may own t's flow: not one sock_diag gave to
+   * another waiting flow, and, when the socket still exists with no process
+   * holding it, of the socket's uid (the creator's fsuid).
+   */
+  private mayOwn(t: Ticket, x: Candidate, spoken: Set<number>): boolean {
+    if (spoken.has(x.ev.pid)) return false;
+    return !t.answer || t.answer.uid === undefined || x.ev.fsuid === t.answer.uid;
   }
 
   /** Flows settled without a record (key -> their event times): a record coming later may be theirs. */
