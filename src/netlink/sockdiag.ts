@@ -4,8 +4,11 @@
 // package's raw socket. It answers with socket inode, uid and cgroup id; the
 // pid comes from /proc (src/proc/). No process access, no /proc parsing here.
 import { endianness } from 'node:os';
+import { readSync, writeSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink';
 import { ipText } from '../ip.js';
+import { netlinkSocketInfo } from '../proc/netlink.js';
+import { fdOfInode } from './sockopt.js';
 import { splitMessages, nlError, DecodeError, NLMSG_DONE, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_DUMP, AF_INET, AF_INET6 } from './conntrack.js';
 
 const LE = endianness() === 'LE';
@@ -147,6 +150,16 @@ export class SockDiagError extends Error {
  * turn of the event loop leave in one datagram: the kernel answers each
  * netlink message of a datagram in turn (netlink_rcv_skb), so a batch of
  * lookups costs one system call, not one each.
+ *
+ * The kernel answers sock_diag requests inside the sendmsg(2) that carries
+ * them (sock_diag_rcv runs in the sender's context), so by the time the
+ * datagram has left, the answers already wait in our receive queue. They are
+ * read there and then, with read(2) on the socket's own descriptor, instead
+ * of a turn of the event loop later: at idle that turn (epoll, the binding's
+ * peek-then-read per message, a callback into JS) was most of the time a
+ * lookup took, and all of its tail. A dump's later parts are made by the
+ * kernel as we read. Whatever is not there yet (EAGAIN) is left to the
+ * binding's reader, which handles the same messages the same way.
  */
 export class SockDiag {
   private sock: RawNetlinkSocket;
@@ -158,9 +171,21 @@ export class SockDiag {
   /** Datagrams sent and requests in them, for the curious. */
   readonly sent = { datagrams: 0, requests: 0 };
 
-  constructor(private timeoutMs = 2000) {
+  /** The socket's file descriptor, for reading answers at once; null if it could not be found. */
+  private fd: number | null = null;
+  private rbuf: Buffer | null = null;
+  /** Datagrams whose answers were all read at once (the rest waited for the event loop). */
+  readonly direct = { datagrams: 0, answers: 0 };
+
+  constructor(private timeoutMs = 2000, opts: { direct?: boolean } = {}) {
     this.sock = new RawNetlinkSocket(NETLINK_SOCK_DIAG, {} as any);
     try { this.sock.setRecvBufferSize(4 << 20); } catch { /* a smaller buffer still works */ }
+    if (opts.direct !== false) {
+      const info = netlinkSocketInfo(this.sock.address().port);
+      this.fd = info && info.inode ? fdOfInode(info.inode) : null;
+      // A dump part is at most 32 KiB (netlink_recvmsg caps max_recvmsg_len).
+      if (this.fd !== null) this.rbuf = Buffer.allocUnsafe(64 << 10);
+    }
     this.sock.on('message', (buf) => this.onMessage(buf));
     this.sock.on('error', (err) => this.failAll(new SockDiagError(`sock_diag: ${err.message}`)));
     this.sock.unref();
@@ -252,6 +277,11 @@ export class SockDiag {
     const seqs = bufs.map((b) => (LE ? b.readUInt32LE(8) : b.readUInt32BE(8)));
     this.sent.datagrams++;
     this.sent.requests += bufs.length;
+    const data = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
+    if (this.fd !== null && this.sendNow(data)) {
+      this.readNow(seqs);
+      return;
+    }
     this.sock.send(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs), {}, (err) => {
       if (!err) return;
       for (const seq of seqs) {
@@ -259,6 +289,34 @@ export class SockDiag {
         if (p) this.finish(seq, p, new SockDiagError(`sock_diag: ${err.message}`));
       }
     });
+  }
+
+  /** Send `data` with write(2); false when it must go through the binding instead. */
+  private sendNow(data: Buffer): boolean {
+    try {
+      return writeSync(this.fd!, data) === data.length;
+    } catch {
+      return false; // EAGAIN, ENOBUFS, ...: the binding queues and retries
+    }
+  }
+
+  /** Read answers already queued, until every request in `seqs` has its answer or none is left to read. */
+  private readNow(seqs: number[]): void {
+    let left = seqs.filter((s) => this.pending.has(s)).length;
+    while (left > 0) {
+      let n: number;
+      try {
+        n = readSync(this.fd!, this.rbuf!, 0, this.rbuf!.length, null);
+      } catch {
+        return; // EAGAIN: not there yet; the binding's reader gets it
+      }
+      if (n <= 0) return;
+      this.onMessage(this.rbuf!.subarray(0, n));
+      this.direct.answers++;
+      left = 0;
+      for (const s of seqs) if (this.pending.has(s)) left++;
+    }
+    this.direct.datagrams++;
   }
 
   /** Requests unanswered for timeoutMs fail (an answer lost, or a kernel that never replies). */

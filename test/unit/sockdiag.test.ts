@@ -244,6 +244,44 @@ test('SockDiag against this process\'s TCP sockets: client, accepted, listener',
   for (const s of accepted) s.destroy();
 });
 
+test('SockDiag reads answers in the call that sent the request, and answers the same as through the event loop', { skip: needRoot() }, async (t) => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const client = net.connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  t.after(() => client.destroy());
+  const cport = client.localPort!;
+  // 300 lookups in one turn (more than may be in flight at once), half of
+  // them for no socket, then a dump of listeners, which comes in parts.
+  const ask = async (diag: SockDiag) => {
+    const qs = [];
+    for (let i = 0; i < 300; i++) {
+      qs.push(diag.query({ family: 'ipv4', proto: IPPROTO_TCP, exact: { src: '127.0.0.1', sport: cport, dst: '127.0.0.1', dport: i % 2 ? port : 1 + i } }));
+    }
+    const found = (await Promise.all(qs)).map((r) => r.map((x) => x.inode));
+    const dump = (await diag.query({ family: 'ipv4', proto: IPPROTO_TCP, states: 1 << TCP_LISTEN })).map((x) => x.inode).sort();
+    return { found, dump };
+  };
+  const direct = new SockDiag();
+  t.after(() => direct.close());
+  const looped = new SockDiag(2000, { direct: false });
+  t.after(() => looped.close());
+  const a = await ask(direct);
+  const b = await ask(looped);
+  const inode = inodeOf((client as any)._handle);
+  assert.deepEqual(a.found, b.found);
+  assert.deepEqual(a.found[1], [inode]);
+  assert.deepEqual(a.found[0], []);
+  assert.ok(a.dump.includes(inodeOf((server as any)._handle)));
+  assert.deepEqual(a.dump, b.dump);
+  assert.equal(direct.direct.datagrams, direct.sent.datagrams, 'every datagram answered at once');
+  assert.ok(direct.direct.answers >= 301, `answers read at once: ${direct.direct.answers}`);
+  assert.equal(looped.direct.answers, 0);
+});
+
 test('SockDiag against this process\'s UDP sockets: looked up from the remote end, as the receive path does', { skip: needRoot() }, async (t) => {
   const diag = new SockDiag();
   t.after(() => diag.close());
