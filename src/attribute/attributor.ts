@@ -196,19 +196,36 @@ export class Attributor {
       const cached = this.cachedUdpOwner(proto, local, ev);
       if (cached) return cached;
       const key = `${proto}|${local.addr}|${local.port}`;
-      const asked = Date.now();
-      const s = await this.findSocketNow(family, proto, local, remote);
-      if (s && s.inode) {
-        if (this.udpOwners.size > 4096) this.udpOwners.clear();
-        this.udpOwners.set(key, { sock: s, at: asked, confirmedAt: asked });
-      } else {
-        // Nothing there now: a closed socket's entry stays, for its flows still to come.
-        const old = this.udpOwners.get(key);
-        if (old && !this.closedOwner.has(old.sock)) this.udpOwners.delete(key);
+      // Events read together all miss together (when the entry expires, or
+      // for a new socket): one question for them all, not one each.
+      const inflight = this.udpAsking.get(key);
+      if (inflight) return inflight;
+      const asking = this.askUdpOwner(key, family, proto, local, remote);
+      this.udpAsking.set(key, asking);
+      try {
+        return await asking;
+      } finally {
+        this.udpAsking.delete(key);
       }
-      return s;
     }
     return this.findSocketNow(family, proto, local, remote);
+  }
+
+  /** UDP owner lookups on their way, by local endpoint (see findSocket). */
+  private udpAsking = new Map<string, Promise<SockInfo | null>>();
+
+  private async askUdpOwner(key: string, family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
+    const asked = Date.now();
+    const s = await this.findSocketNow(family, proto, local, remote);
+    if (s && s.inode) {
+      if (this.udpOwners.size > 4096) this.udpOwners.clear();
+      this.udpOwners.set(key, { sock: s, at: asked, confirmedAt: asked });
+    } else {
+      // Nothing there now: a closed socket's entry stays, for its flows still to come.
+      const old = this.udpOwners.get(key);
+      if (old && !this.closedOwner.has(old.sock)) this.udpOwners.delete(key);
+    }
+    return s;
   }
 
   private async findSocketNow(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
