@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { nowTs, type OverrunRecord } from '../event.js';
 import {
-  AuditSocket, AuditRelay, AuditError, initialNetns, AUDIT_STATUS_ENABLED, AUDIT_STATUS_PID, AUDIT_EOE,
+  AuditSocket, AuditRelay, AuditError, initialNetns, AUDIT_STATUS_ENABLED, AUDIT_STATUS_PID, AUDIT_STATUS_BACKLOG_LIMIT, AUDIT_EOE,
   type AuditRule, type AuditStatus,
 } from '../netlink/audit.js';
 import { Assembler, type AuditEvent } from './records.js';
@@ -18,6 +18,9 @@ import { Correlator } from './correlator.js';
 import { buildRules, ruleKey, ruleText, ctpipeRules, rulesCatchConnect } from './rules.js';
 import { abisOf } from './syscalls.js';
 import type { ProcessReader } from '../proc/process.js';
+
+/** The audit queue length of auditd's stock rules (-b 8192), set for a run that adds records (see raiseBacklog). */
+export const BACKLOG_LIMIT = 8192;
 
 export interface AuditSourceOptions {
   /** Add ct-attribute's rules for the run. */
@@ -68,6 +71,8 @@ export class AuditSource {
   private relay: AuditRelay | null = null;
   private added: AuditRule[] = [];
   private enabledBefore: number | null = null;
+  /** The kernel's audit queue length before this run raised it (see raiseBacklog), or null. */
+  private backlogBefore: number | null = null;
   private registered = false;
   private timer: NodeJS.Timeout | null = null;
   private lostBase: number | null = null;
@@ -189,8 +194,31 @@ export class AuditSource {
         throw describe(e, 'switching auditing on');
       }
     }
+    if (status && (o.rules || this.registered)) await this.raiseBacklog(status.backlog_limit);
     this.timer = setInterval(() => this.poll(), o.pollMs ?? 500);
     this.timer.unref();
+  }
+
+  /**
+   * The kernel queues records for its audit thread; past `backlog_limit`
+   * (64 unless someone set it) every process making an audited call waits,
+   * up to `backlog_wait_time` (60 s). Linux checks the queue and then goes
+   * to sleep without checking again, so a wake-up that comes in between is
+   * missed and the process sleeps the whole 60 s although the queue has long
+   * been emptied (seen here: a connect loop asleep in audit_log_start for
+   * 60 s with the queue at 0, under load). With rules of ours adding records,
+   * or as the daemon, the queue is made as long as auditd's stock rules make
+   * it (-b 8192) for the run, so that bursts fit, and restored at exit.
+   */
+  private async raiseBacklog(limit: number): Promise<void> {
+    if (limit === 0 || limit >= BACKLOG_LIMIT) return; // 0: no limit
+    try {
+      await this.ctl!.setStatus({ mask: AUDIT_STATUS_BACKLOG_LIMIT, backlog_limit: BACKLOG_LIMIT });
+      this.backlogBefore = limit;
+      this.warn(`the kernel's audit queue (backlog_limit) was ${limit} records: set to ${BACKLOG_LIMIT} for this run, so that bursts of audited calls do not make processes wait (it is set back at exit)`);
+    } catch (e) {
+      this.warn(describe(e, 'lengthening the audit queue (backlog_limit)').message);
+    }
   }
 
   private async openReader(status: AuditStatus | null): Promise<void> {
@@ -348,13 +376,15 @@ export class AuditSource {
     this.correlator.close();
     const ctl = this.ctl;
     try {
-      if (ctl && this.enabledBefore !== null) {
-        // Another ct-attribute still running with its rules needs auditing on.
-        let others = false;
+      // Another ct-attribute still running with its rules needs auditing on, and the longer queue.
+      let others = false;
+      if (ctl && (this.enabledBefore !== null || this.backlogBefore !== null)) {
         try {
           const rules = await ctl.listRules();
           others = ctpipeRules(rules).some((r) => r.pid !== this.opts.pid && existsSync(`${this.opts.proc ?? '/proc'}/${r.pid}`));
         } catch { /* restore anyway */ }
+      }
+      if (ctl && this.enabledBefore !== null) {
         if (others) this.warn('auditing left on: another ct-attribute is still using it');
         else {
           try {
@@ -362,6 +392,14 @@ export class AuditSource {
           } catch (e) {
             this.warn(describe(e, 'switching auditing off again').message);
           }
+        }
+      }
+      if (ctl && this.backlogBefore !== null && !others) {
+        try {
+          // Unless someone has set another length meanwhile.
+          if ((await ctl.status()).backlog_limit === BACKLOG_LIMIT) await ctl.setStatus({ mask: AUDIT_STATUS_BACKLOG_LIMIT, backlog_limit: this.backlogBefore });
+        } catch (e) {
+          this.warn(describe(e, 'setting the audit queue length back').message);
         }
       }
       await this.removeRules();

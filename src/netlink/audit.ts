@@ -31,7 +31,7 @@ export const AUDIT_EOE = 1320, AUDIT_PROCTITLE = 1327, AUDIT_EVENT_LISTENER = 13
 /** Types from here on are records (events), not control messages. */
 export const AUDIT_FIRST_EVENT = 1100;
 // audit_status.mask bits
-export const AUDIT_STATUS_ENABLED = 0x1, AUDIT_STATUS_FAILURE = 0x2, AUDIT_STATUS_PID = 0x4;
+export const AUDIT_STATUS_ENABLED = 0x1, AUDIT_STATUS_FAILURE = 0x2, AUDIT_STATUS_PID = 0x4, AUDIT_STATUS_BACKLOG_LIMIT = 0x10;
 // Rule lists, actions, fields, operators
 export const AUDIT_FILTER_EXIT = 0x04, AUDIT_ALWAYS = 2, AUDIT_NEVER = 0;
 export const AUDIT_ARCH = 11, AUDIT_EXIT = 103, AUDIT_SUCCESS = 104, AUDIT_SADDR_FAM = 113, AUDIT_ARG0 = 200, AUDIT_FILTERKEY = 210;

@@ -15,7 +15,7 @@ import dgram from 'node:dgram';
 import { needRoot, sleep, waitFor } from '../helpers.js';
 import { snapshotAudit, restoreAudit, auditctl, auditRules, auditStatus, startFakeAuditd, type AuditSnapshot, type FakeAuditd } from '../audit-state.js';
 import { AuditSocket, sameRule, AUDIT_STATUS_ENABLED } from '../../src/netlink/audit.js';
-import { AuditSource } from '../../src/audit/source.js';
+import { AuditSource, BACKLOG_LIMIT } from '../../src/audit/source.js';
 import { buildRules, ruleText, ruleKey } from '../../src/audit/rules.js';
 import { abisOf } from '../../src/audit/syscalls.js';
 import type { FlowEvent } from '../../src/event.js';
@@ -86,10 +86,14 @@ test('rules: added, listed back identical, shown by auditctl as ruleText, remove
 
 test('AuditSource: rules for the run, auditing on, records of real connects name their pids; close() undoes it all', { skip }, async () => {
   if (auditStatus().enabled === 1 && !auditRules().some((r) => /key=ctpipe-\d+/.test(r))) auditctl('-e', '0');
+  // The kernel's own queue length: too short for a run that adds records (see AuditSource.raiseBacklog).
+  auditctl('-b', '64');
   const before = snapshotAudit();
   const warnings: string[] = [];
   const s = source({ rules: true }, warnings);
   await s.start();
+  assert.equal(auditStatus().backlog_limit, BACKLOG_LIMIT, 'the audit queue lengthened for the run');
+  assert.ok(warnings.some((w) => /backlog_limit\) was 64 records: set to 8192/.test(w)), warnings.join('\n'));
   assert.equal(s.stats.mode, 'multicast');
   assert.equal(s.stats.rulesAdded, process.arch === 'x64' ? 6 : 4);
   assert.equal(auditRules().filter((r) => r.includes(`key=${ruleKey(process.pid)}`)).length, s.stats.rulesAdded);
@@ -124,6 +128,21 @@ test('AuditSource: rules for the run, auditing on, records of real connects name
   await s.close();
   assert.deepEqual(auditRules(), before.rules, 'our rules removed, nothing else');
   assert.equal(auditStatus().enabled, before.enabled, 'auditing back as it was');
+  assert.equal(auditStatus().backlog_limit, 64, 'the audit queue length back as it was');
+});
+
+test('AuditSource: a queue length set longer by the admin is left as it is', { skip }, async () => {
+  auditctl('-b', '10000');
+  const warnings: string[] = [];
+  const s = source({ rules: true }, warnings);
+  await s.start();
+  try {
+    assert.equal(auditStatus().backlog_limit, 10000);
+    assert.ok(!warnings.some((w) => /backlog_limit/.test(w)), warnings.join('\n'));
+  } finally {
+    await s.close();
+  }
+  assert.equal(auditStatus().backlog_limit, 10000);
 });
 
 test('AuditSource: rules of a ct-attribute that is gone are removed; others\' are kept', { skip }, async () => {
