@@ -86,8 +86,11 @@ try {
     'Maintainer: ctpipe authors <ctpipe@localhost>',
     `Installed-Size: ${installedKb}`,
     'Depends: nodejs (>= 20), adduser (>= 3.134), bash (>= 5.1)',
-    'Recommends: nftables',
-    'Suggests: rsyslog | system-log-daemon, bpftrace',
+    // bpftrace: ct-attribute's syscall-time method, the only one that names
+    // the owners of connect-send-close-exit clients and of floods from a
+    // socket closed at once (see ct-attribute(1), SYSCALL TIME (BPF)).
+    'Recommends: nftables, bpftrace',
+    'Suggests: rsyslog | system-log-daemon',
     'Section: net',
     'Priority: optional',
     `Description: ${pkg.description.replace(/,.*$/, '')}`,
