@@ -187,9 +187,8 @@ function inodeOf(handle: unknown): number {
   return Number(m[1]);
 }
 
-test('SockDiag against this process\'s TCP sockets: client, accepted, listener', { skip: needRoot() }, async (t) => {
-  const diag = new SockDiag();
-  t.after(() => diag.close());
+/** A listener on loopback and a client connected to it, closed after the test. */
+async function tcpPair(t: { after: (fn: () => void) => void }): Promise<{ server: net.Server; accepted: net.Socket[]; port: number; client: net.Socket }> {
   const accepted: net.Socket[] = [];
   const server = net.createServer((s) => accepted.push(s));
   server.listen(0, '127.0.0.1');
@@ -199,6 +198,14 @@ test('SockDiag against this process\'s TCP sockets: client, accepted, listener',
   const client = net.connect(port, '127.0.0.1');
   await once(client, 'connect');
   t.after(() => client.destroy());
+  t.after(() => { for (const s of accepted) s.destroy(); });
+  return { server, accepted, port, client };
+}
+
+test('SockDiag against this process\'s TCP sockets: client, accepted, listener', { skip: needRoot() }, async (t) => {
+  const diag = new SockDiag();
+  t.after(() => diag.close());
+  const { server, accepted, port, client } = await tcpPair(t);
   while (!accepted.length) await new Promise((r) => setImmediate(r));
   const cport = client.localPort!;
   const uid = process.getuid!();
@@ -245,14 +252,7 @@ test('SockDiag against this process\'s TCP sockets: client, accepted, listener',
 });
 
 test('SockDiag reads answers in the call that sent the request, and answers the same as through the event loop', { skip: needRoot() }, async (t) => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  const port = (server.address() as net.AddressInfo).port;
-  const client = net.connect(port, '127.0.0.1');
-  await once(client, 'connect');
-  t.after(() => client.destroy());
+  const { server, port, client } = await tcpPair(t);
   const cport = client.localPort!;
   // 300 lookups in one turn (more than may be in flight at once), half of
   // them for no socket, then a dump of listeners, which comes in parts.
