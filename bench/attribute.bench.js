@@ -99,7 +99,11 @@ function score(file, clients) {
     if (!evs) continue;
     seen++;
     if (evs.some((ev) => ev.process && ev.process.pid === c.pid)) right++;
-    else if (evs.some((ev) => ev.process)) wrong++;
+    else {
+      if (evs.some((ev) => ev.process)) wrong++;
+      // RATE_DEBUG=1: what the events of clients not named right say.
+      if (process.env.RATE_DEBUG) console.log(`    ${file.split('/').pop()}: client pid ${c.pid} ${c.proto}/${c.sport}: ${evs.map((ev) => `${ev.ts} ${ev.direction} ${ev.process ? `pid ${ev.process.pid}` : 'no process'} ${JSON.stringify(ev.attribution)}`).join('; ')}`);
+    }
   }
   return { seen, right, wrong, shared };
 }
@@ -107,7 +111,10 @@ function score(file, clients) {
 async function rates() {
   const server = await startServer();
   const rows = [];
-  for (const [proto, hold, host] of [['tcp', 50, '10.231.0.2'], ['udp', 50, '10.231.0.2'], ['tcp', 50, 'fd00:231::2'], ['udp', 50, 'fd00:231::2'], ['tcp', 0, '10.231.0.2'], ['udp', 0, '10.231.0.2'], ['tcp', 0, 'fd00:231::2'], ['udp', 0, 'fd00:231::2']]) {
+  const all = [['tcp', 50, '10.231.0.2'], ['udp', 50, '10.231.0.2'], ['tcp', 50, 'fd00:231::2'], ['udp', 50, 'fd00:231::2'], ['tcp', 0, '10.231.0.2'], ['udp', 0, '10.231.0.2'], ['tcp', 0, 'fd00:231::2'], ['udp', 0, 'fd00:231::2']];
+  // RATE_ROWS=udp/0/fd00:231::2,tcp/50/10.231.0.2 picks rows (protocol/hold/server).
+  const pick = process.env.RATE_ROWS ? process.env.RATE_ROWS.split(',') : null;
+  for (const [proto, hold, host] of all.filter(([p, h, a]) => !pick || pick.includes(`${p}/${h}/${a}`))) {
     const fa = path.join(tmp, `a-${proto}-${hold}.ndjson`), fb = path.join(tmp, `b-${proto}-${hold}.ndjson`), fp = path.join(tmp, `p-${proto}-${hold}.ndjson`);
     const p = startPipeline(fa, fb, fp);
     // bpftrace compiles and attaches its probes first (about a second of CPU).
