@@ -174,8 +174,8 @@ export class SockDiag {
   /** The socket's file descriptor, for reading answers at once; null if it could not be found. */
   private fd: number | null = null;
   private rbuf: Buffer | null = null;
-  /** Datagrams whose answers were all read at once (the rest waited for the event loop). */
-  readonly direct = { datagrams: 0, answers: 0 };
+  /** Datagrams sent whose answers were all read at once, and the datagrams of answers read so (the rest waited for the event loop). */
+  readonly direct = { datagrams: 0, reads: 0 };
 
   constructor(private timeoutMs = 2000, opts: { direct?: boolean } = {}) {
     this.sock = new RawNetlinkSocket(NETLINK_SOCK_DIAG, {} as any);
@@ -282,7 +282,7 @@ export class SockDiag {
       this.readNow(seqs);
       return;
     }
-    this.sock.send(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs), {}, (err) => {
+    this.sock.send(data, {}, (err) => {
       if (!err) return;
       for (const seq of seqs) {
         const p = this.pending.get(seq);
@@ -294,7 +294,8 @@ export class SockDiag {
   /** Send `data` with write(2); false when it must go through the binding instead. */
   private sendNow(data: Buffer): boolean {
     try {
-      return writeSync(this.fd!, data) === data.length;
+      writeSync(this.fd!, data); // a datagram: all of it, or an error
+      return true;
     } catch {
       return false; // EAGAIN, ENOBUFS, ...: the binding queues and retries
     }
@@ -312,7 +313,7 @@ export class SockDiag {
       }
       if (n <= 0) return;
       this.onMessage(this.rbuf!.subarray(0, n));
-      this.direct.answers++;
+      this.direct.reads++;
       left = 0;
       for (const s of seqs) if (this.pending.has(s)) left++;
     }
