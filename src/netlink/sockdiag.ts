@@ -187,7 +187,12 @@ export class SockDiag {
       if (this.fd !== null) this.rbuf = Buffer.allocUnsafe(64 << 10);
     }
     this.sock.on('message', (buf) => this.onMessage(buf));
-    this.sock.on('error', (err) => this.failAll(new SockDiagError(`sock_diag: ${err.message}`)));
+    this.sock.on('error', (err) => {
+      // The binding may have closed the socket, and its number may be
+      // reused for another file: never write to it again.
+      this.fd = null;
+      this.failAll(new SockDiagError(`sock_diag: ${err.message}`));
+    });
     this.sock.unref();
   }
 
@@ -238,7 +243,7 @@ export class SockDiag {
   /** Nothing outstanding: let the process exit, stop the timeout sweep. */
   private idle(): void {
     if (this.pending.size || this.outgoing.length) return;
-    this.sock.unref();
+    if (!this.closed) this.sock.unref();
     if (this.sweep) {
       clearInterval(this.sweep);
       this.sweep = null;
@@ -260,6 +265,7 @@ export class SockDiag {
   private send(q: SockQuery): Promise<SockInfo[]> {
     const seq = this.seq = (this.seq + 1) >>> 0 || 1;
     return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new SockDiagError('sock_diag: the socket is closed'));
       this.pending.set(seq, { results: [], resolve, reject, at: Date.now() });
       this.sock.ref();
       if (!this.sweep) {
@@ -282,13 +288,17 @@ export class SockDiag {
       this.readNow(seqs);
       return;
     }
-    this.sock.send(data, {}, (err) => {
-      if (!err) return;
+    const failed = (err: Error) => {
       for (const seq of seqs) {
         const p = this.pending.get(seq);
         if (p) this.finish(seq, p, new SockDiagError(`sock_diag: ${err.message}`));
       }
-    });
+    };
+    try {
+      this.sock.send(data, {}, (err) => { if (err) failed(err); });
+    } catch (e) {
+      failed(e as Error); // closed: the binding throws at once
+    }
   }
 
   /** Send `data` with write(2); false when it must go through the binding instead. */
@@ -329,7 +339,11 @@ export class SockDiag {
     }
   }
 
+  private closed = false;
+
   close(): void {
+    this.fd = null; // the number may be reused for another file once closed
+    this.closed = true;
     this.sock.close();
   }
 }

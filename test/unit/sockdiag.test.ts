@@ -6,8 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import dgram from 'node:dgram';
-import { readlinkSync } from 'node:fs';
-import { endianness } from 'node:os';
+import { readlinkSync, mkdtempSync, openSync, closeSync, statSync, rmSync } from 'node:fs';
+import { endianness, tmpdir } from 'node:os';
+import path from 'node:path';
 import { once } from 'node:events';
 import {
   buildSockDiagRequest, addrBytes, decodeSockMsg, SockDiag,
@@ -280,6 +281,28 @@ test('SockDiag reads answers in the call that sent the request, and answers the 
   assert.equal(direct.direct.datagrams, direct.sent.datagrams, 'every datagram answered at once');
   assert.ok(direct.direct.reads >= 301, `answers read at once: ${direct.direct.reads}`);
   assert.equal(looped.direct.reads, 0);
+});
+
+test('SockDiag closed with a lookup on its way: the lookup fails, and nothing is written to a file that took the socket\'s number', { skip: needRoot() }, async () => {
+  const diag = new SockDiag();
+  const fd = (diag as any).fd as number | null;
+  assert.ok(typeof fd === 'number', 'the socket\'s descriptor was found');
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctp-sockdiag-'));
+  const file = path.join(dir, 'f');
+  const opened: number[] = [];
+  try {
+    // Asked, then closed in the same turn: the request leaves (or not) after close().
+    const q = diag.query({ family: 'ipv4', proto: IPPROTO_TCP, exact: { src: '127.0.0.1', sport: 1, dst: '127.0.0.1', dport: 2 } });
+    diag.close();
+    // Open files until one gets the closed socket's number (the lowest free one is given).
+    for (let i = 0; i < 256 && !opened.includes(fd!); i++) opened.push(openSync(file, 'a'));
+    assert.ok(opened.includes(fd!), 'a file got the socket\'s number');
+    await assert.rejects(q, /closed/);
+    assert.equal(statSync(file).size, 0, 'nothing written to the file');
+  } finally {
+    for (const f of opened) closeSync(f);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('SockDiag against this process\'s UDP sockets: looked up from the remote end, as the receive path does', { skip: needRoot() }, async (t) => {
