@@ -43,6 +43,8 @@ export class PortHook {
   readonly stats = { asked: 0, match: 0, ambiguous: 0, none: 0, waited: 0 };
   /** Sightings whose process is read from /proc on the next turn of the event loop. */
   private toRead: Sighting[] = [];
+  /** False while the probes are not attached yet: nothing is waited for, and nothing asked. */
+  active = true;
 
   constructor(readonly table: PortTable, private opts: PortHookOptions = {}) {
     this.windowMs = opts.windowMs ?? 30;
@@ -82,7 +84,7 @@ export class PortHook {
 
   /** Whether `ev`'s answer may change here (see netnsOf). */
   wants(ev: FlowEvent, rec: AttributedRecord): boolean {
-    return this.netnsOf(ev, rec) !== null;
+    return this.active && this.netnsOf(ev, rec) !== null;
   }
 
   /** The answer for `ev` now, or null when it should wait for a sighting (or there is nothing to say: see wants()). */

@@ -111,19 +111,33 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const bpfAsked = a.bpf as boolean | undefined;
   // bpftrace runs as root only, and loads BPF (CAP_SYS_ADMIN, or CAP_BPF and CAP_PERFMON).
   const bpf = bpfAsked ?? (live && process.geteuid?.() === 0 && missingCaps(NEEDS.bpf, ownEffectiveCaps()).length === 0 && findBpftrace() !== null);
-  let portHook = bpf ? new PortHook(new PortTable(), { netns: ownNetns(), windowMs: bpfWindow, cmdline: a.cmdline as boolean, cgroups: new CgroupIds() }) : undefined;
+  const portHook = bpf ? new PortHook(new PortTable(), { netns: ownNetns(), windowMs: bpfWindow, cmdline: a.cmdline as boolean, cgroups: new CgroupIds() }) : undefined;
   const bpfSource = portHook ? new BpfSource({
     table: portHook.table,
     onSighting: (k, s) => portHook?.sighted(k, s),
     onWarning: (m) => warn(io, NAME, `bpf: ${m}`),
   }) : null;
-  if (bpfSource) {
-    try {
-      await bpfSource.start();
-    } catch (e) {
-      if (bpfAsked) throw new Failure(`bpf: ${(e as Error).message}`);
-      warn(io, NAME, `bpf: not used: ${(e as Error).message}`);
-      portHook = undefined;
+  /** Set when ct-attribute is stopping: bpftrace stopped before it attached is no news then. */
+  let stopping = false;
+  if (bpfSource && portHook) {
+    if (bpfAsked) {
+      // Asked for: fail before any output when it cannot run.
+      try {
+        await bpfSource.start();
+      } catch (e) {
+        throw new Failure(`bpf: ${(e as Error).message}`);
+      }
+    } else {
+      // The default: events are attributed from the first on, and the
+      // syscall-time method joins once bpftrace has attached its probes
+      // (one to a few seconds of compiling). Waiting for it would leave the
+      // first events' sockets time to close, and it has seen nothing of
+      // the calls before it attached anyway.
+      const hook = portHook;
+      hook.active = false;
+      bpfSource.start().then(() => { hook.active = true; }, (e) => {
+        if (!stopping) warn(io, NAME, `bpf: not used: ${(e as Error).message}`);
+      });
     }
   }
   let netns = null as NetnsResolver | null;
@@ -159,6 +173,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
       await auditSource.start();
     } catch (e) {
       await auditSource.close();
+      stopping = true;
       await bpfSource?.close();
       attributor.close();
       throw new Failure(`audit: ${(e as Error).message}`);
@@ -250,6 +265,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
       }
     }
   } finally {
+    stopping = true;
     if (bpfSource) await bpfSource.close();
     if (auditSource) {
       await auditSource.close();
@@ -264,7 +280,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
       const c = auditSource.correlator.stats;
       warn(io, NAME, `audit: ${auditSource.stats.mode}, records ${auditSource.stats.records}, network calls ${c.records}, lost ${auditSource.stats.lost}; NEW events confirmed ${c.agree}, named by audit alone ${c.match}, ambiguous ${c.ambiguous}, disagreeing ${c.disagree}, no record ${c.none}, waited for a late record ${c.waited}`);
     }
-    if (portHook) {
+    if (portHook && portHook.active) {
       const b = portHook.stats;
       warn(io, NAME, `bpf: sightings ${portHook.table.stats.sightings}, ports ${portHook.table.size}; NEW events asked ${b.asked}, named ${b.match}, ambiguous ${b.ambiguous}, no sighting ${b.none}, waited ${b.waited}`);
     }
