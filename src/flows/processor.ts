@@ -15,7 +15,7 @@
 import { isFlowEvent } from '../event.js';
 import { compileCheck, parseChecked } from '../filter/validate.js';
 import type { LineProcessor, Report } from '../lines/chunk.js';
-import { FlowTracker, flowInputOf, icmpIdOf, tsMicros, KNOWN_FIELDS, HEAD_FIELDS, TAIL_FIELDS, NO_ICMP_ID, type FlowInput, type FlowOpening, type FlowTrackerOptions, tupleText } from './tracker.js';
+import { FlowTracker, Changing, flowInputOf, icmpIdOf, tsMicros, KNOWN_FIELDS, HEAD_FIELDS, TAIL_FIELDS, NO_ICMP_ID, type FlowInput, type FlowOpening, type FlowTrackerOptions, tupleText } from './tracker.js';
 import { Fields, KeyTable, scanLine, T_ARR, T_FALSE, T_NUM, T_OBJ, T_STR, T_TRUE } from './scan.js';
 import { tsMicrosAt } from './time.js';
 
@@ -91,21 +91,12 @@ const latin1Slice: (this: Buffer, s: number, e: number) => string =
   function (this: Buffer, s: number, e: number) { return this.toString('latin1', s, e); };
 
 /** One line the scanner took, as the tracker's FlowInput: read from the line's bytes while the tracker takes it. */
-class ScannedEvent implements FlowInput {
+class ScannedEvent extends Changing implements FlowInput {
   event: 'new' | 'update' | 'destroy' = 'new';
   id = 0;
   host: string | undefined = undefined;
   dump = false;
   icmp: unknown = undefined;
-  state: string | undefined = undefined;
-  status: string | undefined = undefined;
-  counters: string | undefined = undefined;
-  mark: string | undefined = undefined;
-  labels: string | undefined = undefined;
-  helper: string | undefined = undefined;
-  secmark: string | undefined = undefined;
-  start: string | undefined = undefined;
-  stop: string | undefined = undefined;
   buf: Uint8Array = EMPTY;
   /** The line: buf[at, end). */
   at = 0;
@@ -118,7 +109,9 @@ class ScannedEvent implements FlowInput {
   dst = -1;
   dport = -1;
 
-  constructor(private readonly f: Fields) {}
+  constructor(private readonly f: Fields) {
+    super();
+  }
 
   ts(): string {
     return latin1(this.buf, this.f.start[this.ti], this.f.end[this.ti]);

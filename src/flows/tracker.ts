@@ -78,7 +78,26 @@ export function tupleText(proto?: string, src?: string, sport?: string, dst?: st
  * Nothing of it is used once FlowTracker.event() has returned but the
  * strings it gave.
  */
-export interface FlowInput {
+/**
+ * Fields that change during a flow's life, as JSON texts. An event's are
+ * kept while the flow is open: they must not be views into a larger string
+ * (see detach()), or they would keep it alive too.
+ */
+export class Changing {
+  state: string | undefined = undefined;
+  status: string | undefined = undefined;
+  counters: string | undefined = undefined;
+  mark: string | undefined = undefined;
+  labels: string | undefined = undefined;
+  helper: string | undefined = undefined;
+  secmark: string | undefined = undefined;
+  /** Kernel timestamps (nf_conntrack_timestamp). */
+  start: string | undefined = undefined;
+  stop: string | undefined = undefined;
+}
+
+/** One event as the tracker takes it: its changing fields (see Changing) and the rest. */
+export interface FlowInput extends Changing {
   event: 'new' | 'update' | 'destroy';
   id: number;
   /** The value of `host`. */
@@ -87,20 +106,6 @@ export interface FlowInput {
   dump: boolean;
   /** undefined when there is no `icmp`; else what its `id` is compared by (see icmpIdOf). */
   icmp: unknown;
-  /**
-   * Fields that change during a flow's life, as JSON texts. They are kept
-   * while the flow is open: they must not be views into a larger string
-   * (see detach()), or they would keep it alive too.
-   */
-  state: string | undefined;
-  status: string | undefined;
-  counters: string | undefined;
-  mark: string | undefined;
-  labels: string | undefined;
-  helper: string | undefined;
-  secmark: string | undefined;
-  start: string | undefined;
-  stop: string | undefined;
   /** `ts`, as JSON text. */
   ts(): string;
   /** Its original tuple is this one (see tupleText()). */
@@ -185,20 +190,6 @@ function detach(s: string | undefined): string | undefined {
 /** The value of a JSON string literal. */
 function stringValue(text: string): string {
   return text.indexOf('\\') < 0 ? text.slice(1, -1) : JSON.parse(text);
-}
-
-/** Fields that change during a flow's life, as JSON texts. */
-class Changing {
-  state: string | undefined = undefined;
-  status: string | undefined = undefined;
-  counters: string | undefined = undefined;
-  mark: string | undefined = undefined;
-  labels: string | undefined = undefined;
-  helper: string | undefined = undefined;
-  secmark: string | undefined = undefined;
-  /** Kernel timestamps (nf_conntrack_timestamp). */
-  start: string | undefined = undefined;
-  stop: string | undefined = undefined;
 }
 
 /** The opening event's values. */
