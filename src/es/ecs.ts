@@ -16,7 +16,7 @@
 // kept whole under `ctpipe`, so a document can always be turned back into the
 // event it came from (dead letters are replayed that way).
 
-import { isFlowEvent } from '../event.js';
+import { isFlowEvent, isFlowRecord } from '../event.js';
 
 export const ECS_VERSION = '8.11.0';
 /** Where the original record goes in an ECS document. */
@@ -115,11 +115,11 @@ function stringArray(v: unknown): string[] | undefined {
 }
 
 /** Flow events and ct-flows' flow records (one per connection): network events. */
-const flow = (r: Rec) => isFlowEvent(r) || r.event === 'flow';
+const flow = (r: Rec) => isFlowEvent(r) || isFlowRecord(r);
 
 /** event.type: by event; a flow record ends its connection when it is finished, else it is a report on it. */
 function eventType(r: Rec): string[] | undefined {
-  if (r.event === 'flow') return r.finished === true ? ['connection', 'end'] : ['connection', 'info'];
+  if (isFlowRecord(r)) return r.finished === true ? ['connection', 'end'] : ['connection', 'info'];
   return EVENT_TYPE[r.event as string];
 }
 
@@ -135,7 +135,7 @@ export const ECS_FIELDS: readonly EcsRow[] = [
   { ecs: 'event.type', type: 'keyword', from: 'event: new ["connection","start"], update ["connection","change"], destroy ["connection","end"]; flow ["connection","end"] when finished, else ["connection","info"]', get: eventType },
   { ecs: 'event.action', type: 'keyword', from: 'event (new, update, destroy, overrun, stats, ...)', get: (r) => str(r.event) },
   { ecs: 'event.module', type: 'keyword', from: '"ctpipe"', get: () => 'ctpipe' },
-  { ecs: 'event.dataset', type: 'keyword', from: '"ctpipe.conntrack"; "ctpipe.flow" for ct-flows\' records; "ctpipe.stream" for special records', get: (r) => (r.event === 'flow' ? 'ctpipe.flow' : flow(r) ? 'ctpipe.conntrack' : 'ctpipe.stream') },
+  { ecs: 'event.dataset', type: 'keyword', from: '"ctpipe.conntrack"; "ctpipe.flow" for ct-flows\' records; "ctpipe.stream" for special records', get: (r) => (isFlowRecord(r) ? 'ctpipe.flow' : flow(r) ? 'ctpipe.conntrack' : 'ctpipe.stream') },
   { ecs: 'event.id', type: 'keyword', from: 'the document _id (see DOCUMENT IDS)', get: (_r, c) => c.id },
   { ecs: 'event.start', type: 'date', from: 'start', get: (r) => str(r.start) },
   { ecs: 'event.end', type: 'date', from: 'stop', get: (r) => str(r.stop) },

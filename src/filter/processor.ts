@@ -3,7 +3,7 @@
 // ct-flows' flow records). A kept
 // line is passed through byte for byte. Built from plain options so that
 // worker threads can build their own.
-import { isFlowEvent } from '../event.js';
+import { isFlowEvent, isFlowRecord } from '../event.js';
 import { compileFilter, type FilterSpec } from './match.js';
 import { compileCheck, parseChecked } from './validate.js';
 import { SelfDetector } from './self.js';
@@ -35,7 +35,7 @@ export function createProcessor(o: FilterProcessorOptions): LineProcessor {
       if (!ev) return null;
       // Special records always pass; ct-flows' `flow` records have the
       // fields of a flow event (tuples, process, ...) and are matched alike.
-      if (!isFlowEvent(ev) && ev.event !== 'flow') return true;
+      if (!isFlowEvent(ev) && !isFlowRecord(ev)) return true;
       if (!warned && !attributed(ev)) {
         warned = true;
         report({ kind: 'warn', message: noAttribution, once: 'no-attribution' });
