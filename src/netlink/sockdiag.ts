@@ -311,10 +311,14 @@ export class SockDiag {
     }
   }
 
-  /** Read answers already queued, until every request in `seqs` has its answer or none is left to read. */
+  /**
+   * Read answers already queued, until the last request in `seqs` has its
+   * answer (the kernel answers a datagram's requests in turn) or none is
+   * left to read.
+   */
   private readNow(seqs: number[]): void {
-    let left = seqs.filter((s) => this.pending.has(s)).length;
-    while (left > 0) {
+    const last = seqs[seqs.length - 1];
+    while (this.pending.has(last)) {
       let n: number;
       try {
         n = readSync(this.fd!, this.rbuf!, 0, this.rbuf!.length, null);
@@ -324,8 +328,6 @@ export class SockDiag {
       if (n <= 0) return;
       this.onMessage(this.rbuf!.subarray(0, n));
       this.direct.reads++;
-      left = 0;
-      for (const s of seqs) if (this.pending.has(s)) left++;
     }
     this.direct.datagrams++;
   }
