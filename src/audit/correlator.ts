@@ -23,6 +23,7 @@
 // No sockets and no /proc here: records come in through add().
 import type { FlowEvent } from '../event.js';
 import type { AuditEvent } from './records.js';
+import { BoundedMap } from '../lru.js';
 
 export interface CorrelatorOptions {
   /** Records made at most this long before the event (ms), and how long an event waits for a late one. */
@@ -563,14 +564,13 @@ export class Correlator {
   }
 
   /** Flows settled without a record (key -> their event times): a record coming later may be theirs. */
-  private holes = new Map<string, number[]>();
+  private holes = new BoundedMap<string, number[]>(4096);
 
   private addHole(key: string, time: number): void {
     let h = this.holes.get(key);
     if (!h) this.holes.set(key, (h = []));
     h.push(time);
     if (h.length > 64) h.shift();
-    if (this.holes.size > 4096) this.holes.delete(this.holes.keys().next().value!);
   }
 
   /** Whether a record begun at `time` may be the own of a flow settled without one (that hole is then filled). */
