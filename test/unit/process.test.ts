@@ -14,8 +14,8 @@ import { SocketIndex, procStartTime } from '../../src/proc/sockets.js';
 import { Users } from '../../src/proc/users.js';
 
 /** A /proc/PID/stat line: fields after comm as the kernel writes them (proc(5)). */
-function statLine(pid: number, comm: string, ppid: number, start: number): string {
-  const after = ['S', String(ppid), String(pid), String(pid), '0', '-1', '4194560', '100', '0', '0', '0', '3', '1', '0', '0', '20', '0', '1', '0', String(start), '12345678', '500', '18446744073709551615'];
+function statLine(pid: number, comm: string, ppid: number, start: number, state = 'S'): string {
+  const after = [state, String(ppid), String(pid), String(pid), '0', '-1', '4194560', '100', '0', '0', '0', '3', '1', '0', '0', '20', '0', '1', '0', String(start), '12345678', '500', '18446744073709551615'];
   return `${pid} (${comm}) ${after.join(' ')}\n`;
 }
 
@@ -25,6 +25,8 @@ test('parseStat: plain comm, comm with spaces, parentheses and a trailing ")"', 
   assert.deepEqual(ProcessReader.parseStat(statLine(42, 'a) S 9 9 (b', 3, 555)), { comm: 'a) S 9 9 (b', ppid: 3, start: 555, state: 'S' });
   assert.deepEqual(ProcessReader.parseStat(statLine(42, 'x)', 3, 556)), { comm: 'x)', ppid: 3, start: 556, state: 'S' });
   assert.deepEqual(ProcessReader.parseStat(statLine(42, '((', 3, 557)), { comm: '((', ppid: 3, start: 557, state: 'S' });
+  // A zombie (getStarted skips it: it has let go of its exe, cmdline and cgroup).
+  assert.deepEqual(ProcessReader.parseStat(statLine(43, 'gone', 1, 600, 'Z')), { comm: 'gone', ppid: 1, start: 600, state: 'Z' });
   // The real file of this process.
   const self = ProcessReader.parseStat(readFileSync('/proc/self/stat', 'latin1'));
   assert.equal(self.ppid, process.ppid);
