@@ -1,0 +1,11 @@
+// Module init only: each module registers its own exports.
+#include "addon.h"
+
+static napi_value init(napi_env env, napi_value exports) {
+  ct_register_sockopt(env, exports);
+  return exports;
+}
+
+NAPI_MODULE_INIT() {
+  return init(env, exports);
+}

@@ -1,0 +1,85 @@
+// The project's own addon (native/): it loads, the binary tested is the one
+// built here when there is one, the committed prebuilt binary is built from
+// the current sources, and its functions do what the kernel says.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, openSync, closeSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { RawNetlinkSocket } from 'netlink';
+import { loadAddon, NATIVE_DIR, type NativeError } from '../../src/native/addon.js';
+import { fdOfInode, setIntOptions, getIntOption, SOL_SOCKET, SO_RCVBUF, SOL_NETLINK, NETLINK_NO_ENOBUFS } from '../../src/netlink/sockopt.js';
+import { netlinkSocketInfo } from '../../src/proc/netlink.js';
+import { ROOT } from '../helpers.js';
+
+test('the addon loads, and a binary built from source here is the one loaded', () => {
+  const { path: p } = loadAddon();
+  const built = path.join(NATIVE_DIR, 'build', 'Release', 'ctpipe.node');
+  if (existsSync(built)) assert.equal(p, built);
+  else assert.match(p, /prebuilds\/linux-x64\/ctpipe\.glibc\.node$/);
+});
+
+test('the committed prebuilt binary is built from the current sources (npm run native:prebuild refreshes it)', () => {
+  const dir = path.join(NATIVE_DIR, 'prebuilds', 'linux-x64');
+  const record = readFileSync(path.join(dir, 'ctpipe.sha256'), 'utf8').trim().split('\n').map((l) => l.split(/\s+/));
+  const sources = record.find((r) => r[1] === 'sources');
+  const binary = record.find((r) => r[1] === 'ctpipe.glibc.node');
+  assert.ok(sources && binary, 'record lists the sources and the binary');
+  const now = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'native.js'), 'hash'], { encoding: 'utf8' }).trim();
+  assert.equal(sources[0], now, 'native/ sources changed since the prebuilt binary was made: run npm run native:prebuild');
+  const sha = createHash('sha256').update(readFileSync(path.join(dir, 'ctpipe.glibc.node'))).digest('hex');
+  assert.equal(binary[0], sha, 'the prebuilt binary is not the one recorded');
+});
+
+function netlinkFd(): { sock: RawNetlinkSocket; fd: number } {
+  const sock = new RawNetlinkSocket(4 /* NETLINK_SOCK_DIAG */, {} as any);
+  const info = netlinkSocketInfo(sock.address().port);
+  assert.ok(info, 'socket listed in /proc/self/net/netlink');
+  const fd = fdOfInode(info.inode);
+  assert.ok(fd !== null, 'its descriptor found');
+  return { sock, fd };
+}
+
+test('setsockopt and getsockopt: int options on a real netlink socket', () => {
+  const { sock, fd } = netlinkFd();
+  try {
+    assert.equal(getIntOption(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS), 0);
+    assert.deepEqual(setIntOptions(fd, [[SOL_NETLINK, NETLINK_NO_ENOBUFS, 1], [SOL_SOCKET, SO_RCVBUF, 65536]]), []);
+    assert.equal(getIntOption(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS), 1);
+    // socket(7): the kernel doubles the value for its bookkeeping.
+    assert.equal(getIntOption(fd, SOL_SOCKET, SO_RCVBUF), 131072);
+  } finally {
+    sock.close();
+  }
+});
+
+test('kernel errors are exceptions with the errno name, never an abort', () => {
+  const { addon } = loadAddon();
+  assert.throws(() => addon.getsockopt(1 << 20, SOL_SOCKET, SO_RCVBUF), (e: NativeError) => e.code === 'EBADF' && e.errno === 9 && /getsockopt/.test(e.message));
+  const fd = openSync('/dev/null', 'r');
+  try {
+    assert.throws(() => addon.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 1), (e: NativeError) => e.code === 'ENOTSOCK');
+    assert.match(setIntOptions(fd, [[SOL_NETLINK, NETLINK_NO_ENOBUFS, 1]])[0], /^NETLINK_NO_ENOBUFS: .*socket/);
+  } finally {
+    closeSync(fd);
+  }
+  assert.throws(() => (addon.setsockopt as any)(0, 'a', 1, 1), TypeError);
+  assert.throws(() => (addon.getsockopt as any)(), TypeError);
+});
+
+test('CTPIPE_TEST_REFUSE makes the addon refuse the options it names (a test-only switch)', () => {
+  const script = `
+    import { RawNetlinkSocket } from 'netlink';
+    import { fdOfInode, setIntOptions } from './dist/src/netlink/sockopt.js';
+    import { netlinkSocketInfo } from './dist/src/proc/netlink.js';
+    const s = new RawNetlinkSocket(4, {});
+    const fd = fdOfInode(netlinkSocketInfo(s.address().port).inode);
+    console.log(JSON.stringify(setIntOptions(fd, [[270, 5, 1], [1, 8, 65536]])));
+    s.close();`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CTPIPE_TEST_REFUSE: 'SO_RCVBUFFORCE,NETLINK_NO_ENOBUFS' } });
+  assert.equal(r.status, 0, r.stderr);
+  const errors = JSON.parse(r.stdout);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0], /^NETLINK_NO_ENOBUFS: .*CTPIPE_TEST_REFUSE.*not permitted/);
+});
