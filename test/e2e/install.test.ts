@@ -42,8 +42,19 @@ test('the tarball holds the commands, the built library and the man pages, and n
   for (const page of pkg.man) assert.ok(packed.includes(page), `${page} not packed`);
   assert.ok(packed.includes('dist/src/cli.js'));
   assert.ok(packed.includes('dist/src/index.d.ts'), 'type declarations for library users');
-  const stray = packed.filter((f) => /^(dist\/test|test|src|bench|scripts|packaging|man\/.*\.md$)|\.map$|\.ts$(?<!\.d\.ts$)/.test(f));
+  const stray = packed.filter((f) => /^(dist\/test|test|src|bench|scripts(?!\/native\.js$)|packaging|man\/.*\.md$)|\.map$|\.ts$(?<!\.d\.ts$)/.test(f));
   assert.deepEqual(stray, []);
+  // The addon: its prebuilt binary, and its sources with the script that
+  // builds them where the binary does not fit (npm runs it at install).
+  for (const f of ['native/prebuilds/linux-x64/ctpipe.glibc.node', 'native/binding.gyp', 'native/src/addon.c', 'scripts/native.js']) assert.ok(packed.includes(f), `${f} not packed`);
+  assert.ok(!packed.some((f) => f.startsWith('native/build/')), 'no local build output');
+});
+
+test('the installed package loads its prebuilt addon, with no compiler needed', () => {
+  const lib = path.join(prefix, 'lib', 'node_modules', 'ctpipe');
+  assert.ok(!existsSync(path.join(lib, 'native', 'build')), 'npm install built nothing: the prebuilt binary fits');
+  const r = run(process.execPath, ['--input-type=module', '-e', `import { loadAddon } from ${JSON.stringify(path.join(lib, 'dist', 'src', 'native', 'addon.js'))}; console.log(loadAddon().path)`]);
+  assert.equal(r.stdout.trim(), path.join(lib, 'native', 'prebuilds', 'linux-x64', 'ctpipe.glibc.node'));
 });
 
 test('every installed command runs by name from PATH: --version and --help', () => {
