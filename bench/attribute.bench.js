@@ -223,8 +223,8 @@ async function latency() {
   // The same lookups in this process, with no pipes between: what
   // attributing costs by itself (the rest above is two processes waking
   // each other up through pipes).
-  const { Attributor } = await import(path.join(ROOT, 'dist', 'src', 'attribute', 'attributor.js'));
-  const attr = new Attributor({ selfUid: 0, privileged: true });
+  const { createEngine } = await import(path.join(ROOT, 'dist', 'src', 'attribute', 'factory.js'));
+  const attr = createEngine({ euid: 0, bpf: false, netns: false });
   const inproc = [];
   for (let i = 0; i < total; i++) {
     const e = { ...ev, id: 1000000 + i, ts: new Date().toISOString() };

@@ -11,7 +11,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import readline from 'node:readline';
 import { findPid } from './lib.js';
 import { fileURLToPath } from 'node:url';
-import { parseFibTrieLocal, parseIfInet6, tcpOwner, udpOwner } from '../dist/src/netns/procnet.js';
+import { parseFibTrieLocal, parseIfInet6, tcpOwner, udpOwner } from '../dist/src/attribute/sources/netns/procnet.js';
 
 const self = readlinkSync('/proc/self/ns/net');
 

@@ -32,11 +32,11 @@ const only = (process.env.ONLY ?? 'rate,cost,router').split(',');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 if (process.getuid() !== 0) { console.log('netns bench: needs root (network namespaces, cgroups)'); process.exit(0); }
 
-const { NetnsResolver } = await import('../dist/src/netns/resolver.js');
-const { NetnsIndex } = await import('../dist/src/netns/namespaces.js');
+const { NetnsResolver } = await import('../dist/src/attribute/sources/netns/resolver.js');
+const { NetnsIndex } = await import('../dist/src/attribute/sources/netns/namespaces.js');
 const { SocketIndex } = await import('../dist/src/proc/sockets.js');
 const { ProcessReader } = await import('../dist/src/proc/process.js');
-const { Attributor } = await import('../dist/src/attribute/attributor.js');
+const { createEngine } = await import('../dist/src/attribute/factory.js');
 const { ownerOf } = await import('./baseline-netns-scan.js');
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ct-netns-bench-'));
@@ -268,7 +268,7 @@ async function cost() {
   await new Promise((res) => srv.once('listening', res));
   const conn = net.connect(srv.address().port, '127.0.0.1');
   await new Promise((res) => conn.once('connect', res));
-  const at = new Attributor({ flowCache: false });
+  const at = createEngine({ flowCache: false, euid: process.geteuid(), bpf: false, netns: false });
   const hev = (i) => ({ ts: 'x', event: 'new', id: i, family: 'ipv4', proto: 'tcp', src: '127.0.0.1', sport: conn.localPort, dst: '127.0.0.1', dport: srv.address().port, status: [],
     reply: { src: '127.0.0.1', sport: srv.address().port, dst: '127.0.0.1', dport: conn.localPort } });
   for (let i = 0; i < 50; i++) await at.attribute(hev(i));

@@ -1,5 +1,5 @@
 // Which process owns a socket, from the processes found holding it: shared
-// by the host's lookups (attributor.ts) and other namespaces' (src/netns).
+// by the host's lookups (sources/sockdiag.ts) and other namespaces' (src/attribute/sources/netns).
 import type { ProcessInfo } from '../event.js';
 import type { Holder } from '../proc/sockets.js';
 import type { ProcessReader } from '../proc/process.js';

@@ -10,7 +10,7 @@
 //   joins the group and copies each datagram to a pipe;
 // - the unicast audit-daemon connection (AUDIT_SET pid), taken only when
 //   asked for and only when no daemon is registered.
-// Record text is decoded in src/audit/records.ts, not here.
+// Record text is decoded in src/attribute/sources/audit/records.ts, not here.
 import { endianness } from 'node:os';
 import { EventEmitter } from 'node:events';
 import { readFileSync, readlinkSync, readdirSync } from 'node:fs';

@@ -15,9 +15,9 @@ import dgram from 'node:dgram';
 import { needRoot, sleep, waitFor } from '../helpers.js';
 import { snapshotAudit, restoreAudit, auditctl, auditRules, auditStatus, startFakeAuditd, type AuditSnapshot, type FakeAuditd } from '../audit-state.js';
 import { AuditSocket, sameRule, AUDIT_STATUS_ENABLED } from '../../src/netlink/audit.js';
-import { AuditSource, BACKLOG_LIMIT } from '../../src/audit/source.js';
-import { buildRules, ruleText, ruleKey } from '../../src/audit/rules.js';
-import { abisOf } from '../../src/audit/syscalls.js';
+import { AuditSource, BACKLOG_LIMIT } from '../../src/attribute/sources/audit/source.js';
+import { buildRules, ruleText, ruleKey } from '../../src/attribute/sources/audit/rules.js';
+import { abisOf } from '../../src/attribute/sources/audit/syscalls.js';
 import type { FlowEvent } from '../../src/event.js';
 
 const skip = needRoot();

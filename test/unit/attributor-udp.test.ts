@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { Attributor } from '../../src/attribute/attributor.js';
+import { createEngine } from '../../src/attribute/factory.js';
 import type { FlowEvent } from '../../src/event.js';
 import { needRoot } from '../helpers.js';
 
@@ -14,9 +14,9 @@ test('UDP: a batch of events from one socket asks sock_diag once, and every even
   await once(sock, 'listening');
   t.after(() => sock.close());
   const sport = sock.address().port;
-  const attr = new Attributor({ selfUid: process.geteuid!(), privileged: true });
+  const attr = createEngine({ euid: process.geteuid!(), bpf: false, netns: false });
   t.after(() => attr.close());
-  const diag = (attr as any).diag as { sent: { requests: number } };
+  const diag = (attr.source('sock_diag') as any).diag as { sent: { requests: number } };
   const events: FlowEvent[] = [];
   for (let i = 0; i < 50; i++) {
     const dport = 20000 + i;

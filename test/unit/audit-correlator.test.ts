@@ -1,4 +1,4 @@
-// src/audit/correlator.ts: NEW events against audit records of connect and
+// src/attribute/sources/audit/correlator.ts: NEW events against audit records of connect and
 // send calls. sock_diag's answer confirmed or contradicted; audit alone when
 // sock_diag found nothing; late records waited for; ambiguity (several
 // processes, no clear order) gives no pid; records used once; later sends
@@ -8,8 +8,8 @@
 // windows, and nothing here asserts on durations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Correlator, callFits, type Outcome } from '../../src/audit/correlator.js';
-import type { AuditEvent } from '../../src/audit/records.js';
+import { Correlator, callFits, type Outcome } from '../../src/attribute/sources/audit/correlator.js';
+import type { AuditEvent } from '../../src/attribute/sources/audit/records.js';
 import type { FlowEvent } from '../../src/event.js';
 
 const T0 = Date.parse('2026-11-23T07:41:33.000Z');

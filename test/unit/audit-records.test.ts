@@ -1,4 +1,4 @@
-// src/audit/records.ts and the record/struct codecs of src/netlink/audit.ts,
+// src/attribute/sources/audit/records.ts and the record/struct codecs of src/netlink/audit.ts,
 // against real datagrams from the kernel's audit multicast group
 // (test/fixtures/audit/records.hex, see its README): fields, hex-encoded
 // untrusted strings, SOCKADDR of each family, PROCTITLE cut at 128 bytes,
@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { endianness } from 'node:os';
 import { FIXTURES } from '../helpers.js';
-import { Assembler, parseHead, parseFields, decodeSockaddr, decodeProctitle, decodeExecve, untrusted, RecordError, type AuditEvent } from '../../src/audit/records.js';
+import { Assembler, parseHead, parseFields, decodeSockaddr, decodeProctitle, decodeExecve, untrusted, RecordError, type AuditEvent } from '../../src/attribute/sources/audit/records.js';
 import {
   recordOf, decodeStatus, encodeStatus, encodeRule, decodeRule, sameRule, ruleKeys, buildAuditMessage,
   AUDIT_SYSCALL, AUDIT_SOCKADDR, AUDIT_EOE, AUDIT_PROCTITLE, AUDIT_EXECVE, AUDIT_GET, AUDIT_FILTER_EXIT, AUDIT_ALWAYS,

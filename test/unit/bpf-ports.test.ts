@@ -1,12 +1,12 @@
 // The port sightings of ct-attribute --bpf: the script's lines, and who had
-// a port when a flow began (src/bpf/ports.ts), and how an event waits for a
-// sighting still on its way (src/bpf/hook.ts).
+// a port when a flow began (src/attribute/sources/bpf/ports.ts), and how an event waits for a
+// sighting still on its way (src/attribute/sources/bpf/hook.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSighting, PortTable, type Sighting } from '../../src/bpf/ports.js';
-import { PortHook, type AttributedRecord } from '../../src/bpf/hook.js';
-import { bpfScript } from '../../src/bpf/script.js';
-import { CgroupIds, cgroup2Mounts } from '../../src/bpf/cgroups.js';
+import { parseSighting, PortTable, type Sighting } from '../../src/attribute/sources/bpf/ports.js';
+import { PortHook, type AttributedRecord } from '../../src/attribute/sources/bpf/hook.js';
+import { bpfScript } from '../../src/attribute/sources/bpf/script.js';
+import { CgroupIds, cgroup2Mounts } from '../../src/attribute/sources/bpf/cgroups.js';
 import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// src/netns: /proc/PID/net text (captured from a real namespace by
+// src/attribute/sources/netns: /proc/PID/net text (captured from a real namespace by
 // test/fixtures/netns/make.sh, with the inode of every socket in
 // sockets.json), the namespace index over a /proc of our own making, and
 // container names and images from runtime files laid out as the runtimes do.
@@ -8,9 +8,9 @@ import { readFileSync, mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSyn
 import { endianness, tmpdir } from 'node:os';
 import path from 'node:path';
 import { FIXTURES } from '../helpers.js';
-import { parseFibTrieLocal, parseIfInet6, procAddr, procPort, findSockets, tcpOwner, udpOwner } from '../../src/netns/procnet.js';
-import { NetnsIndex, nsInode } from '../../src/netns/namespaces.js';
-import { ContainerMeta, fromOciAnnotations, fromDockerConfig, fromStorageContainers } from '../../src/netns/runtime.js';
+import { parseFibTrieLocal, parseIfInet6, procAddr, procPort, findSockets, tcpOwner, udpOwner } from '../../src/attribute/sources/netns/procnet.js';
+import { NetnsIndex, nsInode } from '../../src/attribute/sources/netns/namespaces.js';
+import { ContainerMeta, fromOciAnnotations, fromDockerConfig, fromStorageContainers } from '../../src/attribute/sources/netns/runtime.js';
 
 const FX = path.join(FIXTURES, 'netns');
 const fx = (f: string) => readFileSync(path.join(FX, f), 'latin1');

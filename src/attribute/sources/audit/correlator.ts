@@ -21,9 +21,9 @@
 //   another socket, through the kernel's audit thread): an event waits for
 //   it at most `windowMs` after it was read.
 // No sockets and no /proc here: records come in through add().
-import type { FlowEvent } from '../event.js';
+import type { FlowEvent } from '../../../event.js';
 import type { AuditEvent } from './records.js';
-import { BoundedMap } from '../lru.js';
+import { BoundedMap } from '../../../lru.js';
 
 export interface CorrelatorOptions {
   /** Records made at most this long before the event (ms), and how long an event waits for a late one. */

@@ -17,8 +17,8 @@
 // length, and the answers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { endianness, arch } from 'node:os';
-import { buildSockDiagRequest, decodeSockMsg, SOCK_DIAG_BY_FAMILY, type SockQuery, type SockInfo } from '../netlink/sockdiag.js';
-import { splitMessages, nlError, NLMSG_ERROR } from '../netlink/conntrack.js';
+import { buildSockDiagRequest, decodeSockMsg, SOCK_DIAG_BY_FAMILY, type SockQuery, type SockInfo } from '../../../netlink/sockdiag.js';
+import { splitMessages, nlError, NLMSG_ERROR } from '../../../netlink/conntrack.js';
 
 const LE = endianness() === 'LE';
 

@@ -8,9 +8,9 @@
 // 128 bytes), EXECVE the arguments of an execve. Pure functions and a
 // bounded grouping buffer; no sockets, no /proc.
 import { endianness } from 'node:os';
-import { ipText } from '../ip.js';
-import type { ProcessInfo } from '../event.js';
-import { AUDIT_SYSCALL, AUDIT_SOCKADDR, AUDIT_EOE, AUDIT_PROCTITLE, AUDIT_EXECVE } from '../netlink/audit.js';
+import { ipText } from '../../../ip.js';
+import type { ProcessInfo } from '../../../event.js';
+import { AUDIT_SYSCALL, AUDIT_SOCKADDR, AUDIT_EOE, AUDIT_PROCTITLE, AUDIT_EXECVE } from '../../../netlink/audit.js';
 import { netCallOf } from './syscalls.js';
 
 const LE = endianness() === 'LE';

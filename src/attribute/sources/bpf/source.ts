@@ -1,4 +1,4 @@
-// Runs the bpftrace program of src/bpf/script.ts as a child process and
+// Runs the bpftrace program of src/attribute/sources/bpf/script.ts as a child process and
 // feeds its sightings to a PortTable. bpftrace compiles and loads the
 // program (about a second of CPU, about 110 MB resident while it runs);
 // start() resolves once the probes are attached, or rejects with
@@ -6,11 +6,10 @@
 // stopped on close(), and if ct-attribute dies it dies at its next write
 // to the closed pipe (at the latest the script's tick, every 10 s).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { bpfScript } from './script.js';
 import { PortTable, parseSighting, type Sighting } from './ports.js';
-import { nsInode } from '../netns/namespaces.js';
 
 export class BpfError extends Error {}
 
@@ -27,14 +26,6 @@ export function findBpftrace(envPath = process.env.PATH ?? ''): string | null {
   return null;
 }
 
-/** This process's network namespace inode, or null. */
-export function ownNetns(proc = '/proc'): number | null {
-  try {
-    return nsInode(readlinkSync(`${proc}/self/ns/net`));
-  } catch {
-    return null;
-  }
-}
 
 export interface BpfSourceOptions {
   table: PortTable;

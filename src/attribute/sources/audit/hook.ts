@@ -1,12 +1,12 @@
-// What audit changes in an attribution: the attributor announces each NEW
+// What audit changes in an attribution: the engine announces each NEW
 // event (expect) before its sock_diag lookup and hands over its answer
 // (settle); this turns the correlator's verdict into the record it keeps.
 // Only outgoing and local flows: inbound ones were not made by a syscall
 // of ours to see. sock_diag's answer stays when audit agrees or knows
 // nothing; audit names the process when sock_diag found none; a conflict
 // or an ambiguity removes the pid and says why.
-import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
-import { userName, groupName, type Users } from '../proc/users.js';
+import type { FlowEvent, ProcessInfo, Attribution } from '../../../event.js';
+import { userName, groupName, type Users } from '../../../proc/users.js';
 import type { AuditEvent } from './records.js';
 import type { Correlator, Ticket } from './correlator.js';
 
@@ -22,14 +22,16 @@ export interface HolderIndex {
 }
 
 export interface AuditHookOptions {
-  /** Include the command line (as the attributor does). */
+  /** Include the command line (as the other methods do). */
   cmdline?: boolean;
+  /** User and group names. */
   users?: Users;
+  /** Who holds a socket (the fd index), to tell audit's caller among several holders. */
+  index?: HolderIndex;
 }
 
 export class AuditHook {
-  /** User and group names (the attributor's); may be set after construction. */
-  users: Users | undefined;
+  private readonly users: Users | undefined;
 
   constructor(private correlator: Correlator, private opts: AuditHookOptions = {}) {
     this.users = opts.users;
@@ -48,7 +50,7 @@ export class AuditHook {
     if ((rec.direction === 'out' || rec.direction === 'local') && rec.attribution.ok && rec.process) this.correlator.noteOwner(ev, rec.process.pid);
   }
 
-  async settle<R extends AttributedRecord>(t: Ticket, rec: R, index?: HolderIndex): Promise<R> {
+  async settle<R extends AttributedRecord>(t: Ticket, rec: R, index = this.opts.index): Promise<R> {
     if (rec.direction !== 'out' && rec.direction !== 'local') {
       this.correlator.cancel(t);
       return rec;

@@ -8,16 +8,16 @@
 // one, is released. Library code: the caller passes pid, arch and what to
 // say on stderr.
 import { existsSync } from 'node:fs';
-import { nowTs, type OverrunRecord } from '../event.js';
+import { nowTs, type OverrunRecord } from '../../../event.js';
 import {
   AuditSocket, AuditRelay, AuditError, initialNetns, AUDIT_STATUS_ENABLED, AUDIT_STATUS_PID, AUDIT_STATUS_BACKLOG_LIMIT, AUDIT_EOE,
   type AuditRule, type AuditStatus,
-} from '../netlink/audit.js';
+} from '../../../netlink/audit.js';
 import { Assembler, type AuditEvent } from './records.js';
 import { Correlator } from './correlator.js';
 import { buildRules, ruleKey, ruleText, ctpipeRules, rulesCatchConnect } from './rules.js';
 import { abisOf } from './syscalls.js';
-import type { ProcessReader } from '../proc/process.js';
+import type { ProcessReader } from '../../../proc/process.js';
 
 /** The audit queue length of auditd's stock rules (-b 8192), set for a run that adds records (see raiseBacklog). */
 export const BACKLOG_LIMIT = 8192;
@@ -35,7 +35,7 @@ export interface AuditSourceOptions {
   /** Receive buffer for records. */
   rcvbuf?: number;
   proc?: string;
-  /** Process details of live pids (shared with the attributor). */
+  /** Process details of live pids (shared with the other methods). */
   procs?: ProcessReader;
   onWarning?: (message: string) => void;
   /** How often lost records are looked for (ms). */
@@ -80,8 +80,7 @@ export class AuditSource {
   private overruns: OverrunRecord[] = [];
   private closed = false;
   private canControl = true;
-  /** Process details of live pids (shared with the attributor); may be set after construction. */
-  procs: ProcessReader | undefined;
+  private readonly procs: ProcessReader | undefined;
   readonly stats: AuditSourceStats = { mode: 'none', records: 0, events: 0, lost: 0, rulesAdded: 0 };
 
   constructor(private opts: AuditSourceOptions) {

@@ -14,29 +14,29 @@
 // that existed when its flow began is found unless it has closed since.
 // Nothing is guessed: an address owned by several namespaces whose tables
 // both hold a matching socket is `ambiguous`, and no process is named.
-import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
+import type { FlowEvent, ProcessInfo, Attribution } from '../../../event.js';
 import { readdirSync, readlinkSync } from 'node:fs';
-import type { SocketIndex, Holder } from '../proc/sockets.js';
-import type { ProcessReader } from '../proc/process.js';
+import type { SocketIndex, Holder } from '../../../proc/sockets.js';
+import type { ProcessReader } from '../../../proc/process.js';
 import { NetnsIndex, type Netns, type NetnsIndexOptions, type ReadResult } from './namespaces.js';
 import { ContainerMeta, type ContainerMetaOptions } from './runtime.js';
 import { tcpOwner, udpOwner, type Endpoint, type ProcSocket } from './procnet.js';
 import { NsDiag } from './nsdiag.js';
-import { BoundedMap } from '../lru.js';
-import { pickHolder, type Viewer } from '../attribute/owner.js';
-import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, TCP_LISTEN } from '../netlink/sockdiag.js';
+import { BoundedMap } from '../../../lru.js';
+import { pickHolder, type Viewer } from '../../owner.js';
+import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, TCP_LISTEN } from '../../../netlink/sockdiag.js';
 
 export const METHOD_DIAG = 'netns-sock_diag';
 export const METHOD_PROC = 'netns-proc';
 
-/** What a forwarded flow's lookup found: the fields the attributor gives the event. */
+/** What a forwarded flow's lookup found: the fields the engine gives the event. */
 export interface ForwardedResult {
   process?: ProcessInfo;
   peer?: ProcessInfo;
   attribution: Attribution;
 }
 
-/** The hook ct-attribute consults for `fwd` flows: null when the flow is none of its business. */
+/** What the netns method (method.ts) consults for `fwd` flows: null when the flow is none of its business. */
 export interface ForwardedResolver {
   resolve(ev: FlowEvent): Promise<ForwardedResult | null>;
 }
@@ -337,9 +337,4 @@ export class NetnsResolver implements ForwardedResolver {
     }
     return out;
   }
-}
-
-/** The hook for AttributorOptions.forwarded: a NetnsResolver over the attributor's own fd index and process cache. */
-export function netnsResolver(opts: Omit<NetnsResolverOptions, 'index' | 'procs'> = {}): (index: SocketIndex, procs: ProcessReader) => ForwardedResolver {
-  return (index, procs) => new NetnsResolver({ ...opts, index, procs });
 }

@@ -1,4 +1,4 @@
-// What the syscall-time sightings (src/bpf) change in an attribution: a NEW
+// What the syscall-time sightings (src/attribute/sources/bpf) change in an attribution: a NEW
 // event of an outgoing or local flow whose socket sock_diag could not tie
 // to a process (gone, or held by nobody) is given the process seen with
 // its local port when the flow began; so is a forwarded flow opened from
@@ -8,12 +8,12 @@
 // waits for it, at most `windowMs`. When two processes had the port then,
 // no pid is given (reason "ambiguous"). sock_diag's answer, when it named
 // a process, stands.
-import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
-import type { ProcessReader } from '../proc/process.js';
-import { userName, groupName } from '../proc/users.js';
+import type { FlowEvent, ProcessInfo, Attribution } from '../../../event.js';
+import type { ProcessReader } from '../../../proc/process.js';
+import { userName, groupName } from '../../../proc/users.js';
 import { PortTable, type Sighting } from './ports.js';
 import type { CgroupIds } from './cgroups.js';
-import { unitOf, containerOf } from '../proc/cgroup.js';
+import { unitOf, containerOf } from '../../../proc/cgroup.js';
 
 export interface AttributedRecord {
   direction: FlowEvent['direction'];
@@ -24,6 +24,8 @@ export interface AttributedRecord {
 const PROTO: Record<string, number> = { tcp: 6, udp: 17, udplite: 136 };
 
 export interface PortHookOptions {
+  /** The process reader (details read at first sight, so they outlive the process). */
+  procs?: ProcessReader;
   /** cgroup v2 ids to paths, for the processes gone before /proc was read. */
   cgroups?: CgroupIds;
   /** The network namespace (inode) ct-attribute runs in: that of outgoing and local flows. */
@@ -35,8 +37,7 @@ export interface PortHookOptions {
 }
 
 export class PortHook {
-  /** The attributor's process reader (details read at first sight, so they outlive the process). */
-  procs: ProcessReader | null = null;
+  private readonly procs: ProcessReader | null;
   private waiting = new Map<string, Set<() => void>>();
   private readonly windowMs: number;
   private readonly now: () => number;
@@ -49,6 +50,7 @@ export class PortHook {
   constructor(readonly table: PortTable, private opts: PortHookOptions = {}) {
     this.windowMs = opts.windowMs ?? 30;
     this.now = opts.now ?? Date.now;
+    this.procs = opts.procs ?? null;
   }
 
   /** A sighting came in (BpfSource's onSighting): read its process while it may still run; wake events waiting for its port. */

@@ -12,8 +12,8 @@
 // of an address is printed as the host-order value of its network-order
 // bytes, and the port in ordinary hex.
 import { endianness } from 'node:os';
-import { addrBytes } from '../netlink/sockdiag.js';
-import { ipv6 } from '../ip.js';
+import { addrBytes } from '../../../netlink/sockdiag.js';
+import { ipv6 } from '../../../ip.js';
 
 const LE = endianness() === 'LE';
 

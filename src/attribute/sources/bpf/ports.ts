@@ -1,5 +1,5 @@
 // Who had a local port when: the sightings that the kernel tracepoints of
-// src/bpf/script.ts report at syscall time (a TCP connect, the first UDP
+// src/attribute/sources/bpf/script.ts report at syscall time (a TCP connect, the first UDP
 // send of a socket by a process), and the one question asked of them: which
 // process had local port P of protocol X when a flow received at time T
 // began. Pure bookkeeping: no processes, no clocks but the one passed in.
@@ -11,7 +11,7 @@
 // counts for `maxAgeMs`: the script sees a socket again at its first send
 // after each of its 10 s intervals, so a socket still sending is seen again
 // well within that.
-import { BoundedMap } from '../lru.js';
+import { BoundedMap } from '../../../lru.js';
 
 /** One line of the script: a process seen with a local port. */
 export interface Sighting {

@@ -1,6 +1,6 @@
 // The bpftrace program behind ct-attribute --bpf. It reports, at syscall
 // time, which process had which local port, one line per sighting
-// (src/bpf/ports.ts parses them):
+// (src/attribute/sources/bpf/ports.ts parses them):
 // - TCP: sock:inet_sock_set_state. The CLOSE -> SYN_SENT transition runs in
 //   the connecting thread (connect(2), or a TCP Fast Open sendto/sendmsg),
 //   before the port is chosen: the process and the time are kept by socket
@@ -17,7 +17,7 @@
 // process through the slow path). The kernel's BTF gives the fields of
 // struct sock and of the current task. Each line also gives the process's
 // cgroup (v2) id, so that a process gone before /proc was read still has
-// its cgroup, unit and container (src/bpf/cgroups.ts).
+// its cgroup, unit and container (src/attribute/sources/bpf/cgroups.ts).
 export const SCRIPT_INTERVAL_S = 10;
 
 export function bpfScript(): string {

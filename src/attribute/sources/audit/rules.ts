@@ -16,7 +16,7 @@ import {
   AUDIT_FILTER_EXIT, AUDIT_ALWAYS, AUDIT_ARCH, AUDIT_EXIT, AUDIT_SUCCESS, AUDIT_SADDR_FAM, AUDIT_ARG0, AUDIT_FILTERKEY,
   AUDIT_EQUAL, AUDIT_NOT_EQUAL, AUDIT_GREATER_THAN_OR_EQUAL, AUDIT_LESS_THAN_OR_EQUAL, AUDIT_LESS_THAN, AUDIT_GREATER_THAN, AUDIT_NEVER,
   ruleKeys, type AuditRule, type RuleField,
-} from '../netlink/audit.js';
+} from '../../../netlink/audit.js';
 import { ARCHES, SYS_BIND, SYS_CONNECT, type ArchTable } from './syscalls.js';
 
 export const KEY_PREFIX = 'ctpipe-';

@@ -10,6 +10,7 @@
 // A namespace is read through any of its processes' /proc/PID/net; one that
 // has exited is dropped and the next is tried. No `process` access.
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { nsInode } from '../../../proc/netns.js';
 import { parseFibTrieLocal, parseIfInet6, isLoopback } from './procnet.js';
 
 export interface Netns {
@@ -38,11 +39,7 @@ export interface NetnsIndexOptions {
 
 export type ReadResult = { text: string } | { error: 'no-permission' | 'gone' };
 
-/** "net:[4026531840]" -> 4026531840 */
-export function nsInode(link: string): number | null {
-  const m = /^net:\[(\d+)\]$/.exec(link);
-  return m ? Number(m[1]) : null;
-}
+export { nsInode };
 
 export class NetnsIndex {
   private readonly proc: string;

@@ -1,0 +1,318 @@
+// The attribution engine: for each flow event, its direction from the
+// host's own addresses, then the chain of sources (source.ts) for a NEW
+// event's owner, then the enrichments. The answer found at NEW is
+// remembered by conntrack id (guarded by the tuple, since ids are reused)
+// and given to the same flow's UPDATE and DESTROY events, even after the
+// process has gone. The engine owns the flow memory, the order of work and
+// the counts; it knows no method: those are the sources the factory
+// (factory.ts) gave it. No `process` access.
+import { networkInterfaces } from 'node:os';
+import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
+import { BoundedMap } from '../lru.js';
+import type { Answer, Enrichment, MethodStatus, Source } from './source.js';
+import { PROTO_NUM } from './sources/sockdiag.js';
+
+/** A flow's tuple (to guard against reused ids) and direction. */
+interface Base {
+  proto: string;
+  src: string;
+  sport?: number;
+  dst: string;
+  dport?: number;
+  direction: FlowEvent['direction'];
+}
+
+/** What is known of a flow's owner (one shape for all, made often). */
+class Remembered implements Base, Answer {
+  process?: ProcessInfo = undefined;
+  peer?: ProcessInfo = undefined;
+  readonly proto: string;
+  readonly src: string;
+  readonly sport?: number;
+  readonly dst: string;
+  readonly dport?: number;
+  readonly direction: FlowEvent['direction'];
+  constructor(b: Base, public attribution: Attribution) {
+    this.proto = b.proto;
+    this.src = b.src;
+    this.sport = b.sport;
+    this.dst = b.dst;
+    this.dport = b.dport;
+    this.direction = b.direction;
+  }
+}
+
+type Rec = Answer & Base;
+
+export interface EngineOptions {
+  /** The methods, in the order they are consulted (the first answers from nothing). */
+  sources: Source[];
+  /** Run in this order on every flow event after its attribution. */
+  enrichments?: Enrichment[];
+  /** Remember flows by conntrack id (default true). */
+  flowCache?: boolean;
+  /** Flows remembered at most (LRU). */
+  maxFlows?: number;
+  /** Methods not in the chain, and why (for status()). */
+  off?: MethodStatus[];
+  /** Whether `addr` is an address of this host (default: this namespace's interfaces, loopback). */
+  isLocal?: (addr: string) => boolean;
+}
+
+export interface EngineStats {
+  ok: number;
+  failed: number;
+  cached: number;
+  reasons: Record<string, number>;
+  /** NEW events answered, by method. */
+  methods: Record<string, number>;
+}
+
+/** This network namespace's own addresses (refreshed every 2 s). */
+export class Locality {
+  private local = new Set<string>();
+  private localAt = 0;
+
+  constructor() {
+    this.refresh();
+  }
+
+  private refresh(): void {
+    const set = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) set.add(a.address.replace(/%.*$/, '').toLowerCase());
+    }
+    this.local = set;
+    this.localAt = Date.now();
+  }
+
+  /** Is `addr` an address of this host (in this network namespace)? */
+  has(addr: string): boolean {
+    if (addr.startsWith('127.') || addr === '::1' || addr.startsWith('::ffff:127.')) return true;
+    if (Date.now() - this.localAt > 2000) this.refresh();
+    return this.local.has(addr) || (addr.startsWith('::ffff:') && this.local.has(addr.slice(7)));
+  }
+}
+
+/** A source that could not start. */
+export class EngineError extends Error {}
+
+export class Engine {
+  private closed = false;
+  readonly sources: readonly Source[];
+  readonly enrichments: readonly Enrichment[];
+  private flows: BoundedMap<number, Rec>;
+  private readonly isLocal: (addr: string) => boolean;
+  readonly stats: EngineStats = { ok: 0, failed: 0, cached: 0, reasons: {}, methods: {} };
+
+  /** The top-level fields the enrichments may set, in their order. */
+  readonly enrichedFields: readonly string[];
+
+  constructor(private opts: EngineOptions) {
+    this.sources = opts.sources;
+    this.enrichments = opts.enrichments ?? [];
+    this.enrichedFields = this.enrichments.flatMap((e) => e.fields ?? []);
+    this.flows = new BoundedMap(Math.max(2, opts.maxFlows ?? 100000));
+    if (opts.isLocal) this.isLocal = opts.isLocal;
+    else {
+      const l = new Locality();
+      this.isLocal = (a) => l.has(a);
+    }
+  }
+
+  /** The source of method `name`, if it is in the chain. */
+  source<S extends Source = Source>(name: string): S | undefined {
+    return this.sources.find((s) => s.name === name) as S | undefined;
+  }
+
+  /** Every method's status: the sources in chain order, then those left out and why. */
+  status(): MethodStatus[] {
+    return [...this.sources.map((s) => s.status()), ...(this.opts.off ?? [])];
+  }
+
+  /** Lines of counts for --stats: each source's, then the answers'. */
+  statsLines(): string[] {
+    const out: string[] = [];
+    for (const s of this.sources) {
+      const l = s.statsLine?.();
+      if (l) out.push(l);
+    }
+    const s = this.stats;
+    const reasons = Object.entries(s.reasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    out.push(`attributed ${s.ok}, unattributed ${s.failed} (${reasons}), from flow memory ${s.cached}`);
+    return out;
+  }
+
+  /** Special records the sources have for the stream now. */
+  takeRecords(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const s of this.sources) if (s.takeRecords) out.push(...s.takeRecords());
+    return out;
+  }
+
+  /**
+   * Start the sources that run beside the stream, in chain order; when one
+   * cannot start, the ones started are closed again and the error, prefixed
+   * with the method's name, is thrown.
+   */
+  async start(): Promise<void> {
+    for (const s of this.sources) {
+      if (!s.start) continue;
+      try {
+        await s.start();
+      } catch (e) {
+        await this.close();
+        throw new EngineError(`${s.name}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Stop every source and enrichment. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.sources) await s.close?.();
+    for (const e of this.enrichments) await e.close?.();
+  }
+
+  /** Direction, and the answer when no lookup is needed. */
+  private classify(ev: FlowEvent): Rec {
+    const srcLocal = this.isLocal(ev.src);
+    const dstLocal = this.isLocal(ev.reply?.src ?? ev.dst);
+    const direction: FlowEvent['direction'] = srcLocal && dstLocal ? 'local' : srcLocal ? 'out' : dstLocal ? 'in' : 'fwd';
+    const base: Base = { proto: ev.proto, src: ev.src, sport: ev.sport, dst: ev.dst, dport: ev.dport, direction };
+    if (direction === 'fwd') return new Remembered(base, { method: 'none', ok: false, reason: 'forwarded' });
+    if (!PROTO_NUM[ev.proto] || ev.sport === undefined) return new Remembered(base, { method: 'none', ok: false, reason: 'unsupported-protocol' });
+    return new Remembered(base, { method: 'none', ok: false, reason: 'socket-gone' });
+  }
+
+  /**
+   * Start a batch: call after reading a batch of events and before
+   * attributing them (see SockDiagSource.beginBatch).
+   */
+  beginBatch(): void {
+    for (const s of this.sources) s.beginBatch?.();
+  }
+
+  /**
+   * Attribute `ev` at once if no lookup needs waiting for (the flow is
+   * remembered, or every source that wants it answers now): true when
+   * done. Otherwise false, and attribute() must be awaited.
+   */
+  attributeNow(ev: FlowEvent): boolean {
+    let known: Rec | null = null;
+    if (ev.event !== 'new') {
+      known = this.recall(ev);
+      if (known && this.fromMemory(ev, known)) return true;
+    }
+    let rec = this.classify(ev);
+    for (const s of this.sources) {
+      if (!s.wants(ev, rec, undefined)) continue;
+      const r = s.refineNow ? s.refineNow(ev, rec) : null;
+      if (!r) return false;
+      rec = r;
+    }
+    if (ev.event === 'new') for (const s of this.sources) s.noteNow?.(ev, rec);
+    this.settle(ev, rec, known);
+    return true;
+  }
+
+  /** Add direction, process and attribution to one flow event (in place). */
+  async attribute(ev: FlowEvent): Promise<void> {
+    let known: Rec | null = null;
+    if (ev.event !== 'new') {
+      known = this.recall(ev);
+      if (known && this.fromMemory(ev, known)) return;
+    }
+    // Announced in stream order, before any lookup (audit: see sources/audit/correlator.ts).
+    const srcs = this.sources;
+    const tokens: unknown[] = new Array(srcs.length);
+    for (let i = 0; i < srcs.length; i++) tokens[i] = srcs[i].expect?.(ev);
+    let rec = this.classify(ev);
+    for (let i = 0; i < srcs.length; i++) {
+      if (srcs[i].wants(ev, rec, tokens[i])) rec = await srcs[i].refine(ev, rec, tokens[i]);
+    }
+    this.settle(ev, rec, known);
+  }
+
+  /**
+   * Attribute and enrich a batch of flow events read together, in place:
+   * lookups go out together, events of one flow in order (NEW before
+   * DESTROY). Resolves when all are done.
+   */
+  async run(events: FlowEvent[]): Promise<void> {
+    this.beginBatch();
+    const work: Promise<void>[] = [];
+    const byId = new Map<number, Promise<void>>();
+    const enrich = this.enrichments.length > 0;
+    for (const ev of events) {
+      const prev = byId.get(ev.id);
+      let p: Promise<void> | null;
+      if (!prev && this.attributeNow(ev)) p = enrich ? this.enrich(ev) : null;
+      else {
+        const a = prev ? prev.then(() => this.attribute(ev)) : this.attribute(ev);
+        p = enrich ? a.then(() => this.enrich(ev)) : a;
+      }
+      if (!p) continue;
+      byId.set(ev.id, p);
+      work.push(p);
+    }
+    if (work.length) await Promise.all(work);
+  }
+
+  /** Run the enrichments on one attributed event, in order. */
+  async enrich(ev: FlowEvent): Promise<void> {
+    for (const e of this.enrichments) {
+      const r = e.enrich(ev, ev.process);
+      if (r) await r;
+    }
+  }
+
+  private remember(id: number, rec: Rec): void {
+    if (this.opts.flowCache === false) return;
+    this.flows.set(id, rec);
+  }
+
+  private recall(ev: FlowEvent): Rec | null {
+    const r = this.flows.get(ev.id);
+    if (!r) return null;
+    if (r.proto !== ev.proto || r.src !== ev.src || r.sport !== ev.sport || r.dst !== ev.dst || r.dport !== ev.dport) return null;
+    return r;
+  }
+
+  private apply(ev: FlowEvent, rec: Rec): void {
+    ev.direction = rec.direction;
+    if (rec.process) ev.process = rec.process;
+    if (rec.peer) ev.peer = rec.peer;
+    ev.attribution = rec.attribution;
+    const a = rec.attribution;
+    this.stats[a.ok ? 'ok' : 'failed']++;
+    if (!a.ok && a.reason) this.stats.reasons[a.reason] = (this.stats.reasons[a.reason] ?? 0) + 1;
+    if (a.ok) this.stats.methods[a.method] = (this.stats.methods[a.method] ?? 0) + 1;
+  }
+
+  private fromMemory(ev: FlowEvent, known: Rec): boolean {
+    if (!(known.attribution.ok || ev.event === 'destroy' || known.direction === 'fwd')) return false;
+    this.stats.cached++;
+    this.apply(ev, known);
+    if (ev.event === 'destroy') this.flows.delete(ev.id);
+    return true;
+  }
+
+  private settle(ev: FlowEvent, rec: Rec, known: Rec | null): void {
+    if (ev.event === 'new') {
+      this.remember(ev.id, rec);
+      this.apply(ev, rec);
+      return;
+    }
+    // NEW not seen (started before us, or lost), or not attributed yet: tried now.
+    if (!rec.attribution.ok && rec.attribution.reason === 'socket-gone' && !known) rec.attribution.reason = 'not-seen';
+    if (ev.event === 'destroy') this.flows.delete(ev.id);
+    else if (rec.attribution.ok || !known) this.remember(ev.id, rec);
+    this.apply(ev, rec.attribution.ok || !known ? rec : known);
+  }
+
+  get flowCount(): number {
+    return this.flows.size;
+  }
+}

@@ -1,0 +1,86 @@
+// The one place the attribution engine is assembled: which methods run, in
+// which order (sock_diag with the fd index, other network namespaces, bpf,
+// audit: each later one only changes what the earlier ones could not
+// settle), and the shared parts each is given when it is made (the /proc
+// process reader and the fd index). Decides from what it is told (euid,
+// capabilities, a live input), so it is library code: no `process`.
+import { SocketIndex } from '../proc/sockets.js';
+import { ProcessReader } from '../proc/process.js';
+import { ownNetns } from '../proc/netns.js';
+import { NEEDS, missingCaps } from '../caps.js';
+import { Engine } from './engine.js';
+import type { Enrichment, MethodStatus, Source } from './source.js';
+import { SockDiagSource } from './sources/sockdiag.js';
+import { NetnsMethod } from './sources/netns/method.js';
+import type { RuntimeRoots } from './sources/netns/runtime.js';
+import { BpfMethod } from './sources/bpf/method.js';
+import { findBpftrace } from './sources/bpf/source.js';
+import { AuditMethod } from './sources/audit/method.js';
+
+export interface EngineConfig {
+  proc?: string;
+  /** Include the command line (default true). */
+  cmdline?: boolean;
+  flowCache?: boolean;
+  maxFlows?: number;
+  maxProcesses?: number;
+  /** Name the peer process of local flows (default true). */
+  peer?: boolean;
+  /** This process's effective uid, and capabilities (null: unknown). */
+  euid?: number;
+  caps?: Set<number> | null;
+  /** Owners of forwarded flows in other namespaces: the container runtimes' roots, or false. */
+  netns?: RuntimeRoots | false;
+  /** The bpf method: true asked for (start fails without it), false off, undefined the default (on when it can run). */
+  bpf?: boolean;
+  /** PATH to find bpftrace on. */
+  path?: string;
+  /** Whether the input is live (a pipe, not a saved file): sightings are about now. */
+  live?: boolean;
+  bpfWindowMs?: number;
+  /** The audit method, or false. */
+  audit?: { rules?: boolean; daemon?: boolean; windowMs?: number } | false;
+  /** This process's pid and node's process.arch (audit rule keys, syscall numbers). */
+  pid?: number;
+  arch?: string;
+  enrichments?: Enrichment[];
+  /** Something worth a line on stderr, from method `method`. */
+  onWarning?: (method: string, message: string) => void;
+}
+
+/** Why bpf cannot run here, with the fix; null when it can. */
+function bpfBlocked(c: EngineConfig): MethodStatus | null {
+  if (c.live === false) return { method: 'bpf', live: false, why: 'the input is a saved file: sightings are about the live system', fix: 'read a live ct-events pipe' };
+  if (c.euid !== 0) return { method: 'bpf', live: false, why: 'not root (bpftrace runs as root only)', fix: 'run ct-attribute as root' };
+  const missing = missingCaps(NEEDS.bpf, c.caps ?? null);
+  if (missing.length) return { method: 'bpf', live: false, why: `missing ${missing.join(' and ')}`, fix: 'run as root with its full capability set' };
+  if (findBpftrace(c.path) === null) return { method: 'bpf', live: false, why: 'bpftrace is not installed', fix: 'apt-get install bpftrace' };
+  return null;
+}
+
+export function createEngine(c: EngineConfig = {}): Engine {
+  const index = new SocketIndex({ proc: c.proc });
+  const procs = new ProcessReader({ proc: c.proc, cmdline: c.cmdline, maxEntries: c.maxProcesses, freshMs: 50 });
+  const viewer = {
+    selfUid: c.euid,
+    // Root without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE is refused too.
+    privileged: c.caps === undefined ? c.euid === 0 : missingCaps(NEEDS.attribute, c.caps).length === 0,
+  };
+  const warn = (m: string) => (s: string) => c.onWarning?.(m, s);
+  const sources: Source[] = [new SockDiagSource({ index, procs, peer: c.peer, ...viewer })];
+  const off: MethodStatus[] = [];
+  if (c.netns !== false) {
+    sources.push(new NetnsMethod({ index, procs, peer: c.peer, ...viewer, runtimes: c.netns }));
+  } else off.push({ method: 'netns', live: false, why: 'turned off (--no-netns)', fix: 'leave out --no-netns' });
+  const blocked = c.bpf === false ? { method: 'bpf', live: false, why: 'turned off (--no-bpf)', fix: 'leave out --no-bpf' } : c.bpf ? null : bpfBlocked(c);
+  if (!blocked) {
+    sources.push(new BpfMethod({ procs, netns: ownNetns(c.proc), windowMs: c.bpfWindowMs, cmdline: c.cmdline, required: c.bpf === true, onWarning: warn('bpf') }));
+  } else off.push(blocked);
+  if (c.audit) {
+    sources.push(new AuditMethod({
+      procs, index, rules: c.audit.rules, daemon: c.audit.daemon, windowMs: c.audit.windowMs, cmdline: c.cmdline,
+      pid: c.pid ?? 0, arch: c.arch ?? 'x64', onWarning: warn('audit'),
+    }));
+  } else off.push({ method: 'audit', live: false, why: 'not asked for', fix: '--audit (with --audit-rules, as root)' });
+  return new Engine({ sources, off, enrichments: c.enrichments, flowCache: c.flowCache, maxFlows: c.maxFlows });
+}

@@ -1,0 +1,284 @@
+// The sock_diag method: the socket of a flow's local end from an exact
+// sock_diag lookup (NETLINK_SOCK_DIAG, many in flight), its inode's
+// process from the /proc fd index (src/proc/sockets.ts), the process's
+// details from /proc/PID. First in the engine's chain: it answers outgoing,
+// inbound and local flows of this network namespace; a failed lookup says
+// why, a pid is never guessed.
+import type { FlowEvent, ProcessInfo, Attribution } from '../../event.js';
+import { SockDiag, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, type SockInfo } from '../../netlink/sockdiag.js';
+import type { SocketIndex } from '../../proc/sockets.js';
+import type { ProcessReader } from '../../proc/process.js';
+import { pickHolder, type Viewer } from '../owner.js';
+import type { Answer, MethodStatus, Source } from '../source.js';
+
+export const PROTO_NUM: Record<string, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, udplite: IPPROTO_UDPLITE };
+
+interface Endpoint { addr: string; port: number }
+
+/** What one flow needs looked up. */
+interface Lookup {
+  direction: FlowEvent['direction'];
+  proto: number;
+  family: 'ipv4' | 'ipv6';
+  out: Endpoint;
+  outRemote: Endpoint;
+  inLocal: Endpoint;
+  inRemote: Endpoint;
+  /** Look up the originating end (out, local). */
+  wantOut: boolean;
+  /** Look up the replying end (in; the peer of local). */
+  wantIn: boolean;
+}
+
+/**
+ * When the flow began, as closely as the event tells (ms since the epoch):
+ * the kernel's start timestamp (nf_conntrack_timestamp=1), else the time
+ * ct-events received the event, which is later; Infinity when neither is
+ * known (never matches a closed socket).
+ */
+function eventMs(ev: FlowEvent): number {
+  const start = typeof ev.start === 'string' ? Date.parse(ev.start) : NaN;
+  const t = Date.parse(ev.ts);
+  if (!Number.isNaN(start) && !(start > t)) return start;
+  return Number.isNaN(t) ? Infinity : t;
+}
+
+const UDP_OWNER_MS = 200;
+
+export interface SockDiagSourceOptions extends Viewer {
+  index: SocketIndex;
+  procs: ProcessReader;
+  /** Name the peer process of local (both ends on this host) flows (default true). */
+  peer?: boolean;
+}
+
+export class SockDiagSource implements Source {
+  readonly name = 'sock_diag';
+  private diag: SockDiag;
+  private readonly index: SocketIndex;
+  private readonly procs: ProcessReader;
+  readonly stats = { lookups: 0 };
+
+  constructor(private opts: SockDiagSourceOptions) {
+    this.diag = new SockDiag();
+    this.index = opts.index;
+    this.procs = opts.procs;
+  }
+
+  status(): MethodStatus {
+    return { method: this.name, live: true };
+  }
+
+  statsLine(): string {
+    return `sock_diag: lookups ${this.stats.lookups}`;
+  }
+
+  close(): void {
+    this.diag.close();
+  }
+
+  /**
+   * Start a batch: call after reading a batch of events and before
+   * attributing them. Socket holders confirmed once in a batch are not
+   * confirmed again for each of its events (all of them happened before
+   * the check, as with a check per event).
+   */
+  beginBatch(): void {
+    this.batchAt = Date.now();
+    this.index.newEpoch();
+  }
+
+  wants(ev: FlowEvent, rec: Answer): boolean {
+    return rec.direction !== 'fwd' && PROTO_NUM[ev.proto] !== undefined && ev.sport !== undefined && !rec.process && rec.attribution.method === 'none';
+  }
+
+  /**
+   * UDP owners by local endpoint: a flood of flows from one socket needs
+   * one sock_diag answer, not one per flow. An entry is used while its
+   * socket is still held (the fd index re-checks the inode with a readlink)
+   * and for UDP_OWNER_MS after sock_diag named it; then sock_diag is asked
+   * again. Once the socket is closed, the entry still answers for flows
+   * whose events were received before the last time the socket was seen
+   * held (`confirmedAt`): at that moment, after the flow began, this socket
+   * had the flow's local endpoint, and while it had it no other socket
+   * could. A flow that began after that moment is never given to it.
+   */
+  private udpOwners = new Map<string, { sock: SockInfo; at: number; confirmedAt: number }>();
+  /** Sockets seen closed, with the process that held them (see udpOwners). */
+  private closedOwner = new WeakMap<SockInfo, ProcessInfo>();
+  /** When the current batch began (see beginBatch), or 0. */
+  private batchAt = 0;
+
+  /**
+   * The UDP owner of `local` if known; undefined when sock_diag must be
+   * asked. `ts` is the event's receive time (ms), for closed sockets.
+   */
+  private cachedUdpOwner(proto: number, local: Endpoint, ev: FlowEvent): SockInfo | undefined {
+    const hit = this.udpOwners.get(`${proto}|${local.addr}|${local.port}`);
+    if (!hit) return undefined;
+    if (this.closedOwner.has(hit.sock)) return eventMs(ev) <= hit.confirmedAt ? hit.sock : undefined;
+    // A confirmation made in this batch was made after it began.
+    const t = this.batchAt || Date.now();
+    if (this.index.holds(hit.sock.inode)) {
+      if (t > hit.confirmedAt) hit.confirmedAt = t;
+      return Date.now() - hit.at < UDP_OWNER_MS ? hit.sock : undefined;
+    }
+    const last = this.withInode.get(hit.sock.inode);
+    if (!last) return undefined;
+    this.closedOwner.set(hit.sock, last.info);
+    return eventMs(ev) <= hit.confirmedAt ? hit.sock : undefined;
+  }
+
+  private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint, ev: FlowEvent): Promise<SockInfo | null> {
+    if (proto !== IPPROTO_TCP) {
+      const cached = this.cachedUdpOwner(proto, local, ev);
+      if (cached) return cached;
+      const key = `${proto}|${local.addr}|${local.port}`;
+      // Events read together all miss together (when the entry expires, or
+      // for a new socket): one question for them all, not one each.
+      const inflight = this.udpAsking.get(key);
+      if (inflight) return inflight;
+      const asking = this.askUdpOwner(key, family, proto, local, remote);
+      this.udpAsking.set(key, asking);
+      try {
+        return await asking;
+      } finally {
+        this.udpAsking.delete(key);
+      }
+    }
+    return this.findSocketNow(family, proto, local, remote);
+  }
+
+  /** UDP owner lookups on their way, by local endpoint (see findSocket). */
+  private udpAsking = new Map<string, Promise<SockInfo | null>>();
+
+  private async askUdpOwner(key: string, family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
+    const asked = Date.now();
+    const s = await this.findSocketNow(family, proto, local, remote);
+    if (s && s.inode) {
+      if (this.udpOwners.size > 4096) this.udpOwners.clear();
+      this.udpOwners.set(key, { sock: s, at: asked, confirmedAt: asked });
+    } else {
+      // Nothing there now: a closed socket's entry stays, for its flows still to come.
+      const old = this.udpOwners.get(key);
+      if (old && !this.closedOwner.has(old.sock)) this.udpOwners.delete(key);
+    }
+    return s;
+  }
+
+  private async findSocketNow(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
+    // TCP looks a socket up by (local, remote); UDP the way the receive path
+    // does, from the remote end to the local one (udp_diag.c, udp_dump_one).
+    const exact = proto === IPPROTO_TCP
+      ? { src: local.addr, sport: local.port, dst: remote.addr, dport: remote.port }
+      : { src: remote.addr, sport: remote.port, dst: local.addr, dport: local.port };
+    const r = await this.diag.query({ family, proto, exact });
+    let s = r[0] ?? null;
+    if (proto === IPPROTO_TCP && (!s || s.inode === 0)) {
+      // A half-open inbound connection is a request socket with no inode:
+      // its owner is the listener on the local port.
+      s = (await this.findListener(family, local)) ?? s;
+    }
+    return s;
+  }
+
+  private async findListener(family: 'ipv4' | 'ipv6', local: Endpoint): Promise<SockInfo | null> {
+    const any = family === 'ipv4' ? '0.0.0.0' : '::';
+    const l = await this.diag.query({ family, proto: IPPROTO_TCP, exact: { src: local.addr, sport: local.port, dst: any, dport: 0 } });
+    return l[0] && l[0].inode !== 0 && l[0].state === 10 ? l[0] : null;
+  }
+
+  /** The process-with-inode objects handed out, reused while the same. */
+  private withInode = new Map<number, { base: ProcessInfo; info: ProcessInfo }>();
+
+  private owner(sock: SockInfo): { process?: ProcessInfo; reason?: string; holders?: number } {
+    const closed = this.closedOwner.get(sock);
+    if (closed) return { process: closed };
+    const found = this.index.lookup(sock.inode);
+    const { best, reason } = pickHolder(found.holders, found.denied, sock.uid, this.procs, this.opts);
+    if (!best) return { reason };
+    // One object per (process, socket): a flood from one socket shares it.
+    let w = this.withInode.get(sock.inode);
+    if (!w || w.base !== best) {
+      if (this.withInode.size >= 4096) this.withInode.clear();
+      w = { base: best, info: { ...best, inode: sock.inode } };
+      this.withInode.set(sock.inode, w);
+    }
+    return { process: w.info, holders: found.holders.length };
+  }
+
+  /** The answer from the sockets found (`a` for the originating end, `b` for the replying end). */
+  private build<R extends Answer>(rec0: R, l: Lookup, a: SockInfo | null, b: SockInfo | null): R {
+    const direction = l.direction;
+    const mine = direction === 'in' ? b : a;
+    if (!mine) return { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
+    const o = this.owner(mine);
+    const rec: R = o.process
+      ? { ...rec0, process: o.process, attribution: { method: 'sock_diag', ok: true } }
+      : { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: o.reason, uid: mine.uid } as Attribution };
+    if (o.holders && o.holders > 1) (rec.attribution as any).holders = o.holders;
+    if (direction === 'local' && b) {
+      const p = this.owner(b);
+      if (p.process) rec.peer = p.process;
+    }
+    return rec;
+  }
+
+  async refine<R extends Answer>(ev: FlowEvent, rec0: R): Promise<R> {
+    const l = this.lookupOf(ev, rec0.direction);
+    this.stats.lookups++;
+    try {
+      const [a, b] = await Promise.all([
+        l.wantOut ? this.findSocket(l.family, l.proto, l.out, l.outRemote, ev) : Promise.resolve(null),
+        l.wantIn ? this.findSocket(l.family, l.proto, l.inLocal, l.inRemote, ev) : Promise.resolve(null),
+      ]);
+      const rec = this.build(rec0, l, a, b);
+      if (!rec.process && l.direction === 'in' && l.proto === IPPROTO_TCP && b) {
+        // The accepted socket was closed before its owner could be read: the
+        // connection was received by the listener's process.
+        const ls = await this.findListener(l.family, l.inLocal);
+        if (ls) {
+          const lo = this.owner(ls);
+          if (lo.process) {
+            const fixed: R = { ...rec0, process: lo.process, attribution: { method: 'sock_diag', ok: true } };
+            if (lo.holders && lo.holders > 1) (fixed.attribution as any).holders = lo.holders;
+            return fixed;
+          }
+        }
+      }
+      return rec;
+    } catch (e) {
+      return { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: `error: ${(e as Error).message}` } };
+    }
+  }
+
+  private lookupOf(ev: FlowEvent, direction: FlowEvent['direction']): Lookup {
+    const r = ev.reply;
+    return {
+      direction,
+      proto: PROTO_NUM[ev.proto],
+      family: ev.family,
+      out: { addr: ev.src, port: ev.sport! },
+      outRemote: { addr: ev.dst, port: ev.dport! },
+      inLocal: { addr: r.src, port: r.sport! },
+      inRemote: { addr: r.dst, port: r.dport! },
+      wantOut: direction !== 'in',
+      wantIn: direction !== 'out' && (direction === 'in' || this.opts.peer !== false),
+    };
+  }
+
+  /**
+   * Answer without waiting when every socket needed is a UDP owner still
+   * held (see udpOwners); null when sock_diag must be asked.
+   */
+  refineNow<R extends Answer>(ev: FlowEvent, rec: R): R | null {
+    const l = this.lookupOf(ev, rec.direction);
+    if (l.proto === IPPROTO_TCP) return null;
+    const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out, ev) : null;
+    if (a === undefined) return null;
+    const b = l.wantIn ? this.cachedUdpOwner(l.proto, l.inLocal, ev) : null;
+    if (b === undefined) return null;
+    this.stats.lookups++;
+    return this.build(rec, l, a, b);
+  }
+}

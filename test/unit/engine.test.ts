@@ -1,0 +1,76 @@
+// The attribution engine's chain and enrichments, with sources made here:
+// which source is asked, in what order, what the event ends up with.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Engine } from '../../src/attribute/engine.js';
+import type { Answer, Enrichment, Source } from '../../src/attribute/source.js';
+import type { FlowEvent, ProcessInfo } from '../../src/event.js';
+
+const flow = (id: number, event: 'new' | 'destroy' = 'new'): FlowEvent => ({
+  ts: new Date().toISOString(), event, id, family: 'ipv4', proto: 'tcp',
+  src: '10.0.0.1', sport: 40000 + id, dst: '192.0.2.1', dport: 443,
+  reply: { src: '192.0.2.1', sport: 443, dst: '10.0.0.1', dport: 40000 + id }, status: [],
+} as unknown as FlowEvent);
+
+const P: ProcessInfo = { pid: 42, comm: 'curl' };
+
+/** A source that names P for even ids, and records what it was asked. */
+function namer(log: string[]): Source {
+  return {
+    name: 'first',
+    wants: (_ev, rec) => !rec.process,
+    async refine<R extends Answer>(ev: FlowEvent, rec: R): Promise<R> {
+      log.push(`first ${ev.id}`);
+      return ev.id % 2 === 0 ? { ...rec, process: P, attribution: { method: 'first', ok: true } } : { ...rec, attribution: { method: 'first', ok: false, reason: 'no-process' } };
+    },
+    status: () => ({ method: 'first', live: true }),
+  };
+}
+
+/** A later source that only looks at what the first could not name, and is announced every event in order. */
+function second(log: string[]): Source {
+  return {
+    name: 'second',
+    expect: (ev) => { log.push(`expect ${ev.id}`); return ev.id; },
+    wants: (_ev, rec, token) => token !== undefined && !rec.process,
+    refine<R extends Answer>(ev: FlowEvent, rec: R, token: unknown): R {
+      log.push(`second ${ev.id} token ${token}`);
+      return { ...rec, attribution: { method: 'second', ok: false, reason: 'ambiguous' } };
+    },
+    status: () => ({ method: 'second', live: false, why: 'test' }),
+  };
+}
+
+test('engine: sources in chain order, a later one only for what the earlier left, enrichments in order after', async () => {
+  const log: string[] = [];
+  const enrich = (name: string): Enrichment => ({
+    name, fields: [name],
+    async enrich(ev, owner) {
+      await new Promise((r) => setTimeout(r, name === 'a' ? 5 : 0));
+      log.push(`${name} ${ev.id} ${owner?.pid ?? '-'}`);
+      (ev as any)[name] = (ev as any).a ? 'after-a' : 'first';
+    },
+  });
+  const e = new Engine({ sources: [namer(log), second(log)], enrichments: [enrich('a'), enrich('b')], isLocal: (a) => a === '10.0.0.1', off: [{ method: 'third', live: false, why: 'off' }] });
+  const evs = [flow(2), flow(3)];
+  await e.run(evs);
+  assert.equal(evs[0].process?.pid, 42);
+  assert.deepEqual(evs[0].attribution, { method: 'first', ok: true });
+  assert.deepEqual(evs[1].attribution, { method: 'second', ok: false, reason: 'ambiguous' });
+  assert.equal(evs[1].direction, 'out');
+  assert.deepEqual((evs[0] as any).b, 'after-a', 'b ran after a');
+  assert.deepEqual(log.filter((l) => l.startsWith('expect')), ['expect 2', 'expect 3'], 'announced in stream order');
+  assert.ok(log.includes('second 3 token 3') && !log.some((l) => l.startsWith('second 2')));
+  // Per event, in registration order, with the owner found (events themselves run side by side).
+  for (const [x, y] of [['a 2 42', 'b 2 42'], ['a 3 -', 'b 3 -']]) assert.ok(log.indexOf(x) >= 0 && log.indexOf(x) < log.indexOf(y), `${x} before ${y}: ${log}`);
+  assert.deepEqual(e.enrichedFields, ['a', 'b']);
+  assert.deepEqual(e.status().map((s) => [s.method, s.live]), [['first', true], ['second', false], ['third', false]]);
+  // The DESTROY of a named flow comes from memory, without asking the sources.
+  const n = log.length;
+  const d = flow(2, 'destroy');
+  await e.run([d]);
+  assert.equal(d.process?.pid, 42);
+  assert.equal(log.slice(n).filter((l) => l.startsWith('first')).length, 0);
+  assert.equal(e.stats.cached, 1);
+  assert.equal(e.stats.methods.first, 2);
+});
