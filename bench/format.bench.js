@@ -31,6 +31,6 @@ console.log(`same output on a 20,000-event sample: ${same ? 'yes' : 'NO'}`);
 console.log(`best of ${RUNS} runs each (RUNS=n to change; presets: one run)`);
 const r1 = measure('ct-format (worker threads, default)', N, BIN, [], file);
 measure('ct-format --jobs 0 (one thread)', N, BIN, ['--jobs', '0'], file);
-for (const p of ['conntrack-logger', 'ctrecorder', 'csv']) measure(`ct-format -p ${p}`, N, BIN, ['-p', p], file, 1);
+for (const p of ['conntrack-logger', 'ctrecorder', 'csv']) measure(`ct-format --preset ${p}`, N, BIN, ['--preset', p], file, 1);
 const r2 = measure('jq -r "..."', N, 'jq', JQ, file);
 console.log(`ratio ct-format / jq: ${(r1 / r2).toFixed(2)}x  (target: >= 200,000 lines/s and faster than jq); load average now ${loadavg()[0].toFixed(2)}`);

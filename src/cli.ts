@@ -56,7 +56,7 @@ export function isEpipe(err: unknown): boolean {
  * Parse argv with a yargs instance built by the command. Returns null when
  * --help or --version was answered (already written to io.stdout).
  */
-export async function parseArgs<T>(y: Argv<T>, argv: string[], io: IO): Promise<T | null> {
+export async function parseArgs<T>(y: Argv<T>, argv: string[], io: IO, renamed: Renamed = {}): Promise<T | null> {
   y.exitProcess(false).strict().version('version', 'Show the version number', VERSION).alias('version', 'V').help('help', 'Show this help').alias('help', 'h').wrap(Math.min(100, yargsWidth(io)));
   return await new Promise<T | null>((resolve, reject) => {
     let failure: string | null = null;
@@ -64,15 +64,98 @@ export async function parseArgs<T>(y: Argv<T>, argv: string[], io: IO): Promise<
       failure = msg || (err && err.message) || 'invalid arguments';
     });
     y.parse(argv, {}, (err, args, output) => {
-      if (failure || err) return reject(new UsageError(failure || (err as Error).message));
+      if (failure || err) return reject(new UsageError(suggestFlag(failure || (err as Error).message, y)));
+      for (const [old, now] of usedRenamed(argv, renamed)) io.stderr.write(`${(y as any).$0}: ${old} is now ${now} (see ctpipe(7)); the old spelling goes in a later release\n`);
       const a = args as any;
       if (a.help || a.version || a.h || a.V) {
-        io.stdout.write(output.endsWith('\n') ? output : output + '\n');
+        const text = unglue(output);
+        io.stdout.write(text.endsWith('\n') ? text : text + '\n');
         return resolve(null);
       }
       resolve(args as T);
     });
   });
+}
+
+/**
+ * Old spellings of options kept as aliases for a release (ctpipe(7), OPTION
+ * VOCABULARY): old flag as typed ("-p", "--events") -> the name to use now.
+ * The alias itself is declared on the option; this only says so on stderr.
+ */
+export type Renamed = Record<string, string>;
+
+function usedRenamed(argv: string[], renamed: Renamed): [string, string][] {
+  const seen = new Map<string, string>();
+  for (const tok of argv) {
+    if (tok === '--') break;
+    if (tok.startsWith('--')) {
+      const name = tok.split('=')[0];
+      if (renamed[name]) seen.set(name, renamed[name]);
+    } else if (/^-[A-Za-z]/.test(tok)) {
+      // A cluster of short flags (-zf) names each letter.
+      for (const ch of tok.slice(1)) {
+        if (!/[A-Za-z]/.test(ch)) break;
+        if (renamed['-' + ch]) seen.set('-' + ch, renamed['-' + ch]);
+      }
+    }
+  }
+  return [...seen];
+}
+
+/** Edit distance (Damerau-Levenshtein, optimal string alignment: a swap of two letters is one edit), for typos. */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The candidate nearest to `word`, if near enough to be a typo of it. */
+export function nearest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) { best = c; bestD = d; }
+  }
+  // A third of the word's length, at least one edit: "protoo", "evnet", "dprot".
+  return best !== undefined && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** yargs' "Unknown argument: protoo" with "; did you mean --proto?" when one option is near. */
+function suggestFlag(message: string, y: Argv<any>): string {
+  const m = /^Unknown arguments?: (.+)$/.exec(message);
+  if (!m) return message;
+  const opts = (y as any).getOptions();
+  const names = new Set<string>(Object.keys(opts.key ?? {}));
+  for (const list of Object.values(opts.alias ?? {}) as string[][]) for (const n of list) names.add(n);
+  const longs = [...names].filter((n) => n.length > 1 && n !== '$0' && !/^[a-z]+[A-Z]/.test(n));
+  // yargs also lists the camelCase twin of a dashed name (no-dsn, noDsn).
+  const camel = (n: string) => n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const all = m[1].split(', ');
+  const unknown = all.filter((u) => !all.some((o) => o !== u && o.includes('-') && camel(o) === u));
+  const said = `Unknown argument${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`;
+  const first = unknown[0];
+  const near = first.length < 2 ? undefined : nearest(first, longs);
+  return near ? `${said}; did you mean --${near}?` : said;
+}
+
+/**
+ * yargs (cliui) glues an option's [type] to a description that fills its
+ * column exactly ("on stderr[boolean]"): move the tags to a line of their
+ * own, right-aligned as yargs aligns them.
+ */
+export function unglue(help: string): string {
+  return help.split('\n').map((line) => {
+    const m = /^(.*\S)(\[(?:boolean|string|number|array|count)\].*)$/.exec(line);
+    if (!m) return line;
+    return `${m[1]}\n${m[2].padStart(line.length)}`;
+  }).join('\n');
 }
 
 function yargsWidth(io: IO): number {

@@ -9,17 +9,22 @@ const NAME = 'ct-doctor';
 
 function options(argv: string[], io: IO) {
   const y = commandLine(NAME, `Usage: ${NAME} [options]\n\nCheck what ctpipe needs on this machine: ctnetlink and conntrack events in the kernel, tracking in this network namespace, the counter and timestamp extensions, the capabilities held, access to other users' /proc entries, the nft and perl commands, and the outputs given. One line per check: PASS, WARN (works, but less) or FAIL, with the fix. Run it as the user and in the network namespace the pipeline runs in.`)
-    .option('syslog', { type: 'string', requiresArg: true, description: 'A syslog output to try: udp://, tcp://, tls://, relp://host[:port] or unix:PATH; repeatable' })
-    .option('es', { type: 'string', requiresArg: true, description: 'An Elasticsearch/OpenSearch node URL to try (GET /); repeatable' })
+    .option('udp', { type: 'string', requiresArg: true, description: 'A syslog server to try over UDP, host[:port] as ct-syslog takes it; repeatable' })
+    .option('tcp', { type: 'string', requiresArg: true, description: 'A syslog server to try over TCP, host[:port]; repeatable' })
+    .option('tls', { type: 'string', requiresArg: true, description: 'A syslog server to try over TLS, host[:port]; repeatable' })
+    .option('relp', { type: 'string', requiresArg: true, description: 'A RELP server to try, host[:port]; repeatable' })
+    .option('unix', { type: 'string', requiresArg: true, description: 'A local syslog socket to try (/dev/log); repeatable' })
+    .option('node', { alias: ['n', 'es'], type: 'string', requiresArg: true, description: 'An Elasticsearch/OpenSearch node URL to try (GET /), as ct-es takes it; repeatable (--es is the old spelling)' })
+    .option('syslog', { type: 'string', requiresArg: true, description: 'Old spelling: udp://, tcp://, tls://, relp://host[:port] or unix:PATH; repeatable' })
     .option('timeout', { type: 'number', default: 3, description: 'Seconds to wait for each output' })
     .option('json', { type: 'boolean', default: false, description: 'One JSON object per check: {"check","status","detail","fix"}' })
     .option('strict', { type: 'boolean', default: false, description: 'Exit 1 on warnings too' })
     .example(`sudo ${NAME}`, 'everything ct-events | ct-attribute needs, as root')
     .example(`sudo -u ctpipe ${NAME}`, 'without the service\'s capabilities: what the user alone may do')
     .example(`sudo ip netns exec blue ${NAME}`, 'in another network namespace')
-    .example(`${NAME} --syslog tcp://logs.example:514 --es https://es1:9200`, 'and whether the outputs answer')
+    .example(`${NAME} --tcp logs.example:514 --node https://es1:9200`, 'and whether the outputs answer')
     .example(`${NAME} --json | jq -r 'select(.status != "pass") | .fix'`, 'only the fixes');
-  return parseArgs(y, argv, io);
+  return parseArgs(y, argv, io, { '--syslog': '--udp, --tcp, --tls, --relp or --unix', '--es': '--node' });
 }
 
 const LABEL = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' } as const;
@@ -39,7 +44,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const targets: OutputTarget[] = [];
   try {
     for (const s of list(a.syslog)) targets.push(parseSyslogTarget(s));
-    for (const s of list(a.es)) targets.push(parseEsTarget(s));
+    for (const t of ['udp', 'tcp', 'tls', 'relp'] as const) for (const s of list(a[t])) targets.push(parseSyslogTarget(`${t}://${s}`, `--${t} '${s}'`));
+    for (const s of list(a.unix)) targets.push(parseSyslogTarget(`unix:${s}`, `--unix '${s}'`));
+    for (const s of list(a.node)) targets.push(parseEsTarget(s));
   } catch (e) {
     if (e instanceof TargetError) throw new UsageError(e.message);
     throw e;

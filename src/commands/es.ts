@@ -31,7 +31,7 @@ function options(argv: string[], io: IO) {
     .option('ca', { type: 'string', description: 'PEM file of the CA that signed the nodes\' certificates' })
     .option('insecure', { type: 'boolean', default: false, description: 'Do not verify the nodes\' TLS certificates' })
     .option('setup', { type: 'boolean', default: false, description: 'First install the index template (and create the data stream); with a terminal as input, stop there' })
-    .option('template', { type: 'string', description: 'Name of the template --setup installs (default: the index pattern up to its first date part, or the data stream)' })
+    .option('index-template', { alias: 'template', type: 'string', description: 'Name of the template --setup installs (default: the index pattern up to its first date part, or the data stream)' })
     .option('flush-bytes', { type: 'string', default: '5m', description: 'Send a bulk request when this much is batched (bytes; k and m suffixes)' })
     .option('flush-interval', { type: 'number', default: 1, description: 'Send what is batched after this many seconds' })
     .option('concurrency', { alias: 'c', type: 'number', default: 2, description: 'Bulk requests in flight at most' })
@@ -46,7 +46,7 @@ function options(argv: string[], io: IO) {
     .example(`${NAME} --setup --index 'ct-%G.%V' < /dev/null`, 'only install the template for weekly indices')
     .example(`${NAME} --dead-letter failed.ndjson < saved.ndjson`, 'replay a saved stream; refused documents kept aside')
     .example(`jq -c .document.ctpipe failed.ndjson | ${NAME}`, 'send dead letters again once the cause is fixed');
-  return parseArgs(y, argv, io);
+  return parseArgs(y, argv, io, { '--template': '--index-template' });
 }
 
 function positive(a: Record<string, unknown>, key: string, allowZero = false): number {
@@ -145,7 +145,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
 
   try {
     if (a.setup) {
-      const name = (a.template as string | undefined) ?? (dataStream ?? pattern!.wildcard.replace(/\*/g, '').replace(/[-._]+$/, '')) ?? 'ctpipe';
+      const name = (a['index-template'] as string | undefined) ?? (dataStream ?? pattern!.wildcard.replace(/\*/g, '').replace(/[-._]+$/, '')) ?? 'ctpipe';
       try {
         const said = await setup(transport, { name: name || 'ctpipe', pattern: dataStream ?? pattern!.wildcard, dataStream: dataStream !== undefined, raw: a.raw as boolean });
         for (const s of said) warn(io, NAME, s);

@@ -22,8 +22,8 @@ export function listOption(v: unknown): string[] {
 function options(argv: string[], io: IO) {
   const y = commandLine(NAME, `Usage: ${NAME} [options]\n\nWrite conntrack NEW/UPDATE/DESTROY events from the kernel as NDJSON, one event per line (see ct-event(5)).`)
     .option('proto', { alias: 'p', type: 'string', array: true, description: `Only these protocols (${PROTOS.join(', ')}); repeatable or comma-separated`, default: ['all'] })
-    .option('family', { alias: 'f', type: 'string', choices: ['ipv4', 'ipv6'], description: 'Only this address family' })
-    .option('events', { alias: 'e', type: 'string', description: 'Event kinds, comma-separated: new, update, destroy, or all', default: 'new,destroy' })
+    .option('family', { alias: 'f', type: 'string', choices: ['ipv4', 'ipv6'], description: 'Only this address family (-f is an old spelling: -f is --file elsewhere)' })
+    .option('event', { alias: ['e', 'events'], type: 'string', description: 'Event kinds, comma-separated: new, update, destroy, or all (--events is the old spelling)', default: 'new,destroy' })
     .option('dump', { type: 'boolean', default: false, description: 'List the current table first (marked "dump": true), then follow events' })
     .option('rcvbuf', { type: 'number', description: 'Socket receive buffer in bytes (default: 256 MiB, or net.core.rmem_max if larger)' })
     .option('queue', { type: 'number', default: 100000, description: 'Events held for a slow reader before they are counted as lost' })
@@ -34,7 +34,7 @@ function options(argv: string[], io: IO) {
     .example(`sudo ${NAME} --dump -e all | jq .`, 'the current table, then every event')
     .example(`sudo ${NAME} --enable-tracking --stats-interval 60`, 'in a namespace with no conntrack rule, with a heartbeat')
     .example(`sudo ${NAME} | ct-attribute | ct-format`, 'who opened what, readable');
-  return parseArgs(y, argv, io);
+  return parseArgs(y, argv, io, { '--events': '--event', '-f': '--family' });
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {
@@ -42,7 +42,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   if (!a) return 0;
   const protos = listOption(a.proto);
   for (const p of protos) if (!PROTOS.includes(p)) throw new UsageError(`unknown protocol '${p}' (choose from ${PROTOS.join(', ')})`);
-  let kinds = listOption(a.events);
+  let kinds = listOption(a.event);
   if (kinds.includes('all')) kinds = [...FLOW_EVENTS];
   for (const k of kinds) if (!(FLOW_EVENTS as readonly string[]).includes(k)) throw new UsageError(`unknown event kind '${k}' (choose from new, update, destroy, all)`);
   if (!kinds.length) throw new UsageError('--events needs at least one event kind');

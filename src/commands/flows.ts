@@ -22,7 +22,7 @@ function options(argv: string[], io: IO) {
     .example(`sudo ct-events | ct-attribute | ${NAME}`, 'one record per finished connection')
     .example(`sudo sysctl -w net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1`, 'byte counters and kernel start/stop times')
     .example(`sudo ct-events --dump | ct-attribute | ${NAME} --report-every 1h`, 'flows open before the start too; long ones hourly')
-    .example(`${NAME} saved.ndjson | ct-format -p ctrecorder-squeeze`, "ctrecorder's squeezed lines: start, end, both tuples")
+    .example(`${NAME} saved.ndjson | ct-format --preset ctrecorder-squeeze`, "ctrecorder's squeezed lines: start, end, both tuples")
     .example(`ct-filter --dport 443 saved.ndjson | ${NAME} | jq -c 'select(.finished) | [.process.comm, .dst, .counters.reply.bytes]'`, 'bytes received per HTTPS connection');
   return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
 }

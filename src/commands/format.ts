@@ -11,12 +11,13 @@ import { isTsFormat, PRESETS, PRESET_NAMES, TemplateError, TS_FORMATS, type Pres
 const NAME = 'ct-format';
 
 function options(argv: string[], io: IO) {
-  const presets = PRESET_NAMES.map((n) => `  ${n.padEnd(17)}${PRESETS[n].description}`).join('\n');
+  const width = Math.max(...PRESET_NAMES.map((n) => n.length)) + 2;
+  const presets = PRESET_NAMES.map((n) => `  ${n.padEnd(width)}${PRESETS[n].description}`).join('\n');
   const y = commandLine(NAME, `Usage: ${NAME} [options] [TEMPLATE] [file...]\n\nRender each event (ct-event(5)) from files or stdin as one line: by TEMPLATE, where <path> is a field (<src>, <reply.src>, <process.pid>, <process.cmdline>) and <path|text> gives a default, or by a preset. A first argument containing '<' is the template. Special records (overrun, stats) are written to stderr.\n\nPresets:\n${presets}`)
     // Declared so that strict mode accepts the template and file arguments.
     .command('$0 [args..]', false)
     .option('template', { alias: 't', type: 'string', requiresArg: true, description: 'The template (instead of the first argument)' })
-    .option('preset', { alias: 'p', type: 'string', requiresArg: true, choices: PRESET_NAMES as string[], description: 'A preset format' })
+    .option('preset', { alias: 'p', type: 'string', requiresArg: true, choices: PRESET_NAMES as string[], description: 'A preset format (-p is an old spelling: -p is --proto elsewhere)' })
     .option('missing', { alias: 'm', type: 'string', requiresArg: true, description: "Text for an absent field (default '-'; empty for csv and tsv)" })
     .option('ts-format', { type: 'string', requiresArg: true, description: `Timestamps: ${TS_FORMATS.join(', ')} or strftime (%Y-%m-%d %H:%M:%S.%f); default iso, or the preset's own` })
     .option('tz', { type: 'string', choices: ['utc', 'local'], description: "Time zone for --ts-format (default utc, or the preset's own)" })
@@ -27,9 +28,9 @@ function options(argv: string[], io: IO) {
     .example(`sudo ct-events | ct-attribute | ${NAME}`, 'the default one-line summary')
     .example(`${NAME} '<ts> <process.user> <process.comm> -> <dst>:<dport>' saved.ndjson`, 'a template, over a saved file')
     .example(`${NAME} --ts-format '%H:%M:%S' --tz local '<ts> <proto> <src> <dst> <process.pid|?>'`, 'local clock time, ? when no owner')
-    .example(`${NAME} -p conntrack-logger`, "conntrack-logger's line, for existing greps")
-    .example(`${NAME} -p csv --fields ts,src,dst,dport,process.comm > flows.csv`, 'chosen columns as CSV');
-  return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
+    .example(`${NAME} --preset conntrack-logger`, "conntrack-logger's line, for existing greps")
+    .example(`${NAME} --preset csv --fields ts,src,dst,dport,process.comm > flows.csv`, 'chosen columns as CSV');
+  return parseArgs(y, protectDash(argv), io, { '-p': '--preset' }).then((a) => a && restoreDash(a));
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {

@@ -15,18 +15,18 @@ const NAME = 'ct-record';
 const DEFAULT_BUFFER = '64m';
 
 function options(argv: string[], io: IO) {
-  const y = commandLine(NAME, `Usage: ${NAME} -f PATTERN [-t MINUTES] [--max-bytes SIZE] [--gzip] [--utc]\n\nWrite standard input, line by line and unchanged, to files named by the strftime PATTERN (%Y %m %d %H %M %S %j %s %%, ...; local time unless --utc). Each file is created with mode 0600 in a private directory and never over an existing file: a taken name gets .1, .2, ... before its extension. When the disk is full, lines are held in memory (--buffer) and written once there is room again; no line is cut or lost. SIGHUP closes the file and opens a new one (for logrotate).`)
+  const y = commandLine(NAME, `Usage: ${NAME} -f PATTERN [--minutes MINUTES] [--max-bytes SIZE] [--gzip] [--utc]\n\nWrite standard input, line by line and unchanged, to files named by the strftime PATTERN (%Y %m %d %H %M %S %j %s %%, ...; local time unless --utc). Each file is created with mode 0600 in a private directory and never over an existing file: a taken name gets .1, .2, ... before its extension. When the disk is full, lines are held in memory (--buffer) and written once there is room again; no line is cut or lost. SIGHUP closes the file and opens a new one (for logrotate).`)
     .option('file', { alias: 'f', type: 'string', requiresArg: true, demandOption: true, description: 'strftime pattern of the file names: /var/log/ct/tcp-%Y%m%d-%H%M%S.ndjson' })
-    .option('minutes', { alias: 't', type: 'number', requiresArg: true, description: 'Start a new file every MINUTES (1-1440), on boundaries aligned to midnight: -t 15 at :00, :15, :30, :45' })
+    .option('minutes', { alias: 't', type: 'number', requiresArg: true, description: 'Start a new file every MINUTES (1-1440), on boundaries aligned to midnight: --minutes 15 at :00, :15, :30, :45 (-t is an old spelling: -t is --template elsewhere)' })
     .option('max-bytes', { type: 'string', requiresArg: true, description: 'Start a new file before one would grow past SIZE (100m, 1g); a longer single line gets a file of its own' })
     .option('gzip', { alias: 'z', type: 'boolean', default: false, description: 'Compress each closed file to NAME.gz in the background (the uncompressed file is removed once NAME.gz is on disk)' })
     .option('utc', { type: 'boolean', default: false, description: 'Names and rotation boundaries in UTC instead of local time' })
     .option('buffer', { type: 'string', default: DEFAULT_BUFFER, requiresArg: true, description: 'Bytes held in memory while writing fails (disk full); when reached, stop reading input' })
-    .example(`sudo ct-events | ct-attribute | ${NAME} -f '/var/log/ct/tcp-%Y%m%d-%H%M%S.ndjson' -t 60 --gzip`, 'a new file every hour, compressed once closed')
+    .example(`sudo ct-events | ct-attribute | ${NAME} -f '/var/log/ct/tcp-%Y%m%d-%H%M%S.ndjson' --minutes 60 --gzip`, 'a new file every hour, compressed once closed')
     .example(`${NAME} -f '/var/log/ct/%Y/%m/%d.ndjson' --utc`, 'one file a day in UTC; directories made as needed (mode 0700)')
     .example(`${NAME} -f /var/log/ct/ct.ndjson`, 'one file, for logrotate (nocreate or create, postrotate: kill -HUP)')
     .example(`zcat /var/log/ct/tcp-*.ndjson.gz | ct-filter --net 192.168.1.100 --port 80 | ct-format`, 'reading back');
-  return parseArgs(y, argv, io);
+  return parseArgs(y, argv, io, { '-t': '--minutes' });
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {
@@ -46,7 +46,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     try {
       new Periods(minutes, tz);
     } catch {
-      throw new UsageError(`-t/--minutes '${a.minutes}' must be a whole number of minutes from 1 to 1440`);
+      throw new UsageError(`--minutes '${a.minutes}' must be a whole number of minutes from 1 to 1440`);
     }
   }
   let maxBytes: number | undefined;

@@ -25,18 +25,18 @@ const DEFAULT_PORT = { udp: 514, tcp: 514, tls: 6514, relp: 2514 } as const;
 
 export class TargetError extends Error {}
 
-export function parseSyslogTarget(s: string): OutputTarget {
+export function parseSyslogTarget(s: string, shownAs = `--syslog '${s}'`): OutputTarget {
   if (s.startsWith('/')) return { kind: 'syslog', transport: 'unix', path: s, label: `unix:${s}` };
   const unix = /^unix:(?:\/\/)?(\/.*)$/.exec(s);
   if (unix) return { kind: 'syslog', transport: 'unix', path: unix[1], label: `unix:${unix[1]}` };
   const m = /^(udp|tcp|tls|relp):\/\/([^/]+)\/?$/.exec(s);
-  if (!m) throw new TargetError(`--syslog '${s}': expected udp://, tcp://, tls:// or relp://host[:port], or unix:PATH`);
+  if (!m) throw new TargetError(`${shownAs}: expected udp://, tcp://, tls:// or relp://host[:port], or unix:PATH`);
   const transport = m[1] as keyof typeof DEFAULT_PORT;
   let hp;
   try {
     hp = parseHostPort(m[2], DEFAULT_PORT[transport]);
   } catch (e) {
-    throw new TargetError(`--syslog '${s}': ${(e as Error).message}`);
+    throw new TargetError(`${shownAs}: ${(e as Error).message}`);
   }
   const shown = hp.host.includes(':') ? `[${hp.host}]` : hp.host;
   return { kind: 'syslog', transport, host: hp.host, port: hp.port, label: `${transport}://${shown}:${hp.port}` };
@@ -47,7 +47,7 @@ export function parseEsTarget(s: string): OutputTarget {
   try {
     url = parseNode(s);
   } catch (e) {
-    throw new TargetError(`--es: ${(e as Error).message}`);
+    throw new TargetError(`--node: ${(e as Error).message}`);
   }
   return { kind: 'es', url, label: `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}` };
 }

@@ -253,7 +253,7 @@ for (const flavor of ['es7', 'es8', 'es9', 'opensearch1', 'opensearch2', 'opense
 
 test('--setup with nothing to ship (< /dev/null): only the template', async () => {
   const s = await server({ flavor: FLAVORS['es7.5'] });
-  const r = await runBin('ct-es', ['--node', s.url, '--setup', '--template', 'conn'], '');
+  const r = await runBin('ct-es', ['--node', s.url, '--setup', '--index-template', 'conn'], '');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(s.templates.get('conn')!.legacy, true, 'Elasticsearch 7.5 gets a legacy template');
   assert.equal(s.bulkRequests, 0);

@@ -15,7 +15,7 @@ test('--help: usage, every option, examples; exit 0, nothing on stderr', async (
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.match(r.stdout, /^Usage: ct-events \[options\]/);
-    for (const opt of ['--proto', '--family', '--events', '--dump', '--rcvbuf', '--queue', '--enable-tracking', '--host', '--stats-interval', '--version']) {
+    for (const opt of ['--proto', '--family', '--event', '--dump', '--rcvbuf', '--queue', '--enable-tracking', '--host', '--stats-interval', '--version']) {
       assert.ok(r.stdout.includes(opt), `--help mentions ${opt}`);
     }
     assert.match(r.stdout, /Examples:/);

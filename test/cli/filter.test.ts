@@ -195,7 +195,7 @@ test('--no-self in a real pipeline: drops its own process group and ct-* command
 });
 
 test('a pipeline of ct-* commands: ct-filter | ct-filter | ct-format, compared with jq', async () => {
-  const r = await shell(`"${BIN('ct-filter')}" --no-dns < "${EVENTS}" | "${BIN('ct-filter')}" -p tcp --dport 443 | "${BIN('ct-format')}" -p conntrack-logger`);
+  const r = await shell(`"${BIN('ct-filter')}" --no-dns < "${EVENTS}" | "${BIN('ct-filter')}" -p tcp --dport 443 | "${BIN('ct-format')}" --preset conntrack-logger`);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /^(ct-format: start at .*\n)?$/);
   const jq = await shell(`jq -r 'select((.event == "new" or .event == "update" or .event == "destroy") and .proto == "tcp" and .dport == 443) | "\\(.ts | sub("\\\\.[0-9]+Z$"; "Z") | fromdate): \\(.family)/\\(.proto) \\(.src)/\\(.sport) > \\(.dst)/\\(.dport) :: \\(.process.pid // "?") \\(.process.uid // "-"):\\(.process.gid // "-") \\(.process.cgroup // "-") :: \\(.process.cmdline // ["-"] | join(" "))"' "${EVENTS}"`);

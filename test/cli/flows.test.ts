@@ -220,10 +220,10 @@ test('--max-flows: evicted flows are written out early and counted on stderr', a
   assert.deepEqual(lines(r.stdout).map((x) => [x.id, x.reason ?? 'finished']), [[1, 'evicted'], [2, 'evicted'], [3, 'evicted'], [5, 'finished'], [4, 'end-of-input']]);
 });
 
-test('ct-flows | ct-format -p ctrecorder-squeeze: one line per connection, start and end', () => {
+test('ct-flows | ct-format --preset ctrecorder-squeeze: one line per connection, start and end', () => {
   const input = path.join(tmp, 'sq.ndjson');
   writeFileSync(input, [ev('new', 0, 1), ev('new', 0.5, 2), ev('destroy', 2.25, 1, { start: TS(-1), stop: TS(2) }), '{"ts":"2026-11-23T09:00:03.000000Z","event":"overrun","lost":2,"reason":"enobufs"}'].join('\n') + '\n');
-  const r = execFileSync('bash', ['-c', `set -o pipefail; ${BIN('ct-flows')} ${input} | ${BIN('ct-format')} -p ctrecorder-squeeze 2>${tmp}/fmt-err; echo "status $?"; cat ${tmp}/fmt-err`], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
+  const r = execFileSync('bash', ['-c', `set -o pipefail; ${BIN('ct-flows')} ${input} | ${BIN('ct-format')} --preset ctrecorder-squeeze 2>${tmp}/fmt-err; echo "status $?"; cat ${tmp}/fmt-err`], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
   const t = 'src=10.0.0.5:4000%d dst=93.184.216.34:443 src=93.184.216.34:443 dst=192.0.2.7:4000%d';
   assert.equal(r, [
     `2026.11.23 08:59:59.000000 2026.11.23 09:00:02.000000 ${t.replace(/%d/g, '1')}`,

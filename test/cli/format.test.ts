@@ -44,7 +44,7 @@ function shell(cmd: string, opts: { env?: NodeJS.ProcessEnv; sh?: string[] } = {
 
 const UTC = { env: { ...process.env, TZ: 'UTC' } };
 
-for (const [name, args] of [['default', []], ['conntrack-logger', ['-p', 'conntrack-logger']], ['ctrecorder', ['-p', 'ctrecorder']], ['packettrail', ['--preset', 'packettrail']]] as [string, string[]][]) {
+for (const [name, args] of [['default', []], ['conntrack-logger', ['--preset', 'conntrack-logger']], ['ctrecorder', ['--preset', 'ctrecorder']], ['packettrail', ['--preset', 'packettrail']]] as [string, string[]][]) {
   test(`ct-format ${args.join(' ') || '(default)'}: the same lines as jq`, async () => {
     const r = await runBin('ct-format', args, events, UTC);
     assert.equal(r.stderr, '');
@@ -97,21 +97,21 @@ const text = (v: unknown) => (v === undefined || v === null || v === '' ? '' : A
 const at = (o: any, p: string) => p.split('.').reduce((x, k) => (x === null || x === undefined ? undefined : x[k]), o);
 
 test('csv: a header, one row per event, every field as in the JSON', async () => {
-  const r = await runBin('ct-format', ['-p', 'csv'], events);
+  const r = await runBin('ct-format', ['--preset', 'csv'], events);
   assert.equal(r.code, 0, r.stderr);
   const rows = parseCsv(r.stdout);
   const header = rows[0];
   assert.ok(header.includes('process.cmdline') && header.includes('reply.src'));
   assert.equal(rows.length, records.length + 1);
   records.forEach((e, i) => header.forEach((h, j) => assert.equal(rows[i + 1][j], text(at(e, h)), `row ${i + 1} ${h}`)));
-  const f = await runBin('ct-format', ['-p', 'csv', '--fields', 'ts,dport', '--fields', 'process.user'], events);
+  const f = await runBin('ct-format', ['--preset', 'csv', '--fields', 'ts,dport', '--fields', 'process.user'], events);
   assert.equal(f.stdout.split('\n')[0], 'ts,dport,process.user');
-  const quoted = await runBin('ct-format', ['-p', 'csv', '--fields', 'process.cmdline'], '{"event":"new","process":{"pid":1,"cmdline":["sh","-c","echo \\"a,b\\""]}}\n');
+  const quoted = await runBin('ct-format', ['--preset', 'csv', '--fields', 'process.cmdline'], '{"event":"new","process":{"pid":1,"cmdline":["sh","-c","echo \\"a,b\\""]}}\n');
   assert.equal(quoted.stdout, 'process.cmdline\n"sh -c echo ""a,b"""\n');
 });
 
 test('tsv: a header, tab-separated, every field as in the JSON', async () => {
-  const r = await runBin('ct-format', ['-p', 'tsv', '--fields', 'ts,src,dport,process.cmdline'], events);
+  const r = await runBin('ct-format', ['--preset', 'tsv', '--fields', 'ts,src,dport,process.cmdline'], events);
   assert.equal(r.code, 0, r.stderr);
   const rows = r.stdout.trimEnd().split('\n').map((l) => l.split('\t'));
   assert.deepEqual(rows[0], ['ts', 'src', 'dport', 'process.cmdline']);
@@ -119,7 +119,7 @@ test('tsv: a header, tab-separated, every field as in the JSON', async () => {
 });
 
 test('kv: every field of every event, dotted keys', async () => {
-  const r = await runBin('ct-format', ['-p', 'kv'], events);
+  const r = await runBin('ct-format', ['--preset', 'kv'], events);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   assert.equal(lines.length, records.length);
@@ -131,7 +131,7 @@ test('kv: every field of every event, dotted keys', async () => {
 });
 
 test('notrust: open records for new, close records for destroy carrying the open uuid, nothing for updates', async () => {
-  const r = await runBin('ct-format', ['-p', 'notrust', '--agent', '3f1e0c1e-0000-4000-8000-000000000001'], events);
+  const r = await runBin('ct-format', ['--preset', 'notrust', '--agent', '3f1e0c1e-0000-4000-8000-000000000001'], events);
   assert.equal(r.code, 0, r.stderr);
   const out = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
   const flows = records.filter((e) => e.event !== 'update');
@@ -205,7 +205,7 @@ test('bad lines: named with their line number, skipped, the rest formatted; summ
 test('empty input: nothing (csv: the header), exit 0', async () => {
   const r = await runBin('ct-format', [], '');
   assert.deepEqual([r.code, r.stdout, r.stderr], [0, '', '']);
-  const c = await runBin('ct-format', ['-p', 'csv', '--fields', 'ts,src'], '');
+  const c = await runBin('ct-format', ['--preset', 'csv', '--fields', 'ts,src'], '');
   assert.deepEqual([c.code, c.stdout, c.stderr], [0, 'ts,src\n', '']);
 });
 
@@ -219,13 +219,13 @@ async function usage(args: string[], why: RegExp) {
 
 test('unknown flags and bad values: usage errors, exit 2', async () => {
   await usage(['--frobnicate'], /frobnicate/);
-  await usage(['-p', 'syslog-ng'], /syslog-ng/);
-  await usage(['-p', 'kv', '-t', '<ts>'], /not both/);
+  await usage(['--preset', 'syslog-ng'], /syslog-ng/);
+  await usage(['--preset', 'kv', '-t', '<ts>'], /not both/);
   await usage(['-t', 'no placeholder'], /has no <field> placeholder/);
   await usage(['--ts-format', 'rfc'], /--ts-format: 'rfc'/);
   await usage(['--tz', 'mars', '<ts>'], /mars/);
   await usage(['--fields', 'ts'], /--fields is for --preset csv or tsv/);
-  await usage(['-p', 'csv', '--fields', 'a b'], /not a field path/);
+  await usage(['--preset', 'csv', '--fields', 'a b'], /not a field path/);
 });
 
 test('--help: usage, presets, options, examples; exit 0', async () => {
@@ -243,8 +243,8 @@ test('| head -1: exit 0, nothing on stderr', async () => {
 });
 
 test('worker threads and one thread give the same output', async () => {
-  const one = await runBin('ct-format', ['--jobs', '0', '-p', 'ctrecorder'], readFileSync(big), UTC);
-  const many = await runBin('ct-format', ['--jobs', '2', '-p', 'ctrecorder'], readFileSync(big), UTC);
+  const one = await runBin('ct-format', ['--jobs', '0', '--preset', 'ctrecorder'], readFileSync(big), UTC);
+  const many = await runBin('ct-format', ['--jobs', '2', '--preset', 'ctrecorder'], readFileSync(big), UTC);
   assert.equal(one.code, 0, one.stderr);
   assert.ok(one.stdout.split('\n').length > 29000);
   assert.equal(many.stdout, one.stdout);

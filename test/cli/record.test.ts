@@ -67,8 +67,8 @@ test('--help, --version, unknown flags, a missing or bad -f, bad -t and sizes', 
     [['-f', `${d}/x`, '--frobnicate'], /Unknown argument: frobnicate/],
     [[], /Missing required argument: file/],
     [['-f', `${d}/x-%Q`], /unknown conversion %Q/],
-    [['-f', `${d}/x`, '-t', '0'], /-t\/--minutes '0' must be a whole number of minutes from 1 to 1440/],
-    [['-f', `${d}/x`, '-t', '1441'], /from 1 to 1440/],
+    [['-f', `${d}/x`, '--minutes', '0'], /--minutes '0' must be a whole number of minutes from 1 to 1440/],
+    [['-f', `${d}/x`, '--minutes', '1441'], /from 1 to 1440/],
     [['-f', `${d}/x`, '--max-bytes', 'lots'], /--max-bytes 'lots' is not a size/],
     [['-f', `${d}/x`, '--buffer', '0'], /--buffer '0' is not a size/],
   ] as [string[], RegExp][]) {
@@ -147,7 +147,7 @@ test('never overwrites: an existing file keeps its content; the next free name i
 
 test('rotation across a clock boundary (CT_RECORD_CLOCK): lines before it in the first file, after it in the next', async () => {
   const d = dir();
-  const p = start(['-f', `${d}/tcp-%Y%m%d-%H%M%S.ndjson`, '-t', '1', '--utc'], { CT_RECORD_CLOCK: '2026-11-23T07:59:58Z' });
+  const p = start(['-f', `${d}/tcp-%Y%m%d-%H%M%S.ndjson`, '--minutes', '1', '--utc'], { CT_RECORD_CLOCK: '2026-11-23T07:59:58Z' });
   const before = events.slice(0, 100).join('\n') + '\n';
   const afterB = events.slice(100, 300).join('\n') + '\n';
   p.child.stdin!.write(before);

@@ -148,9 +148,9 @@ test('outputs: a listening TCP port passes, a closed one fails, HTTP answers pas
     const closedPort = port(closed);
     await new Promise((r) => closed.close(r));
     const r = await doctor(null, ['--json', '--timeout', '5',
-      '--syslog', `tcp://127.0.0.1:${port(tcp)}`, '--syslog', `relp://127.0.0.1:${closedPort}`,
-      '--syslog', `unix:${sock}`, '--syslog', path.join(tmp, 'missing.sock'), '--syslog', 'udp://127.0.0.1',
-      '--es', `http://127.0.0.1:${port(es)}`, '--es', `http://user:secret@127.0.0.1:${port(es)}`]);
+      '--tcp', `127.0.0.1:${port(tcp)}`, '--relp', `127.0.0.1:${closedPort}`,
+      '--unix', sock, '--syslog', path.join(tmp, 'missing.sock'), '--udp', '127.0.0.1',
+      '--node', `http://127.0.0.1:${port(es)}`, '--es', `http://user:secret@127.0.0.1:${port(es)}`]);
     const outs = r.checks.filter((c) => c.target);
     const at = (t: string) => outs.filter((c) => c.target === t);
     assert.equal(at(`tcp://127.0.0.1:${port(tcp)}`)[0].status, 'pass');
@@ -177,8 +177,11 @@ test('outputs: a listening TCP port passes, a closed one fails, HTTP answers pas
 test('a target in no known form is a usage error', async () => {
   const r = await runBin('ct-doctor', ['--syslog', 'ftp://x']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^ct-doctor: --syslog 'ftp:\/\/x': expected udp:\/\/.*\nTry 'ct-doctor --help'.\n$/);
-  const e = await runBin('ct-doctor', ['--es', 'ftp://x']);
+  assert.match(r.stderr, /^ct-doctor: --syslog is now --udp, --tcp, --tls, --relp or --unix \(see ctpipe\(7\)\).*\nct-doctor: --syslog 'ftp:\/\/x': expected udp:\/\/.*\nTry 'ct-doctor --help'.\n$/);
+  const t = await runBin('ct-doctor', ['--tcp', 'a:b:c']);
+  assert.equal(t.code, 2);
+  assert.match(t.stderr, /^ct-doctor: --tcp 'a:b:c': /);
+  const e = await runBin('ct-doctor', ['--node', 'ftp://x']);
   assert.equal(e.code, 2);
   assert.match(e.stderr, /only http:\/\/ and https:\/\//);
 });
@@ -186,8 +189,8 @@ test('a target in no known form is a usage error', async () => {
 test('--help and --version', async () => {
   const h = await runBin('ct-doctor', ['--help']);
   assert.equal(h.code, 0);
-  assert.match(h.stdout, /--syslog/);
-  assert.match(h.stdout, /--es/);
+  assert.match(h.stdout, /--tcp/);
+  assert.match(h.stdout, /--node/);
   const v = await runBin('ct-doctor', ['--version']);
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ROOT } from '../helpers.js';
 
 const DIR = path.join(ROOT, 'man');
-const pages = readdirSync(DIR).filter((f) => /\.[15]$/.test(f));
+const pages = readdirSync(DIR).filter((f) => /\.[157]$/.test(f));
 
 test('every man page is built, without HTML entities, and renders', () => {
   const sources = readdirSync(DIR).filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3)).sort();
