@@ -5,7 +5,9 @@
       "sources": [
         "src/addon.c",
         "src/util.c",
-        "src/sockopt.c"
+        "src/sockopt.c",
+        "src/nlsock.c",
+        "src/netns.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

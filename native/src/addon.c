@@ -3,6 +3,8 @@
 
 static napi_value init(napi_env env, napi_value exports) {
   ct_register_sockopt(env, exports);
+  ct_register_nlsock(env, exports);
+  ct_register_netns(env, exports);
   return exports;
 }
 

@@ -10,6 +10,8 @@
 
 // Modules.
 void ct_register_sockopt(napi_env env, napi_value exports);
+void ct_register_nlsock(napi_env env, napi_value exports);
+void ct_register_netns(napi_env env, napi_value exports);
 
 // Helpers shared by the modules (util.c).
 

@@ -17,7 +17,29 @@ export interface NativeError extends Error {
   errno: number;
 }
 
+/** One wake-up's worth of datagrams (native/src/nlsock.c). */
+export type BatchCallback = (buf: Buffer, count: number, truncated: number, drops: number, errno: number) => void;
+
+/** The addon's netlink socket, read in C (native/src/nlsock.c); wrapped by src/native/netlink.ts. */
+export interface NativeNetlinkSocket {
+  fd(): number;
+  portid(): number;
+  send(buf: Buffer): number;
+  start(): void;
+  stop(): void;
+  ref(): void;
+  unref(): void;
+  /** The socket's drop counter (sk_drops) as the kernel has it. */
+  drops(): number;
+  /** Read what is queued now, through the batch callback. */
+  drain(): void;
+  close(): void;
+}
+
 export interface Addon {
+  NetlinkSocket: new (protocol: number, fd: number, slot: number, onBatch: BatchCallback) => NativeNetlinkSocket;
+  /** A bound netlink socket made inside the network namespace `nsPath` (checked against `inode` unless 0); throws a NativeError. */
+  socketInNetns(nsPath: string, inode: number, protocol: number): number;
   /** setsockopt(2) with an int value; throws a NativeError. */
   setsockopt(fd: number, level: number, name: number, value: number): void;
   /** getsockopt(2) of an int option; throws a NativeError. */

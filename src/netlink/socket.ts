@@ -4,18 +4,21 @@
 // reader, so the socket is read whatever the consumer does; when the queue or
 // the socket overflows, the loss is counted and reported in the stream as an
 // `overrun` record. With the dump option the current table is listed first.
-// This folder is the only importer of 'netlink'.
+// The sockets are ctpipe's own addon's (src/native/netlink.ts), not the
+// 'netlink' package's: its native code aborts the process when the kernel
+// reports an overrun (ENOBUFS), and it makes one callback per datagram
+// where the addon hands over every datagram waiting at once. Losses are
+// exact: the kernel's drop counter for the socket, read after each batch.
 import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
-import { RawNetlinkSocket } from 'netlink';
+import { NetlinkSocket, forEachDatagram, type NetlinkBatch } from '../native/netlink.js';
+import { AddonError } from '../native/addon.js';
 import {
   splitMessages, decodeConntrack, nlError, buildRequest, DecodeError, CommunityIdCache,
   NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_REQUEST, NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR,
   NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE, NFNLGRP_CONNTRACK_DESTROY, AF_INET, AF_INET6,
 } from './conntrack.js';
 import { nowTs, type FlowEvent, type FlowEventKind, type OverrunRecord } from '../event.js';
-import { netlinkDrops, netlinkSocketInfo } from '../proc/netlink.js';
-import { fdOfInode, setIntOptions, SOL_NETLINK, NETLINK_NO_ENOBUFS, SOL_SOCKET, SO_RCVBUFFORCE } from './sockopt.js';
 
 export const NETLINK_NETFILTER = 12;
 /**
@@ -23,7 +26,10 @@ export const NETLINK_NETFILTER = 12;
  * ~1.3 KB of buffer). The kernel only takes the memory while events wait.
  */
 export const DEFAULT_RCVBUF = 256 << 20;
-const DROP_POLL_MS = 200;
+/** Largest event datagram expected (one event is a few hundred bytes). */
+const EVENT_SLOT = 8192;
+/** Largest dump datagram: the kernel caps a dump part at 32 KiB (netlink_recvmsg, max_recvmsg_len). */
+const DUMP_SLOT = 32768;
 
 export interface ConntrackOptions {
   /** Which event kinds to subscribe to (kernel multicast groups). */
@@ -97,6 +103,7 @@ function rmemMax(): number {
 }
 
 function explain(err: any, what: string): CtnetlinkError {
+  if (err instanceof AddonError) return new CtnetlinkError(`${what}: ${err.message}`);
   const code = err && err.code;
   if (code === 'EPERM' || code === 'EACCES') {
     return new CtnetlinkError(`${what}: permission denied: subscribing to conntrack events needs CAP_NET_ADMIN (run as root, or grant it: setpriv --inh-caps +net_admin --ambient-caps +net_admin, or AmbientCapabilities=CAP_NET_ADMIN)`, code);
@@ -112,16 +119,14 @@ function explain(err: any, what: string): CtnetlinkError {
  * and `close()` when done; 'error' carries a CtnetlinkError.
  */
 export class ConntrackSource extends Readable {
-  private sock: RawNetlinkSocket | null = null;
-  private dumpSock: RawNetlinkSocket | null = null;
+  private sock: NetlinkSocket | null = null;
+  private dumpSock: NetlinkSocket | null = null;
   private queue = new Fifo<Rec>();
   /** A flow's community_id, hashed at NEW, reused for its UPDATE and DESTROY (none when only NEW events come). */
   private cids: CommunityIdCache | undefined;
   private held: Fifo<Rec> | null = null; // events arriving while the dump runs
   private pendingLost = 0;
   private pendingReason = '';
-  private drops = 0;
-  private dropTimer: NodeJS.Timeout | null = null;
   private started = false;
   private stopped = false;
   private wantMore = false;
@@ -140,20 +145,13 @@ export class ConntrackSource extends Readable {
   start(): void {
     if (this.started) return;
     this.started = true;
-    let sock: RawNetlinkSocket;
+    let sock: NetlinkSocket;
     try {
-      sock = new RawNetlinkSocket(NETLINK_NETFILTER, {} as any);
+      sock = new NetlinkSocket(NETLINK_NETFILTER, { slot: EVENT_SLOT, onBatch: (b) => this.onBatch(b) });
     } catch (e) {
       throw explain(e, 'netlink socket');
     }
     this.sock = sock;
-    const want = this.opts.rcvbuf ?? Math.max(rmemMax(), DEFAULT_RCVBUF);
-    try {
-      sock.setRecvBufferSize(Math.min(want, rmemMax()));
-    } catch (e) {
-      this.opts.onWarning?.(`could not set the receive buffer to ${want} bytes: ${(e as Error).message}`);
-    }
-
     for (const kind of new Set(this.opts.events)) {
       try {
         sock.addMembership(GROUPS[kind]);
@@ -163,71 +161,38 @@ export class ConntrackSource extends Readable {
         throw explain(e, `joining the conntrack ${kind} group`);
       }
     }
-    this.tuneSocket(sock, want);
-    this.counts.rcvbuf = sock.getRecvBufferSize();
-    sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.truncated));
-    sock.on('error', (err) => this.onSocketError(err));
+    this.tuneSocket(sock, this.opts.rcvbuf ?? Math.max(rmemMax(), DEFAULT_RCVBUF));
+    try {
+      this.counts.rcvbuf = sock.rcvbuf;
+    } catch { /* left at 0 */ }
+    sock.start();
     if (this.opts.dump) this.startDump();
   }
 
   /**
-   * NETLINK_NO_ENOBUFS (the package crashes on the ENOBUFS report; losses are
-   * read from the drop counter instead, polled) and, past net.core.rmem_max,
-   * SO_RCVBUFFORCE (allowed with CAP_NET_ADMIN, which subscribing needs anyway).
+   * The receive buffer (SO_RCVBUFFORCE past net.core.rmem_max: allowed with
+   * CAP_NET_ADMIN, which subscribing needs anyway) and NETLINK_NO_ENOBUFS
+   * (no error report on an overrun: the loss is read from the drop counter
+   * either way, and without it the addon clears and counts the report).
    */
-  private tuneSocket(sock: RawNetlinkSocket, want: number): void {
-    const info = netlinkSocketInfo(sock.address().port);
-    const fd = info ? fdOfInode(info.inode) : null;
-    if (fd === null) {
-      this.opts.onWarning?.('could not find the netlink socket\'s descriptor to tune it; a socket overflow may stop ct-events');
-      return;
-    }
-    this.drops = info!.drops;
-    const opts: Array<[number, number, number]> = [[SOL_NETLINK, NETLINK_NO_ENOBUFS, 1]];
-    if (want > rmemMax()) opts.push([SOL_SOCKET, SO_RCVBUFFORCE, want]);
-    const errors = setIntOptions(fd, opts);
-    if (errors.length) this.opts.onWarning?.(`could not set socket options (${errors.join('; ')}); a socket overflow may stop ct-events`);
-    this.dropTimer = setInterval(() => this.pollDrops(), DROP_POLL_MS);
-    this.dropTimer.unref();
+  private tuneSocket(sock: NetlinkSocket, want: number): void {
+    const errors = sock.setRcvbuf(want, rmemMax());
+    const e = sock.noEnobufs();
+    if (e) errors.push(e);
+    if (errors.length) this.opts.onWarning?.(`could not set socket options (${errors.join('; ')}); losses are still counted`);
   }
 
-  private pollDrops(): void {
-    const total = this.readDrops();
-    if (total !== null && total > this.drops) {
-      const lost = total - this.drops;
-      this.drops = total;
-      this.lose(lost, 'enobufs');
+  private onBatch(b: NetlinkBatch): void {
+    if (b.count) {
+      const ts = nowTs();
+      forEachDatagram(b.buf, (start, end) => this.onDatagram(b.buf.subarray(start, end), ts));
     }
+    if (b.drops) this.lose(b.drops, 'enobufs');
+    if (b.truncated) this.lose(b.truncated, 'truncated');
+    if (b.error) this.destroy(explain(b.error, 'receiving conntrack events'));
   }
 
-  /** Kernel drop counter for our socket, from /proc/net/netlink. */
-  private readDrops(): number | null {
-    if (!this.sock) return null;
-    return netlinkDrops(this.sock.address().port);
-  }
-
-  private onSocketError(err: any): void {
-    if (err && err.code === 'ENOBUFS') {
-      // The socket overflowed. The kernel counts each dropped message in
-      // sk_drops, visible in /proc/net/netlink; use it for an exact figure.
-      const total = this.readDrops();
-      let lost = 1;
-      if (total !== null) {
-        lost = Math.max(total - this.drops, 0);
-        this.drops = total;
-      }
-      if (lost > 0) this.lose(lost, 'enobufs');
-      return;
-    }
-    this.destroy(explain(err, 'receiving conntrack events'));
-  }
-
-  private onDatagram(buf: Buffer, truncated?: number): void {
-    if (truncated) {
-      this.lose(1, 'truncated');
-      return;
-    }
-    const ts = nowTs();
+  private onDatagram(buf: Buffer, ts: string): void {
     let msgs;
     try {
       msgs = splitMessages(buf);
@@ -336,27 +301,10 @@ export class ConntrackSource extends Readable {
 
   private startDump(): void {
     this.held = new Fifo<Rec>();
-    let dsock: RawNetlinkSocket;
-    try {
-      dsock = new RawNetlinkSocket(NETLINK_NETFILTER, {} as any);
-    } catch (e) {
-      this.held = null;
-      throw explain(e, 'netlink socket for the table dump');
-    }
-    this.dumpSock = dsock;
-    try { dsock.setRecvBufferSize(Math.max(rmemMax(), 1 << 20)); } catch { /* the default still works, more slowly */ }
-    const seq = (Date.now() & 0x7fffffff) >>> 0;
-    const finish = (err?: Error) => {
-      dsock.close();
-      this.dumpSock = null;
-      const held = this.held ?? new Fifo<Rec>();
-      this.held = null;
-      if (err) return this.destroy(err);
-      while (held.length) this.queue.push(held.shift()!);
-      this.pump();
-    };
-    dsock.on('message', (buf) => {
-      if (!this.held) return;
+    let dsock: NetlinkSocket;
+    let done = false;
+    const onDump = (buf: Buffer) => {
+      if (done || !this.held) return;
       const ts = nowTs();
       let msgs;
       try {
@@ -382,20 +330,50 @@ export class ConntrackSource extends Readable {
           this.held = saved;
         }
       }
-    });
-    dsock.on('error', (err) => finish(explain(err, 'table dump')));
+    };
+    try {
+      dsock = new NetlinkSocket(NETLINK_NETFILTER, {
+        slot: DUMP_SLOT,
+        onBatch: (b) => {
+          forEachDatagram(b.buf, (start, end) => onDump(b.buf.subarray(start, end)));
+          // A dump is flow-controlled by the kernel: a loss here is a failure.
+          if (!done && (b.drops || b.truncated)) finish(new CtnetlinkError(`table dump: ${b.drops + b.truncated} part(s) lost`));
+          if (!done && b.error) finish(explain(b.error, 'table dump'));
+        },
+      });
+    } catch (e) {
+      this.held = null;
+      throw explain(e, 'netlink socket for the table dump');
+    }
+    this.dumpSock = dsock;
+    dsock.setRcvbuf(Math.max(rmemMax(), 1 << 20), rmemMax()); // the default still works, more slowly
+    const seq = (Date.now() & 0x7fffffff) >>> 0;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      dsock.close();
+      this.dumpSock = null;
+      const held = this.held ?? new Fifo<Rec>();
+      this.held = null;
+      if (err) return this.destroy(err);
+      while (held.length) this.queue.push(held.shift()!);
+      this.pump();
+    };
+    dsock.start();
     const fam = this.opts.family === 'ipv4' ? AF_INET : this.opts.family === 'ipv6' ? AF_INET6 : 0;
-    dsock.send(buildRequest((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, fam), {}, (err) => {
-      if (err) finish(explain(err, 'table dump request'));
-    });
+    try {
+      dsock.send(buildRequest((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, fam));
+    } catch (e) {
+      queueMicrotask(() => finish(explain(e, 'table dump request')));
+    }
   }
 
   /** Stop receiving; what is queued is still delivered, then the stream ends. */
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.pollDrops();
-    if (this.dropTimer) clearInterval(this.dropTimer);
+    // What the kernel queued before the stop, and its last losses.
+    this.sock?.drain();
     this.sock?.close();
     this.sock = null;
     this.dumpSock?.close();
@@ -409,7 +387,6 @@ export class ConntrackSource extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    if (this.dropTimer) clearInterval(this.dropTimer);
     this.sock?.close();
     this.sock = null;
     this.dumpSock?.close();
