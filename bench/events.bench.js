@@ -4,10 +4,12 @@
 // 1. Flood: FLOWS (default 200,000) new UDP flows in a network namespace, as
 //    fast as one process can open them, captured at the same time by
 //    ct-events with its defaults and by the baseline `conntrack -E -e NEW`
-//    with its defaults. Both outputs go to files; the bench counts the flood's
-//    events in each, reads both CPU times from /proc/<pid>/stat, and prints
-//    the capture ratios. The flood generator is picked by measurement first
-//    (a C program compiled here with cc, sendto or sendmmsg; python3).
+//    given the same receive buffer (`-b`, ct-events' default). Both outputs
+//    go to files; the bench counts the flood's events in each, reads both CPU
+//    times from /proc/<pid>/stat, and prints the capture and CPU ratios:
+//    RUNS runs (default 5), each in a fresh namespace, and their medians,
+//    with the load average. The flood generator is picked by measurement
+//    first (a C program compiled here with cc, sendto or sendmmsg; python3).
 // 2. Slow consumer: ct-events --queue QUEUE piped into a reader that reads
 //    slowly while a flood runs (SLOW_FLOWS at SLOW_RATE a second, a pace
 //    ct-events' socket draining keeps up with, so that only the queue can
@@ -258,40 +260,51 @@ async function floodBench() {
   }
   console.log(`  using: ${best.name}`);
 
-  const ns = floodNs();
-  const f = (n) => path.join(tmp, n);
-  const ct = spawnTo(ns, [BIN], f('ct-events.out'), f('ct-events.err'));
-  const base = spawnTo(ns, ['conntrack', '-E', '-e', 'NEW'], f('conntrack.out'), f('conntrack.err'));
-  await waitSubscribed(ns, f('ct-events.out'), 9);
-  await sleep(300);
-  const cpu0 = { ct: cpuSeconds(ct.child.pid), base: cpuSeconds(base.child.pid) };
-  const secs = flood(ns, best, FLOWS);
-  console.log(`  flood sent in ${secs.toFixed(2)} s: ${fmt(FLOWS / secs)} flows/s with both listening`);
-  await settle([f('ct-events.out'), f('conntrack.out')]);
-  const cpu1 = { ct: cpuSeconds(ct.child.pid), base: cpuSeconds(base.child.pid) };
-  ct.child.kill('SIGTERM');
-  base.child.kill('SIGINT');
-  const [ctExit, baseExit] = await Promise.all([ct.exited, base.exited]);
-  const entries = Number(spawnSync('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.netfilter.nf_conntrack_count'], { encoding: 'utf8' }).stdout.trim());
-  delNs(ns);
-
-  const c = readCtEvents(f('ct-events.out'));
-  const b = readConntrack(f('conntrack.out'));
-  const ctErr = readFileSync(f('ct-events.err'), 'utf8').trim();
-  const baseErr = readFileSync(f('conntrack.err'), 'utf8').trim();
-  console.log(`  entries in the namespace's table afterwards: ${fmt(entries)}`);
-  console.log(`  ct-events (defaults):      ${fmt(c.flows).padStart(8)} of ${fmt(FLOWS)} = ${pct(c.flows, FLOWS)} captured; ` +
-    `lost ${fmt(c.lost)} in ${c.overruns} overrun records; CPU ${(cpu1.ct - cpu0.ct).toFixed(2)} s; exit ${ctExit.code ?? ctExit.sig}`);
-  console.log(`  conntrack -E -e NEW:       ${fmt(b).padStart(8)} of ${fmt(FLOWS)} = ${pct(b, FLOWS)} captured; ` +
-    `CPU ${(cpu1.base - cpu0.base).toFixed(2)} s; exit ${baseExit.code ?? baseExit.sig}`);
-  console.log(`  ratio ct-events/conntrack: captured ${(c.flows / b).toFixed(3)}x, CPU ${((cpu1.ct - cpu0.ct) / (cpu1.base - cpu0.base)).toFixed(2)}x`);
-  const show = (name, text) => {
-    if (!text) return;
-    const lines = text.split('\n');
-    console.log(`  ${name} stderr (${lines.length} lines): ${lines.slice(0, 3).join(' | ')}${lines.length > 3 ? ' | …' : ''}`);
-  };
-  show('ct-events', ctErr);
-  show('conntrack', baseErr);
+  const RUNS = Math.max(1, Number(process.env.RUNS ?? 5));
+  const { loadavg } = await import('node:os');
+  const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+  console.log(`  ${RUNS} runs (RUNS=n); conntrack -E -e NEW -b ${ctBuf} (the same buffer as ct-events); load average before: ${load()}`);
+  const runs = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const ns = floodNs();
+    const f = (n) => path.join(tmp, n);
+    const ct = spawnTo(ns, [BIN], f('ct-events.out'), f('ct-events.err'));
+    const base = spawnTo(ns, ['conntrack', '-E', '-e', 'NEW', '-b', String(ctBuf)], f('conntrack.out'), f('conntrack.err'));
+    await waitSubscribed(ns, f('ct-events.out'), 9);
+    await waitSubscribed(ns, f('conntrack.out'), 9);
+    await sleep(300);
+    const cpu0 = { ct: cpuSeconds(ct.child.pid), base: cpuSeconds(base.child.pid) };
+    const secs = flood(ns, best, FLOWS);
+    await settle([f('ct-events.out'), f('conntrack.out')]);
+    const cpu1 = { ct: cpuSeconds(ct.child.pid), base: cpuSeconds(base.child.pid) };
+    ct.child.kill('SIGTERM');
+    base.child.kill('SIGINT');
+    const [ctExit, baseExit] = await Promise.all([ct.exited, base.exited]);
+    // The kernel's own count of the flows made: the namespace's rule counter.
+    const nft = spawnSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'chain', 'inet', 'bench', 'out'], { encoding: 'utf8' }).stdout;
+    const made = Number(/packets (\d+)/.exec(nft)?.[1] ?? NaN);
+    delNs(ns);
+    const c = readCtEvents(f('ct-events.out'));
+    const b = readConntrack(f('conntrack.out'));
+    const r = { secs, c, b, made, ctCpu: cpu1.ct - cpu0.ct, baseCpu: cpu1.base - cpu0.base, ctExit: ctExit.code ?? ctExit.sig, baseExit: baseExit.code ?? baseExit.sig };
+    runs.push(r);
+    console.log(`  run ${run}: flood ${secs.toFixed(2)} s (${fmt(FLOWS / secs)} flows/s), new flows counted by the kernel's rule ${fmt(made)} (incl. probes); ` +
+      `ct-events ${fmt(c.flows)} captured (${pct(c.flows, FLOWS)}) + lost ${fmt(c.lost)} in ${c.overruns} overrun records, CPU ${r.ctCpu.toFixed(2)} s, exit ${r.ctExit}; ` +
+      `conntrack ${fmt(b)} captured (${pct(b, FLOWS)}), CPU ${r.baseCpu.toFixed(2)} s, exit ${r.baseExit}; CPU ratio ${(r.ctCpu / r.baseCpu).toFixed(2)}x`);
+    const show = (name, text) => {
+      if (!text) return;
+      const lines = text.split('\n');
+      console.log(`    ${name} stderr (${lines.length} lines): ${lines.slice(0, 3).join(' | ')}${lines.length > 3 ? ' | …' : ''}`);
+    };
+    show('ct-events', readFileSync(f('ct-events.err'), 'utf8').trim());
+    show('conntrack', readFileSync(f('conntrack.err'), 'utf8').trim());
+  }
+  const med = (xs) => { const a = [...xs].sort((x, y) => x - y); const m = a.length >> 1; return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2; };
+  const mc = med(runs.map((r) => r.ctCpu)), mb = med(runs.map((r) => r.baseCpu));
+  console.log(`  median of ${RUNS}: ct-events captured ${fmt(med(runs.map((r) => r.c.flows)))} of ${fmt(FLOWS)}, CPU ${mc.toFixed(2)} s (${(1e6 * mc / FLOWS).toFixed(2)} µs a flow); ` +
+    `conntrack -E -e NEW -b ${ctBuf} captured ${fmt(med(runs.map((r) => r.b)))}, CPU ${mb.toFixed(2)} s (${(1e6 * mb / FLOWS).toFixed(2)} µs a flow)`);
+  console.log(`  ratio ct-events/conntrack (median of the runs' ratios): CPU ${med(runs.map((r) => r.ctCpu / r.baseCpu)).toFixed(2)}x (target <= 1.0x); captured ${med(runs.map((r) => r.c.flows / r.b)).toFixed(3)}x`);
+  console.log(`  load average after: ${load()}`);
   return best;
 }
 

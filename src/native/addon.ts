@@ -33,6 +33,8 @@ export interface NativeNetlinkSocket {
   drops(): number;
   /** Read what is queued now, through the batch callback. */
   drain(): void;
+  /** Under load, leave the socket unwatched this many ms after a batch (default 1; 0: never). */
+  coalesce(ms: number): void;
   close(): void;
 }
 

@@ -409,10 +409,19 @@ export class CommunityIdCache {
   }
   /** @internal */
   take(id: number, ev: FlowEvent, kind: FlowEventKind): string | undefined {
-    const e = kind === 'destroy' ? this.map.peek(id) : this.map.get(id);
+    // A NEW is a flow's first event: nothing to find (and a miss in two
+    // Maps keyed by ids past 2^30 costs more than the rest of the cache).
+    if (kind === 'new') {
+      this.misses++;
+      return undefined;
+    }
+    // Keyed by the id as an int32: a small integer for V8's Map, where a
+    // u32 past 2^31 is a heap number, allocated and hashed at each use.
+    const key = id | 0;
+    const e = kind === 'destroy' ? this.map.peek(key) : this.map.get(key);
     if (e && e.src === ev.src && e.dst === ev.dst && e.proto === ev.proto && e.sport === portA(ev) && e.dport === portB(ev)) {
       this.hits++;
-      if (kind === 'destroy') this.map.delete(id);
+      if (kind === 'destroy') this.map.delete(key);
       return e.cid;
     }
     this.misses++;
@@ -421,10 +430,10 @@ export class CommunityIdCache {
   /** @internal */
   put(id: number, ev: FlowEvent, kind: FlowEventKind, cid: string): void {
     if (kind === 'destroy') {
-      this.map.delete(id);
+      this.map.delete(id | 0);
       return;
     }
-    this.map.set(id, { proto: ev.proto, src: ev.src, dst: ev.dst, sport: portA(ev), dport: portB(ev), cid });
+    this.map.set(id | 0, { proto: ev.proto, src: ev.src, dst: ev.dst, sport: portA(ev), dport: portB(ev), cid });
   }
   clear(): void {
     this.map.clear();
