@@ -9,6 +9,7 @@ import { Writable, Readable } from 'node:stream';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { VERSION } from './version.js';
+import { nearest } from './suggest.js';
 
 export interface IO {
   stdin: Readable;
@@ -100,31 +101,6 @@ function usedRenamed(argv: string[], renamed: Renamed): [string, string][] {
     }
   }
   return [...seen];
-}
-
-/** Edit distance (Damerau-Levenshtein, optimal string alignment: a swap of two letters is one edit), for typos. */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
-}
-
-/** The candidate nearest to `word`, if near enough to be a typo of it. */
-export function nearest(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) { best = c; bestD = d; }
-  }
-  // A third of the word's length, at least one edit: "protoo", "evnet", "dprot".
-  return best !== undefined && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
 /** yargs' "Unknown argument: protoo" with "; did you mean --proto?" when one option is near. */

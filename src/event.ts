@@ -124,6 +124,43 @@ export interface StatsRecord {
 
 export type AnyRecord = FlowEvent | OverrunRecord | StatsRecord | { ts?: string; event: string; [k: string]: unknown };
 
+// ---------------------------------------------------------------- field paths
+
+const PROCESS_FIELDS = ['pid', 'ppid', 'uid', 'user', 'gid', 'group', 'comm', 'exe', 'cmdline', 'cgroup', 'unit', 'container',
+  'container.id', 'container.runtime', 'container.pod', 'container.name', 'container.image', 'container.pod_name', 'container.pod_namespace',
+  'inode', 'netns', 'start_time', 'auid'];
+
+/**
+ * Every dotted path of the contract, as templates and --fields name them:
+ * flow events, what ct-attribute adds, ct-flows' records and the special
+ * records. A field added to the types above is added here too (and to
+ * ct-event(5)); ct-format refuses a placeholder naming no path listed here.
+ */
+export const FIELD_PATHS: readonly string[] = [
+  'ts', 'event', 'dump', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport',
+  'reply', 'reply.src', 'reply.sport', 'reply.dst', 'reply.dport',
+  'state', 'status', 'timeout', 'mark', 'zone', 'community_id', 'host',
+  'counters', 'counters.orig', 'counters.reply', 'counters.orig.packets', 'counters.orig.bytes', 'counters.reply.packets', 'counters.reply.bytes',
+  'start', 'stop', 'labels', 'icmp', 'icmp.type', 'icmp.code', 'icmp.id', 'helper', 'secmark', 'use', 'unknown',
+  'direction', 'process', ...PROCESS_FIELDS.map((f) => `process.${f}`), 'peer', ...PROCESS_FIELDS.map((f) => `peer.${f}`),
+  'attribution', 'attribution.method', 'attribution.ok', 'attribution.reason', 'attribution.uid', 'attribution.holders', 'attribution.side', 'attribution.netns',
+  // ct-flows' records
+  'duration', 'finished', 'reason', 'incomplete',
+  // special records
+  'lost', 'received', 'written', 'queued', 'rcvbuf',
+];
+
+/** Paths under which any key may come: arrays by index, kernel attributes kept undecoded. */
+const OPEN_PATHS = ['unknown', 'status', 'labels', 'process.cmdline', 'peer.cmdline'];
+const KNOWN = new Set(FIELD_PATHS);
+
+/** Whether a dotted path names a field of the contract (or an element of an array field, a key of `unknown`). */
+export function isContractPath(path: string): boolean {
+  if (KNOWN.has(path)) return true;
+  for (const open of OPEN_PATHS) if (path.startsWith(open + '.')) return true;
+  return false;
+}
+
 export function isFlowEvent(r: { event?: unknown }): r is FlowEvent {
   return r.event === 'new' || r.event === 'update' || r.event === 'destroy';
 }

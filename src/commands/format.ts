@@ -6,7 +6,7 @@ import { commandLine, parseArgs, warn, UsageError, type Command, type IO } from 
 import { protectDash, restoreDash, sourcesFrom } from '../input.js';
 import { runLines } from '../lines/run.js';
 import { compileFormat, type FormatProcessorOptions } from '../format/processor.js';
-import { isTsFormat, PRESETS, PRESET_NAMES, TemplateError, TS_FORMATS, type PresetOptions } from '../format/template.js';
+import { isTimeZone, isTsFormat, PRESETS, PRESET_NAMES, TemplateError, TS_FORMATS, type PresetOptions } from '../format/template.js';
 
 const NAME = 'ct-format';
 
@@ -20,14 +20,14 @@ function options(argv: string[], io: IO) {
     .option('preset', { alias: 'p', type: 'string', requiresArg: true, choices: PRESET_NAMES as string[], description: 'A preset format (-p is an old spelling: -p is --proto elsewhere)' })
     .option('missing', { alias: 'm', type: 'string', requiresArg: true, description: "Text for an absent field (default '-'; empty for csv and tsv)" })
     .option('ts-format', { type: 'string', requiresArg: true, description: `Timestamps: ${TS_FORMATS.join(', ')} or strftime (%Y-%m-%d %H:%M:%S.%f); default iso, or the preset's own` })
-    .option('tz', { type: 'string', choices: ['utc', 'local'], description: "Time zone for --ts-format (default utc, or the preset's own)" })
+    .option('tz', { type: 'string', requiresArg: true, description: "Time zone for --ts-format: utc, local, or an IANA name such as Europe/Berlin (default utc, or the preset's own)" })
     .option('fields', { type: 'string', requiresArg: true, description: 'csv/tsv columns, as field paths (comma-separated or repeated)' })
     .option('agent', { type: 'string', requiresArg: true, description: 'notrust: the agent UUID (default: derived from the host name)' })
     .option('color', { type: 'boolean', default: true, description: 'Colour on a terminal unless NO_COLOR is set (--no-color: never)' })
     .option('jobs', { type: 'number', description: 'Worker threads for bulk input such as files (default: CPUs, at most 4; 0: none)' })
     .example(`sudo ct-events | ct-attribute | ${NAME}`, 'the default one-line summary')
     .example(`${NAME} '<ts> <process.user> <process.comm> -> <dst>:<dport>' saved.ndjson`, 'a template, over a saved file')
-    .example(`${NAME} --ts-format '%H:%M:%S' --tz local '<ts> <proto> <src> <dst> <process.pid|?>'`, 'local clock time, ? when no owner')
+    .example(`${NAME} --ts-format '%H:%M:%S' --tz Europe/Berlin '<ts> <proto> <src> <dst> <process.pid|?> <process.cmdline|process.comm>'`, "Berlin's clock time, ? when no owner, the command name when the command line is gone")
     .example(`${NAME} --preset conntrack-logger`, "conntrack-logger's line, for existing greps")
     .example(`${NAME} --preset csv --fields ts,src,dst,dport,process.comm > flows.csv`, 'chosen columns as CSV');
   return parseArgs(y, protectDash(argv), io, { '-p': '--preset' }).then((a) => a && restoreDash(a));
@@ -44,6 +44,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   if (template !== undefined && !template.includes('<')) throw new UsageError(`the template '${template}' has no <field> placeholder`);
   const tsFormat = a['ts-format'] as string | undefined;
   if (tsFormat !== undefined && !isTsFormat(tsFormat)) throw new UsageError(`--ts-format: '${tsFormat}' is not ${TS_FORMATS.join(', ')} or a strftime pattern with %`);
+  const tz = a.tz === undefined ? undefined : String(a.tz).toLowerCase() === 'utc' || String(a.tz).toLowerCase() === 'local' ? String(a.tz).toLowerCase() : String(a.tz);
+  if (tz !== undefined && !isTimeZone(tz)) throw new UsageError(`--tz: '${tz}' is not utc, local or a time zone name (Europe/Berlin, America/New_York, ...)`);
   const fields = (a.fields === undefined ? [] : Array.isArray(a.fields) ? a.fields.map(String) : [String(a.fields)]).flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean);
   for (const f of fields) if (!/^[A-Za-z_][\w-]*(\.[\w-]+)*$/.test(f)) throw new UsageError(`--fields: '${f}' is not a field path`);
   if (fields.length && preset !== 'csv' && preset !== 'tsv') throw new UsageError('--fields is for --preset csv or tsv');
@@ -53,7 +55,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const opts: PresetOptions = {
     missing: a.missing as string | undefined,
     tsFormat,
-    tz: a.tz as 'utc' | 'local' | undefined,
+    tz,
     color: !!io.stdoutIsTTY && !io.env.NO_COLOR && a.color !== false,
     fields: fields.length ? fields : undefined,
     agent: a.agent as string | undefined,

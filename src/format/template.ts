@@ -8,11 +8,17 @@
 // Template syntax: `<path>` is replaced by the field at that dotted path
 // (`<src>`, `<reply.src>`, `<process.pid>`, `<process.cmdline.0>`);
 // `<path|text>` gives a default used instead of `missing` when that field is
-// absent; `\n \t \\ \< \>` are escapes; any other `<` is literal.
+// absent, `<path|other.path>` a field to fall back on (`<process.cmdline|
+// process.comm>`); `<extra:path>` reads a field from outside the contract
+// (another tool's). A path naming no field of ct-event(5), and a `<` with a
+// letter after it that is not closed, are TemplateErrors. `\n \t \\ \< \>`
+// are escapes; a `<` without a letter after it is literal.
 import { createHash, randomUUID } from 'node:crypto';
 import { compileTsFormat, TimestampError, type TimeZoneMode } from './time.js';
+import { FIELD_PATHS, isContractPath } from '../event.js';
+import { nearest } from '../suggest.js';
 
-export { compileTsFormat, isTsFormat, parseIso, TS_FORMATS, TimestampError, type TimeZoneMode } from './time.js';
+export { compileTsFormat, isTimeZone, isTsFormat, parseIso, TS_FORMATS, TimestampError, type TimeZoneMode } from './time.js';
 
 /** One event in, one line out (without the trailing `\n`); '' means "nothing for this event". */
 export type Renderer = (ev: Record<string, any>) => string;
@@ -39,7 +45,7 @@ export const TIMESTAMP_FIELDS: readonly string[] = ['ts', 'start', 'stop', 'proc
 
 /** ct-format's default line, close to conntrack-logger's, with the event kind and names. */
 export const DEFAULT_TEMPLATE =
-  '<ts> <event> <family>/<proto> <src>/<sport> > <dst>/<dport> :: <process.pid|?> <process.user>:<process.group> <process.unit> :: <process.cmdline>';
+  '<ts> <event> <family>/<proto> <src>/<sport> > <dst>/<dport> :: <process.pid|?> <process.user>:<process.group> <process.unit> :: <process.cmdline|process.comm>';
 
 // ---------------------------------------------------------------- values
 
@@ -135,11 +141,66 @@ export function typeName(v: unknown): string {
 
 // ---------------------------------------------------------------- templates
 
-const PLACEHOLDER = /<([A-Za-z_][\w-]*(?:\.[\w-]+)*)(?:\|([^<>]*))?>/y;
+const PATH = /^[A-Za-z_][\w-]*(?:\.[\w-]+)*$/;
+/** `extra:` names a field from outside the contract (another tool's): any non-blank keys. */
+const EXTRA_PREFIX = 'extra:';
+const EXTRA_PATH = /^[^\s.|<>]+(?:\.[^\s.|<>]+)*$/;
 
-type Part = { lit: string } | { path: string; dflt?: string };
+/** A placeholder: the field at `path`, else each of `alts` in turn, else `dflt` (or the missing text). */
+type Part = { lit: string } | { path: string; alts?: string[]; dflt?: string };
 
-/** Split a template into literal text and placeholders; throws TemplateError when it has no placeholder at all and looks like it meant one. */
+function unknownField(name: string, placeholder: string): TemplateError {
+  const near = nearest(name, FIELD_PATHS);
+  return new TemplateError(`'${placeholder}' names no field of ct-event(5)${near ? `: did you mean ${near}?` : ''} (a field from another tool: <${EXTRA_PREFIX}${name}>)`);
+}
+
+/**
+ * One placeholder's text between < and >: alternatives separated by |. All
+ * but the last must be fields; the last is a field when it names one with a
+ * dot (`process.comm`) or `extra:`, else it is the text for when none is
+ * there (`?`, `-`, `unknown`). A dotted name that is no field is a typo.
+ */
+function parsePlaceholder(body: string): Part {
+  const placeholder = `<${body}>`;
+  const alts = body.split('|');
+  const paths: string[] = [];
+  let dflt: string | undefined;
+  for (let k = 0; k < alts.length; k++) {
+    const alt = alts[k];
+    const first = k === 0;
+    const last = k === alts.length - 1;
+    if (alt.startsWith(EXTRA_PREFIX)) {
+      const name = alt.slice(EXTRA_PREFIX.length);
+      if (!EXTRA_PATH.test(name)) throw new TemplateError(`'${placeholder}': '${alt}' is not a field path`);
+      paths.push(name);
+      continue;
+    }
+    if (PATH.test(alt)) {
+      const known = isContractPath(alt);
+      if (last && !first && !alt.includes('.')) {
+        dflt = alt;
+        continue;
+      }
+      if (!known) throw unknownField(alt, placeholder);
+      paths.push(alt);
+      continue;
+    }
+    if (first) throw new TemplateError(`'${placeholder}' is not a placeholder: <field>, <field|text> or <field|other.field>; write \\< for a literal <`);
+    if (!last) throw new TemplateError(`'${placeholder}': '${alt}' is not a field; only the last alternative may be text`);
+    dflt = alt;
+  }
+  const [path, ...rest] = paths;
+  const part: { path: string; alts?: string[]; dflt?: string } = { path };
+  if (rest.length) part.alts = rest;
+  if (dflt !== undefined) part.dflt = dflt;
+  return part;
+}
+
+/**
+ * Split a template into literal text and placeholders. TemplateError for a
+ * placeholder naming no field of the contract (with the nearest one), and
+ * for one not closed: a < followed by a letter begins a placeholder.
+ */
 export function parseTemplate(template: string): Part[] {
   const parts: Part[] = [];
   let lit = '';
@@ -154,22 +215,40 @@ export function parseTemplate(template: string): Part[] {
         continue;
       }
     }
-    if (c === '<') {
-      PLACEHOLDER.lastIndex = i;
-      const m = PLACEHOLDER.exec(template);
-      if (m) {
-        if (lit) parts.push({ lit });
-        lit = '';
-        parts.push(m[2] === undefined ? { path: m[1] } : { path: m[1], dflt: m[2] });
-        i += m[0].length;
-        continue;
+    if (c === '<' && /[A-Za-z_]/.test(template[i + 1] ?? '')) {
+      let j = i + 1;
+      while (j < template.length && template[j] !== '>' && template[j] !== '<') j++;
+      if (template[j] !== '>') {
+        const seen = template.slice(i, Math.min(j, i + 40));
+        throw new TemplateError(`unclosed placeholder '${seen}' at character ${i + 1}: end it with >, or write \\< for a literal <`);
       }
+      if (lit) parts.push({ lit });
+      lit = '';
+      parts.push(parsePlaceholder(template.slice(i + 1, j)));
+      i = j + 1;
+      continue;
     }
     lit += c;
     i++;
   }
   if (lit) parts.push({ lit });
   return parts;
+}
+
+/** The first of a placeholder's fields that is there, as text; undefined when none is. */
+function chainGetter(paths: string[], tsf: (ts: string) => string): (ev: Record<string, any>) => string | undefined {
+  const gets = paths.map((p) => {
+    if (TIMESTAMP_FIELDS.includes(p)) return timestampGetter(p, tsf);
+    const get = pathGetter(p);
+    return (ev: Record<string, any>) => valueText(get(ev));
+  });
+  return (ev) => {
+    for (const g of gets) {
+      const v = g(ev);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  };
 }
 
 const RESET_DIM = '\x1b[22m';
@@ -193,7 +272,10 @@ export function compileTemplate(template: string, opts: TemplateOptions = {}): R
     }
     const dflt = p.dflt ?? missing;
     let fn: (ev: Record<string, any>) => string;
-    if (TIMESTAMP_FIELDS.includes(p.path)) {
+    if (p.alts) {
+      const get = chainGetter([p.path, ...p.alts], tsf);
+      fn = (ev) => get(ev) ?? dflt;
+    } else if (TIMESTAMP_FIELDS.includes(p.path)) {
       const get = timestampGetter(p.path, tsf);
       fn = (ev) => get(ev) ?? dflt;
       if (opts.color) {
@@ -255,6 +337,11 @@ function generated(template: string, missing: string, tsf: (ts: string) => strin
       continue;
     }
     const dflt = J(p.dflt ?? missing);
+    if (p.alts) {
+      stamps.push(chainGetter([p.path, ...p.alts], tsf));
+      exprs.push(`(S[${stamps.length - 1}](ev) ?? ${dflt})`);
+      continue;
+    }
     if (TIMESTAMP_FIELDS.includes(p.path)) {
       stamps.push(timestampGetter(p.path, tsf));
       exprs.push(`(S[${stamps.length - 1}](ev) ?? ${dflt})`);
@@ -287,7 +374,7 @@ function generated(template: string, missing: string, tsf: (ts: string) => strin
 
 /** The dotted paths a template reads (e.g. to tell whether it needs `process`). */
 export function templateFields(template: string): string[] {
-  return parseTemplate(template).flatMap((p) => ('path' in p ? [p.path] : []));
+  return parseTemplate(template).flatMap((p) => ('path' in p ? [p.path, ...(p.alts ?? [])] : []));
 }
 
 // ---------------------------------------------------------------- presets
@@ -577,7 +664,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'conntrack-logger': templatePreset(
     'conntrack-logger',
     "conntrack-logger's default line: epoch seconds, family/proto, pid uid:gid cgroup, cmdline",
-    '<ts>: <family>/<proto> <src>/<sport> > <dst>/<dport> :: <process.pid|?> <process.uid>:<process.gid> <process.cgroup> :: <process.cmdline>',
+    '<ts>: <family>/<proto> <src>/<sport> > <dst>/<dport> :: <process.pid|?> <process.uid>:<process.gid> <process.cgroup> :: <process.cmdline|process.comm>',
     { tsFormat: 'epoch' },
   ),
   ctrecorder: {

@@ -1,10 +1,43 @@
 // Timestamps for people and for other tools' parsers: turns an event's ISO
 // 8601 `ts` (UTC, microseconds, see ct-event(5)) into `iso`, epoch seconds or
-// a strftime-style pattern, in UTC or local time. Owns nothing else; never
+// a strftime-style pattern, in UTC, local time or a named zone. Owns nothing else; never
 // reads the clock or `process` (local time is the TZ the runtime was started
 // with, as for strftime(3)).
 
-export type TimeZoneMode = 'utc' | 'local';
+/** `utc`, `local` (the runtime's TZ), or an IANA zone name (`Europe/Berlin`), through Intl. */
+export type TimeZoneMode = 'utc' | 'local' | (string & {});
+
+/** Whether `tz` is utc, local or a time zone Intl knows. */
+export function isTimeZone(tz: string): boolean {
+  if (tz === 'utc' || tz === 'local') return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** The wall-clock fields of `sec` in the named zone, through Intl (one formatter per zone). */
+function zoneFields(sec: number, zone: string): Fields {
+  let f = zoneFormats.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    zoneFormats.set(zone, f);
+  }
+  const v: Record<string, number> = {};
+  for (const p of f.formatToParts(new Date(sec * 1000))) if (p.type !== 'literal') v[p.type] = +p.value;
+  const Y = v.year, m = v.month, d = v.day, H = v.hour % 24, M = v.minute, S = v.second;
+  const wall = Date.UTC(Y, m - 1, d, H, M, S);
+  return {
+    Y, m, d, H, M, S,
+    wday: new Date(Date.UTC(Y, m - 1, d)).getUTCDay(),
+    yday: (Date.UTC(Y, m - 1, d) - Date.UTC(Y, 0, 1)) / 86400000 + 1,
+    off: Math.round((wall - sec * 1000) / 60000),
+  };
+}
 
 /** Named formats; anything else containing `%` is a strftime pattern. */
 export const TS_FORMATS = ['iso', 'epoch', 'epoch-ms', 'epoch-us'] as const;
@@ -55,6 +88,7 @@ interface Fields {
 }
 
 function fieldsOf(sec: number, tz: TimeZoneMode): Fields {
+  if (tz !== 'utc' && tz !== 'local') return zoneFields(sec, tz);
   const dt = new Date(sec * 1000);
   const utc = tz === 'utc';
   const Y = utc ? dt.getUTCFullYear() : dt.getFullYear();
@@ -80,7 +114,7 @@ function offsetText(off: number, colon: boolean): string {
 function zoneName(sec: number, tz: TimeZoneMode): string {
   if (tz === 'utc') return 'UTC';
   try {
-    const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(new Date(sec * 1000));
+    const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short', ...(tz === 'local' ? {} : { timeZone: tz }) }).formatToParts(new Date(sec * 1000));
     return parts.find((p) => p.type === 'timeZoneName')?.value ?? '';
   } catch {
     return offsetText(fieldsOf(sec, tz).off, false);
@@ -206,7 +240,7 @@ export function compileTsFormat(fmt: string = 'iso', tz: TimeZoneMode = 'utc'): 
     // Local ISO: the offset with a colon (RFC 3339), which strftime's %z lacks.
     return (ts) => {
       const t = parseIso(ts);
-      return f(t) + offsetText(fieldsOf(t.sec, 'local').off, true);
+      return f(t) + offsetText(fieldsOf(t.sec, tz).off, true);
     };
   }
   return (ts) => f(parseIso(ts));

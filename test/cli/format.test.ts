@@ -54,7 +54,7 @@ for (const [name, args] of [['default', []], ['conntrack-logger', ['--preset', '
 }
 
 test('a template as the first argument or with -t; files after it', async () => {
-  const want = records.map((e) => `${e.proto} ${e.src} ${e.process?.pid ?? '?'} ${e.process?.cmdline?.join(' ') ?? 'none'}`).join('\n') + '\n';
+  const want = records.map((e) => `${e.proto} ${e.src} ${e.process?.pid ?? '?'} ${e.process?.cmdline?.length ? e.process.cmdline.join(' ') : 'none'}`).join('\n') + '\n';
   const tpl = '<proto> <src> <process.pid|?> <process.cmdline|none>';
   const a = await runBin('ct-format', [tpl], events);
   assert.equal(a.code, 0, a.stderr);
@@ -113,7 +113,7 @@ test('csv: a header, one row per event, every field as in the JSON', async () =>
 test('tsv: a header, tab-separated, every field as in the JSON', async () => {
   const r = await runBin('ct-format', ['--preset', 'tsv', '--fields', 'ts,src,dport,process.cmdline'], events);
   assert.equal(r.code, 0, r.stderr);
-  const rows = r.stdout.trimEnd().split('\n').map((l) => l.split('\t'));
+  const rows = r.stdout.replace(/\n$/, '').split('\n').map((l) => l.split('\t'));
   assert.deepEqual(rows[0], ['ts', 'src', 'dport', 'process.cmdline']);
   records.forEach((e, i) => assert.deepEqual(rows[i + 1], [e.ts, e.src, text(e.dport), text(e.process?.cmdline)]));
 });
@@ -226,6 +226,32 @@ test('unknown flags and bad values: usage errors, exit 2', async () => {
   await usage(['--tz', 'mars', '<ts>'], /mars/);
   await usage(['--fields', 'ts'], /--fields is for --preset csv or tsv/);
   await usage(['--preset', 'csv', '--fields', 'a b'], /not a field path/);
+});
+
+test('template typos: exit 2, nothing written, the nearest field named', async () => {
+  await usage(['<process.pdi> <dts>'], /^ct-format: '<process\.pdi>' names no field of ct-event\(5\): did you mean process\.pid\? \(a field from another tool: <extra:process\.pdi>\)\n/);
+  await usage(['<ts> <dts>'], /did you mean ts\?/);
+  await usage(['-t', '<ts> <src'], /^ct-format: unclosed placeholder '<src' at character 6: end it with >, or write \\< for a literal <\n/);
+  await usage(['<process.cmdline|process.comn>'], /did you mean process\.comm\?/);
+});
+
+test('fallback fields and fields from other tools (extra:)', async () => {
+  const input = '{"event":"new","proto":"udp","geo":{"country":"NL"},"process":{"pid":12135,"comm":"getent","cmdline":[]}}\n'
+    + '{"event":"new","proto":"tcp","process":{"pid":7,"comm":"curl","cmdline":["curl","-s"]}}\n';
+  const r = await runBin('ct-format', ['<proto> <process.cmdline|process.comm> <extra:geo.country|?>'], input);
+  assert.equal(r.stderr, '');
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, 'udp getent NL\ntcp curl -s ?\n');
+});
+
+test('--tz takes IANA zone names', async () => {
+  const input = '{"ts":"2026-07-01T12:00:00.000001Z","event":"new"}\n{"ts":"2026-12-01T12:00:00.000001Z","event":"new"}\n';
+  const r = await runBin('ct-format', ['--tz', 'Europe/Berlin', '--ts-format', '%F %T.%f %z', '<ts>'], input);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '2026-07-01 14:00:00.000001 +0200\n2026-12-01 13:00:00.000001 +0100\n');
+  const iso = await runBin('ct-format', ['--tz', 'America/New_York', '<ts>'], input);
+  assert.equal(iso.stdout, '2026-07-01T08:00:00.000001-04:00\n2026-12-01T07:00:00.000001-05:00\n');
+  await usage(['--tz', 'Mars/Olympus_Mons', '<ts>'], /--tz: 'Mars\/Olympus_Mons' is not utc, local or a time zone name/);
 });
 
 test('--help: usage, presets, options, examples; exit 0', async () => {

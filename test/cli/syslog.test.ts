@@ -101,7 +101,7 @@ test('usage errors exit 2 with a hint', async () => {
     ['--udp', 'a', '--sd', '--format', 'rfc3164'],
     ['--facility', 'nope'],
     ['--severity', 'overrun=loud'],
-    ['--template', '<a>', '--cee'],
+    ['--template', '<src>', '--cee'],
     ['--tcp', 'a', '--ca', 'x.pem'],
     ['--tls', 'a', '--cert', 'c.pem'],
     ['--queue', '0'],
@@ -111,6 +111,15 @@ test('usage errors exit 2 with a hint', async () => {
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^ct-syslog: .*\nTry 'ct-syslog --help'\.\n$/);
   }
+});
+
+test('a template typo is a usage error naming the nearest field, as in ct-format (one engine)', async () => {
+  const r = await runBin('ct-syslog', ['--udp', '127.0.0.1:9', '-t', '<proto> <process.pdi>'], '');
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, "ct-syslog: '<process.pdi>' names no field of ct-event(5): did you mean process.pid? (a field from another tool: <extra:process.pdi>)\nTry 'ct-syslog --help'.\n");
+  const u = await runBin('ct-syslog', ['--udp', '127.0.0.1:9', '-t', '<proto> <src'], '');
+  assert.equal(u.code, 2);
+  assert.match(u.stderr, /^ct-syslog: unclosed placeholder '<src' at character 9/);
 });
 
 test('--help shows every transport with examples; --version', async () => {

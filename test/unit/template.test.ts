@@ -30,17 +30,17 @@ test('arrays are joined with spaces, objects are JSON, numbers and booleans as t
 });
 
 test('missing fields: "-" by default, settable, per-placeholder default wins', () => {
-  assert.equal(compileTemplate('<process.pid> <nope> <process.container>')(NOPROC), '- - -');
-  assert.equal(compileTemplate('<process.pid> <nope>', { missing: 'NA' })(NOPROC), 'NA NA');
-  assert.equal(compileTemplate('<process.pid|?> <nope|none> <src|x>', { missing: 'NA' })(NOPROC), '? none 10.0.0.5');
+  assert.equal(compileTemplate('<process.pid> <extra:nope> <process.container>')(NOPROC), '- - -');
+  assert.equal(compileTemplate('<process.pid> <extra:nope>', { missing: 'NA' })(NOPROC), 'NA NA');
+  assert.equal(compileTemplate('<process.pid|?> <extra:nope|none> <src|x>', { missing: 'NA' })(NOPROC), '? none 10.0.0.5');
   // empty string and empty array count as missing; 0 and false do not
-  assert.equal(compileTemplate('<a>,<b>,<c>,<d>')({ a: '', b: [], c: 0, d: false }), '-,-,0,false');
+  assert.equal(compileTemplate('<extra:a>,<extra:b>,<extra:c>,<extra:d>')({ a: '', b: [], c: 0, d: false }), '-,-,0,false');
   // an intermediate that is not an object reads as missing
-  assert.equal(compileTemplate('<src.x.y>')(EV), '-');
+  assert.equal(compileTemplate('<extra:src.x.y>')(EV), '-');
 });
 
 test('escapes: \\n \\t \\\\ \\< ; a < that is not a placeholder is literal', () => {
-  assert.equal(compileTemplate('a\\tb\\n\\<src> <src> 1 < 2 <> <bad field> \\q')(EV), 'a\tb\n<src> 10.0.0.5 1 < 2 <> <bad field> \\q');
+  assert.equal(compileTemplate('a\\tb\\n\\<src> <src> 1 < 2 <> \\<bad field> <- \\q')(EV), 'a\tb\n<src> 10.0.0.5 1 < 2 <> <bad field> <- \\q');
 });
 
 test('control characters in values are escaped so an event stays one line', () => {
@@ -52,8 +52,34 @@ test('control characters in values are escaped so an event stays one line', () =
 });
 
 test('parseTemplate and templateFields list the placeholders', () => {
-  assert.deepEqual(parseTemplate('x<a.b|d>y'), [{ lit: 'x' }, { path: 'a.b', dflt: 'd' }, { lit: 'y' }]);
-  assert.deepEqual(templateFields(DEFAULT_TEMPLATE), ['ts', 'event', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'process.pid', 'process.user', 'process.group', 'process.unit', 'process.cmdline']);
+  assert.deepEqual(parseTemplate('x<reply.src|d>y'), [{ lit: 'x' }, { path: 'reply.src', dflt: 'd' }, { lit: 'y' }]);
+  assert.deepEqual(parseTemplate('<extra:a.b|process.comm|-><process.user|unknown>'), [{ path: 'a.b', alts: ['process.comm'], dflt: '-' }, { path: 'process.user', dflt: 'unknown' }]);
+  assert.deepEqual(templateFields(DEFAULT_TEMPLATE), ['ts', 'event', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'process.pid', 'process.user', 'process.group', 'process.unit', 'process.cmdline', 'process.comm']);
+});
+
+test('fallback fields: <process.cmdline|process.comm> shows the name when the command line is gone', () => {
+  const gone = { process: { pid: 12135, comm: 'getent', cmdline: [] as string[] } };
+  const both = { process: { pid: 1, comm: 'curl', cmdline: ['curl', '-s'] } };
+  for (const color of [false, true]) {
+    const r = compileTemplate('<process.pid> <process.cmdline|process.comm> <process.exe|process.comm|?> <stop|ts|->', { color, tsFormat: 'epoch' });
+    assert.equal(r(gone), '12135 getent getent -');
+    assert.equal(r({ ...both, ts: '2026-11-23T07:41:33Z' }), '1 curl -s curl 1795419693');
+    assert.equal(r({}), '- - ? -');
+  }
+});
+
+test('a placeholder naming no field of the contract is a TemplateError naming the nearest field', () => {
+  const err = (t: string) => { try { compileTemplate(t); } catch (e) { assert.ok(e instanceof TemplateError); return (e as Error).message; } return 'no error'; };
+  assert.match(err('<process.pdi> <dts>'), /'<process\.pdi>' names no field of ct-event\(5\): did you mean process\.pid\? \(a field from another tool: <extra:process\.pdi>\)/);
+  assert.match(err('<dts>'), /did you mean ts\?/);
+  assert.match(err('<process.cmdline|process.comn>'), /'<process\.cmdline\|process\.comn>' names no field.*did you mean process\.comm\?/);
+  assert.match(err('<zzzzzzzz>'), /^'<zzzzzzzz>' names no field of ct-event\(5\) \(a field/);
+  assert.match(err('<ts> <src'), /^unclosed placeholder '<src' at character 6/);
+  assert.match(err('<src <dst>'), /^unclosed placeholder '<src ' at character 1/);
+  assert.match(err('<src foo>'), /'<src foo>' is not a placeholder/);
+  assert.match(err('<src|a b|dst>'), /only the last alternative may be text/);
+  // Fields the contract leaves open: array elements, undecoded kernel attributes.
+  assert.equal(err('<process.cmdline.0> <unknown.ct.99> <status.0> <peer.comm> <counters.orig.bytes>'), 'no error');
 });
 
 test('ts formats: iso unchanged, epoch, epoch-ms/us, strftime with %f, UTC and local', () => {
