@@ -4,7 +4,7 @@
 // chunk) so that per-line stream overhead is paid once per chunk; see
 // bench/ndjson.js for the comparison with split2.
 import { Transform, type TransformCallback } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
+import { isAscii, isUtf8 } from 'node:buffer';
 
 export interface Line {
   text: string;
@@ -22,67 +22,124 @@ export class BadLine extends Error {
 }
 
 /**
+ * Nesting a line may have. Deeper lines are refused when parsed: V8's
+ * JSON.parse copes with any depth, but JSON.stringify and every recursive
+ * walk of the value (a stage writing the record again, a mapper, a
+ * template) overflow the stack some thousands of levels down, on a line of
+ * a few kilobytes. A ctpipe record nests 4 deep; 1000 leaves room for any
+ * field a user adds.
+ */
+export const MAX_DEPTH = 1000;
+
+/** The UTF-8 byte order mark, which a source may start with (RFC 8259 section 8.1 lets a parser ignore it). */
+export function bomLength(b: Buffer): number {
+  return b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+}
+
+/** Why the line buf[start, end) is skipped before it is parsed: JSON text is UTF-8 (RFC 8259 section 8.1). */
+export function notText(buf: Buffer, start: number, end: number): string | null {
+  return isUtf8(buf.subarray(start, end)) ? null : 'not valid UTF-8, skipped';
+}
+
+/** Whether `text` nests arrays and objects deeper than `max` (strings skipped). */
+export function nestsDeeper(text: string, max = MAX_DEPTH): boolean {
+  // A line shorter than 2 * max + 1 cannot: each level takes an opening and a closing character.
+  if (text.length <= 2 * max) return false;
+  let d = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      for (i++; i < n; i++) {
+        const q = text.charCodeAt(i);
+        if (q === 92 /* \ */) i++;
+        else if (q === 34) break;
+      }
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++d > max) return true;
+    } else if (c === 125 || c === 93) d--;
+  }
+  return false;
+}
+
+/**
  * Bytes in, `Line[]` out (object mode). Blank lines are counted but not
- * passed on; a trailing `\r` is removed; a final line without `\n` is kept.
+ * passed on; a trailing `\r` is removed; a final line without `\n` is kept;
+ * a byte order mark at the very start is dropped. A line that is too long
+ * or not UTF-8 is reported through `onBad` (with why) and not passed on.
  */
 export class LineSplitter extends Transform {
-  private decoder = new StringDecoder('utf8');
-  private rest = '';
+  private rest: Buffer | null = null;
   private no = 0;
-  private overlong = false;
-  constructor(private onTooLong?: (no: number, length: number) => void) {
+  private skipping = 0; // bytes of an over-long line being dropped, 0 when not
+  private atStart = true;
+  constructor(private onBad?: (no: number, why: string) => void) {
     super({ readableObjectMode: true, writableObjectMode: false, readableHighWaterMark: 4 });
   }
 
   override _transform(chunk: Buffer | string, _enc: BufferEncoding, cb: TransformCallback): void {
-    const s = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
-    this.split(s, false);
+    this.split(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, false);
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    this.split(this.decoder.end(), true);
+    this.split(Buffer.alloc(0), true);
     cb();
   }
 
-  private split(s: string, end: boolean): void {
+  private split(chunk: Buffer, end: boolean): void {
     const out: Line[] = [];
+    let buf = chunk;
+    if (this.skipping) {
+      const nl = buf.indexOf(10);
+      if (nl < 0 && !end) {
+        this.skipping += buf.length;
+        return;
+      }
+      this.no++;
+      this.onBad?.(this.no, `line of ${this.skipping + (nl < 0 ? buf.length : nl)} bytes is too long, skipped`);
+      this.skipping = 0;
+      buf = nl < 0 ? Buffer.alloc(0) : buf.subarray(nl + 1);
+    }
+    if (this.rest) {
+      buf = Buffer.concat([this.rest, buf]);
+      this.rest = null;
+    }
+    if (this.atStart && (buf.length >= 3 || end || buf.indexOf(10) >= 0)) {
+      this.atStart = false;
+      buf = buf.subarray(bomLength(buf));
+    }
+    // One check for the whole chunk; each line again only when it fails.
+    const whole = isAscii(buf) || isUtf8(buf);
     let start = 0;
-    let text = this.rest + s;
-    this.rest = '';
     for (;;) {
-      const nl = text.indexOf('\n', start);
+      const nl = buf.indexOf(10, start);
       if (nl < 0) break;
-      this.emitLine(text, start, nl, out);
+      this.emitLine(buf, start, nl, whole, out);
       start = nl + 1;
     }
-    if (start < text.length) {
-      if (end) {
-        this.emitLine(text, start, text.length, out);
-      } else if (text.length - start > MAX_LINE) {
-        // Keep counting but drop the text of an over-long line until its end.
-        if (!this.overlong) this.onTooLong?.(this.no + 1, text.length - start);
-        this.overlong = true;
-      } else {
-        this.rest = text.slice(start);
-      }
+    if (start < buf.length) {
+      if (end) this.emitLine(buf, start, buf.length, whole, out);
+      else if (buf.length - start > MAX_LINE) this.skipping = buf.length - start;
+      else this.rest = Buffer.from(buf.subarray(start));
     }
     if (out.length) this.push(out);
   }
 
-  private emitLine(text: string, start: number, end: number, out: Line[]): void {
+  private emitLine(buf: Buffer, start: number, end: number, utf8: boolean, out: Line[]): void {
     this.no++;
-    if (this.overlong) {
-      this.overlong = false;
-      return;
-    }
-    if (end > start && text.charCodeAt(end - 1) === 13) end--;
+    if (end > start && buf[end - 1] === 13) end--;
     if (end - start > MAX_LINE) {
-      this.onTooLong?.(this.no, end - start);
+      this.onBad?.(this.no, `line of ${end - start} bytes is too long, skipped`);
       return;
     }
     if (end === start) return;
-    const line = text.slice(start, end);
+    const why = utf8 ? null : notText(buf, start, end);
+    if (why) {
+      this.onBad?.(this.no, why);
+      return;
+    }
+    const line = buf.toString('utf8', start, end);
     if (line.trim() === '') return;
     out.push({ text: line, no: this.no });
   }
@@ -99,6 +156,7 @@ export function parseObject(text: string): Record<string, any> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     throw new Error(`not a JSON object: ${Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v}`);
   }
+  if (nestsDeeper(text)) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
   return v as Record<string, any>;
 }
 

@@ -9,9 +9,12 @@ import { isFlowEvent, type FlowEvent, type ProcessInfo } from '../event.js';
 import { createEngine } from '../attribute/factory.js';
 import { EngineError, type Engine } from '../attribute/engine.js';
 import { protectDash, restoreDash } from '../input.js';
+import { compileRequired } from '../filter/validate.js';
 import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
 
 const NAME = 'ct-attribute';
+/** What the attribution reads of an event: without these, or of another type, it is passed on unattributed. */
+const checkInput = compileRequired(['id', 'proto', 'src', 'dst'], ['id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply']);
 
 // Each process object's JSON, made once: a busy process owns many flows.
 const processJson = new WeakMap<ProcessInfo, string>();
@@ -159,9 +162,9 @@ async function attributeInput(engine: Engine, file: string, io: IO): Promise<num
   let bad = 0;
   const label = file === '-' ? 'stdin' : file;
   const input = file === '-' ? io.stdin : createReadStream(file);
-  const splitter = new LineSplitter((no, len) => {
+  const splitter = new LineSplitter((no, why) => {
     bad++;
-    warn(io, NAME, `${label}:${no}: line of ${len} bytes is too long, skipped`);
+    warn(io, NAME, `${label}:${no}: ${why}`);
   });
   const fields = engine.enrichedFields;
   const processBatch = async (batch: Line[]): Promise<string> => {
@@ -179,10 +182,11 @@ async function attributeInput(engine: Engine, file: string, io: IO): Promise<num
         outs[i] = '';
         continue;
       }
-      if (!isFlowEvent(obj) || typeof obj.id !== 'number' || typeof obj.src !== 'string') {
-        if (isFlowEvent(obj)) {
+      const why = isFlowEvent(obj) ? checkInput(obj) : null;
+      if (!isFlowEvent(obj) || why !== null) {
+        if (why !== null) {
           bad++;
-          warn(io, NAME, `${label}:${line.no}: flow event without "id" or "src", passed on unattributed`);
+          warn(io, NAME, `${label}:${line.no}: ${why}, passed on unattributed`);
         }
         outs[i] = line.text + '\n';
         continue;

@@ -177,9 +177,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
   });
 
   let bad = 0;
-  const splitter = new LineSplitter((no, len) => {
+  const splitter = new LineSplitter((no, why) => {
     bad++;
-    warn(io, NAME, `stdin:${no}: line of ${len} bytes is too long, skipped`);
+    warn(io, NAME, `stdin:${no}: ${why}`);
   });
   const encode = new Transform({
     writableObjectMode: true,

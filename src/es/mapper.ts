@@ -6,7 +6,8 @@
 // everything it returns is transferable: a Buffer and an Int32Array.
 //
 // No I/O, no `process`; options are plain data (they cross to workers).
-import { parseObject } from '../ndjson.js';
+import { isAscii, isUtf8 } from 'node:buffer';
+import { notText, parseObject } from '../ndjson.js';
 import { compilePattern, type IndexPattern } from './index-name.js';
 import { documentId } from './doc-id.js';
 import { toEcsJson } from './ecs.js';
@@ -78,7 +79,9 @@ export function mapChunk(buf: Buffer, map: (text: string) => LineResult, o: Mapp
   const bad: BadLine[] = [];
   const all = buf.toString('utf8');
   // When the chunk is ASCII, string offsets are byte offsets: lines are slices.
-  const ascii = all.length === buf.length;
+  const ascii = all.length === buf.length && isAscii(buf);
+  // Lines that are not UTF-8 are skipped; each is checked only when the chunk as a whole is not.
+  const utf8 = ascii || isUtf8(buf);
   let no = 0;
   let start = 0;
   while (start < buf.length) {
@@ -89,6 +92,8 @@ export function mapChunk(buf: Buffer, map: (text: string) => LineResult, o: Mapp
     if (end > start && buf[end - 1] === 13) end--;
     if (end - start > o.maxLine) {
       bad.push({ no, message: `line of ${end - start} bytes is too long, skipped` });
+    } else if (end > start && !utf8 && notText(buf, start, end)) {
+      bad.push({ no, message: notText(buf, start, end)! });
     } else if (end > start) {
       const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
       if (text.trim() !== '') {

@@ -13,6 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
 import { lineMapper, mapChunk, type MappedChunk, type MapperOptions } from './mapper.js';
+import { bomLength } from '../ndjson.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -123,6 +124,7 @@ export async function mapInput(o: MapInputOptions): Promise<number> {
   try {
     let carry: Buffer | null = null;
     let skipping = 0; // bytes of an over-long line being dropped
+    let atStart = true; // a byte order mark is dropped there
     for await (const chunk of o.input) {
       let buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       if (skipping) {
@@ -137,6 +139,10 @@ export async function mapInput(o: MapInputOptions): Promise<number> {
       }
       if (carry) buf = Buffer.concat([carry, buf]);
       carry = null;
+      if (atStart && buf.length >= 3) {
+        atStart = false;
+        buf = buf.subarray(bomLength(buf));
+      }
       const last = buf.lastIndexOf(10);
       if (last < 0) {
         if (buf.length > maxLine) skipping = buf.length;
@@ -151,7 +157,7 @@ export async function mapInput(o: MapInputOptions): Promise<number> {
       await dispatch(buf.subarray(0, last + 1));
     }
     if (skipping) overlong(skipping);
-    else if (carry) await dispatch(carry);
+    else if (carry) await dispatch(carry.subarray(atStart ? bomLength(carry) : 0));
     while (queue.length) await take();
   } finally {
     if (pool) await (pool as Pool).close();

@@ -98,6 +98,20 @@ export function compileCheck(fields?: Iterable<string>): RecordCheck {
   };
 }
 
+/**
+ * compileCheck(fields), and a flow event must also have each of `required`
+ * (top-level names): for a stage that cannot work without them.
+ */
+export function compileRequired(required: string[], fields: Iterable<string> = required): RecordCheck {
+  const check = compileCheck(fields);
+  return (r) => {
+    const bad = check(r);
+    if (bad || (r.event !== 'new' && r.event !== 'update' && r.event !== 'destroy')) return bad;
+    for (let i = 0; i < required.length; i++) if (r[required[i]] === undefined) return `no "${required[i]}" field`;
+    return null;
+  };
+}
+
 /** Every contract field checked. */
 export const checkRecord: RecordCheck = compileCheck();
 

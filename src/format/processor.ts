@@ -44,7 +44,8 @@ export function describeSpecial(ev: Record<string, any>): string {
     const parts = ['received', 'written', 'lost', 'queued'].filter((k) => ev[k] !== undefined).map((k) => `${k} ${ev[k]}`);
     return `stats${at}${host}: ${parts.join(', ')}`;
   }
-  const rest: Record<string, unknown> = {};
+  // No prototype: an own `__proto__` key of the input is then kept as a key, not taken as one.
+  const rest: Record<string, unknown> = Object.create(null);
   for (const k in ev) if (k !== 'ts' && k !== 'event' && k !== 'host') rest[k] = ev[k];
   const extra = Object.keys(rest).length ? ': ' + JSON.stringify(rest) : '';
   return `${String(ev.event).replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}${at}${host}${extra}`;

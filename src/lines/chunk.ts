@@ -5,7 +5,8 @@
 // (ct-format), or null for nothing. Used the same way in the main thread and
 // in worker threads (see run.ts). No I/O.
 
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
+import { notText } from '../ndjson.js';
 
 export interface Diag {
   /** bad: a skipped line (counted); warn: about a line, said once per `once` key; note: said as it is. */
@@ -75,6 +76,8 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
   const bytes = p.lineBytes !== undefined;
   const ascii = !bytes && isAscii(buf);
   const all = ascii ? buf.toString('ascii') : '';
+  // Lines that are not UTF-8 are skipped; each is checked only when the chunk as a whole is not.
+  const utf8 = ascii || isAscii(buf) || isUtf8(buf);
   while (start < len) {
     const nl = ascii ? all.indexOf('\n', start) : buf.indexOf(10, start);
     const stop = nl < 0 ? len : nl;
@@ -86,8 +89,14 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     } else if (end > start) {
       let r = bytes && buf[start] === 123 /* { */ ? p.lineBytes!(buf, start, end, report) : undefined;
       if (r === undefined) {
-        const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
-        r = text.charCodeAt(0) === 123 /* { */ || text.trim() !== '' ? p.line(text, report) : null;
+        const why = utf8 ? null : notText(buf, start, end);
+        if (why) {
+          report({ kind: 'bad', message: why });
+          r = null;
+        } else {
+          const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
+          r = text.charCodeAt(0) === 123 /* { */ || text.trim() !== '' ? p.line(text, report) : null;
+        }
       }
       if (r === true) {
         if (pending) flush(start);

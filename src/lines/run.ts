@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Writable } from 'node:stream';
 import { processChunk, type ChunkResult, type Diag, type LineProcessor } from './chunk.js';
-import { MAX_LINE } from '../ndjson.js';
+import { MAX_LINE, bomLength } from '../ndjson.js';
 import type { Source } from '../input.js';
 
 export interface ProcessorSpec {
@@ -259,6 +259,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
       }
       let carry: Buffer | null = null;
       let skipping = 0; // bytes of an over-long line being dropped, 0 when not
+      let atStart = true; // a byte order mark is dropped there
       try {
         for await (const chunk of chunks) {
           if (stopped()) break;
@@ -272,6 +273,10 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
           }
           if (carry) buf = Buffer.concat([carry, buf]);
           carry = null;
+          if (atStart && buf.length >= 3) {
+            atStart = false;
+            buf = buf.subarray(bomLength(buf));
+          }
           const last = buf.lastIndexOf(10);
           if (last < 0) {
             if (buf.length > maxLine) skipping = buf.length;
@@ -286,7 +291,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
           await dispatch(buf.subarray(0, last + 1));
         }
         if (skipping) overlong(skipping);
-        else if (carry && !stopped()) await dispatch(carry);
+        else if (carry && !stopped()) await dispatch(carry.subarray(atStart ? bomLength(carry) : 0));
         while (queue.length) await drainOne();
       } catch (e) {
         const err = e as NodeJS.ErrnoException;

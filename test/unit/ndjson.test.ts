@@ -5,17 +5,24 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LineSplitter, MAX_LINE, parseObject, toLine, mapLines, type Line } from '../../src/ndjson.js';
+import { LineSplitter, MAX_DEPTH, MAX_LINE, nestsDeeper, parseObject, toLine, mapLines, type Line } from '../../src/ndjson.js';
 
 interface Split {
   lines: Line[];
   batches: number;
   tooLong: Array<[number, number]>;
+  /** Other lines skipped: number and why. */
+  notText: Array<[number, string]>;
 }
 
 async function split(chunks: Array<Buffer | string>): Promise<Split> {
   const tooLong: Array<[number, number]> = [];
-  const splitter = new LineSplitter((no, length) => tooLong.push([no, length]));
+  const notText: Array<[number, string]> = [];
+  const splitter = new LineSplitter((no, why) => {
+    const m = /^line of (\d+) bytes is too long, skipped$/.exec(why);
+    if (m) tooLong.push([no, Number(m[1])]);
+    else notText.push([no, why]);
+  });
   const lines: Line[] = [];
   let batches = 0;
   await pipeline(
@@ -31,7 +38,7 @@ async function split(chunks: Array<Buffer | string>): Promise<Split> {
       },
     }),
   );
-  return { lines, batches, tooLong };
+  return { lines, batches, tooLong, notText };
 }
 
 /** Cut a buffer into chunks at the given byte offsets. */
@@ -131,6 +138,33 @@ test('an over-long line is reported with its number and skipped; the lines after
   r = await split([edge.slice(0, 1000), edge.slice(1000), '\n']);
   assert.equal(r.lines.length, 1);
   assert.equal(r.lines[0].text.length, MAX_LINE);
+});
+
+test('a byte order mark is dropped at the start of the input only; a line that is not UTF-8 is reported and skipped', async () => {
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  for (const chunks of [[Buffer.concat([bom, Buffer.from('{"a":1}\n')])], [bom.subarray(0, 1), bom.subarray(1), Buffer.from('{"a":1}\n')]]) {
+    const r = await split(chunks);
+    assert.deepEqual(r.lines, [{ text: '{"a":1}', no: 1 }]);
+    assert.deepEqual(r.notText, []);
+  }
+  const later = await split([Buffer.concat([Buffer.from('{"a":1}\n'), bom, Buffer.from('{"b":2}\n')])]);
+  assert.deepEqual(later.lines.map((l) => l.text), ['{"a":1}', '\ufeff{"b":2}'], 'kept, for the parser to refuse');
+  const bad = Buffer.concat([Buffer.from('{"a":"é"}\n{"b":"'), Buffer.from([0xff, 0xc3]), Buffer.from('"}\r\n{"c":"ü"}\n')]);
+  for (let i = 0; i <= bad.length; i += 3) {
+    const r = await split(cut(bad, [i]));
+    assert.deepEqual(r.lines, [{ text: '{"a":"é"}', no: 1 }, { text: '{"c":"ü"}', no: 3 }], `cut at ${i}`);
+    assert.deepEqual(r.notText, [[2, 'not valid UTF-8, skipped']]);
+  }
+});
+
+test('parseObject: nesting deeper than MAX_DEPTH is refused (JSON.stringify of it would overflow the stack)', () => {
+  const deep = (n: number) => '{"a":' + '['.repeat(n) + ']'.repeat(n) + '}';
+  assert.equal(typeof parseObject(deep(MAX_DEPTH - 1)), 'object');
+  assert.throws(() => parseObject(deep(MAX_DEPTH)), new RegExp(`^Error: nested deeper than ${MAX_DEPTH} levels$`));
+  assert.throws(() => parseObject(deep(400000)), /nested deeper/);
+  // Brackets inside strings do not count.
+  assert.equal(typeof parseObject(JSON.stringify({ s: '['.repeat(5000), t: '\\"{'.repeat(3000) })), 'object');
+  assert.equal(nestsDeeper('[' + '"\\\\",'.repeat(MAX_DEPTH) + '1]'), false);
 });
 
 test('parseObject: objects only, with a reason fit for stdin:N', () => {
