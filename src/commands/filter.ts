@@ -27,7 +27,7 @@ function options(argv: string[], io: IO) {
     .option('net', list('Any address of the flow in this CIDR (original or reply), IPv4 or IPv6: 10.0.0.0/8, 2001:db8::/32, 192.168.1.0/255.255.255.0'))
     .option('src', list('Source address of the original direction in this CIDR'))
     .option('dst', list('Destination address of the original direction in this CIDR'))
-    .option('event', { alias: 'e', ...list('Event kinds: new, update, destroy, flow (ct-flows\' records)') })
+    .option('event', { alias: 'e', ...list('Event kinds: new, update, destroy, flow (ct-flows\' records), and special records: overrun, stats, start, stop, or special for all of them (without -e every special record passes)') })
     .option('uid', list('Owner uid: 1000, 1000-1999'))
     .option('user', list('Owner user name (glob)'))
     .option('comm', list('Owner command name (glob): curl, python*'))
@@ -40,13 +40,15 @@ function options(argv: string[], io: IO) {
     .option('no-multicast', { type: 'boolean', default: false, description: "Drop flows to multicast, 255.255.255.255 and this host's interfaces' broadcast addresses" })
     .option('no-loopback', { type: 'boolean', default: false, description: 'Drop flows from or to 127.0.0.0/8 and ::1' })
     .option('no-unattributed', { type: 'boolean', default: false, description: 'Drop flow events without a "process" (no owner found)' })
+    .option('no-special', { type: 'boolean', default: false, description: 'Drop special records (overrun, stats, ...), which otherwise pass' })
     .option('no-self', { type: 'boolean', default: false, description: "Drop the pipeline's own traffic: processes in this process group (or session, without a terminal) and ct-* commands" })
     .option('jobs', { type: 'number', description: 'Worker threads for bulk input such as files (default: CPUs, at most 4; 0: none)' })
     .example(`sudo ct-events | ct-attribute | ${NAME} -p tcp --dport 443`, 'HTTPS connections only')
     .example(`${NAME} --net 10.0.0.0/8 --net 192.168.0.0/16 -v`, 'everything not touching these networks')
     .example(`${NAME} --no-dns --no-multicast --no-loopback --no-self`, 'cut the noise before shipping')
     .example(`${NAME} --user alice --comm 'python*' saved.ndjson`, "alice's python processes, from a file")
-    .example(`${NAME} --container '*' -e new`, 'new connections made from containers');
+    .example(`${NAME} --container '*' -e new`, 'new connections made from containers (and no stats or overrun records)')
+    .example(`${NAME} -e new -e overrun`, 'new connections, and the records of lost events');
   return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
 }
 
@@ -76,7 +78,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     proto: L('proto'), port: L('port'), sport: L('sport'), dport: L('dport'), net: L('net'), src: L('src'), dst: L('dst'),
     event: L('event'), uid: L('uid'), user: L('user'), comm: L('comm'), exe: L('exe'), unit: L('unit'), container: L('container'),
     direction: L('direction'), invert: B('invert'),
-    noDns: B('no-dns'), noMulticast: B('no-multicast'), noLoopback: B('no-loopback'), noUnattributed: B('no-unattributed'),
+    noDns: B('no-dns'), noMulticast: B('no-multicast'), noLoopback: B('no-loopback'), noUnattributed: B('no-unattributed'), noSpecial: B('no-special'),
   };
   if (spec.noMulticast) spec.broadcast = localBroadcasts();
   const noSelf = B('no-self') ? { pid: process.pid } : null;

@@ -5,7 +5,7 @@
 // and are never inverted. Special records never reach the predicate (the
 // stream passes them on). Throws SpecError for a value it cannot read; no
 // I/O, no `process` (--no-self's detector is handed in).
-import { FLOW_EVENTS } from '../event.js';
+import { FLOW_EVENTS, SPECIAL_EVENTS } from '../event.js';
 import { AddrCache, CidrError, LOOPBACK, MULTICAST, parseCidr, PrefixSet } from './net.js';
 
 export class SpecError extends Error {}
@@ -31,6 +31,8 @@ export interface FilterSpec {
   noMulticast?: boolean;
   noLoopback?: boolean;
   noUnattributed?: boolean;
+  /** --no-special: drop every special record (overrun, stats, ...), named by --event or not. */
+  noSpecial?: boolean;
   /** --no-self: the pipeline's own processes (see self.ts). */
   self?: { isSelf(ev: Record<string, any>): boolean } | null;
   /** Directed broadcast addresses of this host's interfaces, for noMulticast. */
@@ -45,6 +47,12 @@ export const DNS_PORTS = [53, 5353, 5355];
 export interface CompiledFilter {
   /** True to keep this flow event. */
   keep(ev: Record<string, any>): boolean;
+  /**
+   * True to keep this special record (an `event` that is neither a flow
+   * event nor `flow`): all pass unless --event names kinds, then only the
+   * kinds named (`special` names them all); --no-special drops them all.
+   */
+  keepSpecial(ev: Record<string, any>): boolean;
   /** Options that read what ct-attribute adds (process, direction, attribution); empty when none. */
   needsAttribution: string[];
   /** Field paths the criteria read (for type checks). */
@@ -125,12 +133,16 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
 
   const events = values(spec.event).map((e) => e.toLowerCase());
   // `flow`: ct-flows' records, one per connection, with a flow event's fields.
-  const KINDS: readonly string[] = [...FLOW_EVENTS, 'flow'];
+  // Special records by kind, or `special` for any of them.
+  const KINDS: readonly string[] = [...FLOW_EVENTS, 'flow', ...SPECIAL_EVENTS, 'special'];
   for (const e of events) if (!KINDS.includes(e)) throw new SpecError(`--event: '${e}' is not one of ${KINDS.join(', ')}`);
   if (events.length) {
     const set = new Set(events);
     tests.push((ev) => set.has(ev.event));
   }
+  const specials = new Set(events.filter((e) => (SPECIAL_EVENTS as readonly string[]).includes(e)));
+  const anySpecial = events.length === 0 || events.includes('special');
+  const keepSpecial = spec.noSpecial ? () => false : anySpecial ? () => true : (ev: Record<string, any>) => specials.has(ev.event);
 
   // --port: either end, in the original or the reply direction (so a NATed port matches too), as ctrecorder's -p.
   const port = values(spec.port);
@@ -262,6 +274,7 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
   return {
     needsAttribution: needs,
     fields: [...reads],
+    keepSpecial,
     keep(ev) {
       let sel = true;
       for (let i = 0; i < nt; i++) if (!tests[i](ev)) { sel = false; break; }

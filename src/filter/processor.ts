@@ -33,9 +33,10 @@ export function createProcessor(o: FilterProcessorOptions): LineProcessor {
     line(text, report) {
       const ev = parseChecked(text, check, report);
       if (!ev) return null;
-      // Special records always pass; ct-flows' `flow` records have the
-      // fields of a flow event (tuples, process, ...) and are matched alike.
-      if (!isFlowEvent(ev) && !isFlowRecord(ev)) return true;
+      // Special records go by their kind alone (--event, --no-special);
+      // ct-flows' `flow` records have the fields of a flow event (tuples,
+      // process, ...) and are matched alike.
+      if (!isFlowEvent(ev) && !isFlowRecord(ev)) return filter.keepSpecial(ev) ? true : null;
       if (!warned && !attributed(ev)) {
         warned = true;
         report({ kind: 'warn', message: noAttribution, once: 'no-attribution' });

@@ -222,7 +222,7 @@ test('stdout a FIFO whose reader has gone: exits at once, quietly, instead of wa
   }
 });
 
-test('ct-flows\' flow records are matched like flow events, -e flow keeps only them; special records still pass', async () => {
+test('ct-flows\' flow records are matched like flow events, -e flow keeps only them; special records pass unless -e names other kinds', async () => {
   const flow = (proto: string, dport: number, pid: number) => JSON.stringify({
     ts: '2026-11-23T12:00:01.000000Z', event: 'flow', id: pid, family: 'ipv4', proto, src: '10.0.0.1', sport: 40000 + pid, dst: '10.0.0.2', dport,
     reply: { src: '10.0.0.2', sport: dport, dst: '10.0.0.1', dport: 40000 + pid }, direction: 'out', process: { pid, user: 'alice', comm: 'curl' },
@@ -235,10 +235,19 @@ test('ct-flows\' flow records are matched like flow events, -e flow keeps only t
   assert.equal(tcp.code, 0, tcp.stderr);
   assert.equal(tcp.stdout, [flow('tcp', 443, 1), newEv, stats].join('\n') + '\n');
   const onlyFlows = await runBin('ct-filter', ['-e', 'flow', '--user', 'alice'], input);
-  assert.equal(onlyFlows.stdout, [flow('tcp', 443, 1), flow('udp', 53, 2), stats].join('\n') + '\n');
+  assert.equal(onlyFlows.stdout, [flow('tcp', 443, 1), flow('udp', 53, 2)].join('\n') + '\n');
+  // -e names kinds: a special record passes when its kind is named.
+  const newOnly = await runBin('ct-filter', ['-e', 'new'], input);
+  assert.equal(newOnly.stdout, newEv + '\n');
+  const newAndStats = await runBin('ct-filter', ['-e', 'new,stats'], input);
+  assert.equal(newAndStats.stdout, [newEv, stats].join('\n') + '\n');
+  const special = await runBin('ct-filter', ['-e', 'special'], input);
+  assert.equal(special.stdout, stats + '\n');
+  const noSpecial = await runBin('ct-filter', ['--no-special', '-p', 'tcp'], input);
+  assert.equal(noSpecial.stdout, [flow('tcp', 443, 1), newEv].join('\n') + '\n');
   const noDns = await runBin('ct-filter', ['--no-dns'], input);
   assert.equal(noDns.stdout, [flow('tcp', 443, 1), newEv, stats].join('\n') + '\n');
   const bad = await runBin('ct-filter', ['-e', 'flows'], input);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--event: 'flows' is not one of new, update, destroy, flow/);
+  assert.match(bad.stderr, /--event: 'flows' is not one of new, update, destroy, flow, overrun, stats, start, stop, special/);
 });
