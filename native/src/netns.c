@@ -79,6 +79,10 @@ static napi_value js_socket_in_netns(napi_env env, napi_callback_info info) {
     close(nsfd);
     return ct_throw_errno(env, ESTALE, "namespace changed (pid reused)");
   }
+  if (ct_test_refuses("setns")) {
+    close(nsfd);
+    return ct_throw_errno(env, EPERM, "setns (refused by CTPIPE_TEST_REFUSE)");
+  }
   job_t j = { .nsfd = nsfd, .protocol = protocol, .fd = -1, .err = 0, .step = "" };
   pthread_t t;
   int r = pthread_create(&t, NULL, in_netns, &j);

@@ -70,9 +70,10 @@ napi_value ct_double(napi_env env, double v) {
   return r;
 }
 
-// CTPIPE_TEST_REFUSE (tests only, see native/README): a comma-separated list
-// of socket options this addon pretends the kernel refused with EPERM, so the
-// tests can run the paths a kernel or sandbox without them takes.
+// CTPIPE_TEST_REFUSE, for tests only (README, "The native addon"): a
+// comma-separated list of what this addon pretends the kernel refused with
+// EPERM (NETLINK_NO_ENOBUFS, SO_RCVBUFFORCE, setns), so that the tests run
+// the paths a kernel or a sandbox without them takes.
 int ct_test_refuses(const char *what) {
   const char *s = getenv("CTPIPE_TEST_REFUSE");
   size_t n = strlen(what);

@@ -8,7 +8,7 @@ import { checkOutput, parseSyslogTarget, parseEsTarget, TargetError, type Output
 const NAME = 'ct-doctor';
 
 function options(argv: string[], io: IO) {
-  const y = commandLine(NAME, `Usage: ${NAME} [options]\n\nCheck what ctpipe needs on this machine: ctnetlink and conntrack events in the kernel, tracking in this network namespace, the counter and timestamp extensions, the capabilities held, access to other users' /proc entries, the nft and perl commands, and the outputs given. One line per check: PASS, WARN (works, but less) or FAIL, with the fix. Run it as the user and in the network namespace the pipeline runs in.`)
+  const y = commandLine(NAME, `Usage: ${NAME} [options]\n\nCheck what ctpipe needs on this machine: ctnetlink and conntrack events in the kernel, tracking in this network namespace, the counter and timestamp extensions, the capabilities held, access to other users' /proc entries, the nft command and ctpipe's native addon, and the outputs given. One line per check: PASS, WARN (works, but less) or FAIL, with the fix. Run it as the user and in the network namespace the pipeline runs in.`)
     .option('udp', { type: 'string', requiresArg: true, description: 'A syslog server to try over UDP, host[:port] as ct-syslog takes it; repeatable' })
     .option('tcp', { type: 'string', requiresArg: true, description: 'A syslog server to try over TCP, host[:port]; repeatable' })
     .option('tls', { type: 'string', requiresArg: true, description: 'A syslog server to try over TLS, host[:port]; repeatable' })

@@ -2,6 +2,7 @@
 // of the pipeline the way the commands themselves would meet it (a real
 // ctnetlink request, a real group join, real /proc reads), and says pass,
 // warn or fail with the fix. Checks report; they change nothing.
+import { loadAddon } from '../native/addon.js';
 import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { probeCtnetlink, probeEventGroup } from '../netlink/probe.js';
@@ -203,12 +204,14 @@ export async function checkNft(): Promise<CheckResult> {
   return pass('nft', r.text);
 }
 
-/** perl: ct-events sets NETLINK_NO_ENOBUFS and SO_RCVBUFFORCE through a perl child (src/netlink/sockopt.ts). */
-export async function checkPerl(): Promise<CheckResult> {
-  const r = await version('perl', ['-e', 'print "perl $^V\\n"']);
-  if (r.missing) return warn('perl', "the 'perl' command is missing: ct-events cannot set NETLINK_NO_ENOBUFS or SO_RCVBUFFORCE, and a socket overflow may stop it", 'apt-get install perl-base');
-  if (!r.ok) return warn('perl', `perl failed: ${r.text}`);
-  return pass('perl', `${r.text} (sets ct-events' socket options)`);
+/** ctpipe's native addon (native/): ct-events' socket, namespace lookups, the audit socket. */
+export async function checkAddon(): Promise<CheckResult> {
+  try {
+    const { path } = loadAddon();
+    return pass('addon', `ctpipe's native addon loads (${/[\\/]prebuilds[\\/]/.test(path) ? 'prebuilt' : 'built from source'}: ${path})`);
+  } catch (e) {
+    return fail('addon', (e as Error).message, 'npm run native:build (needs build-essential and python3)');
+  }
 }
 
 /**
@@ -243,7 +246,7 @@ export async function machineChecks(ctx: CheckContext): Promise<CheckResult[]> {
     checkCapAttribute(ctx),
     checkProc(ctx),
     await checkNft(),
-    await checkPerl(),
+    await checkAddon(),
     await checkBpf(ctx),
   ];
 }

@@ -84,22 +84,24 @@ export class NetlinkSocket {
   }
 
   /**
-   * The receive buffer: SO_RCVBUF up to net.core.rmem_max, SO_RCVBUFFORCE
-   * past it (CAP_NET_ADMIN). Returns what failed, one message each.
+   * The receive buffer: SO_RCVBUFFORCE (CAP_NET_ADMIN; the size asked,
+   * whatever net.core.rmem_max says), else SO_RCVBUF, which the kernel caps
+   * at rmem_max. Returns what failed, one message each: the refusal of
+   * SO_RCVBUFFORCE only when it matters (a size past rmem_max).
    */
   setRcvbuf(bytes: number, rmemMax: number): string[] {
-    const errors: string[] = [];
+    let forced: Error | null = null;
+    try {
+      this.setInt(SOL_SOCKET, SO_RCVBUFFORCE, bytes);
+      return [];
+    } catch (e) {
+      forced = e as Error;
+    }
+    const errors = bytes > rmemMax ? [`SO_RCVBUFFORCE: ${forced.message}`] : [];
     try {
       this.setInt(SOL_SOCKET, SO_RCVBUF, Math.min(bytes, rmemMax));
     } catch (e) {
       errors.push(`SO_RCVBUF: ${(e as Error).message}`);
-    }
-    if (bytes > rmemMax) {
-      try {
-        this.setInt(SOL_SOCKET, SO_RCVBUFFORCE, bytes);
-      } catch (e) {
-        errors.push(`SO_RCVBUFFORCE: ${(e as Error).message}`);
-      }
     }
     return errors;
   }

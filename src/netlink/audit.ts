@@ -1,24 +1,23 @@
 // NETLINK_AUDIT: the kernel audit subsystem's control messages (status,
 // rules) and its records, following include/uapi/linux/audit.h and
 // kernel/audit.c. Codec for struct audit_status and struct audit_rule_data
-// (pure functions over Buffers), a request/reply client over the 'netlink'
-// package's raw socket, and the two ways of receiving records:
+// (pure functions over Buffers), a request/reply client over the addon's
+// netlink socket (src/native/netlink.ts: records come at the kernel's pace,
+// and an overrun must be counted, not abort the process as the 'netlink'
+// package does), and the two ways of receiving records:
 // - the read-only multicast group AUDIT_NLGRP_READLOG (CAP_AUDIT_READ),
 //   which leaves a running audit daemon untouched. The kernel delivers it
 //   only to sockets of the initial network namespace, so from any other
-//   namespace a tiny perl(1) relay is started there with nsenter(1): it
-//   joins the group and copies each datagram to a pipe;
+//   namespace the socket is made there by the addon (setns(2) on a thread
+//   of its own, CAP_SYS_ADMIN) and read here as any other;
 // - the unicast audit-daemon connection (AUDIT_SET pid), taken only when
 //   asked for and only when no daemon is registered.
 // Record text is decoded in src/attribute/sources/audit/records.ts, not here.
 import { endianness } from 'node:os';
 import { EventEmitter } from 'node:events';
 import { readFileSync, readlinkSync, readdirSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { RawNetlinkSocket } from 'netlink';
 import { splitMessages, nlError, DecodeError, NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLM_F_REQUEST, NLM_F_ACK } from './conntrack.js';
-import { netlinkSocketInfo } from '../proc/netlink.js';
-import { fdOfInode, setIntOptions, SOL_NETLINK, NETLINK_NO_ENOBUFS, SOL_SOCKET, SO_RCVBUFFORCE } from './sockopt.js';
+import { NetlinkSocket, socketInNetns, forEachDatagram, type NetlinkBatch } from '../native/netlink.js';
 
 const LE = endianness() === 'LE';
 
@@ -246,7 +245,7 @@ interface Pending {
  * records, emitted as 'record' (type, text). 'error' carries an AuditError.
  */
 export class AuditSocket extends EventEmitter {
-  private sock: RawNetlinkSocket;
+  private sock: NetlinkSocket;
   private seq = 1;
   private pending = new Map<number, Pending>();
   private closed = false;
@@ -254,20 +253,27 @@ export class AuditSocket extends EventEmitter {
   private dropsBase = 0;
   private tuned = false;
 
-  constructor(private timeoutMs = 3000) {
+  /** `fd`: an audit netlink socket made elsewhere (AuditRelay's, in another namespace). */
+  constructor(private timeoutMs = 3000, fd?: number) {
     super();
     try {
-      this.sock = new RawNetlinkSocket(NETLINK_AUDIT, {} as any);
+      // A record is at most MAX_AUDIT_MESSAGE_LENGTH (8970) bytes and a header.
+      this.sock = new NetlinkSocket(NETLINK_AUDIT, { fd, slot: 16384, onBatch: (b) => this.onBatch(b) });
+      this.sock.start();
     } catch (e) {
       throw new AuditError(`audit netlink socket: ${(e as Error).message} (is the kernel built with CONFIG_AUDIT?)`);
     }
-    this.sock.on('message', (buf) => this.onMessage(buf));
-    this.sock.on('error', (err) => this.emit('error', new AuditError(`audit socket: ${err.message}`)));
     this.sock.unref();
   }
 
   get portid(): number {
-    return this.sock.address().port;
+    return this.sock.portid;
+  }
+
+  private onBatch(b: NetlinkBatch): void {
+    forEachDatagram(b.buf, (start, end) => this.onMessage(b.buf.subarray(start, end)));
+    // Drops are read from the counter (drops()); an error is worth a line.
+    if (b.error) this.emit('error', new AuditError(`audit socket: ${b.error.message}`, b.errno));
   }
 
   private onMessage(buf: Buffer): void {
@@ -327,12 +333,13 @@ export class AuditSocket extends EventEmitter {
       }, this.timeoutMs);
       this.pending.set(seq, { type: reply, multi, replies: [], resolve, reject, timer });
       this.sock.ref();
-      this.sock.send(buildAuditMessage(type, flags, seq, payload), {}, (err) => {
-        if (err) {
-          const p = this.pending.get(seq);
-          if (p) this.finish(seq, p, new AuditError(err.code ?? err.message, (err as any).errno ? Math.abs((err as any).errno) : undefined));
-        }
-      });
+      try {
+        this.sock.send(buildAuditMessage(type, flags, seq, payload));
+      } catch (e) {
+        const err = e as Error & { code?: string; errno?: number };
+        const p = this.pending.get(seq);
+        if (p) this.finish(seq, p, new AuditError(err.code ?? err.message, err.errno));
+      }
     });
   }
 
@@ -386,20 +393,26 @@ export class AuditSocket extends EventEmitter {
    * Returns what could not be set.
    */
   tune(rcvbuf: number): string[] {
-    try { this.sock.setRecvBufferSize(rcvbuf); } catch { /* SO_RCVBUFFORCE below */ }
-    const info = netlinkSocketInfo(this.portid);
-    const fd = info ? fdOfInode(info.inode) : null;
-    if (fd === null) return ['could not find the audit socket\'s descriptor to tune it'];
-    this.dropsBase = info!.drops;
-    this.tuned = true;
-    return setIntOptions(fd, [[SOL_NETLINK, NETLINK_NO_ENOBUFS, 1], [SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf]]);
+    const errors = this.sock.setRcvbuf(rcvbuf, rmemMax());
+    const e = this.sock.noEnobufs();
+    if (e) errors.push(e);
+    try {
+      this.dropsBase = this.sock.drops();
+      this.tuned = true;
+    } catch (err) {
+      errors.push(`its drop counter: ${(err as Error).message}`);
+    }
+    return errors;
   }
 
   /** Records the kernel could not queue to this socket since it was tuned, or null when unknown. */
   drops(): number | null {
-    if (!this.tuned) return null;
-    const info = netlinkSocketInfo(this.portid);
-    return info ? info.drops - this.dropsBase : null;
+    if (!this.tuned || this.closed) return null;
+    try {
+      return this.sock.drops() - this.dropsBase;
+    } catch {
+      return null;
+    }
   }
 
   close(): void {
@@ -407,6 +420,14 @@ export class AuditSocket extends EventEmitter {
     this.closed = true;
     for (const [seq, p] of this.pending) this.finish(seq, p, new AuditError('audit socket closed'));
     this.sock.close();
+  }
+}
+
+function rmemMax(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim()) || 212992;
+  } catch {
+    return 212992;
   }
 }
 
@@ -446,91 +467,59 @@ export function initialNetns(proc = '/proc'): string | null | undefined {
   return undefined;
 }
 
-// The relay: joins AUDIT_NLGRP_READLOG from the initial network namespace
-// and writes "portid" once, then each datagram as a 4-byte native-endian
-// length and the bytes. It ends on SIGTERM (close()) or when its stdout
-// closes (its reader died); it ignores SIGINT, which a terminal sends to
-// the whole pipeline while ct-attribute still finishes its input.
-const RELAY = [
-  // Ctrl-C reaches the whole process group: the relay ends with its reader.
-  '$SIG{INT} = "IGNORE";',
-  'socket(my $s, 16, 3, 9) or die "socket: $!\\n";',
-  'bind($s, pack("SSLL", 16, 0, 0, 0)) or die "bind: $!\\n";',
-  'setsockopt($s, 270, 5, pack("i", 1));',
-  'setsockopt($s, 1, 33, pack("i", $ARGV[0])) or setsockopt($s, 1, 8, pack("i", $ARGV[0]));',
-  'setsockopt($s, 270, 1, pack("i", 1)) or die "join: $!\\n";',
-  'my (undef, undef, $port) = unpack("SSL", getsockname($s));',
-  'syswrite(STDOUT, pack("L", $port)) or exit 0;',
-  'while (1) { defined(recv($s, my $b, 1 << 16, 0)) or next; my $m = pack("L", length $b) . $b; my $o = 0;',
-  '  while ($o < length $m) { my $n = syswrite(STDOUT, $m, length($m) - $o, $o); exit 0 unless $n; $o += $n; } }',
-].join('\n');
-
 /**
- * Audit records read through the relay in the initial network namespace.
+ * Audit records read from the initial network namespace (where audit
+ * multicast is delivered) by a socket the addon makes there: setns(2) on a
+ * thread of its own (CAP_SYS_ADMIN), no helper process.
  * Emits 'record' (type, text), 'ready' once subscribed, 'error' (AuditError).
  */
 export class AuditRelay extends EventEmitter {
-  private child: ChildProcess;
-  private buf: Buffer = Buffer.alloc(0);
-  private portid: number | null = null;
+  private sock: AuditSocket | null = null;
   private stopped = false;
-  private stderr = '';
 
   /** `netns`: the ns/net link of a process in the initial network namespace (initialNetns()). */
   constructor(rcvbuf: number, netns: string) {
     super();
-    this.child = spawn('nsenter', [`--net=${netns}`, '--', 'perl', '-e', RELAY, String(rcvbuf)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.on('error', (e) => this.emit('error', new AuditError(`starting the audit relay (nsenter, perl): ${e.message}`)));
-    this.child.stderr!.setEncoding('utf8').on('data', (d) => { if (this.stderr.length < 4096) this.stderr += d; });
-    this.child.stdout!.on('data', (d: Buffer) => this.onData(d));
-    this.child.on('close', (code) => {
-      if (this.stopped) return;
-      const why = this.stderr.trim().split('\n').pop() || `exit status ${code}`;
-      const perm = /Operation not permitted|Permission denied/.test(why);
-      this.emit('error', new AuditError(`the audit relay in the initial network namespace stopped: ${why}${perm ? ' (nsenter needs CAP_SYS_ADMIN, the multicast group CAP_AUDIT_READ)' : ''}`));
-    });
+    // Once the caller has its listeners on.
+    setImmediate(() => this.open(rcvbuf, netns));
   }
 
-  private onData(d: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    let off = 0;
-    if (this.portid === null) {
-      if (this.buf.length < 4) return;
-      this.portid = LE ? this.buf.readUInt32LE(0) : this.buf.readUInt32BE(0);
-      off = 4;
-      this.emit('ready');
-    }
-    while (this.buf.length - off >= 4) {
-      const len = LE ? this.buf.readUInt32LE(off) : this.buf.readUInt32BE(off);
-      if (this.buf.length - off - 4 < len) break;
-      const dg = this.buf.subarray(off + 4, off + 4 + len);
-      off += 4 + len;
-      try {
-        const r = recordOf(dg);
-        if (r) this.emit('record', r.type, r.text);
-      } catch { /* a runt datagram: nothing to decode */ }
-    }
-    this.buf = off === this.buf.length ? Buffer.alloc(0) : Buffer.from(this.buf.subarray(off));
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  /** The relay socket's kernel drop counter (seen through its /proc/PID/net), or null. */
-  drops(): number | null {
-    if (this.portid === null || !this.child.pid) return null;
+  private open(rcvbuf: number, netns: string): void {
+    if (this.stopped) return;
+    let fd: number;
     try {
-      const info = netlinkSocketInfo(this.portid, readFileSync(`/proc/${this.child.pid}/net/netlink`, 'utf8'));
-      return info ? info.drops : null;
-    } catch {
-      return null;
+      fd = socketInNetns(netns, 0, NETLINK_AUDIT);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      const perm = err.code === 'EPERM' || err.code === 'EACCES';
+      this.emit('error', new AuditError(`the audit socket in the initial network namespace: ${err.message}${perm ? ' (entering it needs CAP_SYS_ADMIN)' : ''}`));
+      return;
     }
+    try {
+      const s = new AuditSocket(3000, fd);
+      this.sock = s;
+      s.on('record', (type: number, text: string) => this.emit('record', type, text));
+      s.on('error', (e: Error) => this.emit('error', e));
+      s.tune(rcvbuf);
+      s.joinReadlog();
+    } catch (e) {
+      this.sock?.close();
+      this.sock = null;
+      this.emit('error', e instanceof AuditError ? e : new AuditError(`the audit socket in the initial network namespace: ${(e as Error).message}`));
+      return;
+    }
+    this.emit('ready');
+  }
+
+  /** The socket's kernel drop counter since it was tuned, or null. */
+  drops(): number | null {
+    return this.sock ? this.sock.drops() : null;
   }
 
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
-    try { this.child.kill('SIGTERM'); } catch { /* gone */ }
+    this.sock?.close();
+    this.sock = null;
   }
 }

@@ -8,7 +8,7 @@ import { readSync, writeSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink';
 import { ipText } from '../ip.js';
 import { netlinkSocketInfo } from '../proc/netlink.js';
-import { fdOfInode } from './sockopt.js';
+import { fdOfInode, setIntOptions, SOL_NETLINK, NETLINK_NO_ENOBUFS } from './sockopt.js';
 import { splitMessages, nlError, DecodeError, NLMSG_DONE, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_DUMP, AF_INET, AF_INET6 } from './conntrack.js';
 
 const LE = endianness() === 'LE';
@@ -183,6 +183,10 @@ export class SockDiag {
     if (opts.direct !== false) {
       const info = netlinkSocketInfo(this.sock.address().port);
       this.fd = info && info.inode ? fdOfInode(info.inode) : null;
+      // An answer that does not fit would otherwise set the socket's error
+      // (ENOBUFS), on which the 'netlink' package aborts the process: it
+      // is lost (and its lookup times out) instead.
+      if (this.fd !== null) setIntOptions(this.fd, [[SOL_NETLINK, NETLINK_NO_ENOBUFS, 1]]);
       // A dump part is at most 32 KiB (netlink_recvmsg caps max_recvmsg_len).
       if (this.fd !== null) this.rbuf = Buffer.allocUnsafe(64 << 10);
     }

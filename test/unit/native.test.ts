@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, openSync, closeSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, openSync, closeSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { RawNetlinkSocket } from 'netlink';
@@ -82,4 +82,17 @@ test('CTPIPE_TEST_REFUSE makes the addon refuse the options it names (a test-onl
   const errors = JSON.parse(r.stdout);
   assert.equal(errors.length, 1);
   assert.match(errors[0], /^NETLINK_NO_ENOBUFS: .*CTPIPE_TEST_REFUSE.*not permitted/);
+});
+
+test('no perl anywhere under src/: the kernel is reached through the addon, not helper programs', () => {
+  const hits: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/perl/i.test(readFileSync(p, 'utf8'))) hits.push(path.relative(ROOT, p));
+    }
+  };
+  walk(path.join(ROOT, 'src'));
+  assert.deepEqual(hits, []);
 });
