@@ -5,6 +5,7 @@
 // process reader and the fd index). Decides from what it is told (euid,
 // capabilities, a live input), so it is library code: no `process`.
 import { SocketIndex } from '../proc/sockets.js';
+import { ListingWatch, PreferredWatch } from '../proc/pids.js';
 import { ProcessReader } from '../proc/process.js';
 import { ownNetns } from '../proc/netns.js';
 import { NEEDS, missingCaps } from '../caps.js';
@@ -21,6 +22,8 @@ export interface EngineConfig {
   proc?: string;
   /** Include the command line (default true). */
   cmdline?: boolean;
+  /** Learn new pids from the process connector when it works (default true); else from /proc listings. */
+  connector?: boolean;
   flowCache?: boolean;
   maxFlows?: number;
   maxProcesses?: number;
@@ -59,7 +62,9 @@ function bpfBlocked(c: EngineConfig): MethodStatus | null {
 }
 
 export function createEngine(c: EngineConfig = {}): Engine {
-  const index = new SocketIndex({ proc: c.proc });
+  // New pids from diffs of the /proc listing until the process connector's events flow.
+  const pids = new PreferredWatch(new ListingWatch({ proc: c.proc }));
+  const index = new SocketIndex({ proc: c.proc, pids });
   const procs = new ProcessReader({ proc: c.proc, cmdline: c.cmdline, maxEntries: c.maxProcesses, freshMs: 50 });
   const viewer = {
     selfUid: c.euid,
@@ -67,7 +72,7 @@ export function createEngine(c: EngineConfig = {}): Engine {
     privileged: c.caps === undefined ? c.euid === 0 : missingCaps(NEEDS.attribute, c.caps).length === 0,
   };
   const warn = (m: string) => (s: string) => c.onWarning?.(m, s);
-  const sources: Source[] = [new SockDiagSource({ index, procs, peer: c.peer, ...viewer })];
+  const sources: Source[] = [new SockDiagSource({ index, procs, peer: c.peer, pids, connector: c.connector, ...viewer })];
   const off: MethodStatus[] = [];
   if (c.netns !== false) {
     sources.push(new NetnsMethod({ index, procs, peer: c.peer, ...viewer, runtimes: c.netns }));

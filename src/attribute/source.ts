@@ -46,6 +46,8 @@ export interface MethodStatus {
   why?: string;
   /** What to do about it. */
   fix?: string;
+  /** How it works here, when that matters (e.g. where new pids come from). */
+  detail?: string;
 }
 
 export interface Source {

@@ -1,10 +1,16 @@
 // Socket inode -> owning processes, from the `socket:[INODE]` links in
 // /proc/PID/fd. Kept warm and refreshed incrementally: a miss first looks at
-// processes not seen before (a short-lived client is new), then at processes
-// that recently owned sockets (a busy client opens more), and only then, at a
-// bounded rate, rescans everything. Each answer is re-checked with one
-// readlink, so a stale entry is never reported. No `process` access.
+// the processes that appeared lately (a short-lived client is new, and one
+// scanned right after its fork may have opened the socket since: each is
+// looked at again for `youngMs`; new pids come from a PidWatch, pids.ts),
+// then at processes that recently owned sockets (a busy client opens more),
+// and then rescans everything, unless everything was rescanned after the
+// socket's flow began (`since`) and within `fullScanInterval`: so "nobody
+// holds it" means nobody held it when it was looked up. Each answer is
+// re-checked with one readlink, so a stale entry is never reported. No
+// `process` access.
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { ListingWatch, listPids, type PidWatch } from './pids.js';
 
 export interface Holder {
   pid: number;
@@ -24,11 +30,19 @@ export interface SocketIndexOptions {
   fullScanInterval?: number;
   /** Most inodes remembered. */
   maxEntries?: number;
+  /** Where new pids come from (default: a diff of the /proc listing). */
+  pids?: PidWatch;
+  /** How long a new pid is looked at again on a miss (ms). */
+  youngMs?: number;
+  /** New pids looked at again at most (the newest). */
+  maxYoung?: number;
+  now?: () => number;
 }
 
 export class SocketIndex {
   private byInode = new Map<number, Holder[]>();
-  private known = new Set<number>();
+  /** Pids that appeared lately -> when; oldest first. */
+  private young = new Map<number, number>();
   private recent: number[] = [];
   private denied = new Set<number>();
   private lastFull = 0;
@@ -39,21 +53,20 @@ export class SocketIndex {
   private readonly proc: string;
   private readonly fullEvery: number;
   private readonly max: number;
-  scans = { full: 0, fresh: 0, recent: 0, pidsRead: 0 };
+  private readonly youngMs: number;
+  private readonly maxYoung: number;
+  private readonly now: () => number;
+  readonly pids: PidWatch;
+  scans = { full: 0, fresh: 0, young: 0, recent: 0, pidsRead: 0, foundYoung: 0, foundRecent: 0, foundFull: 0 };
 
   constructor(opts: SocketIndexOptions = {}) {
     this.proc = opts.proc ?? '/proc';
     this.fullEvery = opts.fullScanInterval ?? 200;
     this.max = opts.maxEntries ?? 500000;
-  }
-
-  private listPids(): number[] {
-    const out: number[] = [];
-    for (const name of readdirSync(this.proc)) {
-      const c = name.charCodeAt(0);
-      if (c >= 48 && c <= 57) out.push(Number(name));
-    }
-    return out;
+    this.youngMs = opts.youngMs ?? 2000;
+    this.maxYoung = opts.maxYoung ?? 128;
+    this.now = opts.now ?? Date.now;
+    this.pids = opts.pids ?? new ListingWatch({ proc: this.proc, now: this.now });
   }
 
   /** Read one process's fd table into the index. Returns false if it could not be read. */
@@ -66,6 +79,7 @@ export class SocketIndex {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EPERM') this.denied.add(pid);
+      else this.denied.delete(pid);
       return false;
     }
     this.denied.delete(pid);
@@ -155,43 +169,62 @@ export class SocketIndex {
     return this.checked(inode).length > 0;
   }
 
-  /** Who holds socket `inode` now. */
-  lookup(inode: number): LookupResult {
+  /** Learn the pids that appeared since the last look; forget those no longer young. */
+  private learn(now: number): void {
+    for (const pid of this.pids.take()) {
+      this.young.delete(pid);
+      this.young.set(pid, now);
+    }
+    for (const [pid, t] of this.young) {
+      if (now - t <= this.youngMs && this.young.size <= this.maxYoung) break;
+      this.young.delete(pid);
+    }
+  }
+
+  /**
+   * Who holds socket `inode` now. `since`: when its flow began (ms); a
+   * full rescan made before then may not have seen it.
+   */
+  lookup(inode: number, since?: number): LookupResult {
     let found = this.checked(inode);
     if (found.length) return { holders: found, denied: 0 };
-    // 1. Processes we have not seen yet.
-    const pids = this.listPids();
-    const alive = new Set(pids);
-    let fresh = false;
-    for (const pid of pids) {
-      if (this.known.has(pid)) continue;
-      this.known.add(pid);
-      fresh = true;
-      this.scanPid(pid);
-    }
-    for (const pid of this.known) if (!alive.has(pid)) { this.known.delete(pid); this.denied.delete(pid); }
-    if (fresh) {
-      this.scans.fresh++;
-      found = this.checked(inode);
-      if (found.length) return this.done(found);
+    const now = this.now();
+    // 1. Processes that appeared lately, newest first.
+    this.learn(now);
+    if (this.young.size) {
+      this.scans.young++;
+      const list = [...this.young.keys()];
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (!this.scanPid(list[i]) && !this.denied.has(list[i])) this.young.delete(list[i]);
+        found = this.checked(inode);
+        if (found.length) {
+          this.scans.foundYoung++;
+          return this.done(found);
+        }
+      }
     }
     // 2. Processes that recently owned sockets.
     this.scans.recent++;
     for (let i = this.recent.length - 1; i >= 0; i--) {
       const pid = this.recent[i];
-      if (!alive.has(pid)) { this.recent.splice(i, 1); continue; }
-      this.scanPid(pid);
+      if (!this.scanPid(pid) && !this.denied.has(pid)) { this.recent.splice(i, 1); continue; }
       found = this.checked(inode);
-      if (found.length) return this.done(found);
+      if (found.length) {
+        this.scans.foundRecent++;
+        return this.done(found);
+      }
     }
-    // 3. Everything, at a bounded rate.
-    const now = Date.now();
-    if (now - this.lastFull >= this.fullEvery) {
+    // 3. Everything, unless that was done after the flow began, a moment ago.
+    if (now - this.lastFull >= this.fullEvery || (since !== undefined && this.lastFull < since)) {
       this.lastFull = now;
       this.scans.full++;
-      for (const pid of pids) this.scanPid(pid);
+      this.denied.clear();
+      for (const pid of listPids(this.proc)) this.scanPid(pid);
       found = this.checked(inode);
-      if (found.length) return this.done(found);
+      if (found.length) {
+        this.scans.foundFull++;
+        return this.done(found);
+      }
     }
     return { holders: [], denied: this.denied.size };
   }
@@ -199,13 +232,6 @@ export class SocketIndex {
   private done(found: Holder[]): LookupResult {
     this.trim();
     return { holders: found, denied: 0 };
-  }
-
-  /** Learn a new pid early (process connector, or a caller that knows). */
-  notePid(pid: number): void {
-    if (this.known.has(pid)) return;
-    this.known.add(pid);
-    this.scanPid(pid);
   }
 
   get size(): number {

@@ -7,6 +7,8 @@
 import type { FlowEvent, ProcessInfo, Attribution } from '../../event.js';
 import { SockDiag, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, type SockInfo } from '../../netlink/sockdiag.js';
 import type { SocketIndex } from '../../proc/sockets.js';
+import { EventWatch, type PreferredWatch } from '../../proc/pids.js';
+import { ProcConnector } from '../../netlink/cnproc.js';
 import type { ProcessReader } from '../../proc/process.js';
 import { pickHolder, type Viewer } from '../owner.js';
 import type { Answer, MethodStatus, Source } from '../source.js';
@@ -28,6 +30,8 @@ interface Lookup {
   wantOut: boolean;
   /** Look up the replying end (in; the peer of local). */
   wantIn: boolean;
+  /** When the flow began (ms; see eventMs). */
+  since: number;
 }
 
 /**
@@ -50,6 +54,10 @@ export interface SockDiagSourceOptions extends Viewer {
   procs: ProcessReader;
   /** Name the peer process of local (both ends on this host) flows (default true). */
   peer?: boolean;
+  /** The index's source of new pids: switched to the process connector's events once they flow. */
+  pids?: PreferredWatch;
+  /** Try the process connector (default true when pids is given). */
+  connector?: boolean;
 }
 
 export class SockDiagSource implements Source {
@@ -65,8 +73,33 @@ export class SockDiagSource implements Source {
     this.procs = opts.procs;
   }
 
+  private connector: ProcConnector | null = null;
+  /** Why the process connector is not used, once known. */
+  private connectorWhy: string | null = null;
+
+  /**
+   * Start learning new pids from the process connector, in the background:
+   * until its events flow (or when they cannot), diffs of the /proc listing.
+   */
+  async start(): Promise<void> {
+    const watch = this.opts.pids;
+    if (!watch || this.opts.connector === false) return;
+    const c = new ProcConnector();
+    const events = new EventWatch();
+    c.on('born', (pid: number) => events.born(pid));
+    c.on('ended', (pid: number) => events.ended(pid));
+    c.on('lost', () => watch.lost());
+    c.on('error', () => { /* a receive error: the listing diff catches up */ watch.lost(); });
+    this.connector = c;
+    c.start().then(() => watch.prefer(events), (e) => { this.connectorWhy = (e as Error).message; this.connector = null; });
+  }
+
   status(): MethodStatus {
-    return { method: this.name, live: true };
+    const mode = this.opts.pids?.mode ?? 'listing';
+    return {
+      method: this.name, live: true,
+      detail: mode === 'connector' ? 'new processes from the process connector' : `new processes from diffs of the /proc listing${this.connectorWhy ? ` (process connector: ${this.connectorWhy})` : ''}`,
+    };
   }
 
   statsLine(): string {
@@ -74,6 +107,7 @@ export class SockDiagSource implements Source {
   }
 
   close(): void {
+    this.connector?.close();
     this.diag.close();
   }
 
@@ -191,10 +225,10 @@ export class SockDiagSource implements Source {
   /** The process-with-inode objects handed out, reused while the same. */
   private withInode = new Map<number, { base: ProcessInfo; info: ProcessInfo }>();
 
-  private owner(sock: SockInfo): { process?: ProcessInfo; reason?: string; holders?: number } {
+  private owner(sock: SockInfo, since?: number): { process?: ProcessInfo; reason?: string; holders?: number } {
     const closed = this.closedOwner.get(sock);
     if (closed) return { process: closed };
-    const found = this.index.lookup(sock.inode);
+    const found = this.index.lookup(sock.inode, since);
     const { best, reason } = pickHolder(found.holders, found.denied, sock.uid, this.procs, this.opts);
     if (!best) return { reason };
     // One object per (process, socket): a flood from one socket shares it.
@@ -212,13 +246,13 @@ export class SockDiagSource implements Source {
     const direction = l.direction;
     const mine = direction === 'in' ? b : a;
     if (!mine) return { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
-    const o = this.owner(mine);
+    const o = this.owner(mine, l.since);
     const rec: R = o.process
       ? { ...rec0, process: o.process, attribution: { method: 'sock_diag', ok: true } }
       : { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: o.reason, uid: mine.uid } as Attribution };
     if (o.holders && o.holders > 1) (rec.attribution as any).holders = o.holders;
     if (direction === 'local' && b) {
-      const p = this.owner(b);
+      const p = this.owner(b, l.since);
       if (p.process) rec.peer = p.process;
     }
     return rec;
@@ -264,6 +298,7 @@ export class SockDiagSource implements Source {
       inRemote: { addr: r.dst, port: r.dport! },
       wantOut: direction !== 'in',
       wantIn: direction !== 'out' && (direction === 'in' || this.opts.peer !== false),
+      since: eventMs(ev),
     };
   }
 
