@@ -9,7 +9,7 @@ export const FLOW_EVENTS = ['new', 'update', 'destroy'] as const;
 export type FlowEventKind = (typeof FLOW_EVENTS)[number];
 
 /** Records about the stream itself; every stage passes them on. */
-export const SPECIAL_EVENTS = ['overrun', 'stats', 'start', 'stop'] as const;
+export const SPECIAL_EVENTS = ['overrun', 'stats', 'start', 'stop', 'attribution-stats'] as const;
 
 export type Family = 'ipv4' | 'ipv6';
 export type Proto = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp' | 'dccp' | 'udplite' | 'gre' | string;
@@ -122,7 +122,25 @@ export interface StatsRecord {
   host?: string;
 }
 
-export type AnyRecord = FlowEvent | OverrunRecord | StatsRecord | { ts?: string; event: string; [k: string]: unknown };
+/**
+ * ct-attribute's counts (--stats-interval): since it started, the flow
+ * events answered, by method (`attribution.method`) and outcome (`ok`, or
+ * the reason given), and which methods are live.
+ */
+export interface AttributionStatsRecord {
+  ts: string;
+  event: 'attribution-stats';
+  /** Flow events attributed. */
+  events: number;
+  /** Of those, answered from flow memory (UPDATE/DESTROY of a flow whose NEW was answered). */
+  cached: number;
+  /** method -> outcome (`ok` or a reason) -> count. */
+  answers: Record<string, Record<string, number>>;
+  /** The methods, live or not (why, fix). */
+  methods: { method: string; live: boolean; why?: string; fix?: string; detail?: string }[];
+}
+
+export type AnyRecord = FlowEvent | OverrunRecord | StatsRecord | AttributionStatsRecord | { ts?: string; event: string; [k: string]: unknown };
 
 // ---------------------------------------------------------------- field paths
 

@@ -78,6 +78,11 @@ export function enableTracking(ns: string): void {
   inNetns(ns, 'nft', ['-f', '-'], 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n');
 }
 
+/** ct-attribute's start-up line (which methods are live), taken out of a stderr text. */
+export function withoutMethods(stderr: string): string {
+  return stderr.replace(/^ct-attribute: methods: .*\n/gm, '');
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Wait until `pred()` is true, polling; throws after `ms`. */

@@ -7,7 +7,7 @@
 // the counts; it knows no method: those are the sources the factory
 // (factory.ts) gave it. No `process` access.
 import { networkInterfaces } from 'node:os';
-import type { FlowEvent, ProcessInfo, Attribution } from '../event.js';
+import type { FlowEvent, ProcessInfo, Attribution, AttributionStatsRecord } from '../event.js';
 import { BoundedMap } from '../lru.js';
 import type { Answer, Enrichment, MethodStatus, Source } from './source.js';
 import { PROTO_NUM } from './sources/sockdiag.js';
@@ -64,8 +64,11 @@ export interface EngineStats {
   failed: number;
   cached: number;
   reasons: Record<string, number>;
-  /** NEW events answered, by method. */
+  /** Flow events answered by ok, by method. */
   methods: Record<string, number>;
+  /** Flow events by method and outcome (`ok` or the reason). */
+  answers: Record<string, Record<string, number>>;
+  events: number;
 }
 
 /** This network namespace's own addresses (refreshed every 2 s). */
@@ -103,7 +106,7 @@ export class Engine {
   readonly enrichments: readonly Enrichment[];
   private flows: BoundedMap<number, Rec>;
   private readonly isLocal: (addr: string) => boolean;
-  readonly stats: EngineStats = { ok: 0, failed: 0, cached: 0, reasons: {}, methods: {} };
+  readonly stats: EngineStats = { ok: 0, failed: 0, cached: 0, reasons: {}, methods: {}, answers: {}, events: 0 };
 
   /** The top-level fields the enrichments may set, in their order. */
   readonly enrichedFields: readonly string[];
@@ -289,6 +292,17 @@ export class Engine {
     this.stats[a.ok ? 'ok' : 'failed']++;
     if (!a.ok && a.reason) this.stats.reasons[a.reason] = (this.stats.reasons[a.reason] ?? 0) + 1;
     if (a.ok) this.stats.methods[a.method] = (this.stats.methods[a.method] ?? 0) + 1;
+    this.stats.events++;
+    const by = this.stats.answers[a.method] ?? (this.stats.answers[a.method] = {});
+    const k = a.ok ? 'ok' : a.reason ?? 'unknown';
+    by[k] = (by[k] ?? 0) + 1;
+  }
+
+  /** The counts as a special record for the stream (see ct-event(5)). */
+  statsRecord(ts: string): AttributionStatsRecord {
+    const answers: Record<string, Record<string, number>> = {};
+    for (const [m, by] of Object.entries(this.stats.answers)) answers[m] = { ...by };
+    return { ts, event: 'attribution-stats', events: this.stats.events, cached: this.stats.cached, answers, methods: this.status() };
   }
 
   private fromMemory(ev: FlowEvent, known: Rec): boolean {

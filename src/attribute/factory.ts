@@ -8,6 +8,7 @@ import { SocketIndex } from '../proc/sockets.js';
 import { ListingWatch, PreferredWatch } from '../proc/pids.js';
 import { ProcessReader } from '../proc/process.js';
 import { ownNetns } from '../proc/netns.js';
+import { existsSync } from 'node:fs';
 import { NEEDS, missingCaps } from '../caps.js';
 import { Engine } from './engine.js';
 import type { Enrichment, MethodStatus, Source } from './source.js';
@@ -47,9 +48,22 @@ export interface EngineConfig {
   pid?: number;
   arch?: string;
   enrichments?: Enrichment[];
+  /** Whether the kernel has the UDP send tracepoint (default: looked up in tracefs). */
+  udpTracepoint?: boolean | null;
   /** Something worth a line on stderr, from method `method`. */
   onWarning?: (method: string, message: string) => void;
 }
+
+/**
+ * Whether the kernel has the UDP send tracepoint (sock:sock_send_length,
+ * Linux 6.3 and later); null when tracefs is not mounted here to tell.
+ */
+export function udpTracepoint(tracefs = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing']): boolean | null {
+  const events = tracefs.map((d) => `${d}/events`).find((d) => existsSync(d));
+  return events ? existsSync(`${events}/sock/sock_send_length`) : null;
+}
+
+const UDP_TOO_OLD = 'this kernel has no sock:sock_send_length tracepoint (Linux 6.3 and later): TCP connects are seen, UDP sends are not';
 
 /** Why bpf cannot run here, with the fix; null when it can. */
 function bpfBlocked(c: EngineConfig): MethodStatus | null {
@@ -72,6 +86,7 @@ export function createEngine(c: EngineConfig = {}): Engine {
     privileged: c.caps === undefined ? c.euid === 0 : missingCaps(NEEDS.attribute, c.caps).length === 0,
   };
   const warn = (m: string) => (s: string) => c.onWarning?.(m, s);
+  const udp = c.udpTracepoint !== undefined ? c.udpTracepoint : udpTracepoint();
   const sources: Source[] = [new SockDiagSource({ index, procs, peer: c.peer, pids, connector: c.connector, ...viewer })];
   const off: MethodStatus[] = [];
   if (c.netns !== false) {
@@ -79,13 +94,36 @@ export function createEngine(c: EngineConfig = {}): Engine {
   } else off.push({ method: 'netns', live: false, why: 'turned off (--no-netns)', fix: 'leave out --no-netns' });
   const blocked = c.bpf === false ? { method: 'bpf', live: false, why: 'turned off (--no-bpf)', fix: 'leave out --no-bpf' } : c.bpf ? null : bpfBlocked(c);
   if (!blocked) {
-    sources.push(new BpfMethod({ procs, netns: ownNetns(c.proc), windowMs: c.bpfWindowMs, cmdline: c.cmdline, required: c.bpf === true, onWarning: warn('bpf') }));
+    sources.push(new BpfMethod({ procs, netns: ownNetns(c.proc), windowMs: c.bpfWindowMs, cmdline: c.cmdline, required: c.bpf === true, onWarning: warn('bpf'), limit: udp === false ? UDP_TOO_OLD : undefined }));
   } else off.push(blocked);
   if (c.audit) {
     sources.push(new AuditMethod({
       procs, index, rules: c.audit.rules, daemon: c.audit.daemon, windowMs: c.audit.windowMs, cmdline: c.cmdline,
       pid: c.pid ?? 0, arch: c.arch ?? 'x64', onWarning: warn('audit'),
     }));
-  } else off.push({ method: 'audit', live: false, why: 'not asked for', fix: '--audit (with --audit-rules, as root)' });
+  } else off.push({ method: 'audit', live: false, why: 'not asked for', fix: '--audit, with --audit-rules, as root' });
   return new Engine({ sources, off, enrichments: c.enrichments, flowCache: c.flowCache, maxFlows: c.maxFlows });
+}
+
+/**
+ * What createEngine would run here and why not the rest, without starting
+ * anything (ct-doctor): the methods' statuses in chain order.
+ */
+export function methodPlan(c: EngineConfig = {}): MethodStatus[] {
+  const out: MethodStatus[] = [{ method: 'sock_diag', live: true, detail: 'new processes from the process connector where it may listen (CAP_NET_ADMIN, the initial namespaces), else from diffs of the /proc listing' }];
+  out.push(c.netns === false ? { method: 'netns', live: false, why: 'turned off (--no-netns)', fix: 'leave out --no-netns' } : { method: 'netns', live: true });
+  const blocked = c.bpf === false ? { method: 'bpf', live: false, why: 'turned off (--no-bpf)', fix: 'leave out --no-bpf' } : bpfBlocked(c);
+  const udp = c.udpTracepoint !== undefined ? c.udpTracepoint : udpTracepoint();
+  out.push(blocked ?? { method: 'bpf', live: true, ...(udp === false ? { why: UDP_TOO_OLD, fix: 'a kernel of 6.3 or later for UDP' } : {}) });
+  out.push(c.audit ? { method: 'audit', live: true } : { method: 'audit', live: false, why: 'not asked for', fix: '--audit, with --audit-rules, as root' });
+  return out;
+}
+
+/** Statuses as one line: "sock_diag live (...), bpf not live: why (fix: ...), ...". */
+export function describeMethods(list: MethodStatus[]): string {
+  return list.map((m) => {
+    if (!m.live) return `${m.method} not live: ${m.why ?? 'unknown'}${m.fix ? ` (fix: ${m.fix})` : ''}`;
+    const notes = [m.detail, m.why].filter(Boolean).join('; ');
+    return `${m.method} live${notes ? ` (${notes}${m.fix ? `; fix: ${m.fix}` : ''})` : ''}`;
+  }).join(', ');
 }

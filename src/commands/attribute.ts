@@ -5,8 +5,8 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type IO } from '../cli.js';
 import { LineSplitter, parseObject, type Line } from '../ndjson.js';
-import { isFlowEvent, type FlowEvent, type ProcessInfo } from '../event.js';
-import { createEngine } from '../attribute/factory.js';
+import { isFlowEvent, nowTs, type FlowEvent, type ProcessInfo } from '../event.js';
+import { createEngine, describeMethods } from '../attribute/factory.js';
 import { EngineError, type Engine } from '../attribute/engine.js';
 import { protectDash, restoreDash } from '../input.js';
 import { compileRequired } from '../filter/validate.js';
@@ -62,6 +62,7 @@ function options(argv: string[], io: IO) {
     .option('max-flows', { type: 'number', default: 100000, description: 'Flows remembered at most (least recently used are forgotten)' })
     .option('max-processes', { type: 'number', default: 20000, description: 'Processes remembered at most' })
     .option('stats', { type: 'boolean', default: false, description: 'At the end, print attribution counts on stderr' })
+    .option('stats-interval', { type: 'number', default: 0, description: 'Write an {"event":"attribution-stats"} record (answers by method and reason, methods live) every N seconds (0: never)' })
     .option('netns', { type: 'boolean', default: true, description: 'Find the owners of forwarded flows in the host\'s other network namespaces (containers); --no-netns leaves them "forwarded"' })
     .option('docker-root', { type: 'string', default: '/var/lib/docker', description: 'Docker\'s data root, for container names and images' })
     .option('containerd-state', { type: 'string', default: '/run/containerd', description: 'containerd\'s state directory, for container names and images (Kubernetes, nerdctl)' })
@@ -76,6 +77,7 @@ function options(argv: string[], io: IO) {
     .example(`sudo ct-events | ${NAME} --audit --audit-rules`, 'also the owners of connections too brief to look up (audit)')
     .example(`sudo ct-events -p tcp | ${NAME} --no-cmdline | ct-format`, 'readable, without command lines')
     .example(`${NAME} < saved.ndjson`, 'attribute saved events (owners must still exist)')
+    .example(`sudo ct-events | ${NAME} --stats-interval 60 | ct-filter -e attribution-stats`, 'every minute, how many flows each method named, and why the rest were not')
     .example(`sudo ct-events | ${NAME} | jq -c 'select(.process.container) | [.process.container.name, .dst, .dport]'`, 'connections made by containers');
   return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
 }
@@ -106,7 +108,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
   if (!Number.isFinite(windowMs) || windowMs < 0 || windowMs > 60000) throw new UsageError('--audit-window must be a number of milliseconds from 0 to 60000');
   const bpfWindow = Number(a['bpf-window']);
   if (!Number.isFinite(bpfWindow) || bpfWindow < 0 || bpfWindow > 60000) throw new UsageError('--bpf-window must be a number of milliseconds from 0 to 60000');
+  const statsEvery = Number(a['stats-interval']);
+  if (!(statsEvery >= 0)) throw new UsageError('--stats-interval must be a number of seconds >= 0');
   const files = (((a as any).file ?? []) as (string | number)[]).map(String);
+  const live = !files.length && !isRegularFile(0);
   const engine = createEngine({
     cmdline: a.cmdline as boolean,
     flowCache: a.cache as boolean,
@@ -119,7 +124,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     bpf: a.bpf as boolean | undefined,
     path: io.env.PATH,
     // Sightings are about the live system: a saved file is not.
-    live: !files.length && !isRegularFile(0),
+    live,
     bpfWindowMs: bpfWindow,
     audit: a.audit || a['audit-rules'] || a['audit-daemon'] ? { rules: a['audit-rules'] as boolean, daemon: a['audit-daemon'] as boolean, windowMs } : false,
     pid: process.pid,
@@ -131,12 +136,22 @@ export async function main(argv: string[], io: IO): Promise<number> {
   } catch (e) {
     throw e instanceof EngineError ? new Failure(e.message) : e;
   }
+  // What runs, and why not the rest: said for a live input (a saved file only gets sock_diag).
+  if (live) warn(io, NAME, `methods: ${describeMethods(engine.status())}`);
+  const run: Run = { engine, busy: false, statsDue: false };
+  const stats = statsEvery > 0 ? setInterval(() => {
+    run.statsDue = true;
+    // Between batches (an idle input) it goes out at once.
+    if (!run.busy) io.stdout.write(records(run));
+  }, statsEvery * 1000) : null;
+  stats?.unref();
   let bad = 0;
   try {
-    for (const file of files.length ? files : ['-']) bad += await attributeInput(engine, file, io);
+    for (const file of files.length ? files : ['-']) bad += await attributeInput(run, file, io);
   } finally {
+    if (stats) clearInterval(stats);
     await engine.close();
-    const rest = records(engine);
+    const rest = records(run);
     if (rest) io.stdout.write(rest);
   }
   if (a.stats) for (const l of engine.statsLines()) warn(io, NAME, l);
@@ -147,9 +162,23 @@ export async function main(argv: string[], io: IO): Promise<number> {
   return 0;
 }
 
-/** The sources' special records (lost audit records), placed in the stream where they were noticed. */
-function records(engine: Engine): string {
+/** One run's engine, and the state of its output between batches. */
+interface Run {
+  engine: Engine;
+  /** A batch is being attributed: special records wait for its end. */
+  busy: boolean;
+  /** The --stats-interval timer fired: a stats record goes out after the batch. */
+  statsDue: boolean;
+}
+
+/** The sources' special records (lost audit records), placed in the stream where they were noticed; a stats record when due. */
+function records(run: Run): string {
+  const engine = run.engine;
   let s = '';
+  if (run.statsDue) {
+    run.statsDue = false;
+    s += JSON.stringify(engine.statsRecord(nowTs())) + '\n';
+  }
   for (const r of engine.takeRecords()) s += JSON.stringify(r) + '\n';
   return s;
 }
@@ -158,7 +187,8 @@ function records(engine: Engine): string {
 const warnedPermission = new WeakSet<Engine>();
 
 /** Attribute one input (a file, or '-' for stdin) onto stdout; returns the number of bad lines. */
-async function attributeInput(engine: Engine, file: string, io: IO): Promise<number> {
+async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
+  const engine = run.engine;
   let bad = 0;
   const label = file === '-' ? 'stdin' : file;
   const input = file === '-' ? io.stdin : createReadStream(file);
@@ -210,14 +240,15 @@ async function attributeInput(engine: Engine, file: string, io: IO): Promise<num
       else if (texts[i] !== undefined) out += appendOwner(texts[i], o, fields);
       else out += JSON.stringify(o) + '\n';
     }
-    return out + records(engine);
+    return out + records(run);
   };
   const attr = new Transform({
     writableObjectMode: true,
     readableObjectMode: false,
     writableHighWaterMark: 4,
     transform(batch: Line[], _enc, cb) {
-      processBatch(batch).then((out) => cb(null, out || undefined), cb);
+      run.busy = true;
+      processBatch(batch).then((out) => { run.busy = false; cb(null, out || undefined); }, (e) => { run.busy = false; cb(e); });
     },
   });
   // SIGTERM: treat as end of input, so what was read is still written.

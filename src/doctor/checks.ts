@@ -8,6 +8,9 @@ import { execFile } from 'node:child_process';
 import { probeCtnetlink, probeEventGroup } from '../netlink/probe.js';
 import { trackingState } from '../tracking.js';
 import { NEEDS, effectiveCaps, missingCaps } from '../caps.js';
+import { methodPlan, describeMethods } from '../attribute/factory.js';
+import type { MethodStatus } from '../attribute/source.js';
+import { ProcConnector } from '../netlink/cnproc.js';
 
 export type Status = 'pass' | 'warn' | 'fail';
 
@@ -16,6 +19,8 @@ export interface CheckResult {
   status: Status;
   detail: string;
   fix?: string;
+  /** attribute-methods: each of ct-attribute's methods, live or not (why, fix), as ct-attribute says at start. */
+  methods?: MethodStatus[];
 }
 
 export interface CheckContext {
@@ -234,6 +239,26 @@ export async function checkBpf(ctx: CheckContext, tracefs = ['/sys/kernel/tracin
   return pass('bpf', `${r.text} (ct-attribute names the owners of connections closed before any lookup)`);
 }
 
+/**
+ * Which of ct-attribute's methods would be live here, run as this user, and
+ * for those that would not, why and the fix (what ct-attribute says at
+ * start); the process connector is tried for real. Informative: PASS.
+ */
+export async function checkAttributeMethods(ctx: CheckContext, path?: string): Promise<CheckResult> {
+  const plan = methodPlan({ euid: ctx.euid, caps: ownCaps(ctx), path, proc: ctx.proc });
+  const c = new ProcConnector();
+  let why: string | null = null;
+  try {
+    await c.start(300);
+  } catch (e) {
+    why = (e as Error).message;
+  } finally {
+    c.close();
+  }
+  plan[0] = { ...plan[0], detail: why === null ? 'new processes from the process connector' : `new processes from diffs of the /proc listing (process connector: ${why})` };
+  return { check: 'attribute-methods', status: 'pass', detail: describeMethods(plan), methods: plan };
+}
+
 /** Every machine check, in order. */
 export async function machineChecks(ctx: CheckContext): Promise<CheckResult[]> {
   return [
@@ -248,5 +273,6 @@ export async function machineChecks(ctx: CheckContext): Promise<CheckResult[]> {
     await checkNft(),
     await checkAddon(),
     await checkBpf(ctx),
+    await checkAttributeMethods(ctx),
   ];
 }

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runBin, lines, BIN } from '../helpers.js';
+import { runBin, lines, BIN, withoutMethods } from '../helpers.js';
 
 const EV = (id: number, sport: number) => JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: 'new', id, family: 'ipv4', proto: 'udp', src: '203.0.113.5', sport, dst: '198.51.100.7', dport: 53, reply: { src: '198.51.100.7', sport: 53, dst: '203.0.113.5', dport: sport }, status: ['CONFIRMED'], custom: { kept: true } });
 
@@ -14,7 +14,8 @@ test('empty input: no output, exit 0', async () => {
   const r = await runBin('ct-attribute', [], '');
   assert.equal(r.code, 0);
   assert.equal(r.stdout, '');
-  assert.equal(r.stderr, '');
+  assert.match(r.stderr, /^ct-attribute: methods: sock_diag live/);
+  assert.equal(withoutMethods(r.stderr), '');
 });
 
 test('a bad line is reported with its line number, skipped, the rest kept in order; exit 1', async () => {
@@ -175,4 +176,29 @@ test('root without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: another user\'s socke
   // With them, the owner is found.
   const full = await runBin('ct-attribute', [], ev);
   assert.equal(lines(full.stdout)[0].process?.pid, owner.pid);
+});
+
+test('--stats-interval: attribution-stats records between batches and on an idle input, counting answers by method and reason', async () => {
+  const p = spawn(BIN('ct-attribute'), ['--stats-interval', '0.3', '--no-bpf'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
+  p.stdin!.write(EV(1, 40001) + '\n' + EV(2, 40002) + '\n');
+  await new Promise((r) => setTimeout(r, 800));
+  p.stdin!.end();
+  const [code] = await once(p, 'close');
+  assert.equal(code, 0);
+  const recs = lines(out);
+  const stats = recs.filter((r) => r.event === 'attribution-stats');
+  assert.ok(stats.length >= 1, out);
+  const last = stats[stats.length - 1];
+  assert.equal(last.events, 2);
+  // Neither end is local: forwarded, answered by no method.
+  assert.deepEqual(last.answers, { none: { forwarded: 2 } });
+  assert.deepEqual(last.methods.map((m: any) => [m.method, m.live]), [['sock_diag', true], ['netns', true], ['bpf', false], ['audit', false]]);
+  assert.equal(last.methods[2].why, 'turned off (--no-bpf)');
+  assert.equal(recs.filter((r) => r.event === 'new').length, 2);
+  assert.ok(recs.findIndex((r) => r.event === 'attribution-stats') > recs.findIndex((r) => r.id === 2), 'after the events it counts');
+  const bad = await runBin('ct-attribute', ['--stats-interval', '-1'], '');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--stats-interval must be a number of seconds >= 0/);
 });

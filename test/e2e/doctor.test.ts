@@ -43,6 +43,12 @@ test('tracking off: the tracking check fails with the fix, the rest of the kerne
     assert.equal(byName(r.checks, 'cap-events').status, 'pass');
     assert.equal(byName(r.checks, 'cap-attribute').status, 'pass');
     assert.equal(byName(r.checks, 'acct').status, 'warn');
+    // ct-attribute's methods, as it says them at start: in a namespace of its own, no process connector.
+    const m = byName(r.checks, 'attribute-methods');
+    assert.deepEqual(m.methods.map((x: any) => x.method), ['sock_diag', 'netns', 'bpf', 'audit']);
+    assert.equal(m.methods[0].live, true);
+    assert.match(m.methods[0].detail, /diffs of the \/proc listing \(process connector: no process connector in this network namespace/);
+    assert.deepEqual(m.methods[3], { method: 'audit', live: false, why: 'not asked for', fix: '--audit, with --audit-rules, as root' });
     for (const c of r.checks) {
       assert.ok(['pass', 'warn', 'fail'].includes(c.status), JSON.stringify(c));
       if (c.status !== 'pass') assert.ok(c.fix, `a ${c.status} without a fix: ${JSON.stringify(c)}`);
@@ -78,7 +84,7 @@ test('text output: one line per check, PASS/WARN/FAIL first, a fix on every othe
   try {
     const r = await doctor(ns, []);
     const out = r.stdout.trimEnd().split('\n');
-    assert.equal(out.length, 11, r.stdout);
+    assert.equal(out.length, 12, r.stdout);
     for (const l of out) {
       assert.match(l, /^(PASS|WARN|FAIL)  \S/);
       if (!l.startsWith('PASS')) assert.match(l, / -- fix: \S/);
@@ -113,6 +119,9 @@ test('as nobody without capabilities: events and cap-events fail naming CAP_NET_
     const ct = byName(r.checks, 'ctnetlink');
     assert.equal(ct.status, 'warn');
     assert.match(ct.detail, /needs CAP_NET_ADMIN/);
+    // As nobody, no bpf: the reason and the fix, in the JSON too.
+    const bpf = byName(r.checks, 'attribute-methods').methods.find((x: any) => x.method === 'bpf');
+    assert.deepEqual([bpf.live, bpf.why, bpf.fix], [false, 'not root (bpftrace runs as root only)', 'run ct-attribute as root']);
     // Nothing tracked yet, and nft may not list the ruleset: an honest "cannot tell".
     assert.equal(byName(r.checks, 'tracking').status, 'warn');
   } finally {

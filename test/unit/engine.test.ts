@@ -73,4 +73,11 @@ test('engine: sources in chain order, a later one only for what the earlier left
   assert.equal(log.slice(n).filter((l) => l.startsWith('first')).length, 0);
   assert.equal(e.stats.cached, 1);
   assert.equal(e.stats.methods.first, 2);
+  // The stats record: answers by method and outcome, and the methods.
+  const r = e.statsRecord('2026-01-01T00:00:00.000000Z');
+  assert.deepEqual(r, {
+    ts: '2026-01-01T00:00:00.000000Z', event: 'attribution-stats', events: 3, cached: 1,
+    answers: { first: { ok: 2 }, second: { ambiguous: 1 } },
+    methods: [{ method: 'first', live: true }, { method: 'second', live: false, why: 'test' }, { method: 'third', live: false, why: 'off' }],
+  });
 });

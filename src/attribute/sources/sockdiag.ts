@@ -91,7 +91,8 @@ export class SockDiagSource implements Source {
     c.on('lost', () => watch.lost());
     c.on('error', () => { /* a receive error: the listing diff catches up */ watch.lost(); });
     this.connector = c;
-    c.start().then(() => watch.prefer(events), (e) => { this.connectorWhy = (e as Error).message; this.connector = null; });
+    // The kernel acknowledges at once where it will send; waited for (briefly) so that status() is right from the start.
+    await c.start(300).then(() => watch.prefer(events), (e) => { this.connectorWhy = (e as Error).message; this.connector = null; });
   }
 
   status(): MethodStatus {

@@ -20,6 +20,8 @@ export interface BpfMethodOptions {
   /** Asked for (--bpf): start() fails when it cannot run; else it starts in the background. */
   required?: boolean;
   onWarning?: (m: string) => void;
+  /** What this kernel does not let it see (no UDP send tracepoint). */
+  limit?: string;
 }
 
 export class BpfMethod implements Source {
@@ -65,8 +67,9 @@ export class BpfMethod implements Source {
   }
 
   status(): MethodStatus {
-    if (this.failed) return { method: this.name, live: false, why: this.failed };
-    return { method: this.name, live: true, ...(this.hook.active ? {} : { why: 'starting (bpftrace attaching its probes)' }) };
+    if (this.failed) return { method: this.name, live: false, why: this.failed, fix: this.failed.includes('not installed') ? 'apt-get install bpftrace' : undefined };
+    const why = [this.hook.active ? '' : 'starting: bpftrace attaching its probes', this.opts.limit ?? ''].filter(Boolean).join('; ');
+    return { method: this.name, live: true, ...(why ? { why } : {}), ...(this.opts.limit ? { fix: 'a kernel of 6.3 or later for UDP' } : {}) };
   }
 
   statsLine(): string | null {
