@@ -1,8 +1,12 @@
 // ct-attribute's bench (run as root): pid-correct attribution of short-lived
-// client processes in a namespace, against the per-event /proc scan baseline
-// (bench/baseline-procscan.js) fed the very same ct-events stream; a flood
-// of UDP flows from one process; added latency at idle; RSS after a million
-// events. Prints figures; asserts nothing.
+// client processes in a namespace (each started right before it connects),
+// for three method sets (default, --no-bpf, the packaged service's
+// capabilities) against the per-event /proc scan baseline
+// (bench/baseline-procscan.js) fed the very same ct-events stream, with and
+// without two CPU hogs; a flood of UDP flows from one process; added latency
+// at idle; RSS after a million events. Prints figures; asserts nothing.
+// ONLY=rate,flood,latency,rss,audit picks parts; CLIENTS, REPEAT, HOGS=0,2
+// and RATE_ROWS (row names, comma-separated) size the matrix.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -14,7 +18,7 @@ import { auditBench } from './audit-part.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = (n) => path.join(ROOT, 'bin', n);
-const N = Number(process.env.CLIENTS ?? 200);
+const N = Number(process.env.CLIENTS ?? 100);
 const FLOOD = Number(process.env.FLOOD ?? 200000);
 // How long the flooding process keeps its socket after the flood (ms).
 const FLOOD_HOLD = Number(process.env.FLOOD_HOLD ?? 0);
@@ -56,14 +60,6 @@ function startServer() {
   return new Promise((resolve) => p.stdout.once('data', () => resolve(p)));
 }
 
-// ct-attribute as it runs by default here (as root with bpftrace installed:
-// with --bpf), the same with --no-bpf (sock_diag alone) and the baseline,
-// all fed the same ct-events stream.
-function startPipeline(outAttr, outBase, outPlain, extra = '') {
-  const cmd = `${BIN('ct-events')} -p tcp -p udp ${extra} | tee >(node ${path.join(ROOT, 'bench', 'baseline-procscan.js')} > ${outBase}) >(${BIN('ct-attribute')} --no-bpf > ${outPlain}) | ${BIN('ct-attribute')} --stats > ${outAttr} 2> ${outAttr}.err`;
-  const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-  return p;
-}
 async function stopPipeline(p) {
   try { process.kill(-p.pid, 'SIGINT'); } catch { /* gone */ }
   await new Promise((r) => p.once('close', r));
@@ -71,8 +67,10 @@ async function stopPipeline(p) {
 }
 
 function runClient(args) {
+  const nobody = args[0] === '--as-nobody';
+  const argv = nobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', client, ...args.slice(1)] : [client, ...args];
   return new Promise((resolve) => {
-    const c = spawn('ip', ['netns', 'exec', A, client, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const c = spawn('ip', ['netns', 'exec', A, ...argv], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     c.stdout.on('data', (d) => (out += d));
     c.on('close', () => {
@@ -108,35 +106,83 @@ function score(file, clients) {
   return { seen, right, wrong, shared };
 }
 
+// The matrix: method sets (columns: the default, as root with bpftrace
+// installed; --no-bpf; the packaged service's capability set, as nobody
+// through setpriv; and the per-event /proc scan baseline), all fed the same
+// ct-events stream, against client kinds (rows), without and with two CPU
+// hogs beside the pipeline. Each cell is the median of REPEAT runs of
+// CLIENTS clients, each a process started right before it connects.
+const REPEAT = Number(process.env.REPEAT ?? 3);
+const SERVICE_CAPS = '+net_admin,+dac_read_search,+sys_ptrace';
+const KINDS = [
+  { name: 'TCP, closed at once', proto: 'tcp', host: '10.231.0.2', hold: 0, at: 10 },
+  { name: 'UDP, closed at once', proto: 'udp', host: '10.231.0.2', hold: 0, at: 10 },
+  { name: 'TCP6, closed at once', proto: 'tcp', host: 'fd00:231::2', hold: 0, at: 10 },
+  { name: 'TCP, held 50 ms', proto: 'tcp', host: '10.231.0.2', hold: 50, at: 10 },
+  { name: 'UDP as nobody, held 50 ms', proto: 'udp', host: '10.231.0.2', hold: 50, at: 10, nobody: true },
+  { name: 'TCP, held 50 ms, bursts of 20', proto: 'tcp', host: '10.231.0.2', hold: 50, at: 20 },
+];
+const COLUMNS = [['default', 'a'], ['--no-bpf', 'q'], ['service caps', 's'], ['/proc-scan baseline', 'b']];
+
+function startMatrixPipeline(files) {
+  const svc = `setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps ${SERVICE_CAPS} --ambient-caps ${SERVICE_CAPS} ${BIN('ct-attribute')}`;
+  const cmd = `${BIN('ct-events')} -p tcp -p udp | tee >(node ${path.join(ROOT, 'bench', 'baseline-procscan.js')} > ${files.b}) >(${BIN('ct-attribute')} --no-bpf > ${files.q} 2> ${files.q}.err) >(${svc} > ${files.s} 2> ${files.s}.err) | ${BIN('ct-attribute')} --stats > ${files.a} 2> ${files.a}.err`;
+  return spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+}
+
+function hogs(n) {
+  return Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+}
+
+async function cell(kind, hogCount, rep) {
+  const tag = `${kind.proto}-${kind.hold}-${kind.at}-${kind.nobody ? 'n' : 'r'}-${kind.host.includes(':') ? 6 : 4}-h${hogCount}-${rep}`;
+  const files = Object.fromEntries(COLUMNS.map(([, k]) => [k, path.join(tmp, `${k}-${tag}.ndjson`)]));
+  const p = startMatrixPipeline(files);
+  // bpftrace compiles and attaches its probes first (about a second of CPU).
+  await sleep(4000);
+  const h = hogs(hogCount);
+  await sleep(200);
+  const clients = [];
+  const port = kind.proto === 'tcp' ? '7000' : '7001';
+  const args = [kind.proto, kind.host, port, String(kind.hold)];
+  for (let i = 0; i < N; i += kind.at) {
+    const batch = await Promise.all(Array.from({ length: Math.min(kind.at, N - i) }, () => runClient(kind.nobody ? ['--as-nobody', ...args] : args)));
+    for (const c of batch) if (c) clients.push(c);
+  }
+  await sleep(1000);
+  for (const x of h) x.kill('SIGKILL');
+  await stopPipeline(p);
+  const out = {};
+  for (const [, k] of COLUMNS) out[k] = score(files[k], clients);
+  out.clients = clients.length;
+  out.methods = (readFileSync(`${files.s}.err`, 'utf8').match(/^ct-attribute: methods: (.*)$/m) ?? [, '?'])[1];
+  return out;
+}
+
 async function rates() {
   const server = await startServer();
-  const rows = [];
-  const all = [['tcp', 50, '10.231.0.2'], ['udp', 50, '10.231.0.2'], ['tcp', 50, 'fd00:231::2'], ['udp', 50, 'fd00:231::2'], ['tcp', 0, '10.231.0.2'], ['udp', 0, '10.231.0.2'], ['tcp', 0, 'fd00:231::2'], ['udp', 0, 'fd00:231::2']];
-  // RATE_ROWS=udp/0/fd00:231::2,tcp/50/10.231.0.2 picks rows (protocol/hold/server).
   const pick = process.env.RATE_ROWS ? process.env.RATE_ROWS.split(',') : null;
-  for (const [proto, hold, host] of all.filter(([p, h, a]) => !pick || pick.includes(`${p}/${h}/${a}`))) {
-    const fa = path.join(tmp, `a-${proto}-${hold}.ndjson`), fb = path.join(tmp, `b-${proto}-${hold}.ndjson`), fp = path.join(tmp, `p-${proto}-${hold}.ndjson`);
-    const p = startPipeline(fa, fb, fp);
-    // bpftrace compiles and attaches its probes first (about a second of CPU).
-    await sleep(4000);
-    const clients = [];
-    const port = proto === 'tcp' ? '7000' : '7001';
-    // Four at a time: a burst of parallel clients, not one lonely process.
-    for (let i = 0; i < N; i += 4) {
-      const batch = await Promise.all([0, 1, 2, 3].map(() => runClient([proto, host, port, String(hold)])));
-      for (const c of batch) if (c) clients.push(c);
+  const hogSet = (process.env.HOGS ?? '0,2').split(',').map(Number);
+  const median = (xs) => { const a = [...xs].sort((x, y) => x - y); return a[Math.floor((a.length - 1) / 2)]; };
+  console.log(`pid-correct share of scored clients per cell (median of ${REPEAT} runs of ${N} clients; min-max in brackets; wrong pids summed over runs); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  let serviceMethods = null;
+  for (const hogCount of hogSet) {
+    console.log(`  ${hogCount ? `with ${hogCount} CPU hogs (node busy loops) beside the pipeline` : 'no CPU hogs'}:`);
+    for (const kind of KINDS.filter((k) => !pick || pick.includes(k.name))) {
+      const runs = [];
+      for (let r = 0; r < REPEAT; r++) runs.push(await cell(kind, hogCount, r));
+      serviceMethods ??= runs[0].methods;
+      const cols = COLUMNS.map(([label, k]) => {
+        const pct = runs.map((x) => { const n = x.clients - x[k].shared; return n ? (100 * x[k].right) / n : 0; });
+        const wrong = runs.reduce((s, x) => s + x[k].wrong, 0);
+        return `${label} ${median(pct).toFixed(1)}% [${Math.min(...pct).toFixed(1)}-${Math.max(...pct).toFixed(1)}] wrong ${wrong}`;
+      });
+      const shared = runs.reduce((s, x) => s + x.a.shared, 0);
+      console.log(`    ${kind.name.padEnd(30)} ${cols.join('; ')}  (clients ${runs.map((x) => x.clients).join('/')}, ${shared} sharing a port not scored; load ${loadavg()[0].toFixed(2)})`);
     }
-    await sleep(1000);
-    await stopPipeline(p);
-    const a = score(fa, clients), b = score(fb, clients), q = score(fp, clients);
-    rows.push({ proto, hold, host, clients: clients.length, a, b, q });
-    const pct = (x, n) => (n ? ((100 * x) / n).toFixed(1) : '-') + '%';
-    const n = clients.length - a.shared;
-    const bpf = (readFileSync(`${fa}.err`, 'utf8').match(/bpf: (sightings.*)$/m) ?? [, 'bpf not used'])[1];
-    console.log(`${proto.padEnd(3)} ${host.padEnd(12)} hold ${String(hold).padStart(2)} ms: clients ${clients.length} (${a.shared} sharing a port with another, not scored), events seen ${a.seen}; ct-attribute pid-correct ${pct(a.right, n)} (wrong ${a.wrong}); --no-bpf ${pct(q.right, n)} (wrong ${q.wrong}); /proc-scan baseline ${pct(b.right, n)} (wrong ${b.wrong}); ratio ${(b.right ? a.right / b.right : Infinity).toFixed(2)}x the baseline\n    ${bpf}`);
   }
+  console.log(`  the service column's ct-attribute said: ${serviceMethods}`);
   server.kill();
-  return rows;
 }
 
 async function flood() {

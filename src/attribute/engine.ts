@@ -44,6 +44,28 @@ class Remembered implements Base, Answer {
 
 type Rec = Answer & Base;
 
+/** An event announced to the sources, its lookups still to run. */
+interface Pending {
+  ev: FlowEvent;
+  known: Rec | null;
+  tokens: unknown[];
+  /** Lets its lookups begin (run(): in order of urgency). */
+  start?: () => void;
+}
+
+/**
+ * How soon an event's socket may vanish (lower: sooner): a flow that
+ * already ended in this batch, then a UDP NEW (a datagram's sender often
+ * closes at once), then other NEW events, then the rest.
+ */
+export function urgency(ev: FlowEvent, ending: Set<number>): number {
+  if (ev.event === 'new') {
+    if (ending.has(ev.id)) return 0;
+    return ev.proto === 'tcp' ? 2 : 1;
+  }
+  return 3;
+}
+
 export interface EngineOptions {
   /** The methods, in the order they are consulted (the first answers from nothing). */
   sources: Source[];
@@ -222,44 +244,83 @@ export class Engine {
 
   /** Add direction, process and attribution to one flow event (in place). */
   async attribute(ev: FlowEvent): Promise<void> {
+    const p = this.prepare(ev);
+    if (p) await this.resolve(p);
+  }
+
+  /**
+   * The part of attribute() done in stream order: the flow memory, and
+   * announcing the event to the sources (audit: see
+   * sources/audit/correlator.ts). Null when memory answered it.
+   */
+  private prepare(ev: FlowEvent): Pending | null {
     let known: Rec | null = null;
     if (ev.event !== 'new') {
       known = this.recall(ev);
-      if (known && this.fromMemory(ev, known)) return;
+      if (known && this.fromMemory(ev, known)) return null;
     }
-    // Announced in stream order, before any lookup (audit: see sources/audit/correlator.ts).
     const srcs = this.sources;
     const tokens: unknown[] = new Array(srcs.length);
     for (let i = 0; i < srcs.length; i++) tokens[i] = srcs[i].expect?.(ev);
+    return { ev, known, tokens };
+  }
+
+  /** The lookups of a prepared event, in chain order. */
+  private async resolve(p: Pending): Promise<void> {
+    const { ev, tokens } = p;
+    const srcs = this.sources;
     let rec = this.classify(ev);
     for (let i = 0; i < srcs.length; i++) {
       if (srcs[i].wants(ev, rec, tokens[i])) rec = await srcs[i].refine(ev, rec, tokens[i]);
     }
-    this.settle(ev, rec, known);
+    this.settle(ev, rec, p.known);
   }
 
   /**
-   * Attribute and enrich a batch of flow events read together, in place:
-   * lookups go out together, events of one flow in order (NEW before
-   * DESTROY). Resolves when all are done.
+   * Attribute and enrich a batch of flow events read together, in place.
+   * Events are announced in stream order; their lookups then start in the
+   * order of how soon their sockets may vanish (urgency()), all in one turn
+   * of the event loop, so that they leave together (one sock_diag
+   * datagram) and are answered most urgent first. Events of one flow are
+   * attributed in order (NEW before DESTROY). Resolves when all are done.
    */
   async run(events: FlowEvent[]): Promise<void> {
     this.beginBatch();
     const work: Promise<void>[] = [];
     const byId = new Map<number, Promise<void>>();
     const enrich = this.enrichments.length > 0;
+    const pending: { p: Pending; urgency: number; at: number }[] = [];
+    let ending: Set<number> | null = null;
+    const after = (ev: FlowEvent, p: Promise<void>) => {
+      const q = enrich ? p.then(() => this.enrich(ev)) : p;
+      byId.set(ev.id, q);
+      work.push(q);
+    };
     for (const ev of events) {
       const prev = byId.get(ev.id);
-      let p: Promise<void> | null;
-      if (!prev && this.attributeNow(ev)) p = enrich ? this.enrich(ev) : null;
-      else {
-        const a = prev ? prev.then(() => this.attribute(ev)) : this.attribute(ev);
-        p = enrich ? a.then(() => this.enrich(ev)) : a;
+      if (prev) {
+        after(ev, prev.then(() => this.attribute(ev)));
+        continue;
       }
-      if (!p) continue;
-      byId.set(ev.id, p);
-      work.push(p);
+      if (this.attributeNow(ev)) {
+        if (enrich) after(ev, Promise.resolve());
+        continue;
+      }
+      const p = this.prepare(ev);
+      if (!p) {
+        if (enrich) after(ev, Promise.resolve());
+        continue;
+      }
+      if (!ending) {
+        ending = new Set();
+        for (const e of events) if (e.event === 'destroy') ending.add(e.id);
+      }
+      // The flow's later events wait behind this one, which waits for its turn.
+      after(ev, new Promise<void>((r) => (p.start = r)).then(() => this.resolve(p)));
+      pending.push({ p, urgency: urgency(ev, ending), at: pending.length });
     }
+    if (pending.length > 1) pending.sort((a, b) => a.urgency - b.urgency || a.at - b.at);
+    for (const x of pending) x.p.start!();
     if (work.length) await Promise.all(work);
   }
 

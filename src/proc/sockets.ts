@@ -10,6 +10,7 @@
 // re-checked with one readlink, so a stale entry is never reported. No
 // `process` access.
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { ListingWatch, listPids, type PidWatch } from './pids.js';
 
 export interface Holder {
@@ -57,7 +58,7 @@ export class SocketIndex {
   private readonly maxYoung: number;
   private readonly now: () => number;
   readonly pids: PidWatch;
-  scans = { full: 0, fresh: 0, young: 0, recent: 0, pidsRead: 0, foundYoung: 0, foundRecent: 0, foundFull: 0 };
+  scans = { full: 0, fresh: 0, young: 0, recent: 0, pidsRead: 0, foundYoung: 0, foundRecent: 0, foundFull: 0, learnMs: 0, fullMs: 0 };
 
   constructor(opts: SocketIndexOptions = {}) {
     this.proc = opts.proc ?? '/proc';
@@ -190,7 +191,9 @@ export class SocketIndex {
     if (found.length) return { holders: found, denied: 0 };
     const now = this.now();
     // 1. Processes that appeared lately, newest first.
+    const t0 = performance.now();
     this.learn(now);
+    this.scans.learnMs += performance.now() - t0;
     if (this.young.size) {
       this.scans.young++;
       const list = [...this.young.keys()];
@@ -219,7 +222,9 @@ export class SocketIndex {
       this.lastFull = now;
       this.scans.full++;
       this.denied.clear();
+      const t1 = performance.now();
       for (const pid of listPids(this.proc)) this.scanPid(pid);
+      this.scans.fullMs += performance.now() - t1;
       found = this.checked(inode);
       if (found.length) {
         this.scans.foundFull++;

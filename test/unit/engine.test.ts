@@ -81,3 +81,25 @@ test('engine: sources in chain order, a later one only for what the earlier left
     methods: [{ method: 'first', live: true }, { method: 'second', live: false, why: 'test' }, { method: 'third', live: false, why: 'off' }],
   });
 });
+
+test('engine: a batch is announced in stream order, and looked up most urgent first (ended in the batch, UDP, TCP, the rest)', async () => {
+  const log: string[] = [];
+  const src: Source = {
+    name: 'first',
+    expect: (ev) => { log.push(`expect ${ev.id}/${ev.event}`); return null; },
+    wants: (_ev, rec) => !rec.process,
+    refine<R extends Answer>(ev: FlowEvent, rec: R): R {
+      log.push(`look ${ev.id}/${ev.event}`);
+      return { ...rec, attribution: { method: 'first', ok: false, reason: 'no-process' } };
+    },
+    status: () => ({ method: 'first', live: true }),
+  };
+  const e = new Engine({ sources: [src], isLocal: (a) => a === '10.0.0.1' });
+  const udp = (id: number) => ({ ...flow(id), proto: 'udp' } as FlowEvent);
+  const upd = { ...flow(4), event: 'update' } as unknown as FlowEvent;
+  await e.run([flow(1), udp(2), flow(3), upd, flow(3, 'destroy')]);
+  // The DESTROY of flow 3 waits for its NEW, then comes from memory.
+  assert.deepEqual(log.filter((l) => l.startsWith('expect')), ['expect 1/new', 'expect 2/new', 'expect 3/new', 'expect 4/update']);
+  assert.deepEqual(log.filter((l) => l.startsWith('look')), ['look 3/new', 'look 2/new', 'look 1/new', 'look 4/update']);
+  assert.equal(e.stats.cached, 1);
+});

@@ -104,7 +104,8 @@ export class SockDiagSource implements Source {
   }
 
   statsLine(): string {
-    return `sock_diag: lookups ${this.stats.lookups}`;
+    const x = this.index.scans;
+    return `sock_diag: lookups ${this.stats.lookups}; fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
   }
 
   close(): void {
@@ -229,6 +230,8 @@ export class SockDiagSource implements Source {
   private owner(sock: SockInfo, since?: number): { process?: ProcessInfo; reason?: string; holders?: number } {
     const closed = this.closedOwner.get(sock);
     if (closed) return { process: closed };
+    // No inode: closed by its owner (TIME_WAIT, or orphaned while it ends); no process can hold it.
+    if (sock.inode === 0) return { reason: 'socket-gone' };
     const found = this.index.lookup(sock.inode, since);
     const { best, reason } = pickHolder(found.holders, found.denied, sock.uid, this.procs, this.opts);
     if (!best) return { reason };
