@@ -245,3 +245,35 @@ test('forwarded flows of container processes name the process, user and containe
   assert.ok(!('netns' in h.attribution));
   assert.equal(withoutMethods(err).replace(/^ct-events: conntrack is not active.*\n/m, ''), '', 'no diagnostics');
 });
+
+// The service runs ct-attribute as an unprivileged user with a few
+// capabilities (packaging/ctpipe.service): without CAP_SYS_ADMIN the addon's
+// setns(2) is refused, and the namespace's tables name the owner instead;
+// with it, the addon's socket inside the namespace does.
+for (const [caps, method] of [['+net_admin,+dac_read_search,+sys_ptrace', 'netns-proc'], ['+net_admin,+dac_read_search,+sys_ptrace,+sys_admin', 'netns-sock_diag']] as const) {
+  test(`as nobody with ${caps}: container flows are named (${method})`, { skip }, async () => {
+    const attr = `${BIN('ct-attribute')} --docker-root ${root}/docker --containerd-state ${root}/containerd --containers-storage ${root}/none`;
+    const p = spawn('ip', ['netns', 'exec', H, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all,${caps}`, `--ambient-caps=${caps}`, `--bounding-set=-all,${caps}`,
+      'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new | ${attr}`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let o = '', e = '';
+    p.stdout!.setEncoding('utf8').on('data', (d) => (o += d));
+    p.stderr!.setEncoding('utf8').on('data', (d) => (e += d));
+    try {
+      await sleep(1500);
+      const tcp = await client(C1, docker, 'tcp', '10.246.9.2', 7000);
+      const udp = await client(C1, docker, 'udp', '10.246.9.2', 7001);
+      const seen = (c: Run) => lines(o).find((ev) => ev.event === 'new' && ev.sport === c.sport);
+      const start = Date.now();
+      while (!(seen(tcp) && seen(udp)) && Date.now() - start < 10000) await sleep(100);
+      for (const [c, what] of [[tcp, 'TCP'], [udp, 'UDP']] as const) {
+        const ev = seen(c);
+        assert.ok(ev, `NEW of C1's ${what} flow; stderr: ${e}`);
+        assert.deepEqual(ev.attribution, { method, ok: true, side: 'src' }, `${what}: ${JSON.stringify(ev)}; stderr: ${e}`);
+        assert.equal(ev.process.pid, c.pid, what);
+        assert.equal(ev.process.netns, nsInode(C1), what);
+      }
+    } finally {
+      try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ }
+    }
+  });
+}
