@@ -27,7 +27,7 @@ function options(argv: string[], io: IO) {
     .option('net', list('Any address of the flow in this CIDR (original or reply), IPv4 or IPv6: 10.0.0.0/8, 2001:db8::/32, 192.168.1.0/255.255.255.0'))
     .option('src', list('Source address of the original direction in this CIDR'))
     .option('dst', list('Destination address of the original direction in this CIDR'))
-    .option('event', { alias: 'e', ...list('Event kinds: new, update, destroy, flow (ct-flows\' records), and special records: overrun, stats, start, stop, or special for all of them (without -e every special record passes)') })
+    .option('event', { alias: 'e', ...list('Event kinds: new, update, destroy, flow (ct-flows\' records), and special records: overrun, stats, start, stop, attribution-stats, or special for all of them (without -e every special record passes)') })
     .option('uid', list('Owner uid: 1000, 1000-1999'))
     .option('user', list('Owner user name (glob)'))
     .option('comm', list('Owner command name (glob): curl, python*'))
