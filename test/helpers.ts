@@ -17,9 +17,11 @@ export interface RunResult {
 }
 
 /** Spawn bin/<name> with args, write `input` to stdin (or leave it open when null), wait for close. */
-export function runBin(name: string, args: string[], input: string | Buffer | null = '', opts: SpawnOptions & { timeoutMs?: number; prefix?: string[] } = {}): Promise<RunResult> {
-  const cmd = opts.prefix ? opts.prefix[0] : BIN(name);
-  const argv = opts.prefix ? [...opts.prefix.slice(1), BIN(name), ...args] : args;
+export function runBin(name: string, args: string[], input: string | Buffer | null = '', opts: SpawnOptions & { timeoutMs?: number; prefix?: string[]; bin?: (name: string) => string } = {}): Promise<RunResult> {
+  // `bin`: where the command is (another user runs an installed copy: see installed.ts).
+  const file = (opts.bin ?? BIN)(name);
+  const cmd = opts.prefix ? opts.prefix[0] : file;
+  const argv = opts.prefix ? [...opts.prefix.slice(1), file, ...args] : args;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
     let stdout = '';

@@ -11,15 +11,18 @@ import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { installForOthers } from '../installed.js';
 import { BIN, runBin, needRoot, makeNetns, delNetns, inNetns, enableTracking, lines } from '../helpers.js';
 
 const skip = needRoot();
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 
 async function doctor(ns: string | null, args: string[], prefix: string[] = []) {
+  // Another user runs an installed copy: the checkout may be closed to them.
+  const bin = prefix.includes('setpriv') ? installForOthers().bin : undefined;
   const r = ns === null
-    ? await runBin('ct-doctor', args, '', prefix.length ? { prefix } : {})
-    : await runBin('ct-doctor', args, '', { prefix: ['ip', 'netns', 'exec', ns, ...prefix] });
+    ? await runBin('ct-doctor', args, '', prefix.length ? { prefix, bin } : {})
+    : await runBin('ct-doctor', args, '', { prefix: ['ip', 'netns', 'exec', ns, ...prefix], bin });
   return { ...r, checks: args.includes('--json') ? lines(r.stdout) : [] };
 }
 

@@ -2,6 +2,7 @@
 // network namespace (addresses that exist only there), switches tracking on,
 // runs ct-events inside it with `ip netns exec`, makes real connections from
 // python3 processes, and checks what ct-events printed.
+import { installForOthers } from '../installed.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -21,7 +22,7 @@ class Events {
   private closed: Promise<void>;
 
   constructor(ns: string, args: string[], prefix: string[] = []) {
-    this.child = spawn('ip', ['netns', 'exec', ns, ...prefix, BIN('ct-events'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn('ip', ['netns', 'exec', ns, ...prefix, prefix.includes('setpriv') ? installForOthers().bin('ct-events') : BIN('ct-events'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       const parts = (this.partial + d).split('\n');
       this.partial = parts.pop()!;

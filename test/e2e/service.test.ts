@@ -8,15 +8,30 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, chmodSync, existsSync, copyFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROOT, BIN, needRoot, makeNetns, delNetns, enableTracking, waitFor, lines, withoutMethods } from '../helpers.js';
+import { ROOT, needRoot, makeNetns, delNetns, enableTracking, waitFor, lines, withoutMethods } from '../helpers.js';
+import { installForOthers } from '../installed.js';
 import { NEEDS } from '../../src/caps.js';
 
 const skip = needRoot();
 const UNIT = path.join(ROOT, 'packaging', 'ctpipe.service');
-const PIPELINE = path.join(ROOT, 'packaging', 'ctpipe-pipeline');
+const SHIPPED_PIPELINE = path.join(ROOT, 'packaging', 'ctpipe-pipeline');
+// nobody runs the commands and the script from an installed copy: the
+// checkout may be in a directory nobody cannot enter (root's home).
+const installed = skip ? null : installForOthers();
+const BIN = (name: string) => installed!.bin(name);
+const PIPELINE = skip ? SHIPPED_PIPELINE : path.join(installed!.prefix, 'ctpipe-pipeline');
+if (installed) {
+  copyFileSync(SHIPPED_PIPELINE, PIPELINE);
+  chmodSync(PIPELINE, 0o755);
+}
+/** What the unit grants: what src/caps.ts says the commands need, and CAP_BPF + CAP_PERFMON for ct-attribute's native BPF method. */
+const UNIT_CAPS = [...NEEDS.events, ...NEEDS.attribute, 'CAP_BPF', 'CAP_PERFMON'];
+/** Capability numbers (linux/capability.h) of those. */
+const CAP_NO: Record<string, number> = { CAP_DAC_READ_SEARCH: 2, CAP_NET_ADMIN: 12, CAP_SYS_PTRACE: 19, CAP_PERFMON: 38, CAP_BPF: 39 };
+const mask = (caps: string[]) => caps.reduce((m, c) => m | (1n << BigInt(CAP_NO[c])), 0n);
 const PY = '/usr/bin/python3';
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 /** Another unprivileged user, not the pipeline's: daemon (uid 1) exists on every Debian system. */
@@ -43,7 +58,7 @@ test('the unit passes systemd-analyze verify and grants exactly the capabilities
     // The installed unit runs /usr/lib/ctpipe/ctpipe-pipeline; verify needs
     // the executable to exist, so a copy points at the repository's.
     const unit = path.join(dir, 'ctpipe.service');
-    writeFileSync(unit, readFileSync(UNIT, 'utf8').replace(/^ExecStart=.*$/m, `ExecStart=${PIPELINE}`));
+    writeFileSync(unit, readFileSync(UNIT, 'utf8').replace(/^ExecStart=.*$/m, `ExecStart=${SHIPPED_PIPELINE}`));
     const r = spawnSyncText('systemd-analyze', ['verify', '--man=no', unit]);
     assert.equal(r.status, 0, r.stderr);
     // verify exits 0 on settings it ignores: any line it prints is a failure.
@@ -52,7 +67,7 @@ test('the unit passes systemd-analyze verify and grants exactly the capabilities
     rmSync(dir, { recursive: true, force: true });
   }
   const s = unitSettings();
-  const want = [...NEEDS.events, ...NEEDS.attribute].sort();
+  const want = [...UNIT_CAPS].sort();
   assert.deepEqual(s.get('AmbientCapabilities')!.split(/\s+/).sort(), want);
   assert.deepEqual(s.get('CapabilityBoundingSet')!.split(/\s+/).sort(), want);
   for (const [k, v] of [['User', 'ctpipe'], ['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['ProtectHome', 'yes'],
@@ -136,19 +151,37 @@ function startListener(ns: string): Promise<ChildProcess> {
 
 /**
  * ctpipe-pipeline as the service runs it: its own session (so the test's
- * clients are not "self" to ct-filter --no-self), the repository's commands
+ * clients are not "self" to ct-filter --no-self), the installed commands
  * on PATH, the output into a file.
  */
 function startPipeline(ns: string, prefix: string[], env: Record<string, string>) {
   const child = spawn('ip', ['netns', 'exec', ns, ...prefix, PIPELINE], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, PATH: `${path.join(ROOT, 'bin')}:${process.env.PATH}`, ...env },
+    env: { ...process.env, PATH: `${path.join(installed!.prefix, 'bin')}:${process.env.PATH}`, ...env },
   });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
   const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return { child, closed, stderr: () => stderr };
+}
+
+/** The processes the pipeline script started (its children), by command, with their capability sets from /proc/PID/status. */
+function stagesOf(script: number): { pid: number; name: string; eff: bigint; prm: bigint; amb: bigint }[] {
+  const out = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let status: string;
+    try { status = readFileSync(`/proc/${d}/status`, 'utf8'); } catch { continue; }
+    if (Number(/^PPid:\s*(\d+)/m.exec(status)![1]) !== script) continue;
+    const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+    // node runs bin/ct-x as `node .../bin/ct-x`; anything else is the output.
+    const ct = argv.find((a) => /\/ct-[a-z]+$/.test(a));
+    const name = ct ? path.basename(ct) : 'output';
+    const cap = (k: string) => BigInt('0x' + new RegExp(`^${k}:\\s*([0-9a-f]+)`, 'm').exec(status)![1]);
+    out.push({ pid: Number(d), name, eff: cap('CapEff'), prm: cap('CapPrm'), amb: cap('CapAmb') });
+  }
+  return out;
 }
 
 async function exitOf(p: ReturnType<typeof startPipeline>, ms = 20000): Promise<number | null> {
@@ -169,7 +202,7 @@ test('as nobody with only the unit\'s capabilities, the service pipeline capture
     enableTracking(ns);
     listener = await startListener(ns);
     const caps = unitCaps();
-    assert.equal(caps, '+net_admin,+dac_read_search,+sys_ptrace');
+    assert.equal(caps, '+net_admin,+dac_read_search,+sys_ptrace,+bpf,+perfmon');
     p = startPipeline(ns, [...NOBODY, `--inh-caps=${caps}`, `--ambient-caps=${caps}`], {
       CT_EVENTS_OPTS: '-e new,destroy', CT_OUTPUT: `cat > '${out}'`, TMPDIR: dir,
     });
@@ -182,6 +215,19 @@ test('as nobody with only the unit\'s capabilities, the service pipeline capture
       await client(ns, 'udp', [], 0),
     ];
     await waitFor(() => made.every((c) => readFileSync(out, 'utf8').includes(`"sport":${c.sport},`)), 10000, 'every connection\'s event');
+    // Least privilege per stage: each running stage holds only its own capabilities.
+    const stages = stagesOf(p.child.pid!);
+    assert.deepEqual(stages.map((st) => st.name).sort(), ['ct-attribute', 'ct-events', 'ct-filter', 'output'], JSON.stringify(stages.map((st) => [st.pid, st.name])));
+    // The output's own processes too (its shell runs cat).
+    const output = stages.find((st) => st.name === 'output')!;
+    const outputs = stagesOf(output.pid).map((st) => ({ ...st, name: 'output' }));
+    assert.ok(outputs.length >= 1, 'the output command runs');
+    const wanted: Record<string, string[]> = { 'ct-events': ['CAP_NET_ADMIN'], 'ct-attribute': ['CAP_DAC_READ_SEARCH', 'CAP_SYS_PTRACE', 'CAP_BPF', 'CAP_PERFMON'], 'ct-filter': [], output: [] };
+    for (const st of [...stages, ...outputs]) {
+      assert.equal(st.eff, mask(wanted[st.name]), `${st.name}: CapEff ${st.eff.toString(16)}`);
+      assert.equal(st.amb, mask(wanted[st.name]), `${st.name}: CapAmb ${st.amb.toString(16)}`);
+      assert.equal(st.prm, mask(wanted[st.name]), `${st.name}: CapPrm ${st.prm.toString(16)}`);
+    }
     process.kill(p.child.pid!, 'SIGTERM');
     const code = await exitOf(p);
     assert.equal(code, 0, p.stderr());
