@@ -6,7 +6,7 @@
 // without two CPU hogs; a flood of UDP flows from one process; added latency
 // at idle; RSS after a million events. Prints figures; asserts nothing.
 // ONLY=rate,flood,latency,rss,audit picks parts; CLIENTS, REPEAT, HOGS=0,2
-// and RATE_ROWS (row names, comma-separated) size the matrix.
+// and RATE_ROWS (row names, separated by ;) size the matrix.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -161,7 +161,7 @@ async function cell(kind, hogCount, rep) {
 
 async function rates() {
   const server = await startServer();
-  const pick = process.env.RATE_ROWS ? process.env.RATE_ROWS.split(',') : null;
+  const pick = process.env.RATE_ROWS ? process.env.RATE_ROWS.split(';') : null;
   const hogSet = (process.env.HOGS ?? '0,2').split(',').map(Number);
   const median = (xs) => { const a = [...xs].sort((x, y) => x - y); return a[Math.floor((a.length - 1) / 2)]; };
   console.log(`pid-correct share of scored clients per cell (median of ${REPEAT} runs of ${N} clients; min-max in brackets; wrong pids summed over runs); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
