@@ -11,6 +11,7 @@ import { mapInput } from '../es/workers.js';
 import { Transport, parseNode, type Auth } from '../es/http.js';
 import { Shipper, type DeadLetter } from '../es/shipper.js';
 import { setup, SetupError } from '../es/setup.js';
+import { openPrivate, nodeFs } from '../record/fs.js';
 
 const NAME = 'ct-es';
 const DEFAULT_NODE = 'http://localhost:9200';
@@ -104,11 +105,18 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const deadPath = a['dead-letter'] as string | undefined;
   if (deadPath) {
     let fd: number;
-    try { fd = fs.openSync(deadPath, 'a'); } catch (e) { throw new Failure(`--dead-letter ${deadPath}: ${(e as Error).message}`); }
+    // As ct-record's files: never through a symlink, mode 0600, one name, ours.
+    try { fd = await openPrivate(nodeFs, deadPath, { uid: process.geteuid?.() ?? 0 }); } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new Failure(`--dead-letter ${deadPath}: ${err.code === 'ELOOP' ? 'is a symbolic link; give the file itself' : err.message}`);
+    }
     deadFile = fs.createWriteStream('', { fd });
     deadFile.on('error', (e) => warn(io, NAME, `--dead-letter ${deadPath}: ${e.message}`));
   }
 
+  // Credentials (options, environment or user:password@ in a URL) over plain http: said once, in one line.
+  const plain = nodes.map((n) => parseNode(n)).filter((u) => u.protocol === 'http:' && (auth || u.username));
+  if (plain.length) warn(io, NAME, `credentials would go in clear text over plain http to ${plain.map((u) => u.host).join(', ')}: use https:// (and --ca) unless the network is trusted`);
   const transport = new Transport({ nodes, auth, ca, insecure: a.insecure as boolean, timeoutMs: timeout * 1000, maxSockets: concurrency + 1 });
   let shown = 0;
   const onDead = (d: DeadLetter) => {

@@ -1,6 +1,7 @@
 // The file-system calls ct-record's writer makes, as one small interface so
 // that tests can put faults (ENOSPC, EIO, short writes) between the writer
-// and the real file system; and the check that a directory is private.
+// and the real file system; the check that a directory is private; and how
+// ctpipe opens a file of its own (ct-record's files, ct-es's dead letters).
 // Owns no policy about retrying: every call just resolves or rejects with
 // Node's errno error.
 import fs from 'node:fs';
@@ -72,5 +73,29 @@ export async function checkPrivate(fsx: RecordFs, dir: string, uid: number): Pro
   if (mode & 0o006) why.push(`others may ${mode & 0o004 ? 'read' : ''}${(mode & 0o006) === 0o006 ? ' and ' : ''}${mode & 0o002 ? 'write' : ''} it`);
   if (why.length) {
     throw new NotPrivate(`${dir}: directory is not private (mode ${mode.toString(8).padStart(4, '0')}): ${why.join('; ')}; use a directory only its owner can read and write (chmod go-rw)`);
+  }
+}
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = fs.constants;
+
+/**
+ * Open `file` for appending as ctpipe's own files are opened: never through
+ * a symlink (O_NOFOLLOW: ELOOP), created with mode 0600 whatever the umask.
+ * With `exclusive`, only a new file (O_EXCL: EEXIST otherwise). An existing
+ * file must be a regular file with no other name (one link), owned by `uid`
+ * or root; its group and others lose any access they had.
+ */
+export async function openPrivate(fsx: RecordFs, file: string, o: { uid: number; exclusive?: boolean }): Promise<number> {
+  const fd = await fsx.open(file, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | (o.exclusive ? O_EXCL : 0), 0o600);
+  try {
+    const st = await fsx.fstat(fd);
+    if (!st.isFile()) throw Object.assign(new Error(`${file}: not a regular file`), { code: 'EFTYPE' });
+    if (st.nlink !== 1) throw Object.assign(new Error(`${file}: has ${st.nlink} names (hard links); refusing to write to it`), { code: 'EMLINK' });
+    if (st.uid !== o.uid && st.uid !== 0) throw Object.assign(new Error(`${file}: owned by uid ${st.uid}, not by uid ${o.uid} or root`), { code: 'EPERM' });
+    if (o.exclusive || (st.mode & 0o7777) !== 0o600) await fsx.fchmod(fd, 0o600);
+    return fd;
+  } catch (e) {
+    await fsx.close(fd).catch(() => {});
+    throw e;
   }
 }

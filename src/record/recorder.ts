@@ -15,10 +15,10 @@ import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { compileNamePattern, withSuffix, Periods, type Namer, type TimeZoneMode } from './pattern.js';
-import { nodeFs, checkPrivate, type RecordFs } from './fs.js';
+import { nodeFs, checkPrivate, openPrivate, type RecordFs } from './fs.js';
 import { gzipFile, fsyncDir } from './gzip.js';
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = fs.constants;
+const { O_WRONLY, O_APPEND, O_NOFOLLOW } = fs.constants;
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -439,20 +439,11 @@ export class Recorder extends EventEmitter {
       if (await exists(this.fs, cand + '.gz')) continue;
       let fd = -1;
       try {
-        fd = await this.fs.open(cand, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW, 0o600);
+        fd = await openPrivate(this.fs, cand, { uid: this.opts.uid, exclusive: true });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         fd = await this.reuseEmpty(cand);
         if (fd < 0) continue;
-      }
-      if (!this.reused) {
-        try {
-          // Exactly 0600 whatever the umask.
-          await this.fs.fchmod(fd, 0o600);
-        } catch (e) {
-          await this.fs.close(fd).catch(() => {});
-          throw e;
-        }
       }
       this.reused = false;
       if (n > 0) this.opts.log(`${name} exists; writing to ${cand}`);

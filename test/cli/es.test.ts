@@ -5,7 +5,7 @@
 // back-pressure, and a whole ct-filter | ct-es pipeline.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, existsSync, statSync, chmodSync, symlinkSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -193,11 +193,51 @@ test('--dead-letter: a refused document is written with the reason and its event
   assert.equal(s.count(), N - 1);
 });
 
+test('--dead-letter is opened as ct-record\'s files: created 0600 whatever the umask, appended to, never through a symbolic link nor into a file with another name', async () => {
+  const s = await server();
+  const victim = documentId(eventList[3], events.split('\n')[3]);
+  s.rejectId(victim, 'mapper_parsing_exception', 400, 'refused');
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctes-dl-'));
+  try {
+    const dl = path.join(dir, 'dead.ndjson');
+    const r = await runBin('ct-es', ['--node', s.url, '--dead-letter', dl], events, { prefix: ['sh', '-c', 'umask 000; exec "$0" "$@"'] });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(statSync(dl).mode & 0o7777, 0o600);
+    // Kept and appended to by the next run; a mode others could read is taken away.
+    chmodSync(dl, 0o644);
+    await runBin('ct-es', ['--node', s.url, '--dead-letter', dl], events);
+    assert.equal(lines(readFileSync(dl, 'utf8')).length, 2);
+    assert.equal(statSync(dl).mode & 0o7777, 0o600);
+    // A symbolic link (to a file another user could be made to overwrite): refused before anything is read.
+    const target = path.join(dir, 'target');
+    writeFileSync(target, 'untouched\n', { mode: 0o644 });
+    const link = path.join(dir, 'link.ndjson');
+    symlinkSync(target, link);
+    const viaLink = await runBin('ct-es', ['--node', s.url, '--dead-letter', link], events);
+    assert.equal(viaLink.code, 1);
+    assert.match(viaLink.stderr, /^ct-es: --dead-letter .*link\.ndjson: is a symbolic link; give the file itself$/m);
+    assert.equal(readFileSync(target, 'utf8'), 'untouched\n');
+    assert.equal(statSync(target).mode & 0o7777, 0o644);
+    // A second name (hard link) of a file: refused too.
+    const hard = path.join(dir, 'hard.ndjson');
+    linkSync(target, hard);
+    const viaHard = await runBin('ct-es', ['--node', s.url, '--dead-letter', hard], events);
+    assert.equal(viaHard.code, 1);
+    assert.match(viaHard.stderr, /has 2 names \(hard links\)/);
+    assert.equal(readFileSync(target, 'utf8'), 'untouched\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('basic auth from the environment; API key from the option and the environment; 401 stops at once with exit 1', async () => {
   const s = await server({ users: { shipper: 's3cret' }, apiKeys: { keyid: 'keysecret' } });
   const env = { ...process.env, CT_ES_USER: 'shipper', CT_ES_PASSWORD: 's3cret' };
   const r1 = await runBin('ct-es', ['--node', s.url], events, { env });
   assert.equal(r1.code, 0, r1.stderr);
+  const clear = /^ct-es: credentials would go in clear text over plain http to 127\.0\.0\.1:\d+: use https:\/\//;
+  assert.match(r1.stderr, clear, 'one line says the password goes over plain http');
+  assert.equal(r1.stderr.trimEnd().split('\n').length, 1, r1.stderr);
   assert.equal(s.log.at(-1)!.headers.authorization, 'Basic ' + Buffer.from('shipper:s3cret').toString('base64'));
   const r2 = await runBin('ct-es', ['--node', s.url, '--api-key', 'keyid:keysecret'], events);
   assert.equal(r2.code, 0, r2.stderr);
@@ -209,7 +249,10 @@ test('basic auth from the environment; API key from the option and the environme
   const u = new URL(s.url);
   u.username = 'shipper';
   u.password = 's3cret';
-  assert.equal((await runBin('ct-es', ['--node', u.href], events)).code, 0, 'credentials in the URL');
+  const inUrl = await runBin('ct-es', ['--node', u.href], events);
+  assert.equal(inUrl.code, 0, 'credentials in the URL');
+  assert.match(inUrl.stderr, clear);
+  assert.doesNotMatch(inUrl.stderr, /s3cret/, 'the warning does not repeat the password');
   const t0 = Date.now();
   const bad = await runBin('ct-es', ['--node', s.url, '--stats'], events, { env: { ...process.env, CT_ES_USER: 'shipper', CT_ES_PASSWORD: 'wrong' } });
   assert.equal(bad.code, 1);
