@@ -146,8 +146,13 @@ export async function main(argv: string[], io: IO): Promise<number> {
   }, statsEvery * 1000) : null;
   stats?.unref();
   let bad = 0;
+  let unreadable = 0;
   try {
-    for (const file of files.length ? files : ['-']) bad += await attributeInput(run, file, io);
+    for (const file of files.length ? files : ['-']) {
+      const n = await attributeInput(run, file, io);
+      if (n < 0) unreadable++;
+      else bad += n;
+    }
   } finally {
     if (stats) clearInterval(stats);
     await engine.close();
@@ -155,11 +160,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
     if (rest) io.stdout.write(rest);
   }
   if (a.stats) for (const l of engine.statsLines()) warn(io, NAME, l);
-  if (bad) {
-    warn(io, NAME, `${bad} bad input line${bad === 1 ? '' : 's'} skipped`);
-    return 1;
-  }
-  return 0;
+  if (bad) warn(io, NAME, `${bad} bad input line${bad === 1 ? '' : 's'} skipped`);
+  return bad || unreadable ? 1 : 0;
 }
 
 /** One run's engine, and the state of its output between batches. */
@@ -186,7 +188,11 @@ function records(run: Run): string {
 /** Engines whose want of privilege was said (once per run). */
 const warnedPermission = new WeakSet<Engine>();
 
-/** Attribute one input (a file, or '-' for stdin) onto stdout; returns the number of bad lines. */
+/**
+ * Attribute one input (a file, or '-' for stdin) onto stdout; returns the
+ * number of bad lines, or -1 for a file that could not be read (said as
+ * `file: why`, as the other commands say it; the next files are still read).
+ */
 async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   const engine = run.engine;
   let bad = 0;
@@ -254,8 +260,14 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   // SIGTERM: treat as end of input, so what was read is still written.
   const onAbort = () => { try { (input as any).push(null); } catch { /* already ended */ } };
   io.signal.addEventListener('abort', onAbort, { once: true });
+  let inputError: unknown = null;
+  if (input !== io.stdin) input.once('error', (e: Error) => { inputError = e; });
   try {
     await pipeline(input, splitter, attr, io.stdout, { end: false });
+  } catch (e) {
+    if (e !== inputError) throw e;
+    warn(io, NAME, `${label}: ${(e as Error).message}`);
+    return -1;
   } finally {
     io.signal.removeEventListener('abort', onAbort);
   }

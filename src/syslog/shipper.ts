@@ -7,7 +7,7 @@
 // line per change of state, never one per message), and never touches
 // `process`.
 import { Writable } from 'node:stream';
-import { FatalTransportError, reason, type Connection, type Handlers, type Transport } from './transports.js';
+import { FatalTransportError, NoListenerError, reason, type Connection, type Handlers, type Transport } from './transports.js';
 
 export interface ShipperOptions {
   transport: Transport;
@@ -316,7 +316,7 @@ export class Shipper extends Writable {
         if (this.finished || this.abandoned) return;
         if (err instanceof FatalTransportError && !this.everConnected) return this.fatal(err);
         if (!this.outage) {
-          this.o.notice(`${this.o.transport.name}: cannot connect: ${reason(err)}; retrying`);
+          this.o.notice(err instanceof NoListenerError ? `${err.message}; retrying` : `${this.o.transport.name}: cannot connect: ${reason(err)}; retrying`);
           this.outage = { since: Date.now(), sentBefore: this.stats.sent };
         }
         this.retryLater();

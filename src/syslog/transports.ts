@@ -454,6 +454,9 @@ class UnixConnection implements Connection {
   }
 }
 
+/** Nothing to connect to: said as it is, without the transport's name and errno in front. */
+export class NoListenerError extends Error {}
+
 /** The local syslog socket (`/dev/log`): an AF_UNIX datagram socket. */
 export class UnixTransport implements Transport {
   readonly name: string;
@@ -470,7 +473,14 @@ export class UnixTransport implements Transport {
 
   async connect(h: Handlers): Promise<Connection> {
     const Ctor = unixDgram();
-    const st = await fs.promises.stat(this.path);
+    let st: fs.Stats;
+    try {
+      st = await fs.promises.stat(this.path);
+    } catch (e) {
+      // The daemon makes the socket when it starts (rsyslog, systemd-journald's /run/systemd/journal/dev-log).
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NoListenerError(`no syslog daemon is listening on ${this.path}`);
+      throw e;
+    }
     if (!st.isSocket()) throw new Error(`${this.path} is not a socket`);
     return new UnixConnection(new Ctor(), this.path, h);
   }

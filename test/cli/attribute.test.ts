@@ -45,6 +45,17 @@ test('files as arguments, and - for stdin', async () => {
   assert.deepEqual(lines(r.stdout).map((e) => e.id), [5, 6]);
 });
 
+test('a file that cannot be read is named with its path, as the other commands do; the others are still read; exit 1', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cta-'));
+  const f = path.join(dir, 'a.ndjson');
+  writeFileSync(f, EV(5, 2000) + '\n');
+  const missing = path.join(dir, 'missing.ndjson');
+  const r = await runBin('ct-attribute', [missing, f], '');
+  assert.equal(r.code, 1);
+  assert.deepEqual(lines(r.stdout).map((e) => e.id), [5]);
+  assert.match(r.stderr, new RegExp(`^ct-attribute: ${missing.replace(/[.]/g, '\\.')}: ENOENT: no such file or directory`, 'm'));
+});
+
 test('unknown flag: exit 2 with a hint', async () => {
   const r = await runBin('ct-attribute', ['--bogus'], '');
   assert.equal(r.code, 2);

@@ -122,6 +122,13 @@ test('a template typo is a usage error naming the nearest field, as in ct-format
   assert.match(u.stderr, /^ct-syslog: unclosed placeholder '<src' at character 9/);
 });
 
+test('no syslog daemon: says so in one line, and keeps trying until the drain limit', async () => {
+  const sock = path.join(tmpdir(), `ct-no-daemon-${process.pid}.sock`);
+  const r = await runBin('ct-syslog', ['--unix', sock, '--drain-timeout', '1'], '{"event":"new"}\n');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^ct-syslog: no syslog daemon is listening on ${sock.replace(/[.]/g, '\\.')}; retrying\n`));
+});
+
 test('--help shows every transport with examples; --version', async () => {
   const r = await runBin('ct-syslog', ['--help'], '');
   assert.equal(r.code, 0);
