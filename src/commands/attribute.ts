@@ -10,6 +10,7 @@ import { createEngine, describeMethods } from '../attribute/factory.js';
 import { EngineError, type Engine } from '../attribute/engine.js';
 import { protectDash, restoreDash } from '../input.js';
 import { compileRequired } from '../filter/validate.js';
+import { compileRedactor, OwnerRedactor, PatternError } from '../attribute/redact.js';
 import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
 
 const NAME = 'ct-attribute';
@@ -46,6 +47,17 @@ export function appendOwner(text: string, ev: FlowEvent, fields: readonly string
   return s + '}\n';
 }
 
+/** --redact and --redact-pattern: null when off. */
+function redactorOf(on: boolean, patterns: string[] = []): OwnerRedactor | null {
+  if (!on && patterns.length) throw new UsageError('--redact-pattern needs --redact');
+  if (!on) return null;
+  try {
+    return new OwnerRedactor(compileRedactor(patterns.map(String)));
+  } catch (e) {
+    throw e instanceof PatternError ? new UsageError(e.message) : e;
+  }
+}
+
 /** Said once, at the first flow whose owner could not be read for want of privilege. */
 function noPermissionMessage(): string {
   const missing = missingCaps(NEEDS.attribute, ownEffectiveCaps());
@@ -57,6 +69,8 @@ function options(argv: string[], io: IO) {
     // Declared so that strict mode accepts file arguments.
     .command('$0 [file..]', false)
     .option('cmdline', { type: 'boolean', default: true, description: 'Include the command line (--no-cmdline leaves it out: it may hold secrets)' })
+    .option('redact', { type: 'boolean', default: false, description: 'Replace secrets in command lines with *** (password=, token=, --password VALUE, Authorization: headers, user:password@ in URLs, ...; see ct-attribute(1))' })
+    .option('redact-pattern', { type: 'string', array: true, requiresArg: true, description: 'With --redact, also this regular expression, matched in each argument (case-insensitive; its first group, or the whole match, is replaced); repeatable' })
     .option('cache', { type: 'boolean', default: true, description: 'Remember each flow\'s owner by conntrack id for its UPDATE and DESTROY events (--no-cache looks every event up anew)' })
     .option('peer', { type: 'boolean', default: true, description: 'For local flows (both ends on this host) also name the peer process in "peer"' })
     .option('max-flows', { type: 'number', default: 100000, description: 'Flows remembered at most (least recently used are forgotten)' })
@@ -112,6 +126,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   if (!(statsEvery >= 0)) throw new UsageError('--stats-interval must be a number of seconds >= 0');
   const files = (((a as any).file ?? []) as (string | number)[]).map(String);
   const live = !files.length && !isRegularFile(0);
+  const redactor = redactorOf(a.redact as boolean, a['redact-pattern'] as string[] | undefined);
   const engine = createEngine({
     cmdline: a.cmdline as boolean,
     flowCache: a.cache as boolean,
@@ -138,7 +153,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   }
   // What runs, and why not the rest: said for a live input (a saved file only gets sock_diag).
   if (live) warn(io, NAME, `methods: ${describeMethods(engine.status())}`);
-  const run: Run = { engine, busy: false, statsDue: false };
+  const run: Run = { engine, busy: false, redactor, statsDue: false };
   const stats = statsEvery > 0 ? setInterval(() => {
     run.statsDue = true;
     // Between batches (an idle input) it goes out at once.
@@ -171,6 +186,8 @@ interface Run {
   busy: boolean;
   /** The --stats-interval timer fired: a stats record goes out after the batch. */
   statsDue: boolean;
+  /** --redact: owners written with secrets taken out of their command lines. */
+  redactor: OwnerRedactor | null;
 }
 
 /** The sources' special records (lost audit records), placed in the stream where they were noticed; a stats record when due. */
@@ -203,6 +220,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     warn(io, NAME, `${label}:${no}: ${why}`);
   });
   const fields = engine.enrichedFields;
+  const redactor = run.redactor;
   const processBatch = async (batch: Line[]): Promise<string> => {
     const outs: (string | FlowEvent)[] = new Array(batch.length);
     const texts: string[] = new Array(batch.length);
@@ -243,8 +261,8 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     for (let i = 0; i < outs.length; i++) {
       const o = outs[i];
       if (typeof o === 'string') out += o;
-      else if (texts[i] !== undefined) out += appendOwner(texts[i], o, fields);
-      else out += JSON.stringify(o) + '\n';
+      else if (texts[i] !== undefined) out += appendOwner(texts[i], redactor ? redactor.event(o) : o, fields);
+      else out += JSON.stringify(redactor ? redactor.event(o) : o) + '\n';
     }
     return out + records(run);
   };

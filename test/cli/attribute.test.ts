@@ -213,3 +213,37 @@ test('--stats-interval: attribution-stats records between batches and on an idle
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--stats-interval must be a number of seconds >= 0/);
 });
+
+test('--redact: secrets in the owner\'s command line are replaced by ***, the rest kept; off by default; --redact-pattern adds an expression', async (t) => {
+  // A UDP socket held by a process whose command line carries secrets in the usual forms.
+  const secrets = ['--password', 'hunter2', 'token=T0KEN', 'Authorization: Bearer abc.def', 'https://bob:pw@example.com/x?api_key=K&x=1', '-pmysqlpw', '--port', '8080'];
+  const owner = spawn(process.execPath, ['-e', `
+    const s = require('dgram').createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+    process.stdin.on('end', () => process.exit(0)).resume();
+  `, '--', ...secrets], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => owner.kill());
+  const [portText] = await once(owner.stdout!.setEncoding('utf8'), 'data');
+  const port = Number(String(portText).trim());
+  const ev = JSON.stringify({ ts: new Date().toISOString(), event: 'new', id: 1, family: 'ipv4', proto: 'udp', src: '127.0.0.1', sport: port, dst: '198.51.100.7', dport: 53, reply: { src: '198.51.100.7', sport: 53, dst: '127.0.0.1', dport: port }, status: [] }) + '\n';
+  const plain = await runBin('ct-attribute', ['--no-bpf'], ev);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.deepEqual(lines(plain.stdout)[0].process.cmdline.slice(-secrets.length), secrets, 'off by default');
+  const r = await runBin('ct-attribute', ['--no-bpf', '--redact'], ev);
+  assert.equal(r.code, 0, r.stderr);
+  const [out] = lines(r.stdout);
+  assert.equal(out.process.pid, owner.pid);
+  assert.deepEqual(out.process.cmdline.slice(-secrets.length), ['--password', '***', 'token=***', 'Authorization: Bearer ***', 'https://bob:***@example.com/x?api_key=***&x=1', '-pmysqlpw', '--port', '8080']);
+  assert.doesNotMatch(r.stdout, /hunter2|T0KEN|abc\.def|:pw@|=K&/);
+  // An input already attributed (written again whole) is redacted too.
+  const again = await runBin('ct-attribute', ['--no-bpf', '--redact', '--redact-pattern', '^-p(.+)'], plain.stdout);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(lines(again.stdout)[0].process.cmdline.slice(-3), ['-p***', '--port', '8080']);
+  assert.doesNotMatch(again.stdout, /hunter2|T0KEN|mysqlpw/);
+  const bad = await runBin('ct-attribute', ['--redact', '--redact-pattern', '(['], '');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^ct-attribute: --redact-pattern '\(\[': /);
+  const without = await runBin('ct-attribute', ['--redact-pattern', 'x'], '');
+  assert.equal(without.code, 2);
+  assert.match(without.stderr, /--redact-pattern needs --redact/);
+});
