@@ -17,6 +17,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { compileTsFormat, TimestampError, type TimeZoneMode } from './time.js';
 import { FIELD_PATHS, isContractPath } from '../event.js';
 import { nearest } from '../suggest.js';
+import { BoundedMap } from '../lru.js';
 
 export { compileTsFormat, isTimeZone, isTsFormat, parseIso, TS_FORMATS, TimestampError, type TimeZoneMode } from './time.js';
 
@@ -538,10 +539,13 @@ function compileIsoUtc(ts: string): string {
 }
 
 const MAX_OPEN = 1 << 20;
+/** Agent UUIDs remembered at most (one per `host`). */
+const MAX_AGENTS = 1024;
 
 function notrust(o: PresetOptions): Formatter {
   const uuid = o.uuid ?? randomUUID;
-  const agents = new Map<string, string>();
+  // Bounded: a stream naming ever new hosts must not grow it (a UUID forgotten is made again, the same).
+  const agents = new BoundedMap<string, string>(MAX_AGENTS);
   const open = new Map<string, string>(); // hash -> uuid of the open record
   const agentFor = (host: unknown) => {
     if (o.agent) return o.agent;
@@ -622,8 +626,18 @@ function kv(o: PresetOptions): Formatter {
   };
 }
 
-/** RFC 4180 section 2: a field with a comma or a quote is quoted, quotes doubled. */
+/** A value a spreadsheet would run as a formula (CSV injection): it starts with = + - @, a tab or a CR, and is not a number. */
+const FORMULA = /^[=+\-@\t\r]/;
+const NUMBER = /^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+
+/**
+ * RFC 4180 section 2: a field with a comma or a quote is quoted, quotes
+ * doubled. A field a spreadsheet would take for a formula (a command line
+ * `=cmd|...`, a user name `@x`) gets a leading `'` and quotes, as OWASP's
+ * CSV injection advice has it, so that it is shown as text.
+ */
 function csvField(s: string): string {
+  if (FORMULA.test(s) && !NUMBER.test(s)) return '"\'' + s.replace(/"/g, '""') + '"';
   return /[",]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 

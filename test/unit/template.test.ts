@@ -262,3 +262,19 @@ test('presets: every name compiles, unknown names are a TemplateError', () => {
   assert.throws(() => compilePreset('nope'), TemplateError);
   assert.throws(() => compilePreset('toString'), TemplateError);
 });
+
+test('csv: a value a spreadsheet would run as a formula (= + - @, tab, CR first) is quoted with a leading \', numbers are not', () => {
+  const f = compilePreset('csv', { fields: ['process.comm', 'process.user', 'process.cmdline', 'mark', 'host', 'state'] });
+  const ev = { event: 'new', process: { comm: '=cmd|\' /C calc\'!A0', user: '@SUM(1+1)', cmdline: ['+1+1', 'x'] }, mark: -5, host: '-h', state: '\tx' };
+  assert.equal(f.render(ev), `"'=cmd|' /C calc'!A0","'@SUM(1+1)","'+1+1 x",-5,"'-h",\\tx`, 'control characters are escaped already');
+  assert.equal(f.render({ event: 'new', process: { comm: 'a=b', user: 'x@y', cmdline: ['-'] }, mark: 1e21, host: 'h', state: 'S' }), `a=b,x@y,"'-",1e+21,h,S`);
+});
+
+test('notrust: agents of many hosts are remembered within a bound, and the same again after they were forgotten', () => {
+  const f = compilePreset('notrust', { uuid: () => '00000000-0000-4000-8000-000000000000' });
+  const agentOf = (host: string) => JSON.parse(f.render({ ts: '2026-11-23T09:42:44.164506Z', event: 'new', proto: 'tcp', src: '10.0.0.1', sport: 1, dst: '10.0.0.2', dport: 2, host })).agent;
+  const first = agentOf('host-0');
+  for (let i = 1; i < 5000; i++) agentOf(`host-${i}`);
+  assert.equal(agentOf('host-0'), first);
+  assert.notEqual(agentOf('host-1'), first);
+});
