@@ -37,8 +37,14 @@
 
 /** Datagrams per recvmmsg(2) call. */
 #define VLEN 64
-/** Datagrams per wake-up at most, so that a flood cannot starve the loop. */
-#define MAX_PER_WAKE 4096
+/**
+ * Datagrams per wake-up at most. Small enough that reading keeps pace with
+ * what JavaScript writes out, so that a backlog waits in the socket buffer
+ * (hundreds of MiB) rather than in ct-events' bounded queue: with 4096,
+ * a loaded machine lost events to the queue while the socket buffer was
+ * nearly empty.
+ */
+#define MAX_PER_WAKE 256
 /**
  * Under load (a wake-up that found this many datagrams or more), the socket
  * is left unwatched for a millisecond, so that the next wake-up takes a
