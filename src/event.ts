@@ -164,6 +164,8 @@ export const FIELD_PATHS: readonly string[] = [
   'attribution', 'attribution.method', 'attribution.ok', 'attribution.reason', 'attribution.uid', 'attribution.holders', 'attribution.side', 'attribution.netns',
   // ct-flows' records
   'duration', 'finished', 'reason', 'incomplete',
+  // ct-syslog: fields shortened to fit a message size limit (process.cmdline first)
+  'truncated',
   // special records
   'lost', 'received', 'written', 'queued', 'rcvbuf',
 ];

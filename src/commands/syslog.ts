@@ -50,7 +50,7 @@ function options(argv: string[], io: IO) {
     .option('template', { alias: 't', type: 'string', description: 'Message body of an event from a ct-format template, e.g. \'<proto> <src>:<sport> > <dst>:<dport> <process.comm>\'' })
     .option('preset', { type: 'string', choices: PRESET_NAMES as string[], description: 'Message body from a ct-format preset (packettrail, kv, ...)' })
     .option('input', { type: 'string', choices: ['auto', 'json', 'text'], default: 'auto', description: 'auto: lines starting with { are events, others text; json: every line is an event; text: every line is a message' })
-    .option('max-size', { type: 'number', description: `Largest message in bytes, longer ones are cut (default ${DEFAULT_MAX_SIZE}; ${RFC3164_MAX} for rfc3164)` })
+    .option('max-size', { type: 'number', description: `Largest message in bytes (default ${DEFAULT_MAX_SIZE}; ${RFC3164_MAX} for rfc3164 over the network). JSON is never cut: long fields (the command line first) are shortened and named in "truncated"; text is cut` })
     .option('queue', { type: 'number', default: 10000, description: 'Messages held while the server is slow or away; when full, stop reading input' })
     .option('drop-when-full', { type: 'boolean', default: false, description: 'When the queue is full, drop new messages and count them instead of waiting' })
     .option('drain-timeout', { type: 'number', default: 10, description: 'At end of input or on SIGTERM, seconds to go on sending what is queued (0: no limit)' })
@@ -162,8 +162,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
     if (e instanceof TemplateError) throw new UsageError(e.message);
     throw e;
   }
-  const maxSize = a['max-size'] !== undefined ? positive(a['max-size'], '--max-size') : format === 'rfc3164' ? RFC3164_MAX : DEFAULT_MAX_SIZE;
-  if (format === 'rfc3164' && maxSize > RFC3164_MAX) warn(io, NAME, `--max-size ${maxSize} is over RFC 3164's limit of ${RFC3164_MAX} bytes; receivers may cut or refuse longer messages`);
+  // The local daemon takes rsyslog's 8096 bytes (journald more) in either
+  // format; RFC 3164's 1024 is for relays on the network.
+  const maxSize = a['max-size'] !== undefined ? positive(a['max-size'], '--max-size') : format === 'rfc3164' && !local ? RFC3164_MAX : DEFAULT_MAX_SIZE;
+  if (format === 'rfc3164' && !local && maxSize > RFC3164_MAX) warn(io, NAME, `--max-size ${maxSize} is over RFC 3164's limit of ${RFC3164_MAX} bytes; receivers may cut or refuse longer messages`);
   const queue = positive(a.queue, '--queue');
   if (!Number.isInteger(queue)) throw new UsageError('--queue must be a whole number');
   const drainMs = positive(a['drain-timeout'], '--drain-timeout', true) * 1000;
@@ -191,6 +193,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
       const out: string[] = [];
       for (const line of batch) {
         const before = encoder.truncated;
+        const shortened = encoder.shortened;
+        const oversize = encoder.oversize;
         try {
           const m = encoder.encode(line.text);
           if (m !== null) out.push(m);
@@ -202,6 +206,12 @@ export async function main(argv: string[], io: IO): Promise<number> {
         }
         if (before === 0 && encoder.truncated === 1) {
           warn(io, NAME, `stdin:${line.no}: message longer than ${maxSize} bytes, cut to fit (--max-size); further cuts are counted`);
+        }
+        if (shortened === 0 && encoder.shortened === 1) {
+          warn(io, NAME, `stdin:${line.no}: event longer than ${maxSize} bytes: its command line (or other long fields) shortened to fit, named in its "truncated" field (--max-size); further ones are counted`);
+        }
+        if (oversize === 0 && encoder.oversize === 1) {
+          warn(io, NAME, `stdin:${line.no}: event longer than ${maxSize} bytes even with its long fields shortened: sent whole, the receiver may refuse or cut it (--max-size); further ones are counted`);
         }
       }
       if (out.length) this.push(out);
@@ -232,6 +242,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
     io.signal.removeEventListener('abort', stopInput);
     if (io.signal.aborted) io.stdin.destroy();
   }
+  if (encoder.shortened > 1) warn(io, NAME, `${encoder.shortened} events had long fields shortened to fit --max-size ${maxSize} bytes`);
+  if (encoder.oversize > 1) warn(io, NAME, `${encoder.oversize} events were sent whole over --max-size ${maxSize} bytes`);
   if (encoder.truncated > 1) warn(io, NAME, `${encoder.truncated} messages were cut to --max-size ${maxSize} bytes`);
   if (bad) warn(io, NAME, `${bad} bad input line${bad === 1 ? '' : 's'} skipped`);
   return bad || shipper.stats.unsent || shipper.stats.closeError ? 1 : 0;

@@ -34,7 +34,11 @@ export interface EncodeOptions {
   body?: 'json' | 'cee' | Renderer;
   /** Add structured data with the 5-tuple and the owner's pid under this SD-ID (RFC 5424 only). */
   sdId?: string;
-  /** Largest message in bytes (header included, framing not); longer ones are cut. */
+  /**
+   * Largest message in bytes (header included, framing not). A JSON body is
+   * never cut: its long fields are shortened (and named in `truncated`), or
+   * it is sent whole when that is not enough; text bodies are cut.
+   */
   maxSize: number;
   now?: () => Date;
 }
@@ -72,9 +76,86 @@ export function eventSd(ev: Record<string, any>, id: string): string {
   return sd.includes(' ') ? sd : '';
 }
 
+/**
+ * Fields shortened, in this order, when an event's JSON does not fit: the
+ * ones that can grow long. The JSON body is never cut in the middle.
+ */
+export const SHORTENED_FIELDS: readonly (readonly [string, string])[] = [
+  ['process', 'cmdline'], ['peer', 'cmdline'], ['process', 'cgroup'], ['peer', 'cgroup'], ['process', 'exe'], ['peer', 'exe'],
+];
+const ELLIPSIS = '...';
+
+const jsonBytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v), 'utf8');
+
+/** `s` cut (on a character) so that its JSON form takes at most `max` bytes, with `...` appended; '' when not even that fits. */
+function shortenString(s: string, max: number): string {
+  let keep = Math.max(0, max - 2 - ELLIPSIS.length);
+  for (;;) {
+    const t = truncateUtf8(s, keep) + ELLIPSIS;
+    if (jsonBytes(t) <= max || keep === 0) return jsonBytes(t) <= max ? t : '';
+    keep = Math.max(0, keep - Math.max(1, jsonBytes(t) - max));
+  }
+}
+
+/** An argv array whose JSON takes at most `max` bytes: whole arguments first, the one that does not fit cut with `...`. */
+function shortenArgs(args: unknown[], max: number): string[] {
+  const out: string[] = [];
+  let used = 2; // []
+  for (const a of args) {
+    const text = typeof a === 'string' ? a : JSON.stringify(a);
+    const sep = out.length ? 1 : 0;
+    const n = jsonBytes(text);
+    if (used + sep + n <= max) {
+      out.push(text);
+      used += sep + n;
+      continue;
+    }
+    const cut = shortenString(text, max - used - sep);
+    if (cut) out.push(cut);
+    break;
+  }
+  return out;
+}
+
+/**
+ * Make an event's JSON fit in `budget` bytes by shortening SHORTENED_FIELDS
+ * in turn and listing them in `truncated`. Returns the new JSON, or null when
+ * it cannot be made to fit that way.
+ */
+export function fitEvent(ev: Record<string, any>, budget: number): string | null {
+  const e: Record<string, any> = { ...ev };
+  const truncated: string[] = Array.isArray(ev.truncated) ? [...ev.truncated] : [];
+  let json = JSON.stringify(e);
+  for (const [obj, key] of SHORTENED_FIELDS) {
+    let over = Buffer.byteLength(json, 'utf8') - budget;
+    if (over <= 0) break;
+    const o = e[obj];
+    if (o === null || typeof o !== 'object' || o[key] === undefined || o[key] === null) continue;
+    const copy = { ...o };
+    e[obj] = copy;
+    const path = `${obj}.${key}`;
+    if (!truncated.includes(path)) {
+      truncated.push(path);
+      e.truncated = truncated;
+      // The list itself takes room.
+      over = Buffer.byteLength(JSON.stringify(e), 'utf8') - budget;
+    }
+    const v = copy[key];
+    const now = jsonBytes(v);
+    const room = Math.max(2, now - over);
+    copy[key] = Array.isArray(v) ? shortenArgs(v, room) : shortenString(String(v), room);
+    json = JSON.stringify(e);
+  }
+  return Buffer.byteLength(json, 'utf8') <= budget ? json : null;
+}
+
 export class Encoder {
-  /** Messages cut to maxSize so far. */
+  /** Messages cut to maxSize so far (text bodies: plain lines, templates). */
   truncated = 0;
+  /** Events whose long fields were shortened to fit maxSize (listed in their `truncated`). */
+  shortened = 0;
+  /** Events sent whole over maxSize: shortening their long fields was not enough. */
+  oversize = 0;
   private readonly now: () => Date;
   private readonly body: 'json' | 'cee' | Renderer;
 
@@ -127,7 +208,22 @@ export class Encoder {
       h = { facility: o.facility, severity: o.severity, hostname: o.hostname ?? o.defaultHostname, appName: o.appName, procid: o.procid };
       msg = text;
     }
-    const out = o.format === 'rfc5424' ? formatRfc5424(h, msg, this.now) : formatRfc3164(h, msg, { local: o.local }, this.now);
+    const render = (m: string) => (o.format === 'rfc5424' ? formatRfc5424(h, m, this.now) : formatRfc3164(h, m, { local: o.local }, this.now));
+    const out = render(msg);
+    if (ev && (this.body === 'json' || this.body === 'cee')) {
+      // JSON is never cut in the middle: shorten the long fields, else send it whole.
+      const size = Buffer.byteLength(out, 'utf8');
+      if (size <= o.maxSize) return out;
+      const prefix = this.body === 'cee' ? '@cee: ' : '';
+      const overhead = size - Buffer.byteLength(msg, 'utf8') + prefix.length;
+      const fitted = fitEvent(ev, o.maxSize - overhead);
+      if (fitted !== null) {
+        this.shortened++;
+        return render(prefix + fitted);
+      }
+      this.oversize++;
+      return out;
+    }
     const cut = truncateUtf8(out, o.maxSize);
     if (cut !== out) {
       this.truncated++;

@@ -178,10 +178,10 @@ describe('the encoder', () => {
     assert.match(new Encoder({ ...base, input: 'text' }).encode('{not json')!, / - - \{not json$/);
   });
 
-  it('cuts a message over maxSize and counts it', () => {
+  it('cuts a text message over maxSize and counts it (JSON: see below)', () => {
     const cuts: number[] = [];
     const e = new Encoder({ ...base, format: 'rfc3164', maxSize: 1024 }, (b) => cuts.push(b));
-    const m = e.encode(JSON.stringify({ ...ev, pad: 'x'.repeat(2000) }))!;
+    const m = e.encode('a text line ' + 'x'.repeat(2000))!;
     assert.equal(Buffer.byteLength(m), 1024);
     assert.equal(e.truncated, 1);
     assert.ok(cuts[0] > 2000);
@@ -329,5 +329,53 @@ describe('RELP session', () => {
     assert.match(notices[0], /relp 127\.0\.0\.1:\d+: connection lost: .*; retrying, 4 queued/);
     assert.doesNotMatch(notices[0], /may be lost/, 'RELP knows what arrived');
     assert.match(notices[1], /connected again after/);
+  });
+});
+
+describe('JSON bodies over --max-size', () => {
+  const arg = (c: string, n: number) => c.repeat(n);
+  const long = { ...ev, process: { pid: 656, comm: 'java', cmdline: ['java', arg('a', 900), arg('é', 400), arg('"', 300), 'tail'] } };
+  for (const format of ['rfc5424', 'rfc3164'] as const) {
+    for (const body of ['json', 'cee'] as const) {
+      it(`${format} ${body}: the command line is shortened, never the JSON cut; "truncated" says so`, () => {
+        for (const max of [480, 700, 1024, 1500, 2000]) {
+          const e = new Encoder({ ...base, format, body, local: format === 'rfc3164', maxSize: max });
+          const m = e.encode(JSON.stringify(long))!;
+          assert.ok(Buffer.byteLength(m) <= max, `${max}: ${Buffer.byteLength(m)}`);
+          const json = m.slice(m.indexOf(body === 'cee' ? '@cee: ' : '{"ts"') + (body === 'cee' ? 6 : 0));
+          const got = JSON.parse(json);
+          assert.deepEqual(got.truncated, ['process.cmdline']);
+          // A prefix of the command line: whole arguments, the last one maybe cut with '...'.
+          const c: string[] = got.process.cmdline;
+          assert.equal(c[0], 'java');
+          assert.ok(JSON.stringify(c).length < JSON.stringify(long.process.cmdline).length);
+          c.forEach((x, i) => assert.ok(x === long.process.cmdline[i] || (i === c.length - 1 && x.endsWith('...') && long.process.cmdline[i].startsWith(x.slice(0, -3))), `${max}: ${i}`));
+          // Everything else as it was.
+          const { truncated, process: p, ...rest } = got;
+          const { process: p0, ...rest0 } = long;
+          assert.deepEqual(rest, rest0);
+          assert.equal(p.comm, 'java');
+          assert.equal(e.shortened, 1);
+          assert.equal(e.truncated, 0);
+        }
+      });
+    }
+  }
+
+  it('an event that fits is sent as it is; one that cannot be made to fit is sent whole and counted', () => {
+    const e = new Encoder({ ...base, maxSize: 8096 });
+    assert.equal(e.encode(JSON.stringify(long)), `<14>1 2026-11-23T07:41:33.965873Z web-1 ct-syslog 7 new - ${JSON.stringify(long)}`);
+    const wide = { ...ev, other: arg('z', 3000) };
+    const small = new Encoder({ ...base, maxSize: 1024 });
+    const m = small.encode(JSON.stringify(wide))!;
+    assert.deepEqual(JSON.parse(m.slice(m.indexOf('{'))), wide);
+    assert.equal(small.oversize, 1);
+    assert.equal(small.shortened, 0);
+  });
+
+  it('a text line is still cut', () => {
+    const e = new Encoder({ ...base, maxSize: 100 });
+    assert.equal(Buffer.byteLength(e.encode('plain ' + arg('t', 500))!), 100);
+    assert.equal(e.truncated, 1);
   });
 });
