@@ -171,6 +171,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   } finally {
     if (stats) clearInterval(stats);
     await engine.close();
+    // The counts at the end of the input too, so the last interval is not lost.
+    if (stats) run.statsDue = true;
     const rest = records(run);
     if (rest) io.stdout.write(rest);
   }

@@ -8,7 +8,7 @@ import { mkdtempSync, mkdirSync, copyFileSync, symlinkSync, chmodSync, rmSync, r
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ROOT } from '../helpers.js';
+import { installForOthers } from '../installed.js';
 
 const root = typeof process.getuid === 'function' && process.getuid() === 0;
 if (!root && process.env.CI === 'true') throw new Error('the shim test runs a command as nobody through setpriv: it needs root, and CI=true forbids skipping');
@@ -19,9 +19,11 @@ test('a directory closed to the user: one line naming the file and the user, exi
     // top (0711) / repo (0700): bin/ is reachable from inside repo, not by its full path.
     const repo = path.join(top, 'repo');
     mkdirSync(path.join(repo, 'bin'), { recursive: true });
-    for (const f of readdirSync(path.join(ROOT, 'bin'))) copyFileSync(path.join(ROOT, 'bin', f), path.join(repo, 'bin', f));
-    symlinkSync(path.join(ROOT, 'dist'), path.join(repo, 'dist'));
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(repo, 'node_modules'));
+    // The package as installed for other users: the checkout itself may sit in a 0700 directory.
+    const lib = installForOthers().lib;
+    for (const f of readdirSync(path.join(lib, 'bin'))) copyFileSync(path.join(lib, 'bin', f), path.join(repo, 'bin', f));
+    symlinkSync(path.join(lib, 'dist'), path.join(repo, 'dist'));
+    symlinkSync(path.join(lib, 'node_modules'), path.join(repo, 'node_modules'));
     chmodSync(top, 0o711);
     chmodSync(path.join(repo, 'bin'), 0o755);
     for (const f of readdirSync(path.join(repo, 'bin'))) chmodSync(path.join(repo, 'bin', f), 0o755);
