@@ -10,6 +10,8 @@ export const CAPS = {
   CAP_NET_ADMIN: 12,
   CAP_SYS_PTRACE: 19,
   CAP_SYS_ADMIN: 21,
+  CAP_PERFMON: 38,
+  CAP_BPF: 39,
 } as const;
 export type CapName = keyof typeof CAPS;
 
@@ -19,13 +21,15 @@ export type CapName = keyof typeof CAPS;
  * - subscribing to ctnetlink groups and SO_RCVBUFFORCE: CAP_NET_ADMIN;
  * - listing another user's /proc/PID/fd (mode 0500): CAP_DAC_READ_SEARCH,
  *   and reading its links (a ptrace access check): CAP_SYS_PTRACE. Neither
- *   alone is enough.
+ *   alone is enough;
+ * - loading the bpf method's programs (tracing programs, a ring buffer):
+ *   CAP_BPF and CAP_PERFMON (test/e2e/attribute-bpf.test.ts).
  */
 export const NEEDS = {
   events: ['CAP_NET_ADMIN'] as CapName[],
   attribute: ['CAP_DAC_READ_SEARCH', 'CAP_SYS_PTRACE'] as CapName[],
-  /** ct-attribute --bpf: bpftrace loads BPF programs (and runs as root only). */
-  bpf: ['CAP_SYS_ADMIN'] as CapName[],
+  /** ct-attribute's bpf method: loading BPF programs and attaching them to tracepoints (Linux 5.8+; CAP_SYS_ADMIN also does). */
+  bpf: ['CAP_BPF', 'CAP_PERFMON'] as CapName[],
 };
 
 /** A CapEff/CapPrm/... hex mask as a set of capability numbers. */

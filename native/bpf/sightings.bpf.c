@@ -13,9 +13,10 @@
  *   loads one of the two routes). A record is written once per
  *   socket, process and port in each 10 s, so a flood from one socket is
  *   one record, and a socket still in use is seen again after that.
- * Only BTF-typed hooks, attached by name through the bpf(2) syscall: no
- * tracefs, no kprobes, no syscall tracepoints (enabling one sends every
- * system call of every process through the slow path). The kernel structs
+ * Only BTF-typed tracepoints, attached by name through the bpf(2) syscall:
+ * no tracefs, no kprobes. The system call tracepoint only on kernels
+ * without sock_send_length: while it is attached, every system call of
+ * every process takes the slower exit path. The kernel structs
  * are the few fields read here, relocated by libbpf against the running
  * kernel's BTF (CO-RE), so no kernel headers are needed to build.
  * Loadable with CAP_BPF and CAP_PERFMON (Linux 5.8+: ring buffer).
@@ -33,9 +34,10 @@ typedef __u64 __be64;
 typedef __u16 __be16;
 typedef __u32 __wsum;
 
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
+/* libbpf's own BPF-side headers (native/libbpf/src): no libbpf-dev needed. */
+#include "bpf_helpers.h"
+#include "bpf_tracing.h"
+#include "bpf_core_read.h"
 #include "sighting.h"
 
 /* From include/uapi/linux/bpf.h (no kernel headers: see above). */

@@ -5,6 +5,7 @@ static napi_value init(napi_env env, napi_value exports) {
   ct_register_sockopt(env, exports);
   ct_register_nlsock(env, exports);
   ct_register_netns(env, exports);
+  ct_register_bpf(env, exports);
   return exports;
 }
 

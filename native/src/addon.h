@@ -12,6 +12,7 @@
 void ct_register_sockopt(napi_env env, napi_value exports);
 void ct_register_nlsock(napi_env env, napi_value exports);
 void ct_register_netns(napi_env env, napi_value exports);
+void ct_register_bpf(napi_env env, napi_value exports);
 
 // Helpers shared by the modules (util.c).
 

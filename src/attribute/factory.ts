@@ -8,7 +8,6 @@ import { SocketIndex } from '../proc/sockets.js';
 import { ListingWatch, PreferredWatch } from '../proc/pids.js';
 import { ProcessReader } from '../proc/process.js';
 import { ownNetns } from '../proc/netns.js';
-import { existsSync } from 'node:fs';
 import { NEEDS, missingCaps } from '../caps.js';
 import { Engine } from './engine.js';
 import type { Enrichment, MethodStatus, Source } from './source.js';
@@ -16,7 +15,7 @@ import { SockDiagSource } from './sources/sockdiag.js';
 import { NetnsMethod } from './sources/netns/method.js';
 import type { RuntimeRoots } from './sources/netns/runtime.js';
 import { BpfMethod } from './sources/bpf/method.js';
-import { findBpftrace } from './sources/bpf/source.js';
+import type { UdpRoute } from '../native/bpf.js';
 import { AuditMethod } from './sources/audit/method.js';
 
 export interface EngineConfig {
@@ -35,10 +34,11 @@ export interface EngineConfig {
   caps?: Set<number> | null;
   /** Owners of forwarded flows in other namespaces: the container runtimes' roots, or false. */
   netns?: RuntimeRoots | false;
-  /** The bpf method: true asked for (start fails without it), false off, undefined the default (on when it can run). */
+  /** The bpf method: true asked for (tried even without the capabilities), false off, undefined the default (on when it can run). */
   bpf?: boolean;
-  /** PATH to find bpftrace on. */
-  path?: string;
+  /** Test only: the bpf method's UDP route forced, and its ring buffer's size (bytes). */
+  bpfUdp?: 'auto' | UdpRoute;
+  bpfRingBytes?: number;
   /** Whether the input is live (a pipe, not a saved file): sightings are about now. */
   live?: boolean;
   bpfWindowMs?: number;
@@ -48,30 +48,16 @@ export interface EngineConfig {
   pid?: number;
   arch?: string;
   enrichments?: Enrichment[];
-  /** Whether the kernel has the UDP send tracepoint (default: looked up in tracefs). */
-  udpTracepoint?: boolean | null;
   /** Something worth a line on stderr, from method `method`. */
   onWarning?: (method: string, message: string) => void;
 }
 
-/**
- * Whether the kernel has the UDP send tracepoint (sock:sock_send_length,
- * Linux 6.3 and later); null when tracefs is not mounted here to tell.
- */
-export function udpTracepoint(tracefs = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing']): boolean | null {
-  const events = tracefs.map((d) => `${d}/events`).find((d) => existsSync(d));
-  return events ? existsSync(`${events}/sock/sock_send_length`) : null;
-}
-
-const UDP_TOO_OLD = 'this kernel has no sock:sock_send_length tracepoint (Linux 6.3 and later): TCP connects are seen, UDP sends are not';
-
 /** Why bpf cannot run here, with the fix; null when it can. */
 function bpfBlocked(c: EngineConfig): MethodStatus | null {
   if (c.live === false) return { method: 'bpf', live: false, why: 'the input is a saved file: sightings are about the live system', fix: 'read a live ct-events pipe' };
-  if (c.euid !== 0) return { method: 'bpf', live: false, why: 'not root (bpftrace runs as root only)', fix: 'run ct-attribute as root' };
+  // CAP_SYS_ADMIN (root) also loads BPF programs.
   const missing = missingCaps(NEEDS.bpf, c.caps ?? null);
-  if (missing.length) return { method: 'bpf', live: false, why: `missing ${missing.join(' and ')}`, fix: 'run as root with its full capability set' };
-  if (findBpftrace(c.path) === null) return { method: 'bpf', live: false, why: 'bpftrace is not installed', fix: 'apt-get install bpftrace' };
+  if (missing.length && missingCaps(['CAP_SYS_ADMIN'], c.caps ?? null).length) return { method: 'bpf', live: false, why: `missing ${missing.join(' and ')}`, fix: 'grant CAP_BPF and CAP_PERFMON (AmbientCapabilities= in a unit, setpriv --inh-caps and --ambient-caps), or run as root' };
   return null;
 }
 
@@ -86,7 +72,6 @@ export function createEngine(c: EngineConfig = {}): Engine {
     privileged: c.caps === undefined ? c.euid === 0 : missingCaps(NEEDS.attribute, c.caps).length === 0,
   };
   const warn = (m: string) => (s: string) => c.onWarning?.(m, s);
-  const udp = c.udpTracepoint !== undefined ? c.udpTracepoint : udpTracepoint();
   const sources: Source[] = [new SockDiagSource({ index, procs, peer: c.peer, pids, connector: c.connector, ...viewer })];
   const off: MethodStatus[] = [];
   if (c.netns !== false) {
@@ -94,7 +79,7 @@ export function createEngine(c: EngineConfig = {}): Engine {
   } else off.push({ method: 'netns', live: false, why: 'turned off (--no-netns)', fix: 'leave out --no-netns' });
   const blocked = c.bpf === false ? { method: 'bpf', live: false, why: 'turned off (--no-bpf)', fix: 'leave out --no-bpf' } : c.bpf ? null : bpfBlocked(c);
   if (!blocked) {
-    sources.push(new BpfMethod({ procs, netns: ownNetns(c.proc), windowMs: c.bpfWindowMs, cmdline: c.cmdline, required: c.bpf === true, onWarning: warn('bpf'), limit: udp === false ? UDP_TOO_OLD : undefined }));
+    sources.push(new BpfMethod({ procs, netns: ownNetns(c.proc), windowMs: c.bpfWindowMs, cmdline: c.cmdline, udp: c.bpfUdp, ringBytes: c.bpfRingBytes, onWarning: warn('bpf') }));
   } else off.push(blocked);
   if (c.audit) {
     sources.push(new AuditMethod({
@@ -113,8 +98,8 @@ export function methodPlan(c: EngineConfig = {}): MethodStatus[] {
   const out: MethodStatus[] = [{ method: 'sock_diag', live: true, detail: 'new processes from the process connector where it may listen (CAP_NET_ADMIN, the initial namespaces), else from diffs of the /proc listing' }];
   out.push(c.netns === false ? { method: 'netns', live: false, why: 'turned off (--no-netns)', fix: 'leave out --no-netns' } : { method: 'netns', live: true });
   const blocked = c.bpf === false ? { method: 'bpf', live: false, why: 'turned off (--no-bpf)', fix: 'leave out --no-bpf' } : bpfBlocked(c);
-  const udp = c.udpTracepoint !== undefined ? c.udpTracepoint : udpTracepoint();
-  out.push(blocked ?? { method: 'bpf', live: true, ...(udp === false ? { why: UDP_TOO_OLD, fix: 'a kernel of 6.3 or later for UDP' } : {}) });
+  // Whether the programs load (BTF, the kernel's version) is known only by loading them: ct-doctor's bpf check does.
+  out.push(blocked ?? { method: 'bpf', live: true });
   out.push(c.audit ? { method: 'audit', live: true } : { method: 'audit', live: false, why: 'not asked for', fix: '--audit, with --audit-rules, as root' });
   return out;
 }

@@ -81,7 +81,7 @@ function options(argv: string[], io: IO) {
     .option('docker-root', { type: 'string', default: '/var/lib/docker', description: 'Docker\'s data root, for container names and images' })
     .option('containerd-state', { type: 'string', default: '/run/containerd', description: 'containerd\'s state directory, for container names and images (Kubernetes, nerdctl)' })
     .option('containers-storage', { type: 'string', array: true, default: ['/run/containers/storage', '/var/lib/containers/storage'], description: 'containers/storage roots, for container names and images (CRI-O, Podman); repeatable' })
-    .option('bpf', { type: 'boolean', description: 'Also name owners from what kernel tracepoints saw at connect and send time (bpftrace): finds processes gone before sock_diag could see them. Default: on when run as root with bpftrace installed and reading a pipe, not a file; --no-bpf turns it off' })
+    .option('bpf', { type: 'boolean', description: 'Also name owners from what BPF programs on kernel tracepoints saw at connect and send time: finds processes gone before sock_diag could see them. Needs CAP_BPF and CAP_PERFMON (or root) and a kernel with BTF (Linux 5.8+). Default: on when those capabilities are held and the input is a pipe, not a file; --no-bpf turns it off' })
     .option('bpf-window', { type: 'number', default: 30, description: 'With --bpf: how long an event whose socket is gone waits for the sighting of its port (ms)' })
     .option('audit', { type: 'boolean', default: false, description: 'Also name owners from the kernel\'s audit records of connect/sendto/sendmsg calls (NETLINK_AUDIT): finds processes gone before sock_diag could see them' })
     .option('audit-rules', { type: 'boolean', default: false, description: 'With --audit: add the audit rules it needs for the run (key ctpipe-PID) and remove exactly those at exit' })
@@ -137,7 +137,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
     caps: ownEffectiveCaps(),
     netns: a.netns ? { docker: String(a['docker-root']), containerd: String(a['containerd-state']), storage: (a['containers-storage'] as string[]).map(String) } : false,
     bpf: a.bpf as boolean | undefined,
-    path: io.env.PATH,
+    // Test-only switches (ct-attribute(1), ENVIRONMENT): the UDP route of
+    // kernels before 6.3 forced on a newer one, a ring buffer small enough to overflow.
+    bpfUdp: io.env.CTPIPE_TEST_BPF_UDP === 'syscall' ? 'syscall' : 'auto',
+    bpfRingBytes: Number(io.env.CTPIPE_TEST_BPF_RING ?? 0) || 0,
     // Sightings are about the live system: a saved file is not.
     live,
     bpfWindowMs: bpfWindow,
@@ -151,8 +154,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
   } catch (e) {
     throw e instanceof EngineError ? new Failure(e.message) : e;
   }
-  // What runs, and why not the rest: said for a live input (a saved file only gets sock_diag).
-  if (live) warn(io, NAME, `methods: ${describeMethods(engine.status())}`);
+  // What runs, and why not the rest: said for a live input (a saved file
+  // only gets sock_diag), or when bpf was asked for (whether it loaded).
+  if (live || a.bpf === true) warn(io, NAME, `methods: ${describeMethods(engine.status())}`);
   const run: Run = { engine, busy: false, redactor, statsDue: false };
   const stats = statsEvery > 0 ? setInterval(() => {
     run.statsDue = true;

@@ -244,8 +244,8 @@ export async function checkBpf(ctx: CheckContext, tracefs = ['/sys/kernel/tracin
  * for those that would not, why and the fix (what ct-attribute says at
  * start); the process connector is tried for real. Informative: PASS.
  */
-export async function checkAttributeMethods(ctx: CheckContext, path?: string): Promise<CheckResult> {
-  const plan = methodPlan({ euid: ctx.euid, caps: ownCaps(ctx), path, proc: ctx.proc });
+export async function checkAttributeMethods(ctx: CheckContext): Promise<CheckResult> {
+  const plan = methodPlan({ euid: ctx.euid, caps: ownCaps(ctx), proc: ctx.proc });
   const c = new ProcConnector();
   let why: string | null = null;
   try {

@@ -1,11 +1,13 @@
-// The port sightings of ct-attribute --bpf: the script's lines, and who had
+// The port sightings of ct-attribute --bpf: the BPF programs' records, and who had
 // a port when a flow began (src/attribute/sources/bpf/ports.ts), and how an event waits for a
 // sighting still on its way (src/attribute/sources/bpf/hook.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSighting, PortTable, type Sighting } from '../../src/attribute/sources/bpf/ports.js';
+import { PortTable, type Sighting } from '../../src/attribute/sources/bpf/ports.js';
 import { PortHook, type AttributedRecord } from '../../src/attribute/sources/bpf/hook.js';
-import { bpfScript } from '../../src/attribute/sources/bpf/script.js';
+import { decodeSightings, RECORD_SIZE } from '../../src/native/bpf.js';
+import { readFileSync } from 'node:fs';
+import { ROOT } from '../helpers.js';
 import { CgroupIds, cgroup2Mounts } from '../../src/attribute/sources/bpf/cgroups.js';
 import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,18 +21,52 @@ function sighting(over: Partial<Sighting>): Sighting {
   return { kind: 'send', t: T0, pid: 100, ppid: 1, uid: 0, gid: 0, netns: 4026531840, family: 'ipv4', proto: 17, sport: 40000, dport: 0, start: 5000, cgroup: 1, comm: 'dig', ...over };
 }
 
-test('a script line becomes a sighting; the clocks are converted, the comm keeps its spaces', () => {
-  // NSECS 2,000,000,000 on the monotonic clock; epoch ms = NSECS/1e6 + offset.
-  const s = parseSighting('C 2000000000 4242 17 1000 1001 4026531840 10 6 51234 443 1915913340404 8765 my prog', T0 - 2000);
-  assert.deepEqual(s, {
+/** One struct ct_sighting (native/bpf/sighting.h) as the kernel writes it (little-endian). */
+function record(f: { ts: bigint; start: bigint; cgroup: bigint; pid: number; ppid: number; uid: number; gid: number; netns: number; sport: number; dport: number; kind: number; family: number; proto: number; comm: string }): Buffer {
+  const b = Buffer.alloc(RECORD_SIZE, 0xee);
+  b.writeBigUInt64LE(f.ts, 0);
+  b.writeBigUInt64LE(f.start, 8);
+  b.writeBigUInt64LE(f.cgroup, 16);
+  b.writeUInt32LE(f.pid, 24);
+  b.writeUInt32LE(f.ppid, 28);
+  b.writeUInt32LE(f.uid, 32);
+  b.writeUInt32LE(f.gid, 36);
+  b.writeUInt32LE(f.netns, 40);
+  b.writeUInt16LE(f.sport, 44);
+  b.writeUInt16LE(f.dport, 46);
+  b[48] = f.kind;
+  b[49] = f.family;
+  b[50] = f.proto;
+  b.fill(0, 56);
+  b.write(f.comm, 56, 15, 'utf8');
+  return b;
+}
+
+test('a ring buffer record becomes a sighting; the clocks are converted, the comm keeps its spaces', () => {
+  const base = { ts: 2000000000n, start: 1915913340404n, cgroup: 8765n, pid: 4242, ppid: 17, uid: 1000, gid: 1001, netns: 4026531840, sport: 51234, dport: 443, kind: 1, family: 10, proto: 6, comm: 'my prog' };
+  // ts 2,000,000,000 ns on the monotonic clock; epoch ms = ts/1e6 + offset.
+  const { sightings, bad } = decodeSightings(Buffer.concat([
+    record(base),
+    record({ ...base, kind: 2, family: 2, proto: 17, dport: 0, comm: 'exactly15chars!' }),
+    // Not sightings: an unknown kind, another family, no pid, no port.
+    record({ ...base, kind: 3 }), record({ ...base, family: 1 }), record({ ...base, pid: 0 }), record({ ...base, sport: 0 }),
+    Buffer.alloc(10), // a part record at the end is not read
+  ]), T0 - 2000);
+  assert.equal(bad, 4);
+  assert.deepEqual(sightings[0], {
     kind: 'connect', t: T0, pid: 4242, ppid: 17, uid: 1000, gid: 1001, netns: 4026531840, family: 'ipv6', proto: 6,
     sport: 51234, dport: 443, start: 191591, cgroup: 8765, comm: 'my prog',
   });
-  assert.equal(parseSighting('S 1 2 3 4 5 6 2 17 53 0 7 1 x', 0)?.kind, 'send');
-  // Not sightings: bpftrace's own lines, maps printed at exit, broken lines.
-  for (const l of ['Attaching 8 probes...', 'ready', '@seen[0xffff, 12]: 1', 'C 1 2 3', 'S 1 2 3 4 5 6 2 17 53 0 7 x', 'S 1 2 3 4 5 6 7 17 53 0 7 1 x', 'C 1 x 3 4 5 6 2 6 53 0 7 1 c', 'S 1 0 3 4 5 6 2 17 53 0 7 1 c', 'S 1 2 3 4 5 6 2 17 0 0 7 1 c']) {
-    assert.equal(parseSighting(l, 0), null, l);
-  }
+  assert.equal(sightings[1].kind, 'send');
+  assert.equal(sightings[1].family, 'ipv4');
+  assert.equal(sightings[1].comm, 'exactly15chars!');
+  assert.equal(sightings.length, 2);
+});
+
+test('the record layout: sighting.h says 72 bytes, as the decoder reads', () => {
+  const h = readFileSync(`${ROOT}/native/bpf/sighting.h`, 'utf8');
+  assert.match(h, /#define CT_SIGHTING_SIZE 72\b/);
+  assert.equal(RECORD_SIZE, 72);
 });
 
 test('the owner is the latest process seen with the port at or before the flow; later sightings are later sockets\'', () => {
@@ -173,12 +209,11 @@ test('two processes with the port: the flow says ambiguous and names nobody', as
   assert.equal('process' in r, false);
 });
 
-test('the script uses only tracepoints, and reports TCP connects and UDP sends', () => {
-  const s = bpfScript();
-  assert.doesNotMatch(s, /kprobe|kfunc|fentry/);
-  assert.match(s, /tracepoint:sock:inet_sock_set_state/);
-  assert.doesNotMatch(s, /tracepoint:syscalls:/, 'no syscall tracepoints: they slow every system call down');
-  assert.match(s, /tracepoint:sock:sock_send_length/);
+test('the BPF programs attach only to BTF-typed tracepoints (no kprobes, no tracefs), and report TCP connects and UDP sends', () => {
+  const c = readFileSync(`${ROOT}/native/bpf/sightings.bpf.c`, 'utf8');
+  const sections = [...c.matchAll(/SEC\("([^"]+)"\)/g)].map((m) => m[1]).filter((x) => x !== 'license' && x !== '.maps');
+  assert.deepEqual(sections, ['tp_btf/inet_sock_set_state', 'tp_btf/sock_send_length', 'tp_btf/sys_exit']);
+  assert.match(c, /BPF_MAP_TYPE_RINGBUF/);
 });
 
 test('cgroup ids: the directory inode in the cgroup2 hierarchy to the path /proc/PID/cgroup shows; walked again on a miss, not more often than asked', () => {

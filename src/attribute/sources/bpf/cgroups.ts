@@ -1,4 +1,4 @@
-// A cgroup v2 id (what bpftrace's `cgroup` gives: the inode of the
+// A cgroup v2 id (what bpf_get_current_cgroup_id() gives: the inode of the
 // cgroup's directory in the cgroup2 filesystem) to its path, as the `0::`
 // line of /proc/PID/cgroup shows it: so that a process gone before /proc
 // could be read still has its cgroup, systemd unit and container. The

@@ -4,7 +4,7 @@
 // its local port when the flow began; so is a forwarded flow opened from
 // another network namespace of this host (a container) whose socket could
 // not be found there, with the port as seen in that namespace. A sighting may come a little after
-// the event (bpftrace prints it from another process): the event then
+// the event (the ring buffer is read between events): the event then
 // waits for it, at most `windowMs`. When two processes had the port then,
 // no pid is given (reason "ambiguous"). sock_diag's answer, when it named
 // a process, stands.

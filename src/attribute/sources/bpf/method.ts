@@ -1,8 +1,9 @@
 // The bpf method as a source of the engine's chain (src/attribute/source.ts):
-// the bpftrace runner (source.ts) feeds sightings to the port table
-// (ports.ts), the hook (hook.ts) answers from it. Started in the
-// background unless asked for: events are attributed from the first on,
-// and sightings join once the probes are attached.
+// the BPF programs (source.ts, through the addon) feed sightings to the
+// port table (ports.ts), the hook (hook.ts) answers from it. start() loads
+// them before the first event is read (tens of ms). When they cannot be
+// loaded, status() says why (ct-attribute's one line naming the methods),
+// and the other methods go on without this one.
 import type { FlowEvent } from '../../../event.js';
 import type { ProcessReader } from '../../../proc/process.js';
 import type { Answer, MethodStatus, Source } from '../../source.js';
@@ -10,6 +11,7 @@ import { PortTable } from './ports.js';
 import { PortHook } from './hook.js';
 import { CgroupIds } from './cgroups.js';
 import { BpfSource } from './source.js';
+import type { UdpRoute } from '../../../native/bpf.js';
 
 export interface BpfMethodOptions {
   procs: ProcessReader;
@@ -17,19 +19,19 @@ export interface BpfMethodOptions {
   netns: number | null;
   windowMs?: number;
   cmdline?: boolean;
-  /** Asked for (--bpf): start() fails when it cannot run; else it starts in the background. */
-  required?: boolean;
+  /** How UDP sends are seen (default: the tracepoint where the kernel has it). */
+  udp?: 'auto' | UdpRoute;
+  /** The ring buffer's size in bytes (default 4 MiB). */
+  ringBytes?: number;
+  host?: string;
   onWarning?: (m: string) => void;
-  /** What this kernel does not let it see (no UDP send tracepoint). */
-  limit?: string;
 }
 
 export class BpfMethod implements Source {
   readonly name = 'bpf';
   readonly hook: PortHook;
   private readonly runner: BpfSource;
-  private stopping = false;
-  /** Why it stopped or never started, once known. */
+  /** Why it never started, once known. */
   private failed: string | null = null;
 
   constructor(private opts: BpfMethodOptions) {
@@ -39,23 +41,19 @@ export class BpfMethod implements Source {
       table: hook.table,
       onSighting: (k, s) => hook.sighted(k, s),
       onWarning: (m) => opts.onWarning?.(m),
+      udp: opts.udp,
+      ringBytes: opts.ringBytes,
+      host: opts.host,
     });
   }
 
   async start(): Promise<void> {
-    if (this.opts.required) {
+    try {
       await this.runner.start();
-      return;
-    }
-    // The probes take one to a few seconds to compile and attach; waiting
-    // would leave the first events' sockets time to close, and nothing of
-    // the calls before they attached is seen anyway.
-    const hook = this.hook;
-    hook.active = false;
-    this.runner.start().then(() => { hook.active = true; }, (e) => {
+    } catch (e) {
       this.failed = (e as Error).message;
-      if (!this.stopping) this.opts.onWarning?.(`not used: ${this.failed}`);
-    });
+      this.hook.active = false;
+    }
   }
 
   wants(ev: FlowEvent, rec: Answer): boolean {
@@ -67,19 +65,24 @@ export class BpfMethod implements Source {
   }
 
   status(): MethodStatus {
-    if (this.failed) return { method: this.name, live: false, why: this.failed, fix: this.failed.includes('not installed') ? 'apt-get install bpftrace' : undefined };
-    const why = [this.hook.active ? '' : 'starting: bpftrace attaching its probes', this.opts.limit ?? ''].filter(Boolean).join('; ');
-    return { method: this.name, live: true, ...(why ? { why } : {}), ...(this.opts.limit ? { fix: 'a kernel of 6.3 or later for UDP' } : {}) };
+    if (this.failed) return { method: this.name, live: false, why: this.failed };
+    const udp = this.runner.stats.udp;
+    return { method: this.name, live: true, ...(udp === 'none' ? { why: 'UDP sends are not seen (the kernel has neither sock:sock_send_length nor raw_syscalls:sys_exit)' } : {}) };
   }
 
   statsLine(): string | null {
     if (!this.hook.active) return null;
     const b = this.hook.stats;
-    return `bpf: sightings ${this.hook.table.stats.sightings}, ports ${this.hook.table.size}; NEW events asked ${b.asked}, named ${b.match}, ambiguous ${b.ambiguous}, no sighting ${b.none}, waited ${b.waited}`;
+    const r = this.runner.stats;
+    return `bpf: attached in ${r.attachMs.toFixed(1)} ms (UDP: ${r.udp}), sightings ${this.hook.table.stats.sightings}, lost ${r.lost}, ports ${this.hook.table.size}; NEW events asked ${b.asked}, named ${b.match}, ambiguous ${b.ambiguous}, no sighting ${b.none}, waited ${b.waited}`;
+  }
+
+  /** Overrun records for the sightings lost since the last call. */
+  takeRecords(): Record<string, unknown>[] {
+    return this.runner.takeOverruns() as unknown as Record<string, unknown>[];
   }
 
   async close(): Promise<void> {
-    this.stopping = true;
     await this.runner.close();
   }
 }

@@ -1,83 +1,27 @@
-// Who had a local port when: the sightings that the kernel tracepoints of
-// src/attribute/sources/bpf/script.ts report at syscall time (a TCP connect, the first UDP
-// send of a socket by a process), and the one question asked of them: which
-// process had local port P of protocol X when a flow received at time T
+// Who had a local port when: the sightings that the BPF programs of
+// native/bpf/sightings.bpf.c report at syscall time (a TCP connect, the
+// first UDP send of a socket by a process in 10 s), and the one question
+// asked of them: which process had local port P of protocol X when a flow
+// received at time T
 // began. Pure bookkeeping: no processes, no clocks but the one passed in.
 //
 // The answer is the latest sighting at or before T. It is refused
 // (ambiguous) when another process was also seen with that port within
 // `guardMs` before T: an event may be read late (a busy ct-events), so a
 // flow received at T may have begun before the later sighting. A sighting
-// counts for `maxAgeMs`: the script sees a socket again at its first send
-// after each of its 10 s intervals, so a socket still sending is seen again
+// counts for `maxAgeMs`: the programs see a socket again at its first send
+// 10 s after they last reported it, so a socket still sending is seen again
 // well within that.
 import { BoundedMap } from '../../../lru.js';
+import type { SightingRecord } from '../../../native/bpf.js';
 
-/** One line of the script: a process seen with a local port. */
-export interface Sighting {
-  /** `connect` (TCP connect or Fast Open send), `send` (first UDP send of a socket by this process). */
-  kind: 'connect' | 'send';
-  /** When, in ms since the epoch. */
-  t: number;
-  pid: number;
-  ppid: number;
-  uid: number;
-  gid: number;
-  /** Network namespace inode of the socket. */
-  netns: number;
-  family: 'ipv4' | 'ipv6';
-  /** IP protocol number (6 TCP, 17 UDP, 136 UDP-Lite). */
-  proto: number;
-  sport: number;
-  /** Remote port of a connected socket, else 0. */
-  dport: number;
-  /** Process start, in clock ticks since boot (as field 22 of /proc/PID/stat). */
-  start: number;
-  /** The process's cgroup v2 id (the inode of its directory in the cgroup2 hierarchy). */
-  cgroup: number;
-  comm: string;
-}
+/** A process seen with a local port (one record of the BPF programs). */
+export type Sighting = SightingRecord;
 
 export type PortAnswer =
   | { kind: 'none' }
   | { kind: 'match'; sighting: Sighting }
   | { kind: 'ambiguous'; pids: number[] };
-
-/**
- * One line of the script's output, or null when it is not a sighting:
- * `C|S NSECS PID PPID UID GID NETNS FAMILY PROTO SPORT DPORT START_NS CGROUP COMM`
- * with NSECS on the monotonic clock (converted with `monoToEpochMs`, ms to
- * add to NSECS/1e6) and START_NS the process start on the boot clock.
- */
-export function parseSighting(line: string, monoToEpochMs: number): Sighting | null {
-  const kind = line.charCodeAt(0) === 67 /* C */ ? 'connect' : line.charCodeAt(0) === 83 /* S */ ? 'send' : null;
-  if (!kind || line.charCodeAt(1) !== 32) return null;
-  const f = line.split(' ');
-  if (f.length < 14) return null;
-  const n = (i: number) => Number(f[i]);
-  const fam = n(7);
-  if (fam !== 2 && fam !== 10) return null;
-  const s: Sighting = {
-    kind,
-    t: n(1) / 1e6 + monoToEpochMs,
-    pid: n(2),
-    ppid: n(3),
-    uid: n(4),
-    gid: n(5),
-    netns: n(6),
-    family: fam === 2 ? 'ipv4' : 'ipv6',
-    proto: n(8),
-    sport: n(9),
-    dport: n(10),
-    start: Math.floor(n(11) / 1e7),
-    cgroup: n(12),
-    comm: f.slice(13).join(' '),
-  };
-  for (const k of ['t', 'pid', 'ppid', 'uid', 'gid', 'netns', 'proto', 'sport', 'dport', 'start', 'cgroup'] as const) {
-    if (!Number.isFinite(s[k])) return null;
-  }
-  return s.sport > 0 && s.pid > 0 ? s : null;
-}
 
 export interface PortTableOptions {
   /** Ports remembered at most (least recently seen are forgotten; always at least the half seen last). */
