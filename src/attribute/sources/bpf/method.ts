@@ -66,8 +66,9 @@ export class BpfMethod implements Source {
 
   status(): MethodStatus {
     if (this.failed) return { method: this.name, live: false, why: this.failed };
-    const udp = this.runner.stats.udp;
-    return { method: this.name, live: true, ...(udp === 'none' ? { why: 'UDP sends are not seen (the kernel has neither sock:sock_send_length nor raw_syscalls:sys_exit)' } : {}) };
+    const { udp, attachMs } = this.runner.stats;
+    const detail = `attached in ${attachMs.toFixed(0)} ms; ${udp === 'tracepoint' ? 'UDP sends by sock:sock_send_length' : udp === 'syscall' ? 'UDP sends by the exit of the send system calls' : 'TCP connects only'}`;
+    return { method: this.name, live: true, detail, ...(udp === 'none' ? { why: 'UDP sends are not seen (the kernel has neither sock:sock_send_length nor raw_syscalls:sys_exit)' } : {}) };
   }
 
   statsLine(): string | null {
