@@ -86,10 +86,12 @@ try {
     'Maintainer: ctpipe authors <ctpipe@localhost>',
     `Installed-Size: ${installedKb}`,
     'Depends: nodejs (>= 20), adduser (>= 3.134), bash (>= 5.1)',
-    // bpftrace: ct-attribute's syscall-time method, the only one that names
-    // the owners of connect-send-close-exit clients and of floods from a
-    // socket closed at once (see ct-attribute(1), SYSCALL TIME (BPF)).
-    'Recommends: nftables, bpftrace',
+    // libelf1: the addon opens it to load ct-attribute's BPF programs, the
+    // syscall-time method that names the owners of connect-send-close-exit
+    // clients (see ct-attribute(1), SYSCALL TIME (BPF)); iproute2 depends
+    // on it, so it is nearly always there. No bpftrace: the programs are
+    // the addon's own.
+    'Recommends: nftables, libelf1',
     'Suggests: rsyslog | system-log-daemon',
     'Section: net',
     'Priority: optional',

@@ -11,6 +11,7 @@ import { NEEDS, effectiveCaps, missingCaps } from '../caps.js';
 import { methodPlan, describeMethods } from '../attribute/factory.js';
 import type { MethodStatus } from '../attribute/source.js';
 import { ProcConnector } from '../netlink/cnproc.js';
+import { openSightings } from '../native/bpf.js';
 
 export type Status = 'pass' | 'warn' | 'fail';
 
@@ -219,24 +220,40 @@ export async function checkAddon(): Promise<CheckResult> {
   }
 }
 
+/** What loading the bpf method's programs gave: the UDP route and the time taken, or a thrown reason. */
+export type BpfProbe = () => { udp: string; attachMs: number };
+
+/** Load ct-attribute's BPF programs as it would, and detach them at once. */
+export function probeBpf(): { udp: string; attachMs: number } {
+  const h = openSightings({}, () => {});
+  const r = { udp: h.udp, attachMs: h.attachMs };
+  h.close();
+  return r;
+}
+
 /**
- * bpftrace: ct-attribute runs it (as root) to see local ports at connect and
- * send time, which names the owners of connections closed before any
- * lookup. Optional: WARN when it cannot be used.
+ * bpf: ct-attribute's BPF programs (native/bpf, loaded through the addon)
+ * see local ports at connect and send time, which names the owners of
+ * connections closed before any lookup. Tried for real, as ct-attribute
+ * would. Optional: WARN when they cannot be used.
  */
-export async function checkBpf(ctx: CheckContext, tracefs = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing']): Promise<CheckResult> {
-  const r = await version('bpftrace', ['--version']);
-  if (r.missing) return warn('bpf', "bpftrace is not installed: ct-attribute cannot name the owners of connections closed before it looks them up (a connect-send-close-exit client is 'socket-gone')", 'apt-get install bpftrace');
-  if (!r.ok) return warn('bpf', `bpftrace --version failed: ${r.text}`);
-  if (ctx.euid !== 0) return warn('bpf', `${r.text}, but it runs as root only: ct-attribute uses it when run as root`, 'run ct-attribute as root (sudo ct-events | sudo ct-attribute)');
-  const missing = missingCaps(NEEDS.bpf, ownCaps(ctx));
-  if (missing.length) return warn('bpf', `${r.text}, but root here lacks ${missing.join(' and ')}: ct-attribute does not start it`, 'run ct-attribute as root with all its capabilities');
-  const events = tracefs.map((d) => `${d}/events`).find((d) => existsSync(d));
-  // Without tracefs here (not mounted, or a sysfs of `ip netns exec`), ct-attribute mounts it for bpftrace alone.
-  if (events && !existsSync(`${events}/sock/sock_send_length`)) {
-    return warn('bpf', `${r.text}; this kernel has no sock:sock_send_length tracepoint (Linux 6.3 and later): TCP connects are seen, UDP sends are not`);
+export async function checkBpf(ctx: CheckContext, probe: BpfProbe = probeBpf): Promise<CheckResult> {
+  const what = "ct-attribute's bpf method (it names the owners of connections closed before any lookup: connect-send-close-exit clients)";
+  const caps = ownCaps(ctx);
+  const missing = missingCaps(NEEDS.bpf, caps);
+  if (missing.length && missingCaps(['CAP_SYS_ADMIN'], caps).length) {
+    return warn('bpf', `missing ${missing.join(' and ')}: ${what} is off`, 'grant CAP_BPF and CAP_PERFMON: AmbientCapabilities=CAP_BPF CAP_PERFMON in the unit, or setpriv --inh-caps +bpf,+perfmon --ambient-caps +bpf,+perfmon ..., or run as root');
   }
-  return pass('bpf', `${r.text} (ct-attribute names the owners of connections closed before any lookup)`);
+  let r: { udp: string; attachMs: number };
+  try {
+    r = probe();
+  } catch (e) {
+    return warn('bpf', `${what} cannot load its programs: ${(e as Error).message}`);
+  }
+  const t = `programs loaded and attached in ${r.attachMs.toFixed(0)} ms`;
+  if (r.udp === 'none') return warn('bpf', `${t}; this kernel has neither sock:sock_send_length nor raw_syscalls:sys_exit: TCP connects are seen, UDP sends are not`);
+  if (r.udp === 'syscall') return pass('bpf', `${t}; no sock:sock_send_length (Linux 6.3 and later): UDP sends are seen at the exit of the send system calls, which slows every system call a little while ct-attribute runs`);
+  return pass('bpf', `${t}; TCP connects and UDP sends are seen (${what})`);
 }
 
 /**

@@ -9,7 +9,7 @@ import { decodeSightings, RECORD_SIZE } from '../../src/native/bpf.js';
 import { readFileSync } from 'node:fs';
 import { ROOT } from '../helpers.js';
 import { CgroupIds, cgroup2Mounts } from '../../src/attribute/sources/bpf/cgroups.js';
-import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FlowEvent } from '../../src/event.js';
@@ -260,4 +260,17 @@ test('a sighting of a process gone before /proc was read: its cgroup, unit and c
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('no bpftrace anywhere under src/: the bpf method is the addon\'s own programs', () => {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/bpftrace/i.test(readFileSync(p, 'utf8'))) found.push(path.relative(ROOT, p));
+    }
+  };
+  walk(path.join(ROOT, 'src'));
+  assert.deepEqual(found, []);
 });

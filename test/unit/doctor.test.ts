@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseCapMask, effectiveCaps, missingCaps, CAPS } from '../../src/caps.js';
 import { parseSyslogTarget, parseEsTarget, TargetError } from '../../src/doctor/outputs.js';
-import { checkSysctl, checkCapEvents, checkCapAttribute, checkBpf } from '../../src/doctor/checks.js';
+import { checkSysctl, checkCapEvents, checkCapAttribute, checkBpf, type BpfProbe } from '../../src/doctor/checks.js';
+import { isRoot, inCI } from '../helpers.js';
 import { formatLine } from '../../src/commands/doctor.js';
 
 test('capability masks: bits from the low end, 64 bits and more', () => {
@@ -83,42 +84,40 @@ test('a line per check: status, name, detail, fix', () => {
   assert.equal(formatLine({ check: 'nft', status: 'pass', detail: 'v1' }), 'PASS  nft           v1');
 });
 
-test('bpf: a missing bpftrace, a user other than root and a kernel without the UDP tracepoint warn; otherwise it passes', async () => {
+test('bpf: missing capabilities and a failed load warn with the reason; a kernel without sock_send_length passes on the system call route; otherwise it passes', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ct-doc-bpf-'));
-  const savedPath = process.env.PATH;
   try {
-    // A bpftrace of the test's own on PATH, and a fake tracefs.
-    mkdirSync(path.join(dir, 'bin'));
-    writeFileSync(path.join(dir, 'bin', 'bpftrace'), '#!/bin/sh\necho bpftrace v0.17.0\n', { mode: 0o755 });
-    mkdirSync(path.join(dir, 'tracing', 'events', 'sock'), { recursive: true });
-    const tracefs = [path.join(dir, 'tracing')];
-    // A /proc of the test's own: root with every capability, and root without CAP_SYS_ADMIN.
-    const proc = path.join(dir, 'proc'), weak = path.join(dir, 'weak');
-    mkdirSync(path.join(proc, 'self'), { recursive: true });
-    mkdirSync(path.join(weak, 'self'), { recursive: true });
-    writeFileSync(path.join(proc, 'self', 'status'), 'Name:\tnode\nCapEff:\t000001ffffffffff\n');
-    writeFileSync(path.join(weak, 'self', 'status'), 'Name:\tnode\nCapEff:\t000001ffffdfffff\n');
-    process.env.PATH = path.join(dir, 'empty');
-    const missing = await checkBpf({ proc, euid: 0 }, tracefs);
-    assert.equal(missing.status, 'warn');
-    assert.equal(missing.fix, 'apt-get install bpftrace');
-    process.env.PATH = path.join(dir, 'bin');
-    const user = await checkBpf({ proc, euid: 1000 }, tracefs);
-    assert.equal(user.status, 'warn');
-    assert.match(user.detail, /^bpftrace v0\.17\.0, but it runs as root only/);
-    const noAdmin = await checkBpf({ proc: weak, euid: 0 }, tracefs);
-    assert.equal(noAdmin.status, 'warn');
-    assert.match(noAdmin.detail, /lacks CAP_SYS_ADMIN/);
-    const old = await checkBpf({ proc, euid: 0 }, tracefs);
-    assert.equal(old.status, 'warn');
-    assert.match(old.detail, /no sock:sock_send_length tracepoint/);
-    mkdirSync(path.join(dir, 'tracing', 'events', 'sock', 'sock_send_length'));
-    const ok = await checkBpf({ proc, euid: 0 }, tracefs);
+    // A /proc of the test's own: every capability; CAP_BPF and CAP_PERFMON only; neither (nor CAP_SYS_ADMIN).
+    const status = (name: string, capEff: string) => {
+      mkdirSync(path.join(dir, name, 'self'), { recursive: true });
+      writeFileSync(path.join(dir, name, 'self', 'status'), `Name:\tnode\nCapEff:\t${capEff}\n`);
+      return path.join(dir, name);
+    };
+    const all = status('all', '000001ffffffffff');
+    const bpfOnly = status('bpf', (2n ** 38n + 2n ** 39n).toString(16).padStart(16, '0'));
+    const none = status('none', '0000000000000000');
+    const tp: BpfProbe = () => ({ udp: 'tracepoint', attachMs: 21 });
+    const noCaps = await checkBpf({ proc: none, euid: 1000 }, () => { throw new Error('not to be tried'); });
+    assert.equal(noCaps.status, 'warn');
+    assert.match(noCaps.detail, /^missing CAP_BPF and CAP_PERFMON: ct-attribute's bpf method/);
+    assert.match(noCaps.fix!, /AmbientCapabilities=CAP_BPF CAP_PERFMON/);
+    assert.equal((await checkBpf({ proc: bpfOnly, euid: 1000 }, tp)).status, 'pass');
+    const failed = await checkBpf({ proc: all, euid: 0 }, () => { throw new Error('this kernel has no BTF (/sys/kernel/btf/vmlinux: CONFIG_DEBUG_INFO_BTF), which the BPF programs need'); });
+    assert.equal(failed.status, 'warn');
+    assert.match(failed.detail, /cannot load its programs: this kernel has no BTF/);
+    const old = await checkBpf({ proc: all, euid: 0 }, () => ({ udp: 'syscall', attachMs: 30 }));
+    assert.equal(old.status, 'pass');
+    assert.match(old.detail, /UDP sends are seen at the exit of the send system calls/);
+    assert.equal((await checkBpf({ proc: all, euid: 0 }, () => ({ udp: 'none', attachMs: 30 }))).status, 'warn');
+    const ok = await checkBpf({ proc: all, euid: 0 }, tp);
     assert.equal(ok.status, 'pass', ok.detail);
-    // No tracefs to look at (ct-attribute mounts one for bpftrace): it passes on bpftrace alone.
-    assert.equal((await checkBpf({ proc, euid: 0 }, [path.join(dir, 'none')])).status, 'pass');
+    assert.match(ok.detail, /^programs loaded and attached in 21 ms; TCP connects and UDP sends are seen/);
   } finally {
-    process.env.PATH = savedPath;
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('bpf: the real programs load here as root (the check tries them as ct-attribute would)', { skip: isRoot || inCI ? false : 'needs root (CAP_BPF and CAP_PERFMON)' }, async () => {
+  const r = await checkBpf({ proc: '/proc', euid: 0 });
+  assert.equal(r.status, 'pass', r.detail);
 });
