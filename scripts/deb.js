@@ -85,13 +85,11 @@ try {
     `Architecture: ${arch}`,
     'Maintainer: ctpipe authors <ctpipe@localhost>',
     `Installed-Size: ${installedKb}`,
-    'Depends: nodejs (>= 20), adduser (>= 3.134), bash (>= 5.1)',
-    // libelf1: the addon opens it to load ct-attribute's BPF programs, the
-    // syscall-time method that names the owners of connect-send-close-exit
-    // clients (see ct-attribute(1), SYSCALL TIME (BPF)); iproute2 depends
-    // on it, so it is nearly always there. No bpftrace: the programs are
-    // the addon's own.
-    'Recommends: nftables, libelf1',
+    // libbpf1: the addon is linked with it (it loads ct-attribute's BPF
+    // programs, see ct-attribute(1)); iproute2 depends on it too. No
+    // bpftrace: the programs are the addon's own.
+    'Depends: nodejs (>= 20), adduser (>= 3.134), bash (>= 5.1), libbpf1',
+    'Recommends: nftables',
     'Suggests: rsyslog | system-log-daemon',
     'Section: net',
     'Priority: optional',

@@ -18,9 +18,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'ct-bpf-'));
 try {
   const obj = path.join(dir, 'prog.o');
   const clang = process.env.CLANG || 'clang';
-  // libbpf's BPF-side headers (bpf_helpers.h, ...) from the vendored copy.
-  const libbpf = path.join(path.dirname(path.resolve(src)), '..', 'libbpf', 'src');
-  execFileSync(clang, ['-target', 'bpf', '-mcpu=v3', '-g', '-O2', '-Wall', '-Werror', '-I', libbpf, '-c', src, '-o', obj], { stdio: 'inherit' });
+  // libbpf's BPF-side headers (<bpf/bpf_helpers.h>, ...) from libbpf-dev.
+  execFileSync(clang, ['-target', 'bpf', '-mcpu=v3', '-g', '-O2', '-Wall', '-Werror', '-c', src, '-o', obj], { stdio: 'inherit' });
   let stripped = false;
   for (const strip of [process.env.LLVM_STRIP, 'llvm-strip', ...[19, 18, 17, 16, 15, 14].map((v) => `llvm-strip-${v}`)]) {
     if (!strip) continue;

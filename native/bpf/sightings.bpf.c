@@ -34,10 +34,10 @@ typedef __u64 __be64;
 typedef __u16 __be16;
 typedef __u32 __wsum;
 
-/* libbpf's own BPF-side headers (native/libbpf/src): no libbpf-dev needed. */
-#include "bpf_helpers.h"
-#include "bpf_tracing.h"
-#include "bpf_core_read.h"
+/* libbpf's own BPF-side headers (libbpf-dev). */
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "sighting.h"
 
 /* From include/uapi/linux/bpf.h (no kernel headers: see above). */

@@ -15,11 +15,10 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <linux/capability.h>
-#include "bpf.h"
-#include "btf.h"
-#include "libbpf.h"
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include "bpf_load.h"
-#include "elf_shim.h"
 #include "sightings.bpf.obj.h"
 
 #ifndef CAP_PERFMON
@@ -126,8 +125,6 @@ int ct_bpf_open(struct ct_bpf *b, const struct ct_bpf_opts *o, char *err, size_t
 	libbpf_set_print(keep_log);
 	last_log[0] = 0;
 
-	if (ct_elf_open(err, errlen) != 0)
-		return -1;
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
 		return fail(err, errlen, "this kernel has no BTF (/sys/kernel/btf/vmlinux: CONFIG_DEBUG_INFO_BTF), which the BPF programs need");
 	if (!kernel_at_least(5, 8, release, sizeof(release)))
