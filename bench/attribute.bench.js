@@ -91,19 +91,25 @@ function score(file, clients) {
   const uses = new Map();
   for (const c of clients) uses.set(`${c.proto}/${c.sport}`, (uses.get(`${c.proto}/${c.sport}`) ?? 0) + 1);
   let seen = 0, right = 0, wrong = 0, shared = 0;
+  /** Why the clients not named were not, by reason. */
+  const missed = {};
   for (const c of clients) {
     if (uses.get(`${c.proto}/${c.sport}`) > 1) { shared++; continue; }
     const evs = byKey.get(`${c.proto}/${c.sport}`);
-    if (!evs) continue;
+    if (!evs) { missed['no NEW event'] = (missed['no NEW event'] ?? 0) + 1; continue; }
     seen++;
     if (evs.some((ev) => ev.process && ev.process.pid === c.pid)) right++;
     else {
       if (evs.some((ev) => ev.process)) wrong++;
+      else {
+        const r = evs[evs.length - 1].attribution?.reason ?? 'none';
+        missed[r] = (missed[r] ?? 0) + 1;
+      }
       // RATE_DEBUG=1: what the events of clients not named right say.
       if (process.env.RATE_DEBUG) console.log(`    ${file.split('/').pop()}: client pid ${c.pid} ${c.proto}/${c.sport}: ${evs.map((ev) => `${ev.ts} ${ev.direction} ${ev.process ? `pid ${ev.process.pid}` : 'no process'} ${JSON.stringify(ev.attribution)}`).join('; ')}`);
     }
   }
-  return { seen, right, wrong, shared };
+  return { seen, right, wrong, shared, missed };
 }
 
 // The matrix: method sets (columns: the default, as root with bpftrace
@@ -176,7 +182,10 @@ async function rates() {
       const cols = COLUMNS.map(([label, k]) => {
         const pct = runs.map((x) => { const n = x.clients - x[k].shared; return n ? (100 * x[k].right) / n : 0; });
         const wrong = runs.reduce((s, x) => s + x[k].wrong, 0);
-        return `${label} ${median(pct).toFixed(1)}% [${Math.min(...pct).toFixed(1)}-${Math.max(...pct).toFixed(1)}] wrong ${wrong}`;
+        const why = {};
+        for (const x of runs) for (const [r, n] of Object.entries(x[k].missed ?? {})) why[r] = (why[r] ?? 0) + n;
+        const whyText = Object.entries(why).map(([r, n]) => `${r} ${n}`).join(', ');
+        return `${label} ${median(pct).toFixed(1)}% [${Math.min(...pct).toFixed(1)}-${Math.max(...pct).toFixed(1)}] wrong ${wrong}${k !== 'b' && whyText ? ` (missed: ${whyText})` : ''}`;
       });
       const shared = runs.reduce((s, x) => s + x.a.shared, 0);
       console.log(`    ${kind.name.padEnd(30)} ${cols.join('; ')}  (clients ${runs.map((x) => x.clients).join('/')}, ${shared} sharing a port not scored; load ${loadavg()[0].toFixed(2)})`);

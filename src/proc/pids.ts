@@ -53,6 +53,8 @@ export interface ListingWatchOptions {
   proc?: string;
   /** Least time between two checks of every known pid's start time (ms). */
   verifyMs?: number;
+  /** Start times checked again at most per take() (a check of every pid is spread over several). */
+  verifyBatch?: number;
   now?: () => number;
 }
 
@@ -65,6 +67,9 @@ export class ListingWatch implements PidWatch {
   /** Pid -> start time (null: could not be read). */
   private starts = new Map<number, number | null>();
   private verifiedAt: number;
+  private readonly verifyBatch: number;
+  /** Pids still to check in the current pass over every pid (see take). */
+  private toVerify: number[] = [];
   /** The first take() learns what runs already: none of it is new. */
   private first = true;
   readonly stats = { listings: 0, appeared: 0, reused: 0 };
@@ -74,6 +79,7 @@ export class ListingWatch implements PidWatch {
     this.verifyMs = opts.verifyMs ?? 1000;
     this.now = opts.now ?? Date.now;
     this.verifiedAt = this.now();
+    this.verifyBatch = opts.verifyBatch ?? 32;
   }
 
   take(): number[] {
@@ -81,28 +87,34 @@ export class ListingWatch implements PidWatch {
     const pids = listPids(this.proc);
     const out: number[] = [];
     const seen = new Set<number>();
-    const verify = this.now() - this.verifiedAt >= this.verifyMs;
-    if (verify) this.verifiedAt = this.now();
     for (const pid of pids) {
       seen.add(pid);
-      const had = this.starts.get(pid);
-      if (had === undefined) {
-        this.starts.set(pid, readStart(this.proc, pid));
-        if (!this.first) {
-          out.push(pid);
-          this.stats.appeared++;
-        }
-      } else if (verify) {
-        const start = readStart(this.proc, pid);
-        if (start !== null && had !== null && start !== had) {
-          this.starts.set(pid, start);
-          out.push(pid);
-          this.stats.reused++;
-        }
+      if (this.starts.has(pid)) continue;
+      this.starts.set(pid, readStart(this.proc, pid));
+      if (!this.first) {
+        out.push(pid);
+        this.stats.appeared++;
       }
     }
     if (this.starts.size > seen.size) for (const pid of this.starts.keys()) if (!seen.has(pid)) this.starts.delete(pid);
     this.first = false;
+    // Reused pids: every pid's start time checked again every verifyMs,
+    // verifyBatch at a time, so that no one take() pays for them all.
+    if (!this.toVerify.length && this.now() - this.verifiedAt >= this.verifyMs) {
+      this.verifiedAt = this.now();
+      this.toVerify = [...this.starts.keys()];
+    }
+    for (let n = 0; n < this.verifyBatch && this.toVerify.length; n++) {
+      const pid = this.toVerify.pop()!;
+      const had = this.starts.get(pid);
+      if (had === undefined) continue;
+      const start = readStart(this.proc, pid);
+      if (start !== null && had !== null && start !== had) {
+        this.starts.set(pid, start);
+        if (!out.includes(pid)) out.push(pid);
+        this.stats.reused++;
+      }
+    }
     return out;
   }
 

@@ -163,6 +163,26 @@ export class SocketIndex {
   newEpoch(): void {
     this.epochs = true;
     if (this.confirmed.size) this.confirmed.clear();
+    if (this.scannedNow.size) this.scannedNow.clear();
+    this.learned = false;
+  }
+
+  /**
+   * Pids whose fd table a miss read in this epoch, and whether new pids
+   * were learned in it: every socket of the epoch's events existed when it
+   * began, so what was read since then has them all; a burst of misses
+   * does not read the same young processes again for each.
+   */
+  private scannedNow = new Set<number>();
+  private learned = false;
+
+  /** Read `pid`'s fd table for a miss, unless this epoch did already. */
+  private scanOnce(pid: number): boolean {
+    if (this.epochs) {
+      if (this.scannedNow.has(pid)) return true;
+      this.scannedNow.add(pid);
+    }
+    return this.scanPid(pid);
   }
 
   /** Is socket `inode` held by a process we know, right now? (No scanning.) */
@@ -191,14 +211,17 @@ export class SocketIndex {
     if (found.length) return { holders: found, denied: 0 };
     const now = this.now();
     // 1. Processes that appeared lately, newest first.
-    const t0 = performance.now();
-    this.learn(now);
-    this.scans.learnMs += performance.now() - t0;
+    if (!this.learned) {
+      const t0 = performance.now();
+      this.learn(now);
+      this.scans.learnMs += performance.now() - t0;
+      this.learned = this.epochs;
+    }
     if (this.young.size) {
       this.scans.young++;
       const list = [...this.young.keys()];
       for (let i = list.length - 1; i >= 0; i--) {
-        if (!this.scanPid(list[i]) && !this.denied.has(list[i])) this.young.delete(list[i]);
+        if (!this.scanOnce(list[i]) && !this.denied.has(list[i])) this.young.delete(list[i]);
         found = this.checked(inode);
         if (found.length) {
           this.scans.foundYoung++;
@@ -210,7 +233,7 @@ export class SocketIndex {
     this.scans.recent++;
     for (let i = this.recent.length - 1; i >= 0; i--) {
       const pid = this.recent[i];
-      if (!this.scanPid(pid) && !this.denied.has(pid)) { this.recent.splice(i, 1); continue; }
+      if (!this.scanOnce(pid) && !this.denied.has(pid)) { this.recent.splice(i, 1); continue; }
       found = this.checked(inode);
       if (found.length) {
         this.scans.foundRecent++;

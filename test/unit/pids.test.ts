@@ -150,3 +150,24 @@ test('process connector: real datagrams decode to the ack and the fork, exec and
   assert.equal(r.readUInt32LE(36), PROC_CN_MCAST_LISTEN);
   assert.equal(r.readUInt32LE(12), 1234);
 });
+
+test('fd index: within one batch (epoch) a young process is read once however many misses; the next batch reads it again', (t) => {
+  const p = fakeProc();
+  t.after(() => p.done());
+  let now = 9_000_000;
+  p.spawn(10, 100, [1000]);
+  const idx = new SocketIndex({ proc: p.root, fullScanInterval: 60_000, youngMs: 2000, now: () => now });
+  idx.newEpoch();
+  idx.lookup(1000);
+  now += 10;
+  for (let pid = 20; pid < 40; pid++) p.spawn(pid, pid * 10);
+  idx.newEpoch();
+  for (let i = 0; i < 5; i++) assert.deepEqual(idx.lookup(5000 + i).holders, []);
+  const read = idx.scans.pidsRead;
+  for (let i = 0; i < 5; i++) idx.lookup(6000 + i);
+  assert.equal(idx.scans.pidsRead, read, 'no fd table read again in the same batch');
+  // Next batch: one of them has opened the socket since.
+  p.open(33, 3, 7000);
+  idx.newEpoch();
+  assert.deepEqual(idx.lookup(7000).holders, [{ pid: 33, fd: 3 }]);
+});
