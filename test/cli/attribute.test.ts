@@ -194,7 +194,8 @@ test('--stats-interval: attribution-stats records between batches and on an idle
   let out = '';
   p.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
   p.stdin!.write(EV(1, 40001) + '\n' + EV(2, 40002) + '\n');
-  await new Promise((r) => setTimeout(r, 800));
+  // Until a record came after both events (however slowly this machine starts node).
+  for (let i = 0; i < 200 && !/"id":2,[^\n]*\n[^]*attribution-stats/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
   p.stdin!.end();
   const [code] = await once(p, 'close');
   assert.equal(code, 0);
