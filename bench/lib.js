@@ -1,5 +1,5 @@
-// Pieces the attribution benches share.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+// Pieces the benches share.
+import { readFileSync, readdirSync, readlinkSync, openSync, readSync, closeSync } from 'node:fs';
 
 /** NEW events of an NDJSON file, by "proto/sport" (ephemeral ports are reused: a list each). */
 export function newEventsByPort(file) {
@@ -27,4 +27,23 @@ export function findPid(inode) {
     }
   }
   return null;
+}
+
+/** Count the lines rsyslog has written, reading only what was appended. */
+export function lineCounter(file) {
+  let off = 0, lines = 0;
+  const buf = Buffer.alloc(1 << 20);
+  return () => {
+    let fd;
+    try { fd = openSync(file, 'r'); } catch { return 0; }
+    try {
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, off);
+        if (n <= 0) break;
+        off += n;
+        for (let i = buf.indexOf(10, 0); i >= 0 && i < n; i = buf.indexOf(10, i + 1)) lines++;
+      }
+    } finally { closeSync(fd); }
+    return lines;
+  };
 }
