@@ -9,7 +9,7 @@ export const FLOW_EVENTS = ['new', 'update', 'destroy'] as const;
 export type FlowEventKind = (typeof FLOW_EVENTS)[number];
 
 /** Records about the stream itself; every stage passes them on. */
-export const SPECIAL_EVENTS = ['overrun', 'stats', 'start', 'stop', 'attribution-stats'] as const;
+export const SPECIAL_EVENTS = ['overrun', 'stats', 'start', 'stop', 'attribution-stats', 'dns'] as const;
 
 export type Family = 'ipv4' | 'ipv6';
 export type Proto = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp' | 'dccp' | 'udplite' | 'gre' | string;
@@ -51,6 +51,49 @@ export interface ProcessInfo {
   start_time?: string;
   /** Login uid from audit records (`attribution.method` "audit"), when set. */
   auid?: number;
+  /** Digest of boot id, pid and start time: one value per process instance (ECS process.entity_id). */
+  entity_id?: string;
+  /** The parent process, as it was when first seen (ECS process.parent.*). */
+  parent?: ProcessRef;
+  /** The parent's ancestors, nearest first (grandparent, ...), up to ct-attribute --ancestry. */
+  ancestors?: ProcessRef[];
+  /** Digest of the file /proc/PID/exe opens (ECS process.hash.sha256), or why there is none yet. */
+  hash?: ExeHash;
+  /** The executable was deleted (or replaced) after the process started it. */
+  exe_deleted?: true;
+  /** The executable is a memfd (fileless: memfd_create + execve). */
+  exe_memfd?: true;
+}
+
+/** An ancestor of a flow's process. */
+export interface ProcessRef {
+  pid: number;
+  comm?: string;
+  exe?: string | null;
+  cmdline?: string[];
+  start_time?: string;
+  entity_id?: string;
+}
+
+export interface ExeHash {
+  /** Lower-case hex SHA-256 of the executable's content. */
+  sha256?: string;
+  /** True while the digest is being computed (later events of the process carry it). */
+  pending?: true;
+  /** Why it cannot be computed (e.g. "EACCES", "too-large"). */
+  error?: string;
+}
+
+/** The name a flow's remote address was resolved from (ct-attribute, from `dns` records). */
+export interface DnsName {
+  /** The name the client asked for (the question). */
+  name: string;
+  /** The CNAME chain from the question to the address record's owner, in order. */
+  cnames?: string[];
+  /** Seconds between the answer and this event. */
+  age: number;
+  /** The server that answered. */
+  server?: string;
 }
 
 export interface Attribution {
@@ -102,6 +145,8 @@ export interface FlowEvent {
   process?: ProcessInfo;
   peer?: ProcessInfo;
   attribution?: Attribution;
+  /** The name the remote (`dst`) was resolved from by this flow's client. */
+  dns?: DnsName;
 }
 
 export interface OverrunRecord {
@@ -144,9 +189,11 @@ export type AnyRecord = FlowEvent | OverrunRecord | StatsRecord | AttributionSta
 
 // ---------------------------------------------------------------- field paths
 
+const REF_FIELDS = ['pid', 'comm', 'exe', 'cmdline', 'start_time', 'entity_id'];
 const PROCESS_FIELDS = ['pid', 'ppid', 'uid', 'user', 'gid', 'group', 'comm', 'exe', 'cmdline', 'cgroup', 'unit', 'container',
   'container.id', 'container.runtime', 'container.pod', 'container.name', 'container.image', 'container.pod_name', 'container.pod_namespace',
-  'inode', 'netns', 'start_time', 'auid'];
+  'inode', 'netns', 'start_time', 'auid', 'entity_id', 'hash', 'hash.sha256', 'hash.pending', 'hash.error', 'exe_deleted', 'exe_memfd',
+  ...['parent', 'ancestors'], ...REF_FIELDS.map((f) => `parent.${f}`)];
 
 /**
  * Every dotted path of the contract, as templates and --fields name them:
@@ -162,16 +209,20 @@ export const FIELD_PATHS: readonly string[] = [
   'start', 'stop', 'labels', 'icmp', 'icmp.type', 'icmp.code', 'icmp.id', 'helper', 'secmark', 'use', 'unknown',
   'direction', 'process', ...PROCESS_FIELDS.map((f) => `process.${f}`), 'peer', ...PROCESS_FIELDS.map((f) => `peer.${f}`),
   'attribution', 'attribution.method', 'attribution.ok', 'attribution.reason', 'attribution.uid', 'attribution.holders', 'attribution.side', 'attribution.netns',
+  'dns', 'dns.name', 'dns.cnames', 'dns.age', 'dns.server',
   // ct-flows' records
   'duration', 'finished', 'reason', 'incomplete',
   // ct-syslog: fields shortened to fit a message size limit (process.cmdline first)
   'truncated',
   // special records
   'lost', 'received', 'written', 'queued', 'rcvbuf',
+  // dns records
+  'client', 'cport', 'server', 'name', 'cnames', 'answers',
 ];
 
 /** Paths under which any key may come: arrays by index, kernel attributes kept undecoded. */
-const OPEN_PATHS = ['unknown', 'status', 'labels', 'process.cmdline', 'peer.cmdline'];
+const OPEN_PATHS = ['unknown', 'status', 'labels', 'process.cmdline', 'peer.cmdline', 'process.parent.cmdline', 'peer.parent.cmdline',
+  'process.ancestors', 'peer.ancestors', 'dns.cnames', 'cnames', 'answers'];
 const KNOWN = new Set(FIELD_PATHS);
 
 /** Whether a dotted path names a field of the contract (or an element of an array field, a key of `unknown`). */
@@ -180,6 +231,31 @@ export function isContractPath(path: string): boolean {
   for (const open of OPEN_PATHS) if (path.startsWith(open + '.')) return true;
   return false;
 }
+
+/**
+ * A DNS answer seen by ct-events (NFLOG on answers from port 53): which
+ * addresses `name` resolved to, for the client at `client`/`cport`.
+ */
+export interface DnsRecord {
+  ts: string;
+  event: 'dns';
+  proto: 'udp' | 'tcp';
+  client: string;
+  cport: number;
+  server: string;
+  sport: number;
+  name: string;
+  cnames?: string[];
+  answers: { addr: string; ttl: number }[];
+  /** Network namespace (inode) the answer was seen in: ct-events's. */
+  netns?: number;
+  host?: string;
+}
+
+export function isDnsRecord(r: { event?: unknown }): r is DnsRecord {
+  return r.event === 'dns';
+}
+
 
 export function isFlowEvent(r: { event?: unknown }): r is FlowEvent {
   return r.event === 'new' || r.event === 'update' || r.event === 'destroy';
