@@ -6,6 +6,8 @@ import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type I
 import { ConntrackSource, CtnetlinkError } from '../netlink/socket.js';
 import { FLOW_EVENTS, nowTs, type FlowEventKind } from '../event.js';
 import { LineWriter } from '../event-json.js';
+import { DnsObserver } from '../dns/observer.js';
+import type { DnsRecord } from '../event.js';
 import { trackingState, enableTracking, disableTracking, trackingTableName, eventsSysctl, TrackingError } from '../tracking.js';
 
 const NAME = 'ct-events';
@@ -30,6 +32,9 @@ function options(argv: string[], io: IO) {
     .option('enable-tracking', { type: 'boolean', default: false, description: 'Switch conntrack on in this network namespace with a passive nftables table (removed on exit)' })
     .option('host', { type: 'string', description: 'Value of the "host" field (default: this host\'s name)' })
     .option('stats-interval', { type: 'number', default: 0, description: 'Write a {"event":"stats"} record every N seconds (0: never; SIGUSR1: now)' })
+    .option('dns', { type: 'boolean', description: 'Observe DNS answers (an nftables table that logs packets from port 53 to an NFLOG group, removed on exit) and write them as "dns" records, for ct-attribute to name each flow\'s remote. Default: on, with a warning when it cannot be; --dns fails instead; --no-dns leaves it off' })
+    .option('dns-group', { type: 'number', default: 5300, description: 'The NFLOG group for --dns (the next ones are tried when taken)' })
+    .option('dns-queue', { type: 'number', default: 10000, description: 'DNS records held for a slow reader before they are counted as lost' })
     .example(`sudo ${NAME} -p tcp`, 'TCP connections as they open and close')
     .example(`sudo ${NAME} --dump -e all | jq .`, 'the current table, then every event')
     .example(`sudo ${NAME} --enable-tracking --stats-interval 60`, 'in a namespace with no conntrack rule, with a heartbeat')
@@ -51,6 +56,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const statsEvery = Number(a['stats-interval']);
   if (!(statsEvery >= 0)) throw new UsageError('--stats-interval must be a number of seconds >= 0');
   const host = (a.host as string | undefined) ?? hostname();
+  const dnsGroup = Number(a['dns-group']);
+  if (!Number.isInteger(dnsGroup) || dnsGroup < 0 || dnsGroup > 65535) throw new UsageError('--dns-group must be a whole number from 0 to 65535');
+  const dnsQueue = Number(a['dns-queue']);
+  if (!Number.isInteger(dnsQueue) || dnsQueue < 1) throw new UsageError('--dns-queue must be a positive whole number');
 
   const source = new ConntrackSource({
     events: kinds as FlowEventKind[],
@@ -89,6 +98,62 @@ export async function main(argv: string[], io: IO): Promise<number> {
     }
   }
 
+  // DNS answers: records wait here (bounded) and go into the stream before
+  // the next event, or at once when the stream is idle.
+  const dnsPending: DnsRecord[] = [];
+  let dnsLost = 0, dnsLostReason = '', dnsFlushQueued = false;
+  const loseDns = (n: number, reason: string) => {
+    dnsLost += n;
+    if (!dnsLostReason.split(',').includes(reason)) dnsLostReason = dnsLostReason ? `${dnsLostReason},${reason}` : reason;
+    queueDnsFlush();
+  };
+  const drainDns = () => {
+    for (const r of dnsPending) lines.line(r);
+    dnsPending.length = 0;
+    if (dnsLost) {
+      lines.line({ ts: nowTs(), event: 'overrun', lost: dnsLost, reason: dnsLostReason, host });
+      warn(io, NAME, `lost ${dnsLost} DNS answer${dnsLost === 1 ? '' : 's'} (${dnsLostReason})`);
+      dnsLost = 0;
+      dnsLostReason = '';
+    }
+  };
+  const queueDnsFlush = () => {
+    if (dnsFlushQueued) return;
+    dnsFlushQueued = true;
+    setImmediate(function flushDns() {
+      if (serialize.destroyed || serialize.writableEnded) return;
+      // The reader is behind: the records go out with the next event, or here a little later.
+      if (serialize.readableLength >= serialize.readableHighWaterMark) { setTimeout(flushDns, 10); return; }
+      dnsFlushQueued = false;
+      drainDns();
+      flushLines();
+    });
+  };
+  let dns: DnsObserver | null = null;
+  if (a.dns !== false) {
+    dns = new DnsObserver({
+      group: dnsGroup, table: `ctpipe_dns_${process.pid}`, host,
+      onRecord: (r) => {
+        if (dnsPending.length >= dnsQueue) return loseDns(1, 'dns-queue');
+        dnsPending.push(r);
+        queueDnsFlush();
+      },
+      onLost: loseDns,
+      onWarning: (m) => warn(io, NAME, `dns: ${m}`),
+    });
+    try {
+      await dns.start();
+    } catch (e) {
+      dns = null;
+      if (a.dns === true) {
+        source.destroy();
+        if (table) await disableTracking(table).catch(() => undefined);
+        throw new Failure(`--dns: ${(e as Error).message}`);
+      }
+      warn(io, NAME, `DNS answers not observed (flows get no "dns" names): ${(e as Error).message}; --no-dns says this is intended`);
+    }
+  }
+
   let written = 0;
   const statsRecord = () => ({
     ts: nowTs(), event: 'stats', received: source.counts.received, written, lost: source.counts.lost,
@@ -113,6 +178,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     readableObjectMode: false,
     writableHighWaterMark: 256,
     transform(rec, _enc, cb) {
+      if (dnsPending.length || dnsLost) drainDns();
       lines.line(rec);
       if (rec.event !== 'overrun') written++;
       if (injectStats) {
@@ -132,6 +198,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
       cb();
     },
     flush(cb) {
+      drainDns();
       cb(null, lines.pending ? lines.take() : undefined);
     },
   });
@@ -153,7 +220,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   };
   io.signals.on('SIGUSR1', onUsr1);
   const timer = statsEvery > 0 ? setInterval(requestStats, statsEvery * 1000) : null;
-  const onAbort = () => source.close();
+  const onAbort = () => { source.close(); void dns?.close(); dns = null; };
   if (io.signal.aborted) onAbort();
   io.signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -163,6 +230,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     io.signals.off('SIGUSR1', onUsr1);
     io.signal.removeEventListener('abort', onAbort);
     source.destroy();
+    if (dns) await dns.close();
     if (table) {
       try {
         await disableTracking(table);

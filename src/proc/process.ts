@@ -7,6 +7,7 @@ import type { ProcessInfo } from '../event.js';
 import { cgroupPath, unitOf, containerOf } from './cgroup.js';
 import { Users, userName, groupName } from './users.js';
 import { BoundedMap } from '../lru.js';
+import { bootId, entityId } from './entity.js';
 
 const CLK_TCK = 100; // USER_HZ on every Linux architecture ctpipe runs on
 
@@ -34,6 +35,7 @@ export class ProcessReader {
   private readonly withCmdline: boolean;
   private readonly freshMs: number;
   private bootMs: number | null = null;
+  private bootIdText: string | undefined;
   readonly users: Users;
 
   constructor(opts: ProcessReaderOptions = {}) {
@@ -131,6 +133,7 @@ export class ProcessReader {
     info.container = containerOf(path);
     const boot = this.boot();
     if (boot) info.start_time = new Date(boot + (st.start * 1000) / CLK_TCK).toISOString();
+    info.entity_id = entityId(this.bootIdText ??= bootId(this.proc), pid, st.start);
     return info;
   }
 

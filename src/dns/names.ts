@@ -1,0 +1,114 @@
+// Which name each address was resolved from, by whom: the `dns` records of
+// ct-events (ct-event(5)) kept for their answers' TTL, and looked up for the
+// flows that follow. A client is first the process that owned the query's
+// socket (its entity_id, learned from the query's own flow event), then the
+// address the answer went to. For a flow, the name comes from the first of:
+// what its own process asked last; what its source address asked last; what
+// a local process asked a stub resolver on loopback last. Bounded: at most
+// `maxAddresses` addresses, each with the last PER_ADDRESS answers.
+import type { DnsName, DnsRecord, FlowEvent, ProcessInfo } from '../event.js';
+import { BoundedMap } from '../lru.js';
+
+const PER_ADDRESS = 8;
+/** Query flows remembered (the owner of a DNS question's socket, by its local end). */
+const QUERIES = 65536;
+
+interface Entry {
+  name: string;
+  cnames?: string[];
+  server: string;
+  /** When the answer was seen and until when it holds (ms since the epoch). */
+  at: number;
+  until: number;
+  /** The answer's destination: "proto|addr|port", to find its query's owner. */
+  query: string;
+  client: string;
+  /** entity_id (or pid) of the query's owner, once known. */
+  owner?: string;
+}
+
+export interface NameMapOptions {
+  maxAddresses?: number;
+  /** Shortest time an answer is kept, in seconds (TTLs of 0 are common). Default 1. */
+  minTtl?: number;
+}
+
+function isLoopback(a: string): boolean {
+  return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
+}
+
+function ownerKey(p: ProcessInfo | undefined): string | undefined {
+  if (!p) return undefined;
+  return p.entity_id ?? `pid:${p.pid}`;
+}
+
+export class NameMap {
+  private byAddr: BoundedMap<string, Entry[]>;
+  private queries = new BoundedMap<string, string>(QUERIES);
+  private readonly minTtlMs: number;
+  readonly stats = { answers: 0, named: 0 };
+
+  constructor(opts: NameMapOptions = {}) {
+    this.byAddr = new BoundedMap(Math.max(4, opts.maxAddresses ?? 100000));
+    this.minTtlMs = Math.max(0, opts.minTtl ?? 1) * 1000;
+  }
+
+  /** A DNS question's own flow, with its owner: remembered by its local end. */
+  noteQuery(ev: FlowEvent): void {
+    if (ev.dport !== 53 || ev.event !== 'new' || ev.sport === undefined) return;
+    const k = ownerKey(ev.process);
+    if (k) this.queries.set(`${ev.proto}|${ev.src}|${ev.sport}`, k);
+  }
+
+  /** Take in one `dns` record. */
+  add(r: DnsRecord): void {
+    const at = Date.parse(r.ts);
+    if (!Number.isFinite(at) || !Array.isArray(r.answers) || typeof r.name !== 'string') return;
+    this.stats.answers++;
+    const query = `${r.proto}|${r.client}|${r.cport}`;
+    const host = r.host ?? '';
+    for (const a of r.answers) {
+      if (!a || typeof a.addr !== 'string') continue;
+      const ttl = typeof a.ttl === 'number' && a.ttl > 0 ? a.ttl * 1000 : 0;
+      const e: Entry = { name: r.name, server: r.server, at, until: at + Math.max(ttl, this.minTtlMs), query, client: r.client };
+      if (Array.isArray(r.cnames) && r.cnames.length) e.cnames = r.cnames;
+      const key = `${host}|${a.addr}`;
+      let list = this.byAddr.get(key);
+      if (!list) this.byAddr.set(key, (list = []));
+      // The same client asking again replaces its older answer.
+      for (let i = list.length - 1; i >= 0; i--) if (list[i]!.query === query || list[i]!.until < at) list.splice(i, 1);
+      if (list.length >= PER_ADDRESS) list.shift();
+      list.push(e);
+    }
+  }
+
+  /** The name `ev`'s remote (dst) was resolved from, by the most specific client; undefined when none holds. */
+  lookup(ev: FlowEvent): DnsName | undefined {
+    if (ev.direction === 'in') return undefined;
+    const list = this.byAddr.peek(`${ev.host ?? ''}|${ev.dst}`);
+    if (!list || !list.length) return undefined;
+    const t = Date.parse(ev.ts);
+    if (!Number.isFinite(t)) return undefined;
+    const owner = ownerKey(ev.process);
+    let best: Entry | undefined;
+    let bestTier = 4;
+    // Newest first: the last answer of the best tier wins.
+    for (let i = list.length - 1; i >= 0; i--) {
+      const e = list[i]!;
+      if (t > e.until) continue;
+      if (e.owner === undefined) e.owner = this.queries.peek(e.query);
+      const tier = owner !== undefined && e.owner === owner ? 1
+        : e.client === ev.src ? 2
+        : isLoopback(e.client) && ev.direction !== 'fwd' ? 3 : 4;
+      if (tier < bestTier) {
+        best = e;
+        bestTier = tier;
+        if (tier === 1) break;
+      }
+    }
+    if (!best || bestTier === 4) return undefined;
+    this.stats.named++;
+    const age = Math.max(0, Math.round(t - best.at)) / 1000;
+    return best.cnames ? { name: best.name, cnames: best.cnames, age, server: best.server } : { name: best.name, age, server: best.server };
+  }
+}

@@ -1,0 +1,121 @@
+// DNS answers on this host, for ct-events: an nftables table of its own that
+// logs every packet from port 53 (UDP and TCP) arriving at a local socket
+// (hook input: answers from remote servers, and a local stub resolver's
+// answers on loopback) or passing through (hook forward: containers' and
+// VMs' answers), to an NFLOG group this process reads; each answer with
+// addresses becomes a `dns` record (ct-event(5)). The table only logs: no
+// verdict, policy accept; it is removed at close. Loss is counted.
+import { execFile } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
+import { nowTs, type DnsRecord } from '../event.js';
+import { NflogSource, NflogError } from '../netlink/nflog-source.js';
+import { parseAnswerPacket } from './packet.js';
+import { DnsError } from './message.js';
+
+export interface DnsObserverOptions {
+  group: number;
+  /** The nft table's name (one per process). */
+  table: string;
+  host?: string;
+  onRecord: (r: DnsRecord) => void;
+  onLost: (n: number, reason: string) => void;
+  onWarning?: (m: string) => void;
+}
+
+export class DnsObserverError extends Error {}
+
+function nft(args: string[], input?: string): Promise<{ code: number; stderr: string; missing: boolean }> {
+  return new Promise((resolve) => {
+    const child = execFile('nft', args, { timeout: 10000 }, (err, _o, stderr) => {
+      const e = err as NodeJS.ErrnoException | null;
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stderr: String(stderr), missing: !!e && e.code === 'ENOENT' });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** The rules: log answers from port 53 to `group`, in the input and forward hooks. */
+export function dnsRules(table: string, group: number): string {
+  const log = `udp sport 53 log group ${group}\n    tcp sport 53 log group ${group}`;
+  return `table inet ${table} {\n  chain answers_in {\n    type filter hook input priority -150; policy accept;\n    ${log}\n  }\n  chain answers_fwd {\n    type filter hook forward priority -150; policy accept;\n    ${log}\n  }\n}\n`;
+}
+
+function ownNetns(): number | undefined {
+  try {
+    const m = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class DnsObserver {
+  private source: NflogSource;
+  private installed = false;
+  private readonly netns = ownNetns();
+  readonly counts = { answers: 0, records: 0, malformed: 0 };
+
+  constructor(private opts: DnsObserverOptions) {
+    this.source = new NflogSource({
+      group: opts.group,
+      tries: 16,
+      onPacket: (buf, p) => this.onPacket(buf.subarray(p.start, p.end)),
+      onLost: (n, reason) => opts.onLost(n, reason),
+      onWarning: opts.onWarning,
+    });
+  }
+
+  get group(): number {
+    return this.source.group;
+  }
+
+  get lost(): number {
+    return this.source.counts.lost;
+  }
+
+  /** Bind the NFLOG group, then install the rules that feed it. */
+  async start(): Promise<void> {
+    try {
+      await this.source.start();
+    } catch (e) {
+      throw new DnsObserverError((e as Error).message);
+    }
+    const r = await nft(['-f', '-'], dnsRules(this.opts.table, this.source.group));
+    if (r.code !== 0) {
+      this.source.close();
+      if (r.missing) throw new DnsObserverError("needs the 'nft' command (apt-get install nftables)");
+      const why = r.stderr.split('\n').find((l) => /Error|denied|permitted/i.test(l)) ?? r.stderr.trim().split('\n')[0] ?? 'failed';
+      throw new DnsObserverError(`nft could not add table inet ${this.opts.table}: ${why.trim()}`);
+    }
+    this.installed = true;
+  }
+
+  private onPacket(p: Buffer): void {
+    this.counts.answers++;
+    let rec: DnsRecord | null;
+    try {
+      rec = parseAnswerPacket(p, nowTs());
+    } catch (e) {
+      if (!(e instanceof DnsError)) throw e;
+      this.counts.malformed++;
+      return;
+    }
+    if (!rec) return;
+    if (this.netns !== undefined) rec.netns = this.netns;
+    if (this.opts.host !== undefined) rec.host = this.opts.host;
+    this.counts.records++;
+    this.opts.onRecord(rec);
+  }
+
+  /** Remove the rules, then release the group. */
+  async close(): Promise<void> {
+    if (this.installed) {
+      this.installed = false;
+      const r = await nft(['delete', 'table', 'inet', this.opts.table]);
+      if (r.code !== 0 && !r.missing) this.opts.onWarning?.(`could not remove nft table inet ${this.opts.table}: ${r.stderr.trim().split('\n')[0]}`);
+    }
+    this.source.close();
+  }
+}
+
+export { NflogError };
