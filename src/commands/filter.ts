@@ -34,6 +34,8 @@ function options(argv: string[], io: IO) {
     .option('exe', list('Owner executable path (glob): /usr/bin/*'))
     .option('unit', list('Owner systemd unit (glob): nginx.service, *.scope'))
     .option('container', list('Owner container id (full or 12-character), name or image (glob); * = any container'))
+    .option('domain', list('The name the remote was resolved from, or one of its CNAMEs (glob, DNS names from ct-events): *.example.com'))
+    .option('ancestor', list('Command name or executable of the owner\'s parent or a further ancestor (glob): sshd, */cron'))
     .option('direction', list(`Direction: ${DIRECTIONS.join(', ')}`))
     .option('invert', { alias: 'v', type: 'boolean', default: false, description: 'Keep what the criteria above do not match (the --no-* drops still apply)' })
     .option('no-dns', { type: 'boolean', default: false, description: 'Drop DNS, mDNS and LLMNR: TCP or UDP port 53, 5353 or 5355 at either end' })
@@ -45,6 +47,7 @@ function options(argv: string[], io: IO) {
     .option('jobs', { type: 'number', description: 'Worker threads for bulk input such as files (default: CPUs, at most 4; 0: none)' })
     .example(`sudo ct-events | ct-attribute | ${NAME} -p tcp --dport 443`, 'HTTPS connections only')
     .example(`${NAME} --net 10.0.0.0/8 --net 192.168.0.0/16 -v`, 'everything not touching these networks')
+    .example(`${NAME} --domain '*.example.com' --ancestor sshd`, 'connections to names under example.com by processes started under sshd')
     .example(`${NAME} --no-dns --no-multicast --no-loopback --no-self`, 'cut the noise before shipping')
     .example(`${NAME} --user alice --comm 'python*' saved.ndjson`, "alice's python processes, from a file")
     .example(`${NAME} --container '*' -e new`, 'new connections made from containers (and no stats or overrun records)')
@@ -76,7 +79,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const B = (k: string) => (a as Record<string, unknown>)[k] === true;
   const spec: FilterSpec = {
     proto: L('proto'), port: L('port'), sport: L('sport'), dport: L('dport'), net: L('net'), src: L('src'), dst: L('dst'),
-    event: L('event'), uid: L('uid'), user: L('user'), comm: L('comm'), exe: L('exe'), unit: L('unit'), container: L('container'),
+    event: L('event'), uid: L('uid'), user: L('user'), comm: L('comm'), exe: L('exe'), unit: L('unit'), container: L('container'), domain: L('domain'), ancestor: L('ancestor'),
     direction: L('direction'), invert: B('invert'),
     noDns: B('no-dns'), noMulticast: B('no-multicast'), noLoopback: B('no-loopback'), noUnattributed: B('no-unattributed'), noSpecial: B('no-special'),
   };

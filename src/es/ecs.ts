@@ -23,7 +23,7 @@ export const ECS_VERSION = '8.11.0';
 export const NAMESPACE = 'ctpipe';
 
 /** The Elasticsearch field types this module uses; all exist in ES 7+ and OpenSearch 1+. */
-export type EsType = 'date' | 'ip' | 'keyword' | 'long' | 'integer' | 'boolean' | 'object-disabled';
+export type EsType = 'date' | 'ip' | 'keyword' | 'long' | 'integer' | 'double' | 'boolean' | 'object-disabled';
 
 type Rec = Record<string, any>;
 
@@ -167,6 +167,14 @@ export const ECS_FIELDS: readonly EcsRow[] = [
   { ecs: 'process.args_count', type: 'long', from: 'the length of process.cmdline', get: (r) => stringArray(proc(r)?.cmdline)?.length },
   { ecs: 'process.command_line', type: 'keyword', from: 'process.cmdline joined by spaces', get: (r) => stringArray(proc(r)?.cmdline)?.join(' ') },
   { ecs: 'process.start', type: 'date', from: 'process.start_time', get: (r) => str(proc(r)?.start_time) },
+  { ecs: 'process.entity_id', type: 'keyword', from: 'process.entity_id', get: (r) => str(proc(r)?.entity_id) },
+  { ecs: 'process.hash.sha256', type: 'keyword', from: 'process.hash.sha256', get: (r) => str(obj(proc(r)?.hash)?.sha256) },
+  { ecs: 'process.parent.entity_id', type: 'keyword', from: 'process.parent.entity_id', get: (r) => str(obj(proc(r)?.parent)?.entity_id) },
+  { ecs: 'process.parent.name', type: 'keyword', from: 'process.parent.comm', get: (r) => str(obj(proc(r)?.parent)?.comm) },
+  { ecs: 'process.parent.executable', type: 'keyword', from: 'process.parent.exe', get: (r) => str(obj(proc(r)?.parent)?.exe) },
+  { ecs: 'process.parent.args', type: 'keyword', from: 'process.parent.cmdline', get: (r) => stringArray(obj(proc(r)?.parent)?.cmdline) },
+  { ecs: 'process.parent.start', type: 'date', from: 'process.parent.start_time', get: (r) => str(obj(proc(r)?.parent)?.start_time) },
+  { ecs: 'destination.domain', type: 'keyword', from: 'dns.name', get: (r) => str(obj(r.dns)?.name) },
   { ecs: 'user.id', type: 'keyword', from: 'process.uid, as text', get: (r) => idText(proc(r)?.uid) },
   { ecs: 'user.name', type: 'keyword', from: 'process.user', get: (r) => str(proc(r)?.user) },
   { ecs: 'group.id', type: 'keyword', from: 'process.gid, as text', get: (r) => idText(proc(r)?.gid) },
@@ -177,6 +185,7 @@ export const ECS_FIELDS: readonly EcsRow[] = [
   { ecs: 'container.image.name', type: 'keyword', from: 'process.container.image', get: (r) => str(obj(proc(r)?.container)?.image) },
   { ecs: 'host.name', type: 'keyword', from: 'host', get: (r) => str(r.host) },
   { ecs: 'related.ip', type: 'ip', from: 'src, dst, reply.src, reply.dst (each once)', get: relatedIps },
+  { ecs: 'related.hosts', type: 'keyword', from: 'dns.name and dns.cnames', get: (r) => { const d = obj(r.dns); const n = str(d?.name); return n ? [n, ...(stringArray(d?.cnames) ?? [])] : undefined; } },
   { ecs: 'related.user', type: 'keyword', from: 'process.user', get: (r) => { const u = str(proc(r)?.user); return u ? [u] : undefined; } },
 ];
 
@@ -186,10 +195,14 @@ export const ECS_FIELDS: readonly EcsRow[] = [
  * left to dynamic mapping. `unknown` holds kernel attributes keyed by
  * number paths: stored, not indexed, so they can never clash with a mapping.
  */
+const REF_TYPES: Record<string, EsType> = { pid: 'long', comm: 'keyword', exe: 'keyword', cmdline: 'keyword', start_time: 'date', entity_id: 'keyword' };
 const PROCESS_TYPES: Record<string, EsType> = {
   pid: 'long', ppid: 'long', uid: 'long', user: 'keyword', gid: 'long', group: 'keyword', comm: 'keyword',
   exe: 'keyword', cmdline: 'keyword', cgroup: 'keyword', unit: 'keyword', inode: 'long', start_time: 'date',
   'container.id': 'keyword', 'container.runtime': 'keyword', 'container.name': 'keyword', 'container.image': 'keyword',
+  entity_id: 'keyword', 'hash.sha256': 'keyword', 'hash.pending': 'boolean', 'hash.error': 'keyword',
+  exe_deleted: 'boolean', exe_memfd: 'boolean',
+  ...Object.fromEntries(['parent', 'ancestors'].flatMap((a) => Object.entries(REF_TYPES).map(([k, v]) => [`${a}.${k}`, v]))),
 };
 export const CTPIPE_TYPES: Readonly<Record<string, EsType>> = {
   ts: 'date', event: 'keyword', dump: 'boolean', id: 'long', family: 'keyword', proto: 'keyword',
@@ -202,6 +215,7 @@ export const CTPIPE_TYPES: Readonly<Record<string, EsType>> = {
   direction: 'keyword',
   ...Object.fromEntries(Object.entries(PROCESS_TYPES).map(([k, v]) => [`process.${k}`, v])),
   ...Object.fromEntries(Object.entries(PROCESS_TYPES).map(([k, v]) => [`peer.${k}`, v])),
+  'dns.name': 'keyword', 'dns.cnames': 'keyword', 'dns.age': 'double', 'dns.server': 'ip',
   'attribution.method': 'keyword', 'attribution.ok': 'boolean', 'attribution.reason': 'keyword',
   // Special records (overrun, stats).
   lost: 'long', reason: 'keyword', received: 'long', written: 'long', queued: 'long', rcvbuf: 'long',

@@ -25,6 +25,8 @@ export interface FilterSpec {
   exe?: string[];
   unit?: string[];
   container?: string[];
+  domain?: string[];
+  ancestor?: string[];
   direction?: string[];
   invert?: boolean;
   noDns?: boolean;
@@ -234,6 +236,34 @@ export function compileFilter(spec: FilterSpec): CompiledFilter {
       if (c === null || typeof c !== 'object') return false;
       // The id in full or as the 12-character short id docker and podman show; or the name or image.
       return has(c.id) || (typeof c.id === 'string' && has(c.id.slice(0, 12))) || has(c.name) || has(c.image);
+    });
+  }
+
+  // --domain: the name the remote was resolved from, or a name of its CNAME chain (names are lower case).
+  const domain = values(spec.domain).map((d) => d.toLowerCase().replace(/\.$/, ''));
+  if (domain.length) {
+    needs.push('--domain');
+    read('dns');
+    const has = globSet(domain);
+    tests.push((ev) => {
+      const d = ev.dns;
+      if (d === null || typeof d !== 'object') return false;
+      if (has(d.name)) return true;
+      return Array.isArray(d.cnames) && d.cnames.some(has);
+    });
+  }
+  // --ancestor: the command name or executable of the parent or a further ancestor.
+  const ancestor = values(spec.ancestor);
+  if (ancestor.length) {
+    needs.push('--ancestor');
+    read('process.parent', 'process.ancestors');
+    const has = globSet(ancestor);
+    const match = (a: unknown) => a !== null && typeof a === 'object' && (has((a as any).comm) || has((a as any).exe));
+    tests.push((ev) => {
+      const p = procOf(ev);
+      if (!p) return false;
+      if (match(p.parent)) return true;
+      return Array.isArray(p.ancestors) && p.ancestors.some(match);
     });
   }
 

@@ -16,22 +16,24 @@ const strOrNull: Check = (v) => v === null || typeof v === 'string';
 const strArray: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
 const numArray: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'number');
 const obj: Check = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const objArray: Check = (v) => Array.isArray(v) && v.every(obj);
 
 const what = (c: Check): string =>
   c === str ? 'a string' : c === num ? 'a number' : c === port ? 'a port number (0-65535)' : c === bool ? 'true or false'
-    : c === strOrNull ? 'a string or null' : c === strArray ? 'an array of strings' : c === numArray ? 'an array of numbers' : 'an object';
+    : c === strOrNull ? 'a string or null' : c === strArray ? 'an array of strings' : c === numArray ? 'an array of numbers' : c === objArray ? 'an array of objects' : 'an object';
 
 /** Field -> check, for the top level of a flow event. Nested objects have their own tables. */
 const FLOW: [string, Check][] = [
   ['ts', str], ['id', num], ['family', str], ['proto', str], ['src', str], ['sport', port], ['dst', str], ['dport', port],
   ['reply', obj], ['state', str], ['status', strArray], ['timeout', num], ['mark', num], ['zone', num],
   ['community_id', str], ['host', str], ['dump', bool], ['labels', numArray], ['start', str], ['stop', str],
-  ['direction', str], ['process', obj], ['peer', obj], ['attribution', obj], ['counters', obj],
+  ['direction', str], ['process', obj], ['peer', obj], ['attribution', obj], ['counters', obj], ['dns', obj],
 ];
 const TUPLE: [string, Check][] = [['src', str], ['sport', port], ['dst', str], ['dport', port]];
 const PROCESS: [string, Check][] = [
   ['pid', num], ['ppid', num], ['uid', num], ['user', str], ['gid', num], ['group', str], ['comm', str],
   ['exe', strOrNull], ['cmdline', strArray], ['cgroup', strOrNull], ['unit', strOrNull], ['inode', num], ['start_time', str],
+  ['entity_id', str], ['parent', obj], ['ancestors', objArray], ['hash', obj],
 ];
 const ATTRIBUTION: [string, Check][] = [['method', str], ['ok', bool], ['reason', str]];
 

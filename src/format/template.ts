@@ -411,6 +411,7 @@ export const CSV_FIELDS: readonly string[] = [
   'reply.src', 'reply.sport', 'reply.dst', 'reply.dport', 'state', 'status', 'direction',
   'process.pid', 'process.ppid', 'process.uid', 'process.user', 'process.gid', 'process.group',
   'process.comm', 'process.exe', 'process.cmdline', 'process.unit', 'process.container.id', 'host', 'community_id',
+  'dns.name', 'process.entity_id',
 ];
 
 function templatePreset(name: string, description: string, template: string, defaults: TemplateOptions): Preset {
@@ -705,6 +706,12 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     defaults: {},
     compile: notrust,
   },
+  who: templatePreset(
+    'who',
+    'the remote\'s DNS name and who made the flow: process, its entity_id, parent, and the executable\'s digest (ct-attribute --hash)',
+    '<ts> <event> <proto> <src>/<sport> > <dst>/<dport> <dns.name> :: <process.pid|?> <process.comm> <process.entity_id> parent <process.parent.pid|?> <process.parent.comm> :: <process.exe> <process.hash.sha256>',
+    {},
+  ),
   kv: { name: 'kv', description: 'key=value for every field, nested keys dotted, quoted where needed', defaults: {}, compile: kv },
   csv: { name: 'csv', description: 'comma-separated values with a header line (RFC 4180 quoting)', defaults: { missing: '' }, compile: (o) => table(',', csvField, o) },
   tsv: { name: 'tsv', description: 'tab-separated values with a header line (\\t \\n \\\\ escaped)', defaults: { missing: '' }, compile: (o) => table('\t', tsvField, o) },

@@ -1,19 +1,21 @@
 // An NFLOG socket: a NETLINK_NETFILTER socket bound to one nfnetlink_log
-// group, read continuously. Each logged packet goes to `onPacket` with the
-// datagram and its bounds; losses go to `onLost`, counted exactly from the
-// instance's sequence numbers (NFULNL_CFG_F_SEQ: a gap is packets the kernel
-// could not queue to us) and the socket's drop counter. ENOBUFS is switched
-// off (NETLINK_NO_ENOBUFS), as for the conntrack socket: losses are counted,
-// never fatal. This folder is the only importer of 'netlink'.
+// group, read by ctpipe's addon (src/native/netlink.ts: every datagram
+// waiting at each wake-up, overruns counted, never an abort). Each logged
+// packet goes to `onPacket` with its datagram and bounds; losses go to
+// `onLost`, counted exactly from the instance's sequence numbers
+// (NFULNL_CFG_F_SEQ: a gap is packets the kernel could not queue to us) and,
+// before the first numbered packet, from the socket's drop counter.
 import { readFileSync } from 'node:fs';
-import { RawNetlinkSocket } from 'netlink';
+import { NetlinkSocket, forEachDatagram, type NetlinkBatch } from '../native/netlink.js';
 import { splitMessages, nlError, NLMSG_ERROR, DecodeError } from './conntrack.js';
 import { bindRequest, configRequest, cmdAttr, decodeLogged, NFULNL_CFG_CMD_UNBIND, type LoggedPacket } from './nflog.js';
-import { netlinkSocketInfo } from '../proc/netlink.js';
-import { fdOfInode, setIntOptions, SOL_NETLINK, NETLINK_NO_ENOBUFS, SOL_SOCKET, SO_RCVBUFFORCE } from './sockopt.js';
 
 const NETLINK_NETFILTER = 12;
 const EBUSY = 16, EPERM = 1;
+/** Largest datagram: one packet of up to 64 KiB (copy range 0xffff) and its attributes. */
+const SLOT = 70000;
+
+export type NflogLoss = 'dns-gap' | 'dns-enobufs' | 'dns-malformed';
 
 export interface NflogOptions {
   /** The first group to try; with `tries` > 1, the next ones when a group is taken. */
@@ -22,7 +24,7 @@ export interface NflogOptions {
   /** Receive buffer in bytes (default 64 MiB; forced past rmem_max with CAP_NET_ADMIN). */
   rcvbuf?: number;
   onPacket: (buf: Buffer, p: LoggedPacket) => void;
-  onLost: (n: number, reason: 'dns-gap' | 'dns-enobufs' | 'dns-malformed') => void;
+  onLost: (n: number, reason: NflogLoss) => void;
   onWarning?: (m: string) => void;
 }
 
@@ -37,10 +39,8 @@ function rmemMax(): number {
 }
 
 export class NflogSource {
-  private sock: RawNetlinkSocket | null = null;
+  private sock: NetlinkSocket | null = null;
   private nextSeq: number | null = null;
-  private drops = 0;
-  private dropTimer: NodeJS.Timeout | null = null;
   private pendingAck: { seq: number; done: (code: number) => void } | null = null;
   /** The group bound, once started. */
   group = -1;
@@ -49,47 +49,32 @@ export class NflogSource {
   constructor(private opts: NflogOptions) {}
 
   async start(): Promise<void> {
-    let sock: RawNetlinkSocket;
+    let sock: NetlinkSocket;
     try {
-      sock = new RawNetlinkSocket(NETLINK_NETFILTER, {} as any);
+      sock = new NetlinkSocket(NETLINK_NETFILTER, { slot: SLOT, onBatch: (b) => this.onBatch(b) });
     } catch (e) {
       throw new NflogError(`netlink socket: ${(e as Error).message}`);
     }
     this.sock = sock;
-    sock.on('message', (msg: Buffer, rinfo: { truncated?: number }) => this.onDatagram(msg, rinfo?.truncated));
-    sock.on('error', (err: any) => {
-      if (err && err.code === 'ENOBUFS') return this.pollDrops();
-      this.opts.onWarning?.(`NFLOG socket: ${err?.message ?? err}`);
-    });
-    const want = this.opts.rcvbuf ?? 64 << 20;
-    try { sock.setRecvBufferSize(Math.min(want, rmemMax())); } catch { /* the default still works */ }
-    const info = netlinkSocketInfo(sock.address().port);
-    const fd = info ? fdOfInode(info.inode) : null;
-    if (fd !== null) {
-      this.drops = info!.drops;
-      const o: Array<[number, number, number]> = [[SOL_NETLINK, NETLINK_NO_ENOBUFS, 1]];
-      if (want > rmemMax()) o.push([SOL_SOCKET, SO_RCVBUFFORCE, want]);
-      const errors = setIntOptions(fd, o);
-      if (errors.length) this.opts.onWarning?.(`NFLOG socket options: ${errors.join('; ')}`);
-    } else {
-      this.opts.onWarning?.('could not find the NFLOG socket\'s descriptor to tune it');
-    }
+    const errors = sock.setRcvbuf(this.opts.rcvbuf ?? 64 << 20, rmemMax());
+    const e = sock.noEnobufs();
+    if (e) errors.push(e);
+    if (errors.length) this.opts.onWarning?.(`NFLOG socket options: ${errors.join('; ')}; losses are still counted`);
+    sock.start();
     const tries = Math.max(1, this.opts.tries ?? 1);
     for (let i = 0; i < tries; i++) {
       const g = (this.opts.group + i) & 0xffff;
       const code = await this.request(bindRequest(g, 1 + i));
       if (code === 0) {
         this.group = g;
-        break;
+        return;
       }
       if (code === -EBUSY && i + 1 < tries) continue;
       this.close();
       if (code === -EPERM) throw new NflogError('binding an NFLOG group needs CAP_NET_ADMIN');
-      if (code === -EBUSY) throw new NflogError(`NFLOG groups ${this.opts.group}..${g} are all taken by other programs`);
-      throw new NflogError(`binding NFLOG group ${g}: errno ${-code}`);
+      if (code === -EBUSY) throw new NflogError(`NFLOG groups ${this.opts.group} to ${g} are all taken by other programs`);
+      throw new NflogError(`binding NFLOG group ${g}: ${code === -110 ? 'no answer from the kernel (is nfnetlink_log available?)' : `errno ${-code}`}`);
     }
-    this.dropTimer = setInterval(() => this.pollDrops(), 200);
-    this.dropTimer.unref();
   }
 
   /** Send a config request; resolves with its ACK's error code (0: done). */
@@ -98,33 +83,31 @@ export class NflogSource {
     return new Promise((resolve) => {
       const timer = setTimeout(() => { this.pendingAck = null; resolve(-110); }, 3000);
       this.pendingAck = { seq, done: (c) => { clearTimeout(timer); this.pendingAck = null; resolve(c); } };
-      this.sock!.send(msg, {}, (err?: any) => {
-        if (err) this.pendingAck?.done(-(err.errno ? Math.abs(err.errno) : 1));
-      });
+      try {
+        this.sock!.send(msg);
+      } catch (err) {
+        this.pendingAck.done(-(Math.abs((err as { errno?: number }).errno ?? 1)));
+      }
     });
   }
 
-  private pollDrops(): void {
-    if (!this.sock) return;
-    const info = netlinkSocketInfo(this.sock.address().port);
-    if (info && info.drops > this.drops) {
-      const n = info.drops - this.drops;
-      this.drops = info.drops;
-      // Each dropped message is also a gap in the sequence numbers: counted
-      // there, exactly, when the next packet arrives. Counted here only
-      // when no packet has been numbered (the first ones lost).
-      if (this.nextSeq === null) this.lose(n, 'dns-enobufs');
-    }
-  }
-
-  private lose(n: number, reason: 'dns-gap' | 'dns-enobufs' | 'dns-malformed'): void {
+  private lose(n: number, reason: NflogLoss): void {
     this.counts.lost += n;
     this.opts.onLost(n, reason);
   }
 
-  private onDatagram(buf: Buffer, truncated?: number): void {
+  private onBatch(b: NetlinkBatch): void {
+    if (b.count) forEachDatagram(b.buf, (start, end) => this.onDatagram(b.buf.subarray(start, end)));
+    // Every message the kernel could not queue is a gap in the sequence
+    // numbers too, counted there exactly when the next packet comes; the
+    // drop counter is used only before the first numbered packet.
+    if (b.drops && this.nextSeq === null) this.lose(b.drops, 'dns-enobufs');
+    if (b.truncated) this.lose(b.truncated, 'dns-malformed');
+    if (b.error) this.opts.onWarning?.(`NFLOG socket: ${b.error.message}`);
+  }
+
+  private onDatagram(buf: Buffer): void {
     this.counts.datagrams++;
-    if (truncated) return this.lose(1, 'dns-malformed');
     let msgs;
     try {
       msgs = splitMessages(buf);
@@ -157,14 +140,12 @@ export class NflogSource {
   }
 
   close(): void {
-    if (this.dropTimer) clearInterval(this.dropTimer);
-    this.dropTimer = null;
     const s = this.sock;
     this.sock = null;
     if (!s) return;
-    // Unbind explicitly; closing the socket also releases the group.
+    // Closing the socket releases the group too; the unbind says so at once.
     if (this.group >= 0) {
-      try { s.send(configRequest(this.group, 99, 0, [cmdAttr(NFULNL_CFG_CMD_UNBIND)]), {}, () => s.close()); return; } catch { /* closed below */ }
+      try { s.send(configRequest(this.group, 99, 0, [cmdAttr(NFULNL_CFG_CMD_UNBIND)])); } catch { /* closed anyway */ }
     }
     s.close();
   }

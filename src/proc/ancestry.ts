@@ -121,7 +121,7 @@ export class Ancestry {
     }
     const b = this.bootTime();
     if (b) ref.start_time = new Date(b + (st.start * 1000) / CLK_TCK).toISOString();
-    ref.entity_id = entityId(this.boot ??= bootId(this.proc), pid, st.start);
+    if ((this.boot ??= bootId(this.proc))) ref.entity_id = entityId(this.boot, pid, st.start);
     return ref;
   }
 

@@ -133,7 +133,8 @@ export class ProcessReader {
     info.container = containerOf(path);
     const boot = this.boot();
     if (boot) info.start_time = new Date(boot + (st.start * 1000) / CLK_TCK).toISOString();
-    info.entity_id = entityId(this.bootIdText ??= bootId(this.proc), pid, st.start);
+    // Without a boot id, ids of two boots could meet: none rather than a wrong one.
+    if ((this.bootIdText ??= bootId(this.proc))) info.entity_id = entityId(this.bootIdText, pid, st.start);
     return info;
   }
 

@@ -161,7 +161,28 @@ test('the mapping types every ECS field and ctpipe field; addresses are ip, time
   assert.equal(typeOf(raw.properties, 'ts').type, 'date');
   assert.equal(typeOf(raw.properties, '@timestamp').type, 'date');
   assert.equal(typeOf(raw.properties, 'source'), undefined, 'no ECS fields in a raw mapping');
-  for (const [k, t] of Object.entries(CTPIPE_TYPES)) assert.ok(['date', 'ip', 'keyword', 'long', 'boolean', 'object-disabled'].includes(t), k);
+  for (const [k, t] of Object.entries(CTPIPE_TYPES)) assert.ok(['date', 'ip', 'keyword', 'long', 'double', 'boolean', 'object-disabled'].includes(t), k);
+});
+
+test('issue 20 fields: destination.domain, related.hosts, process.entity_id, process.hash.sha256, process.parent.*', () => {
+  const e = {
+    ...ev[0],
+    dns: { name: 'www.example.com', cnames: ['edge.cdn.test'], age: 0.25, server: '10.0.0.53' },
+    process: {
+      ...ev[0].process, entity_id: 'Eabcdefghijklmnopqrstu', hash: { sha256: 'ab'.repeat(32) },
+      parent: { pid: 7, comm: 'bash', exe: '/usr/bin/bash', cmdline: ['bash', '-l'], start_time: '2026-11-23T07:00:00.000Z', entity_id: 'Pabcdefghijklmnopqrstu' },
+      ancestors: [{ pid: 1, comm: 'systemd' }],
+    },
+  };
+  const d = toEcs(e, { id: 'x' });
+  assert.equal(d.destination.domain, 'www.example.com');
+  assert.deepEqual(d.related.hosts, ['www.example.com', 'edge.cdn.test']);
+  assert.equal(d.process.entity_id, 'Eabcdefghijklmnopqrstu');
+  assert.equal(d.process.hash.sha256, 'ab'.repeat(32));
+  assert.deepEqual(d.process.parent, { pid: ev[0].process.ppid, entity_id: 'Pabcdefghijklmnopqrstu', name: 'bash', executable: '/usr/bin/bash', args: ['bash', '-l'], start: '2026-11-23T07:00:00.000Z' });
+  assert.deepEqual(JSON.parse(toEcsJson(e, { id: 'x' }, JSON.stringify(e))), JSON.parse(JSON.stringify(d)), 'the JSON writer agrees');
+  // A pending hash has no digest to map.
+  assert.equal(toEcs({ ...e, process: { ...e.process, hash: { pending: true } } }, { id: 'x' }).process.hash, undefined);
 });
 
 test('man/ct-es.1.md lists every ECS field of the table', () => {

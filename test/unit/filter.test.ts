@@ -258,3 +258,25 @@ test('compileCheck with member paths checks those members only', () => {
   assert.match(compileCheck(['process.container.id'])(ev({ process: { container: 'x' } }))!, /^process\.container: /);
   assert.match(compileCheck(['process'])(ev({ process: { pid: 'x' } }))!, /^process\.pid: /);
 });
+
+test('--domain: the question or a CNAME, globs, case and a final dot ignored; --ancestor: parent or ancestors, comm or exe', () => {
+  const e = {
+    ts: 'T', event: 'new', id: 1, family: 'ipv4', proto: 'tcp', src: '10.0.0.5', sport: 1, dst: '1.2.3.4', dport: 443, reply: {}, status: [],
+    dns: { name: 'www.example.com', cnames: ['edge.cdn.test'], age: 0.1 },
+    process: { pid: 5, comm: 'curl', parent: { pid: 4, comm: 'python3', exe: '/usr/bin/python3.11' }, ancestors: [{ pid: 3, comm: 'bash', exe: '/usr/bin/bash' }, { pid: 1, comm: 'systemd' }] },
+  };
+  assert.equal(keep({ domain: ['*.example.com'] }, e), true);
+  assert.equal(keep({ domain: ['WWW.Example.COM.'] }, e), true);
+  assert.equal(keep({ domain: ['*.cdn.test'] }, e), true, 'a name of the CNAME chain');
+  assert.equal(keep({ domain: ['example.com'] }, e), false);
+  assert.equal(keep({ domain: ['*'] }, { ...e, dns: undefined }), false, 'no name: no match');
+  assert.equal(keep({ domain: ['*'], invert: true }, { ...e, dns: undefined }), true);
+  assert.equal(keep({ ancestor: ['python*'] }, e), true);
+  assert.equal(keep({ ancestor: ['/usr/bin/bash'] }, e), true);
+  assert.equal(keep({ ancestor: ['systemd'] }, e), true);
+  assert.equal(keep({ ancestor: ['curl'] }, e), false, 'the process itself is not its ancestor');
+  assert.equal(keep({ ancestor: ['bash'] }, { ...e, process: { pid: 5 } }), false);
+  // Wrong types are reported on the line, not crashed on.
+  assert.match(String(compileCheck(['dns'])({ ...e, dns: 'x' })), /dns: expected an object/);
+  assert.match(String(compileCheck(['process.ancestors'])({ ...e, process: { pid: 1, ancestors: [1] } })), /process.ancestors: expected an array of objects/);
+});

@@ -309,3 +309,17 @@ test('parseDuration: plain seconds and units', () => {
   assert.equal(parseDuration('250ms'), 250e3);
   for (const bad of ['', 'h', '-1s', '1w', '1 hour', '1e3']) assert.equal(parseDuration(bad), null, bad);
 });
+
+test('issue 20 fields ride along: dns, process.entity_id, parent, ancestors and hash from the NEW', () => {
+  const { out, feed } = tracker();
+  const process = {
+    pid: 2314, comm: 'curl', entity_id: 'Eabcdefghijklmnopqrstu', hash: { sha256: 'cd'.repeat(32) }, exe_deleted: true,
+    parent: { pid: 2300, comm: 'bash', exe: '/usr/bin/bash', entity_id: 'Pabcdefghijklmnopqrstu' },
+    ancestors: [{ pid: 1000, comm: 'sshd' }, { pid: 1, comm: 'systemd' }],
+  };
+  const dns = { name: 'example.com', cnames: ['edge.example.net'], age: 0.012, server: '10.0.0.53' };
+  feed(ev('new', 0, 9, { process, dns }), ev('destroy', 1, 9));
+  assert.equal(out.length, 1);
+  assert.deepEqual(out[0].dns, dns);
+  assert.deepEqual(out[0].process, process);
+});

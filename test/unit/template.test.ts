@@ -254,7 +254,7 @@ test('tsv: header, tabs, newlines and backslashes escaped', () => {
 });
 
 test('presets: every name compiles, unknown names are a TemplateError', () => {
-  assert.deepEqual([...PRESET_NAMES].sort(), ['conntrack-logger', 'csv', 'ctrecorder', 'ctrecorder-squeeze', 'default', 'kv', 'notrust', 'packettrail', 'tsv']);
+  assert.deepEqual([...PRESET_NAMES].sort(), ['conntrack-logger', 'csv', 'ctrecorder', 'ctrecorder-squeeze', 'default', 'kv', 'notrust', 'packettrail', 'tsv', 'who']);
   for (const n of PRESET_NAMES) {
     assert.equal(typeof compilePreset(n).render, 'function');
     assert.ok(PRESETS[n].description.length > 10);
