@@ -324,6 +324,12 @@ export class Engine {
     if (work.length) await Promise.all(work);
   }
 
+  /** A record that is not a flow event, shown to each enrichment in turn: whether it goes on downstream. */
+  record(r: Record<string, unknown>): boolean {
+    for (const e of this.enrichments) if (e.record && !e.record(r)) return false;
+    return true;
+  }
+
   /** Run the enrichments on one attributed event, in order. */
   async enrich(ev: FlowEvent): Promise<void> {
     for (const e of this.enrichments) {

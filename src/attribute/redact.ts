@@ -14,7 +14,7 @@
 // what its first group caught when it has groups. Pure functions and a
 // cache; no I/O, no `process`. It never changes a process object: an owner
 // with secrets gets a copy.
-import type { ProcessInfo } from '../event.js';
+import type { ProcessInfo, ProcessRef } from '../event.js';
 
 const MASK = '***';
 
@@ -106,6 +106,19 @@ export class OwnerRedactor {
     if (c === undefined) {
       const argv = Array.isArray(p.cmdline) ? this.r.argv(p.cmdline) : p.cmdline;
       c = argv === p.cmdline ? p : { ...p, cmdline: argv };
+      // The ancestors' command lines (ct-attribute --ancestry) too.
+      const ref = (a: ProcessRef): ProcessRef => {
+        const v = Array.isArray(a.cmdline) ? this.r.argv(a.cmdline) : a.cmdline;
+        return v === a.cmdline ? a : { ...a, cmdline: v };
+      };
+      if (p.parent && typeof p.parent === 'object') {
+        const parent = ref(p.parent);
+        if (parent !== p.parent) c = { ...c, parent };
+      }
+      if (Array.isArray(p.ancestors)) {
+        const ancestors = p.ancestors.map(ref);
+        if (ancestors.some((x, i) => x !== p.ancestors![i])) c = { ...c, ancestors };
+      }
       this.copies.set(p, c);
     }
     return c;

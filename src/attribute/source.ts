@@ -75,5 +75,11 @@ export interface Enrichment {
   /** Top-level event fields it may set. */
   readonly fields?: readonly string[];
   enrich(ev: FlowEvent, owner: ProcessInfo | undefined): void | Promise<void>;
+  /**
+   * A record that is not a flow event (a `dns` record, an overrun), in
+   * stream order, before the flow events read with it are enriched.
+   * Returns whether the record goes on downstream.
+   */
+  record?(r: Record<string, unknown>): boolean;
   close?(): Promise<void> | void;
 }

@@ -11,6 +11,8 @@ import { EngineError, type Engine } from '../attribute/engine.js';
 import { protectDash, restoreDash } from '../input.js';
 import { compileRequired } from '../filter/validate.js';
 import { compileRedactor, OwnerRedactor, PatternError } from '../attribute/redact.js';
+import { DnsEnrichment } from '../attribute/enrichments/dns.js';
+import { ProcessEnrichment } from '../attribute/enrichments/process.js';
 import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
 
 const NAME = 'ct-attribute';
@@ -87,7 +89,13 @@ function options(argv: string[], io: IO) {
     .option('audit-rules', { type: 'boolean', default: false, description: 'With --audit: add the audit rules it needs for the run (key ctpipe-PID) and remove exactly those at exit' })
     .option('audit-window', { type: 'number', default: 30, description: 'With --audit: a call matches an event when it began at most this many ms before the event was received; an event without an owner waits as long for a late record' })
     .option('audit-daemon', { type: 'boolean', default: false, description: 'With --audit: when no audit daemon is registered, register as it (records are then not written to the kernel log); released at exit' })
+    .option('dns', { type: 'boolean', default: true, description: 'Name each flow\'s remote from the "dns" records ct-events writes (the name its client asked for, the CNAME chain, the answer\'s age) in "dns"; --no-dns passes the records on instead' })
+    .option('pass-dns', { type: 'boolean', default: false, description: 'Also pass the "dns" records on downstream (they are used up here by default)' })
+    .option('ancestry', { type: 'number', default: 4, description: 'Name the owner\'s parent and ancestors, this many processes in all ("process.parent", "process.ancestors"); 0: none' })
+    .option('hash', { type: 'boolean', default: false, description: 'Add the SHA-256 of the owner\'s executable ("process.hash"), computed beside the stream and cached by file' })
+    .option('hash-max-bytes', { type: 'number', default: 512 * 1024 * 1024, description: 'With --hash: larger executables are not read ("process.hash.error": "too-large")' })
     .example(`sudo ct-events | ${NAME}`, 'who owns each new and closed connection')
+    .example(`sudo ct-events | ${NAME} --hash | ct-format who`, 'the names of remotes, the process lineage and the executable\'s digest')
     .example(`sudo ct-events | ${NAME} --audit --audit-rules`, 'also the owners of connections too brief to look up (audit)')
     .example(`sudo ct-events -p tcp | ${NAME} --no-cmdline | ct-format`, 'readable, without command lines')
     .example(`${NAME} < saved.ndjson`, 'attribute saved events (owners must still exist)')
@@ -127,7 +135,15 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const files = (((a as any).file ?? []) as (string | number)[]).map(String);
   const live = !files.length && !isRegularFile(0);
   const redactor = redactorOf(a.redact as boolean, a['redact-pattern'] as string[] | undefined);
+  const depth = Number(a.ancestry);
+  if (!Number.isInteger(depth) || depth < 0 || depth > 64) throw new UsageError('--ancestry must be a whole number from 0 to 64');
+  const hashMax = Number(a['hash-max-bytes']);
+  if (!Number.isInteger(hashMax) || hashMax < 1) throw new UsageError('--hash-max-bytes must be a positive whole number');
+  const enrichments = [];
+  if (depth > 0 || a.hash) enrichments.push(new ProcessEnrichment({ depth, hash: a.hash as boolean, hashMaxBytes: hashMax, cmdline: a.cmdline as boolean, maxEntries: Number(a['max-processes']) }));
+  if (a.dns) enrichments.push(new DnsEnrichment({ pass: a['pass-dns'] as boolean, maxFlows: Number(a['max-flows']) }));
   const engine = createEngine({
+    enrichments,
     cmdline: a.cmdline as boolean,
     flowCache: a.cache as boolean,
     peer: a.peer as boolean,
@@ -248,7 +264,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
           bad++;
           warn(io, NAME, `${label}:${line.no}: ${why}, passed on unattributed`);
         }
-        outs[i] = line.text + '\n';
+        outs[i] = isFlowEvent(obj) || engine.record(obj) ? line.text + '\n' : '';
         continue;
       }
       const ev = obj as FlowEvent;

@@ -70,7 +70,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
     queue,
     host,
     onWarning: (m) => warn(io, NAME, m),
+    beforeBatch: () => dns?.drain(),
   });
+  let dns: DnsObserver | null = null;
   try {
     source.start();
   } catch (e) {
@@ -129,7 +131,6 @@ export async function main(argv: string[], io: IO): Promise<number> {
       flushLines();
     });
   };
-  let dns: DnsObserver | null = null;
   if (a.dns !== false) {
     dns = new DnsObserver({
       group: dnsGroup, table: `ctpipe_dns_${process.pid}`, host,

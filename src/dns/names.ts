@@ -45,6 +45,8 @@ function ownerKey(p: ProcessInfo | undefined): string | undefined {
 export class NameMap {
   private byAddr: BoundedMap<string, Entry[]>;
   private queries = new BoundedMap<string, string>(QUERIES);
+  /** Addresses of this host, learned from the sources of outbound flows. */
+  private local = new BoundedMap<string, true>(1024);
   private readonly minTtlMs: number;
   readonly stats = { answers: 0, named: 0 };
 
@@ -55,6 +57,7 @@ export class NameMap {
 
   /** A DNS question's own flow, with its owner: remembered by its local end. */
   noteQuery(ev: FlowEvent): void {
+    if (ev.event === 'new' && (ev.direction === 'out' || ev.direction === 'local') && !this.local.peek(ev.src)) this.local.set(ev.src, true);
     if (ev.dport !== 53 || ev.event !== 'new' || ev.sport === undefined) return;
     const k = ownerKey(ev.process);
     if (k) this.queries.set(`${ev.proto}|${ev.src}|${ev.sport}`, k);
@@ -99,7 +102,7 @@ export class NameMap {
       if (e.owner === undefined) e.owner = this.queries.peek(e.query);
       const tier = owner !== undefined && e.owner === owner ? 1
         : e.client === ev.src ? 2
-        : isLoopback(e.client) && ev.direction !== 'fwd' ? 3 : 4;
+        : ev.direction !== 'fwd' && (isLoopback(e.client) || this.local.peek(e.client) !== undefined) ? 3 : 4;
       if (tier < bestTier) {
         best = e;
         bestTier = tier;

@@ -107,6 +107,11 @@ export class DnsObserver {
     this.opts.onRecord(rec);
   }
 
+  /** Handle the answers queued now, synchronously (call before handling flow events). */
+  drain(): void {
+    this.source.drain();
+  }
+
   /** Remove the rules, then release the group. */
   async close(): Promise<void> {
     if (this.installed) {

@@ -12,8 +12,9 @@ import { bindRequest, configRequest, cmdAttr, decodeLogged, NFULNL_CFG_CMD_UNBIN
 
 const NETLINK_NETFILTER = 12;
 const EBUSY = 16, EPERM = 1;
-/** Largest datagram: one packet of up to 64 KiB (copy range 0xffff) and its attributes. */
-const SLOT = 70000;
+/** Largest datagram: one packet of up to COPY bytes and its attributes. */
+const COPY = 8192;
+const SLOT = 16384;
 
 export type NflogLoss = 'dns-gap' | 'dns-enobufs' | 'dns-malformed';
 
@@ -64,7 +65,7 @@ export class NflogSource {
     const tries = Math.max(1, this.opts.tries ?? 1);
     for (let i = 0; i < tries; i++) {
       const g = (this.opts.group + i) & 0xffff;
-      const code = await this.request(bindRequest(g, 1 + i));
+      const code = await this.request(bindRequest(g, 1 + i, COPY));
       if (code === 0) {
         this.group = g;
         return;
@@ -137,6 +138,11 @@ export class NflogSource {
       this.counts.packets++;
       this.opts.onPacket(buf, p);
     }
+  }
+
+  /** Read what the kernel has queued now, synchronously (through onPacket). */
+  drain(): void {
+    this.sock?.drain();
   }
 
   close(): void {

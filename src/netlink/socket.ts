@@ -47,6 +47,12 @@ export interface ConntrackOptions {
   host?: string;
   /** Called for things worth a line on stderr. */
   onWarning?: (message: string) => void;
+  /**
+   * Called before each batch of events is handled: ct-events drains its
+   * NFLOG socket here, so that a DNS answer queued before a flow's event
+   * (the client connects after it has the answer) is written before it.
+   */
+  beforeBatch?: () => void;
 }
 
 export interface SourceStats {
@@ -183,6 +189,7 @@ export class ConntrackSource extends Readable {
   }
 
   private onBatch(b: NetlinkBatch): void {
+    this.opts.beforeBatch?.();
     if (b.count) {
       const ts = nowTs();
       forEachDatagram(b.buf, (start, end) => this.onDatagram(b.buf.subarray(start, end), ts));

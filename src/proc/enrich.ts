@@ -41,7 +41,7 @@ export class ProcessEnricher {
     const id = p.entity_id;
     const f = id ? this.finalHash.get(id) : undefined;
     if (f) return f;
-    const h = this.hasher!.get(p.pid);
+    const h = this.hasher!.get(p.pid, id);
     if (!h.pending && id) {
       if (this.finalHash.size >= 20000) this.finalHash.clear();
       this.finalHash.set(id, h);

@@ -46,6 +46,8 @@ export class ExeHasher {
   /** Files waiting to be read: key -> pid to open it through. */
   private waiting = new Map<string, number>();
   private running = 0;
+  /** The file key of each process seen (by entity_id), for when it has exited. */
+  private keys = new BoundedMap<string, string>(20000);
   /** Digests made and files read, for --stats and the bench. */
   readonly stats = { hashed: 0, bytes: 0, failed: 0 };
   private idle: (() => void)[] = [];
@@ -61,14 +63,18 @@ export class ExeHasher {
    * What is known of `pid`'s executable now: a stat of /proc/PID/exe (one
    * system call) and a cache lookup; a file not seen before is queued.
    */
-  get(pid: number): ExeHash {
+  get(pid: number, id?: string): ExeHash {
     let st: Stats;
     try {
       st = statSync(`${this.proc}/${pid}/exe`);
     } catch (e) {
-      return { error: (e as NodeJS.ErrnoException).code ?? 'stat' };
+      // Exited: its file's digest, if it was seen while it ran.
+      const k = id !== undefined ? this.keys.get(id) : undefined;
+      const known = k !== undefined ? this.cache.get(k) : undefined;
+      return known ?? { error: (e as NodeJS.ErrnoException).code ?? 'stat' };
     }
     const key = fileKey(st);
+    if (id !== undefined) this.keys.set(id, key);
     const known = this.cache.get(key);
     if (known) return known;
     if (st.size > this.maxBytes) {

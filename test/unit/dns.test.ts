@@ -147,8 +147,9 @@ test('name map: each client gets the name it asked for last; TTL; loopback stub;
   assert.equal(m.lookup(flow('2026-01-01T00:00:00.510Z', '10.0.0.5', '1.2.3.4', 200))?.name, 'b.test');
   // A third process of that address, whose question was not seen: the address's last.
   assert.equal(m.lookup(flow('2026-01-01T00:00:00.510Z', '10.0.0.5', '1.2.3.4', 300))?.name, 'b.test');
-  // Another address (another container) asked nothing: no name.
-  assert.equal(m.lookup(flow('2026-01-01T00:00:00.510Z', '10.0.0.6', '1.2.3.4', 400)), undefined);
+  // Another address of this host: what the host asked last. A container's (forwarded) that asked nothing: no name.
+  assert.equal(m.lookup(flow('2026-01-01T00:00:00.510Z', 'fd00::5', '1.2.3.4', 400))?.name, 'b.test');
+  assert.equal(m.lookup(flow('2026-01-01T00:00:00.510Z', '172.17.0.6', '1.2.3.4', 400, { direction: 'fwd' })), undefined);
   // Inbound flows get none.
   assert.equal(m.lookup(flow('2026-01-01T00:00:00.510Z', '10.0.0.5', '1.2.3.4', 100, { direction: 'in' })), undefined);
   // Past the TTL the mapping is gone.

@@ -1,0 +1,262 @@
+// Issue 20 end to end: real DNS answers, real process chains, real
+// binaries. Namespace B runs a DNS server from Debian (dnsmasq) with A,
+// AAAA and CNAME records (TTL 1 s) and a TCP sink; namespace A runs
+// `ct-events | ct-attribute --hash`, a forwarding stub resolver (dnsmasq on
+// 127.0.0.53) and the clients, which resolve through libc (python's
+// getaddrinfo, getent) against B directly or through the stub, then
+// connect. Every name, ancestor, entity id and digest is asserted on the
+// events written.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync, copyFileSync, chmodSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BIN, needRoot, sleep, delNetns, lines, PY, PY_SINK } from '../helpers.js';
+
+const skip = needRoot();
+const A = `ctda${process.pid}`;
+const B = `ctdb${process.pid}`;
+const VA = `vda${process.pid % 100000}`;
+const VB = `vdb${process.pid % 100000}`;
+const TMP = mkdtempSync(path.join(tmpdir(), 'ctdns-'));
+const STUB_CONF = path.join(TMP, 'stub-resolv.conf');
+
+/** Resolve argv[1] (family argv[2]: 4 or 6) through libc, print "resolved", wait (argv[3]: seconds, or "line" for a line on stdin), connect to port 7000, print "PID SPORT ADDR". */
+const CONNECT = `
+import socket, sys, os, time
+name, fam, wait = sys.argv[1], sys.argv[2], sys.argv[3]
+f = socket.AF_INET6 if fam == '6' else socket.AF_INET
+addr = socket.getaddrinfo(name, 7000, f, socket.SOCK_STREAM)[0][4]
+print('resolved', flush=True)
+if wait == 'line': sys.stdin.readline()
+elif float(wait) > 0: time.sleep(float(wait))
+s = socket.socket(f, socket.SOCK_STREAM); s.connect(addr)
+print(os.getpid(), s.getsockname()[1], addr[0], flush=True)
+time.sleep(0.3)
+s.close()
+`;
+
+function sh(cmd: string): void {
+  execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
+}
+
+interface Conn { pid: number; sport: number; addr: string }
+
+/** Run a command in A; resolve with its last output line as a Conn. `stub`: resolve through the stub resolver. */
+function run(args: string[], stub = false): { proc: ChildProcess; resolved: Promise<void>; done: Promise<Conn> } {
+  const cmd = stub ? ['unshare', '-m', 'sh', '-c', `mount --bind ${STUB_CONF} /etc/resolv.conf && exec "$@"`, 'stub', ...args] : args;
+  const proc = spawn('ip', ['netns', 'exec', A, ...cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  let onResolved: () => void;
+  const resolved = new Promise<void>((r) => (onResolved = r));
+  proc.stdout!.on('data', (d) => {
+    out += d;
+    if (out.includes('resolved')) onResolved();
+  });
+  proc.stderr!.on('data', (d) => (err += d));
+  const done = new Promise<Conn>((resolve, reject) => proc.on('close', (code) => {
+    const last = out.trim().split('\n').filter((l) => l !== 'resolved').pop() ?? '';
+    const [pid, sport, addr] = last.split(' ');
+    if (code !== 0 || !Number(pid)) return reject(new Error(`${args.join(' ')} failed (${code}): ${err}${out}`));
+    resolve({ pid: Number(pid), sport: Number(sport), addr });
+  }));
+  return { proc, resolved, done };
+}
+
+const client = (name: string, fam: '4' | '6', wait = '0', stub = false) => run([PY, '-c', CONNECT, name, fam, wait], stub);
+
+let pipeline: ChildProcess | null = null;
+let out = '';
+let err = '';
+const daemons: ChildProcess[] = [];
+
+function daemon(ns: string, args: string[]): void {
+  const d = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  daemons.push(d);
+}
+
+before(async () => {
+  if (skip) return;
+  sh(`ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
+      ip link add ${VA} netns ${A} type veth peer name ${VB} netns ${B};
+      ip -n ${A} addr add 10.233.0.1/24 dev ${VA}; ip -n ${B} addr add 10.233.0.2/24 dev ${VB};
+      ip -n ${A} addr add fd00:233::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:233::2/64 dev ${VB} nodad;
+      ip -n ${A} addr add 127.0.0.53/8 dev lo;
+      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`);
+  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
+  // libc in A asks B's server; the stub's clients ask 127.0.0.53.
+  mkdirSync(`/etc/netns/${A}`, { recursive: true });
+  writeFileSync(`/etc/netns/${A}/resolv.conf`, 'nameserver 10.233.0.2\noptions timeout:2 attempts:2\n');
+  writeFileSync(STUB_CONF, 'nameserver 127.0.0.53\noptions timeout:2 attempts:2\n');
+  const dm = ['dnsmasq', '-k', '--conf-file=/dev/null', '--pid-file=', '--user=root', '--bind-interfaces', '--no-resolv', '--no-hosts'];
+  daemon(B, [...dm, '--listen-address=10.233.0.2', '--listen-address=fd00:233::2', '--local-ttl=1',
+    '--host-record=web.t.test,10.233.0.2,fd00:233::2', '--host-record=other.t.test,10.233.0.2', '--cname=alias.t.test,web.t.test']);
+  daemon(A, [...dm, '--listen-address=127.0.0.53', '--server=10.233.0.2', '--cache-size=0']);
+  daemon(B, [PY, '-c', PY_SINK]);
+  pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy --dns | ${BIN('ct-attribute')} --hash`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  pipeline.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
+  pipeline.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
+  // bpftrace (ct-attribute's default as root) compiles for a few seconds:
+  // the owners of DNS questions' sockets, closed at once, are its to name.
+  await sleep(5000);
+});
+
+after(() => {
+  if (skip) return;
+  if (pipeline && pipeline.exitCode === null) {
+    try { process.kill(-pipeline.pid!, 'SIGKILL'); } catch { /* gone */ }
+  }
+  for (const d of daemons) d.kill('SIGKILL');
+  delNetns(A);
+  delNetns(B);
+  rmSync(`/etc/netns/${A}`, { recursive: true, force: true });
+  rmSync(TMP, { recursive: true, force: true });
+});
+
+const conns: Record<string, Conn> = {};
+let chain: { leaf: number; marker: string } | null = null;
+const reused: number[] = [];
+let deleted: { pid: number; sha: string } | null = null;
+const sha256sum = (f: string) => execFileSync('sha256sum', [f], { encoding: 'utf8' }).split(' ')[0];
+
+test('clients resolve through libc, getent and a forwarding stub, then connect (IPv4 and IPv6)', { skip }, async () => {
+  conns.v4 = await client('alias.t.test', '4').done;
+  conns.v6 = await client('alias.t.test', '6').done;
+  conns.getent = await run(['sh', '-c', `ip=$(getent ahostsv4 web.t.test | awk 'NR==1{print $1}'); exec ${PY} -c "$0" "$ip" 4 0`, CONNECT]).done;
+  conns.stub4 = await client('web.t.test', '4', '0', true).done;
+  conns.stub6 = await client('alias.t.test', '6', '0', true).done;
+  assert.equal(conns.v4.addr, '10.233.0.2');
+  assert.equal(conns.v6.addr, 'fd00:233::2');
+  assert.equal(conns.stub6.addr, 'fd00:233::2');
+  // Past the 1 s TTL: asked, waited 1.6 s, connected.
+  conns.expired = await client('other.t.test', '4', '1.6').done;
+  // Two clients, two names of one address, asked before either connects.
+  const x = client('web.t.test', '4', 'line');
+  await x.resolved;
+  const y = client('other.t.test', '4', 'line');
+  await y.resolved;
+  x.proc.stdin!.write('\n');
+  conns.x = await x.done;
+  y.proc.stdin!.write('\n');
+  conns.y = await y.done;
+});
+
+test('a shell starts python, which starts bash connecting through /dev/tcp; a pid reused; a deleted binary', { skip }, async () => {
+  const marker = `level2-${process.pid}`;
+  const leaf = await run(['sh', '-c', `${PY} -c 'import subprocess,sys; subprocess.run(["bash", "-c", "exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; sleep 0.3 3>&-"])' ${marker}`]).done;
+  chain = { leaf: leaf.pid, marker };
+  // The same pid for a new process: ns_last_pid set to pid-1 just before a fork, until the fork gets it.
+  const first = await run(['bash', '-c', 'exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; sleep 0.3 3>&-']).done;
+  const REUSE = `
+import os, sys
+want = int(sys.argv[1])
+for i in range(2000):
+    with open('/proc/sys/kernel/ns_last_pid', 'w') as f: f.write(str(want - 1))
+    pid = os.fork()
+    if pid == 0:
+        if os.getpid() == want: os.execv('/bin/bash', ['bash', '-c', 'exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; sleep 0.3 3>&-'])
+        os._exit(3)
+    _, st = os.waitpid(pid, 0)
+    if pid == want: sys.exit(os.waitstatus_to_exitcode(st))
+sys.exit(4)
+`;
+  const second = await run([PY, '-c', REUSE, String(first.pid)]).done;
+  assert.equal(second.pid, first.pid, 'the pid was reused');
+  reused.push(first.pid);
+  // A binary deleted before it connects, still running.
+  const bin = path.join(TMP, 'delbash');
+  copyFileSync(realpathSync('/bin/bash'), bin);
+  chmodSync(bin, 0o755);
+  const sha = sha256sum(bin);
+  const d = await run([bin, '-c', `rm -f ${bin}; exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; sleep 0.5 3>&-`]).done;
+  deleted = { pid: d.pid, sha };
+});
+
+let evs: any[] = [];
+
+test('the pipeline stops cleanly and removes its DNS rules', { skip }, async () => {
+  execFileSync('ip', ['netns', 'exec', A, 'conntrack', '-F'], { stdio: 'ignore' });
+  await sleep(1000);
+  process.kill(-pipeline!.pid!, 'SIGINT');
+  const code = await new Promise<number | null>((r) => (pipeline!.exitCode !== null ? r(pipeline!.exitCode) : pipeline!.once('close', r)));
+  assert.equal(code, 0, err);
+  assert.equal(err, '', 'nothing on stderr');
+  evs = lines(out);
+  assert.equal(evs.filter((e) => e.event === 'dns').length, 0, 'dns records are used up by ct-attribute');
+  assert.equal(evs.filter((e) => e.event === 'overrun').length, 0, 'nothing lost');
+  const tables = execFileSync('ip', ['netns', 'exec', A, 'nft', 'list', 'tables'], { encoding: 'utf8' });
+  assert.doesNotMatch(tables, /ctpipe_dns/);
+});
+
+const flowOf = (c: Conn, kind = 'new') => evs.find((e) => e.event === kind && e.proto === 'tcp' && e.sport === c.sport && e.dport === 7000);
+const flowsOfPid = (pid: number, kind = 'new') => evs.filter((e) => e.event === kind && e.proto === 'tcp' && e.dport === 7000 && e.process?.pid === pid);
+
+test('names: the question, the CNAME chain, the answer\'s age, the server; IPv4 and IPv6', { skip }, () => {
+  for (const k of ['v4', 'v6', 'stub6']) {
+    const ev = flowOf(conns[k]);
+    assert.ok(ev, `NEW of ${k}`);
+    assert.equal(ev.dns?.name, 'alias.t.test', `${k}: ${JSON.stringify(ev)}`);
+    assert.deepEqual(ev.dns.cnames, ['web.t.test'], k);
+    assert.ok(ev.dns.age >= 0 && ev.dns.age < 1, `${k}: age ${ev.dns.age}`);
+  }
+  assert.equal(flowOf(conns.v4).dns.server, '10.233.0.2');
+  assert.equal(flowOf(conns.v6).dst, 'fd00:233::2');
+  // getent asked, another process connected: named by the client's address.
+  assert.equal(flowOf(conns.getent).dns?.name, 'web.t.test');
+  assert.equal(flowOf(conns.getent).dns.cnames, undefined);
+  // Through the stub resolver on 127.0.0.53.
+  assert.equal(flowOf(conns.stub4).dns?.name, 'web.t.test', JSON.stringify(flowOf(conns.stub4)));
+  // DESTROY carries the NEW's name.
+  assert.deepEqual(flowOf(conns.v4, 'destroy')?.dns, flowOf(conns.v4).dns);
+});
+
+test('names: a TTL of 1 s expires; two clients of one address each get the name they asked for', { skip }, () => {
+  const expired = flowOf(conns.expired);
+  assert.ok(expired);
+  assert.equal(expired.dns, undefined, JSON.stringify(expired));
+  assert.equal(flowOf(conns.x).dns?.name, 'web.t.test', JSON.stringify(flowOf(conns.x)));
+  assert.equal(flowOf(conns.y).dns?.name, 'other.t.test', JSON.stringify(flowOf(conns.y)));
+});
+
+test('ancestry: bash, its parent python and grandparent sh, named after all three exited', { skip }, () => {
+  const [ev] = flowsOfPid(chain!.leaf);
+  assert.ok(ev, `flow of bash ${chain!.leaf}`);
+  assert.equal(ev.process.comm, 'bash');
+  const p = ev.process.parent;
+  assert.equal(p?.comm, 'python3', JSON.stringify(ev.process));
+  assert.equal(p.pid, ev.process.ppid);
+  assert.equal(p.exe, realpathSync(PY));
+  assert.ok(p.cmdline.includes(chain!.marker), JSON.stringify(p.cmdline));
+  assert.match(p.entity_id, /^[A-Za-z0-9_-]{22}$/);
+  assert.equal(ev.process.ancestors?.[0]?.comm, 'sh');
+  assert.equal(ev.process.ancestors[0].exe, realpathSync('/bin/sh'));
+  assert.ok(ev.process.ancestors.length <= 3, 'parent + 3 ancestors at most (default depth 4)');
+  assert.ok(Date.parse(ev.process.ancestors[0].start_time) <= Date.parse(p.start_time));
+});
+
+test('entity_id: the same on a flow\'s NEW and DESTROY, another for a reused pid', { skip }, () => {
+  const n = flowOf(conns.v4);
+  const d = flowOf(conns.v4, 'destroy');
+  assert.match(n.process.entity_id, /^[A-Za-z0-9_-]{22}$/);
+  assert.equal(d.process.entity_id, n.process.entity_id);
+  const both = flowsOfPid(reused[0]!);
+  assert.equal(both.length, 2, 'two processes with one pid connected');
+  assert.notEqual(both[0].process.entity_id, both[1].process.entity_id);
+  assert.notEqual(both[0].process.start_time === both[1].process.start_time && both[0].process.entity_id === both[1].process.entity_id, true);
+});
+
+test('hash: equals sha256sum of the binary; a deleted binary still running is flagged', { skip }, () => {
+  const bashSha = sha256sum(realpathSync('/bin/bash'));
+  const [d] = flowsOfPid(chain!.leaf, 'destroy');
+  assert.equal(d?.process.hash?.sha256, bashSha, JSON.stringify(d?.process));
+  const [n] = flowsOfPid(chain!.leaf);
+  assert.ok(n.process.hash.pending === true || n.process.hash.sha256 === bashSha, JSON.stringify(n.process.hash));
+  assert.equal(flowOf(conns.v4, 'destroy').process.hash.sha256, sha256sum(realpathSync(PY)));
+  const [dn] = flowsOfPid(deleted!.pid);
+  assert.ok(dn, `flow of the deleted binary ${deleted!.pid}: ${JSON.stringify(evs.filter((e) => e.event === 'new' && e.dport === 7000).slice(-2).map((e) => [e.process?.pid, e.process?.comm, e.process?.exe, e.attribution]))}`);
+  assert.equal(dn.process.exe_deleted, true, JSON.stringify(dn.process));
+  assert.match(dn.process.exe, / \(deleted\)$/);
+  const [dd] = flowsOfPid(deleted!.pid, 'destroy');
+  assert.equal(dd.process.hash.sha256, deleted!.sha, 'the running file, though deleted');
+});
