@@ -32,7 +32,7 @@ function options(argv: string[], io: IO) {
     .option('enable-tracking', { type: 'boolean', default: false, description: 'Switch conntrack on in this network namespace with a passive nftables table (removed on exit)' })
     .option('host', { type: 'string', description: 'Value of the "host" field (default: this host\'s name)' })
     .option('stats-interval', { type: 'number', default: 0, description: 'Write a {"event":"stats"} record every N seconds (0: never; SIGUSR1: now)' })
-    .option('dns', { type: 'boolean', description: 'Observe DNS answers (an nftables table that logs packets from port 53 to an NFLOG group, removed on exit) and write them as "dns" records, for ct-attribute to name each flow\'s remote. Default: on, with a warning when it cannot be; --dns fails instead; --no-dns leaves it off' })
+    .option('dns', { type: 'boolean', description: 'Observe DNS answers (an nftables table that logs packets from port 53 to an NFLOG group, removed on exit) and write them as "dns" records, for ct-attribute to name each flow\'s remote. Off by default; fails when it cannot be done' })
     .option('dns-group', { type: 'number', default: 5300, description: 'The NFLOG group for --dns (the next ones are tried when taken)' })
     .option('dns-queue', { type: 'number', default: 10000, description: 'DNS records held for a slow reader before they are counted as lost' })
     .example(`sudo ${NAME} -p tcp`, 'TCP connections as they open and close')
@@ -131,7 +131,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
       flushLines();
     });
   };
-  if (a.dns !== false) {
+  if (a.dns === true) {
     dns = new DnsObserver({
       group: dnsGroup, table: `ctpipe_dns_${process.pid}`, host,
       onRecord: (r) => {
@@ -146,12 +146,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
       await dns.start();
     } catch (e) {
       dns = null;
-      if (a.dns === true) {
-        source.destroy();
-        if (table) await disableTracking(table).catch(() => undefined);
-        throw new Failure(`--dns: ${(e as Error).message}`);
-      }
-      warn(io, NAME, `DNS answers not observed (flows get no "dns" names): ${(e as Error).message}; --no-dns says this is intended`);
+      source.destroy();
+      if (table) await disableTracking(table).catch(() => undefined);
+      throw new Failure(`--dns: ${(e as Error).message}`);
     }
   }
 

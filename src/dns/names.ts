@@ -65,8 +65,11 @@ export class NameMap {
 
   /** Take in one `dns` record. */
   add(r: DnsRecord): void {
+    // The record came through a pipe: only well-formed parts are kept.
+    if (typeof r.ts !== 'string' || !Array.isArray(r.answers) || typeof r.name !== 'string' || typeof r.client !== 'string' || typeof r.server !== 'string') return;
     const at = Date.parse(r.ts);
-    if (!Number.isFinite(at) || !Array.isArray(r.answers) || typeof r.name !== 'string') return;
+    if (!Number.isFinite(at)) return;
+    const cnames = Array.isArray(r.cnames) && r.cnames.length && r.cnames.every((c) => typeof c === 'string') ? r.cnames.slice(0, 16) : undefined;
     this.stats.answers++;
     const query = `${r.proto}|${r.client}|${r.cport}`;
     const host = r.host ?? '';
@@ -74,7 +77,7 @@ export class NameMap {
       if (!a || typeof a.addr !== 'string') continue;
       const ttl = typeof a.ttl === 'number' && a.ttl > 0 ? a.ttl * 1000 : 0;
       const e: Entry = { name: r.name, server: r.server, at, until: at + Math.max(ttl, this.minTtlMs), query, client: r.client };
-      if (Array.isArray(r.cnames) && r.cnames.length) e.cnames = r.cnames;
+      if (cnames) e.cnames = cnames;
       const key = `${host}|${a.addr}`;
       let list = this.byAddr.get(key);
       if (!list) this.byAddr.set(key, (list = []));
@@ -87,7 +90,7 @@ export class NameMap {
 
   /** The name `ev`'s remote (dst) was resolved from, by the most specific client; undefined when none holds. */
   lookup(ev: FlowEvent): DnsName | undefined {
-    if (ev.direction === 'in') return undefined;
+    if (ev.direction === 'in' || typeof ev.ts !== 'string') return undefined;
     const list = this.byAddr.peek(`${ev.host ?? ''}|${ev.dst}`);
     if (!list || !list.length) return undefined;
     const t = Date.parse(ev.ts);

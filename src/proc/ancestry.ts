@@ -128,7 +128,7 @@ export class Ancestry {
   /** The start of `p` in ticks since boot, from its start_time; Infinity when unknown. */
   private startOf(p: ProcessInfo): number {
     const b = this.bootTime();
-    if (!p.start_time || !b) return Infinity;
+    if (typeof p.start_time !== 'string' || !b) return Infinity;
     const ms = Date.parse(p.start_time);
     // start_time is rounded to the millisecond; a tick is 10 ms.
     return Number.isFinite(ms) ? Math.ceil(((ms - b) * CLK_TCK) / 1000) : Infinity;
@@ -139,7 +139,7 @@ export class Ancestry {
    * start_time, entity_id). The first answer for a process is remembered.
    */
   of(p: ProcessInfo): Lineage {
-    if (this.depth === 0 || p.ppid === undefined || p.ppid === 0) return {};
+    if (this.depth === 0 || !Number.isInteger(p.ppid) || p.ppid! <= 0) return {};
     const key = p.entity_id;
     if (key) {
       const c = this.chains.get(key);
@@ -147,7 +147,7 @@ export class Ancestry {
     }
     const out: Lineage = {};
     let notAfter = this.startOf(p);
-    let ppid = p.ppid;
+    let ppid = p.ppid!;
     const ancestors: ProcessRef[] = [];
     for (let level = 0; level < this.depth && ppid > 0; level++) {
       const n = this.node(ppid, notAfter);

@@ -51,6 +51,8 @@ export class ProcessEnricher {
 
   /** `p` with its ancestry and hash added: a new object, the same one while nothing changed. */
   enrich(p: ProcessInfo): ProcessInfo {
+    // A process object from the input (a line attributed before) is not this host's to read.
+    if (p === null || typeof p !== 'object' || !Number.isInteger(p.pid) || p.pid <= 0 || (p.entity_id !== undefined && typeof p.entity_id !== 'string')) return p;
     const m = this.made.get(p);
     if (m && !m.pending) return m.out;
     let hash: ExeHash | undefined;

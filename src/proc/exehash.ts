@@ -31,8 +31,8 @@ export function fileKey(st: Stats): string {
 }
 
 /** What the link text of /proc/PID/exe says about the file: deleted, memfd, or neither. */
-export function exeKind(link: string | null | undefined): 'memfd' | 'deleted' | null {
-  if (!link) return null;
+export function exeKind(link: unknown): 'memfd' | 'deleted' | null {
+  if (typeof link !== 'string') return null;
   if (link.startsWith('/memfd:')) return 'memfd';
   if (link.endsWith(' (deleted)')) return 'deleted';
   return null;
