@@ -144,10 +144,10 @@ test('clients resolve through libc, getent and a forwarding stub, then connect (
 
 test('a shell starts python, which starts bash connecting through /dev/tcp; a pid reused; a deleted binary', { skip }, async () => {
   const marker = `level2-${process.pid}`;
-  const leaf = await run(['sh', '-c', `${PY} -c 'import subprocess,sys; subprocess.run(["bash", "-c", "exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; sleep 0.3 3>&-"])' ${marker}`]).done;
+  const leaf = await run(['sh', '-c', `${PY} -c 'import subprocess,sys; subprocess.run(["bash", "-c", "exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; read -t 0.3 || true"])' ${marker}`]).done;
   chain = { leaf: leaf.pid, marker };
   // The same pid for a new process: ns_last_pid set to pid-1 just before a fork, until the fork gets it.
-  const first = await run(['bash', '-c', 'exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; sleep 0.3 3>&-']).done;
+  const first = await run(['bash', '-c', 'exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; read -t 0.3 || true']).done;
   const REUSE = `
 import os, sys
 want = int(sys.argv[1])
@@ -155,7 +155,7 @@ for i in range(2000):
     with open('/proc/sys/kernel/ns_last_pid', 'w') as f: f.write(str(want - 1))
     pid = os.fork()
     if pid == 0:
-        if os.getpid() == want: os.execv('/bin/bash', ['bash', '-c', 'exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; sleep 0.3 3>&-'])
+        if os.getpid() == want: os.execv('/bin/bash', ['bash', '-c', 'exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; read -t 0.3 || true'])
         os._exit(3)
     _, st = os.waitpid(pid, 0)
     if pid == want: sys.exit(os.waitstatus_to_exitcode(st))
@@ -169,7 +169,7 @@ sys.exit(4)
   copyFileSync(realpathSync('/bin/bash'), bin);
   chmodSync(bin, 0o755);
   const sha = sha256sum(bin);
-  const d = await run([bin, '-c', `rm -f ${bin}; exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; sleep 0.5 3>&-`]).done;
+  const d = await run([bin, '-c', `rm -f ${bin}; exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; read -t 0.5 || true`]).done;
   deleted = { pid: d.pid, sha };
 });
 
