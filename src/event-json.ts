@@ -12,6 +12,8 @@
 // (toJSON, Dates, Buffers, Maps, boxed primitives, class instances, BigInt,
 // cycles) sends the whole record to JSON.stringify itself.
 
+import { FIELDS } from './event/schema.js';
+
 /** Thrown inside the writer when only JSON.stringify knows the answer. */
 const FALLBACK = Symbol('fallback');
 /** Deeper than any ctpipe record; beyond it (e.g. a cycle) JSON.stringify decides. */
@@ -45,19 +47,21 @@ function schema(spec: Array<string | [string, Schema]>): Schema {
   };
 }
 
-// The fields of ct-event(5), in the order decodeConntrack() creates them
-// (`dump` is added last by ConntrackSource); then those of the overrun and
-// stats records. Their names are written from these bytes; a key found
-// elsewhere or not listed is still written correctly, only slower.
-const TUPLE = schema(['src', 'sport', 'dst', 'dport']);
-const COUNTER = schema(['packets', 'bytes']);
-const EVENT = schema([
-  'ts', 'event', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', ['reply', TUPLE],
-  'state', 'status', 'timeout', 'mark', 'zone', ['icmp', schema(['type', 'code', 'id'])],
-  'community_id', 'host', ['counters', schema([['orig', COUNTER], ['reply', COUNTER]])],
-  'start', 'stop', 'labels', 'helper', 'secmark', 'secctx', 'unknown', 'dump',
-  'lost', 'reason', 'received', 'written', 'queued', 'rcvbuf',
-]);
+// The fields ct-events writes, in the order decodeConntrack() creates them
+// (`dump` is added last by ConntrackSource), then those of the overrun and
+// stats records: the schema table's order (src/event/schema.ts). Their names
+// are written from these bytes; a key found elsewhere or not listed is still
+// written correctly, only slower.
+function schemaOf(path: string): Schema | null {
+  const members = FIELDS.filter((f) => f.by === 'ct-events' && f.path.startsWith(path === '' ? '' : path + '.')
+    && f.path.split('.').length === (path === '' ? 1 : path.split('.').length + 1));
+  if (members.length === 0) return null;
+  return schema(members.map((f) => {
+    const sub = f.type === 'object' ? schemaOf(f.path) : null;
+    return sub ? [f.path.slice(f.path.lastIndexOf('.') + 1), sub] as [string, Schema] : f.path.slice(f.path.lastIndexOf('.') + 1);
+  }));
+}
+const EVENT = schemaOf('')!;
 
 function isPlainObject(v: object): boolean {
   const proto = Object.getPrototypeOf(v);

@@ -1,6 +1,10 @@
 // The event: the contract between ctpipe's commands and with its users.
-// Field names live here and in man/ct-event.5.md, nowhere else; renaming one
-// is a breaking change (bump SCHEMA_VERSION's major).
+// Field names live in the schema table (src/event/schema.ts), whose types
+// these interfaces spell out for TypeScript, and in man/ct-event.5.md, which
+// a test holds to the table; renaming one is a breaking change (bump
+// SCHEMA_VERSION's major).
+
+import { FIELDS } from './event/schema.js';
 
 export const SCHEMA_VERSION = '1.0';
 
@@ -189,40 +193,16 @@ export type AnyRecord = FlowEvent | OverrunRecord | StatsRecord | AttributionSta
 
 // ---------------------------------------------------------------- field paths
 
-const REF_FIELDS = ['pid', 'comm', 'exe', 'cmdline', 'start_time', 'entity_id'];
-const PROCESS_FIELDS = ['pid', 'ppid', 'uid', 'user', 'gid', 'group', 'comm', 'exe', 'cmdline', 'cgroup', 'unit', 'container',
-  'container.id', 'container.runtime', 'container.pod', 'container.name', 'container.image', 'container.pod_name', 'container.pod_namespace',
-  'inode', 'netns', 'start_time', 'auid', 'entity_id', 'hash', 'hash.sha256', 'hash.pending', 'hash.error', 'exe_deleted', 'exe_memfd',
-  ...['parent', 'ancestors'], ...REF_FIELDS.map((f) => `parent.${f}`)];
-
 /**
  * Every dotted path of the contract, as templates and --fields name them:
  * flow events, what ct-attribute adds, ct-flows' records and the special
- * records. A field added to the types above is added here too (and to
- * ct-event(5)); ct-format refuses a placeholder naming no path listed here.
+ * records, from the schema table (src/event/schema.ts). ct-format refuses a
+ * placeholder naming no path listed here.
  */
-export const FIELD_PATHS: readonly string[] = [
-  'ts', 'event', 'dump', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport',
-  'reply', 'reply.src', 'reply.sport', 'reply.dst', 'reply.dport',
-  'state', 'status', 'timeout', 'mark', 'zone', 'community_id', 'host',
-  'counters', 'counters.orig', 'counters.reply', 'counters.orig.packets', 'counters.orig.bytes', 'counters.reply.packets', 'counters.reply.bytes',
-  'start', 'stop', 'labels', 'icmp', 'icmp.type', 'icmp.code', 'icmp.id', 'helper', 'secmark', 'use', 'unknown',
-  'direction', 'process', ...PROCESS_FIELDS.map((f) => `process.${f}`), 'peer', ...PROCESS_FIELDS.map((f) => `peer.${f}`),
-  'attribution', 'attribution.method', 'attribution.ok', 'attribution.reason', 'attribution.uid', 'attribution.holders', 'attribution.side', 'attribution.netns',
-  'dns', 'dns.name', 'dns.cnames', 'dns.age', 'dns.server',
-  // ct-flows' records
-  'duration', 'finished', 'reason', 'incomplete',
-  // ct-syslog: fields shortened to fit a message size limit (process.cmdline first)
-  'truncated',
-  // special records
-  'lost', 'received', 'written', 'queued', 'rcvbuf',
-  // dns records
-  'client', 'cport', 'server', 'name', 'cnames', 'answers',
-];
+export const FIELD_PATHS: readonly string[] = [...new Set(FIELDS.map((f) => f.path))];
 
 /** Paths under which any key may come: arrays by index, kernel attributes kept undecoded. */
-const OPEN_PATHS = ['unknown', 'status', 'labels', 'process.cmdline', 'peer.cmdline', 'process.parent.cmdline', 'peer.parent.cmdline',
-  'process.ancestors', 'peer.ancestors', 'dns.cnames', 'cnames', 'answers'];
+const OPEN_PATHS = FIELDS.filter((f) => f.open).map((f) => f.path);
 const KNOWN = new Set(FIELD_PATHS);
 
 /** Whether a dotted path names a field of the contract (or an element of an array field, a key of `unknown`). */

@@ -5,43 +5,63 @@
 // it does not name pass unchecked. Never changes the record.
 
 import { parseObject } from '../ndjson.js';
+import { FIELDS, type FieldType } from '../event/schema.js';
 
 type Check = (v: unknown) => boolean;
 
-const str: Check = (v) => typeof v === 'string';
-const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
-const port: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
-const bool: Check = (v) => typeof v === 'boolean';
-const strOrNull: Check = (v) => v === null || typeof v === 'string';
-const strArray: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-const numArray: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'number');
-const obj: Check = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-const objArray: Check = (v) => Array.isArray(v) && v.every(obj);
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-const what = (c: Check): string =>
-  c === str ? 'a string' : c === num ? 'a number' : c === port ? 'a port number (0-65535)' : c === bool ? 'true or false'
-    : c === strOrNull ? 'a string or null' : c === strArray ? 'an array of strings' : c === numArray ? 'an array of numbers' : c === objArray ? 'an array of objects' : 'an object';
+/** Each type of the schema table: its check, and how a message names it. */
+const TYPES: Record<FieldType, [Check, string]> = {
+  string: [(v) => typeof v === 'string', 'a string'],
+  'string?': [(v) => v === null || typeof v === 'string', 'a string or null'],
+  integer: [(v) => Number.isInteger(v), 'a whole number'],
+  number: [(v) => typeof v === 'number' && Number.isFinite(v), 'a number'],
+  port: [(v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535, 'a port number (0-65535)'],
+  boolean: [(v) => typeof v === 'boolean', 'true or false'],
+  true: [(v) => typeof v === 'boolean', 'true'],
+  object: [isObj, 'an object'],
+  'object?': [(v) => v === null || isObj(v), 'an object or null'],
+  'string[]': [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), 'an array of strings'],
+  'integer[]': [(v) => Array.isArray(v) && v.every((x) => Number.isInteger(x)), 'an array of whole numbers'],
+  'object[]': [(v) => Array.isArray(v) && v.every(isObj), 'an array of objects'],
+};
 
-/** Field -> check, for the top level of a flow event. Nested objects have their own tables. */
-const FLOW: [string, Check][] = [
-  ['ts', str], ['id', num], ['family', str], ['proto', str], ['src', str], ['sport', port], ['dst', str], ['dport', port],
-  ['reply', obj], ['state', str], ['status', strArray], ['timeout', num], ['mark', num], ['zone', num],
-  ['community_id', str], ['host', str], ['dump', bool], ['labels', numArray], ['start', str], ['stop', str],
-  ['direction', str], ['process', obj], ['peer', obj], ['attribution', obj], ['counters', obj], ['dns', obj],
-];
-const TUPLE: [string, Check][] = [['src', str], ['sport', port], ['dst', str], ['dport', port]];
-const PROCESS: [string, Check][] = [
-  ['pid', num], ['ppid', num], ['uid', num], ['user', str], ['gid', num], ['group', str], ['comm', str],
-  ['exe', strOrNull], ['cmdline', strArray], ['cgroup', strOrNull], ['unit', strOrNull], ['inode', num], ['start_time', str],
-  ['entity_id', str], ['parent', obj], ['ancestors', objArray], ['hash', obj],
-];
-const ATTRIBUTION: [string, Check][] = [['method', str], ['ok', bool], ['reason', str]];
+/** One field to check, and the members to check when its value is an object. */
+interface Node {
+  key: string;
+  path: string;
+  check: Check;
+  expected: string;
+  members: Node[];
+}
 
-function checkTable(o: Record<string, unknown>, table: [string, Check][], prefix: string): string | null {
-  for (let i = 0; i < table.length; i++) {
-    const [k, c] = table[i];
-    const v = o[k];
-    if (v !== undefined && !c(v)) return `${prefix}${k}: expected ${what(c)}, got ${describe(v)}`;
+/** The check tree of flow events' fields, limited to `keep` (table paths). */
+function tree(keep: (path: string) => boolean): Node[] {
+  const top: Node[] = [];
+  const byPath = new Map<string, Node>();
+  for (const f of FIELDS) {
+    if (!f.on.includes('flow-event') || f.path === 'event' || !keep(f.path)) continue;
+    const dot = f.path.lastIndexOf('.');
+    const [check, expected] = TYPES[f.type];
+    const node: Node = { key: f.path.slice(dot + 1), path: f.path, check, expected, members: [] };
+    byPath.set(f.path, node);
+    if (dot < 0) top.push(node);
+    else byPath.get(f.path.slice(0, dot))?.members.push(node);
+  }
+  return top;
+}
+
+function checkNodes(o: Record<string, unknown>, nodes: Node[]): string | null {
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i];
+    const v = o[n.key];
+    if (v === undefined) continue;
+    if (!n.check(v)) return `${n.path}: expected ${n.expected}, got ${describe(v)}`;
+    if (n.members.length > 0 && isObj(v)) {
+      const bad = checkNodes(v, n.members);
+      if (bad) return bad;
+    }
   }
   return null;
 }
@@ -64,39 +84,16 @@ export type RecordCheck = (r: Record<string, any>) => string | null;
  * not its business.
  */
 export function compileCheck(fields?: Iterable<string>): RecordCheck {
-  // `process` checks the whole object; `process.uid` (without a bare
-  // `process`) only that member, and that `process` is an object.
+  // A field of the table is checked when a path asks for it, for one of its
+  // members (`process.uid`: then `process` must be an object), or for an
+  // object it is in (`process`: every member).
   const paths = fields ? [...fields] : null;
-  const firsts = paths ? new Set(paths.map((f) => f.split('.')[0])) : null;
-  const top = firsts ? FLOW.filter(([k]) => firsts.has(k)) : FLOW;
-  const reply = top.some(([k]) => k === 'reply');
-  const procs = top.filter(([k]) => k === 'process' || k === 'peer').map(([k]) => {
-    const whole = !paths || paths.includes(k);
-    const subs = whole ? PROCESS : PROCESS.filter(([f]) => paths!.some((p) => p.startsWith(k + '.' + f) && (p.length === k.length + 1 + f.length || p[k.length + 1 + f.length] === '.')));
-    const container = whole || paths!.some((p) => p.startsWith(k + '.container'));
-    return { key: k, table: subs, container };
-  });
-  const attribution = top.some(([k]) => k === 'attribution');
+  const nodes = tree((p) => !paths || paths.some((r) => r === p || r.startsWith(p + '.') || p.startsWith(r + '.')));
   return (r) => {
     const ev = r.event;
     if (typeof ev !== 'string') return ev === undefined ? 'no "event" field' : `event: expected a string, got ${describe(ev)}`;
     if (ev !== 'new' && ev !== 'update' && ev !== 'destroy') return null; // special records: passed on as they are
-    const bad = checkTable(r, top, '');
-    if (bad) return bad;
-    if (reply && r.reply !== undefined) {
-      const b = checkTable(r.reply, TUPLE, 'reply.');
-      if (b) return b;
-    }
-    for (let i = 0; i < procs.length; i++) {
-      const { key, table, container } = procs[i];
-      const p = r[key];
-      if (p === undefined) continue;
-      const b = checkTable(p, table, key + '.');
-      if (b) return b;
-      if (container && p.container !== undefined && p.container !== null && !obj(p.container)) return `${key}.container: expected an object or null, got ${describe(p.container)}`;
-    }
-    if (attribution && r.attribution !== undefined) return checkTable(r.attribution, ATTRIBUTION, 'attribution.');
-    return null;
+    return checkNodes(r, nodes);
   };
 }
 

@@ -173,7 +173,7 @@ test('compileCheck: the event field, contract types of the fields read', () => {
   assert.match(checkRecord(ev({ dport: 70000 }))!, /^dport: /);
   assert.match(checkRecord(ev({ reply: { src: 1 } }))!, /^reply\.src: expected a string/);
   assert.match(checkRecord(ev({ process: 'curl' }))!, /^process: expected an object/);
-  assert.match(checkRecord(ev({ process: { pid: '1' } }))!, /^process\.pid: expected a number/);
+  assert.match(checkRecord(ev({ process: { pid: '1' } }))!, /^process\.pid: expected a whole number/);
   assert.match(checkRecord(ev({ process: { pid: 1, cmdline: 'a b' } }))!, /^process\.cmdline: expected an array of strings/);
   assert.match(checkRecord(ev({ process: { pid: 1, container: 'x' } }))!, /^process\.container: /);
   assert.match(checkRecord(ev({ status: 'CONFIRMED' }))!, /^status: /);
