@@ -128,8 +128,13 @@ export const HEAD_FIELDS = ['id', 'family', 'proto', 'src', 'sport', 'dst', 'dpo
 /** Fields that change during a flow's life: the latest event's value wins. `timeout` and `use` are left out of records. */
 export const CHANGING_FIELDS = ['state', 'status', 'counters', 'mark', 'labels', 'helper', 'secmark', 'start', 'stop'] as const;
 /** Record fields after the changing ones, copied from the event that opened the flow. */
-export const TAIL_FIELDS = ['zone', 'icmp', 'community_id', 'host', 'dump', 'direction', 'process', 'peer', 'attribution'] as const;
-/** Every field name a record is built of by name; any other field of the opening event is copied after them. */
+export const TAIL_FIELDS = ['zone', 'icmp', 'community_id', 'host', 'dump', 'secctx', 'unknown', 'direction', 'process', 'peer', 'attribution', 'dns', 'truncated'] as const;
+/**
+ * Every field name a record is built of by name; any other field of the
+ * opening event is copied after them. Together they are every field the
+ * schema table (src/event/schema.ts) puts on flow events (a test holds them
+ * to it).
+ */
 export const KNOWN_FIELDS: readonly string[] = [
   'ts', 'event', ...HEAD_FIELDS, ...CHANGING_FIELDS, ...TAIL_FIELDS, 'timeout', 'use', 'finished', 'reason', 'incomplete', 'duration',
 ];

@@ -159,3 +159,26 @@ test("ct-events' serializer writes every field it may meet as JSON.stringify doe
   const out = w.take().toString();
   assert.equal(out, JSON.stringify(ev) + '\n');
 });
+
+test("ct-flows builds its records of every flow-event field of the table, by name", async () => {
+  const { KNOWN_FIELDS } = await import('../../src/flows/tracker.js');
+  const top = [...new Set(FIELDS.filter((f) => f.on.includes('flow-event') && !f.path.includes('.')).map((f) => f.path))];
+  assert.deepEqual(top.filter((f) => !KNOWN_FIELDS.includes(f)), [], 'add the field to HEAD_FIELDS, CHANGING_FIELDS or TAIL_FIELDS in src/flows/tracker.ts');
+  assert.deepEqual(KNOWN_FIELDS.filter((f) => !fieldAt(f)), []);
+});
+
+test("ct-format's csv columns and ct-es's ECS sources are fields of the table", async () => {
+  const { CSV_FIELDS } = await import('../../src/format/template.js');
+  assert.deepEqual(CSV_FIELDS.filter((f) => !isContractPath(f)), []);
+  const { ECS_FIELDS } = await import('../../src/es/ecs.js');
+  const named: string[] = [];
+  for (const row of ECS_FIELDS) {
+    // `from` is prose: "process.gid, as text", "stop - start, in nanoseconds", "the length of process.cmdline".
+    const from = row.from.replace(/"[^"]*"/g, '""'); // quoted values are values, not fields
+    const first = /^([a-z_]+(?:\.[a-z_0-9]+)*)\b/.exec(from)?.[1];
+    if (first && first !== 'the') named.push(first);
+    for (const m of from.matchAll(/\b[a-z_]+(?:\.[a-z_0-9]+)+\b/g)) named.push(m[0]);
+  }
+  assert.ok(named.length > 40);
+  assert.deepEqual(named.filter((f) => !isContractPath(f)), []);
+});
