@@ -10,7 +10,7 @@ import { compileTemplate, compilePreset, TemplateError, PRESET_NAMES, type Rende
 import { facilityCode, severityCode, validSdId, RFC3164_MAX, type SyslogFormat } from '../syslog/message.js';
 import { Encoder, LineError, type InputKind } from '../syslog/encode.js';
 import { Shipper } from '../syslog/shipper.js';
-import { parseHostPort, StreamTransport, UdpTransport, UnixTransport, RelpTransport, type Transport } from '../syslog/transports.js';
+import { parseHostPort, StreamTransport, UdpTransport, LOCAL_UDP_RATE, UnixTransport, RelpTransport, type Transport } from '../syslog/transports.js';
 import type { Framing } from '../syslog/framing.js';
 
 const NAME = 'ct-syslog';
@@ -38,6 +38,8 @@ function options(argv: string[], io: IO) {
     .option('key', { type: 'string', description: 'TLS: client private key (PEM)' })
     .option('server-name', { type: 'string', description: 'TLS: the name the server certificate must carry (default: the host given)' })
     .option('insecure', { type: 'boolean', default: false, description: 'TLS: do not check the server certificate' })
+    .option('rate', { type: 'string', description: `UDP: messages a second at most, as N/s or N; 0 or none: no pacing (default: ${LOCAL_UDP_RATE}/s to an address of this host, none to others)` })
+    .option('relp-tls', { type: 'boolean', default: false, description: 'RELP over TLS (rsyslog imrelp tls="on"), with --ca, --cert, --key, --server-name and --insecure as for --tls' })
     .option('window', { type: 'number', default: 128, description: 'RELP: messages sent and not yet acknowledged, at most' })
     .option('facility', { type: 'string', default: 'user', description: 'Facility: a name (user, daemon, authpriv, local0..local7, ...) or 0-23' })
     .option('severity', { type: 'string', array: true, description: 'Severity (default info), or per event kind as kind=severity (default overrun=warning); repeatable' })
@@ -58,7 +60,9 @@ function options(argv: string[], io: IO) {
     .example(`sudo ct-events | ct-attribute | ${NAME}`, 'to the local syslog daemon, one JSON event a message')
     .example(`sudo ct-events | ${NAME} --relp logs.example --sd`, 'to a remote rsyslog, acknowledged, with the 5-tuple as structured data')
     .example(`sudo ct-events | ${NAME} --tls logs.example --ca /etc/ssl/ca.pem --facility local3`, 'over TLS, checking the server certificate')
+    .example(`sudo ct-events | ${NAME} --relp logs.example --relp-tls --ca ca.pem --cert web-1.pem --key web-1.key`, 'RELP over TLS, with a client certificate')
     .example(`sudo ct-events | ct-attribute | ${NAME} --udp 10.0.0.2 --preset packettrail`, 'packetTrail\'s message body over UDP')
+    .example(`sudo ct-events | ${NAME} --udp logs.example --rate 5000/s`, 'over UDP, at most 5,000 messages a second (a receiver with a small buffer)')
     .example(`ct-format '<src> > <dst>' < events.ndjson | ${NAME} --tcp 127.0.0.1:5140 --framing lf`, 'text lines as they are');
   return parseArgs(y, argv, io);
 }
@@ -67,6 +71,16 @@ function positive(v: unknown, what: string, allowZero = false): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) throw new UsageError(`${what} must be a ${allowZero ? 'number >= 0' : 'positive number'}`);
   return n;
+}
+
+/** `--rate`: `N/s` or `N` messages a second; `0` or `none`: unpaced; absent: 'auto'. */
+export function parseRate(v: unknown): number | 'auto' {
+  if (v === undefined) return 'auto';
+  const t = String(v).trim().toLowerCase();
+  if (t === 'none') return 0;
+  const m = /^(\d+(?:\.\d+)?)(?:\/s)?$/.exec(t);
+  if (!m) throw new UsageError(`--rate '${v}' is not a rate (N/s, N, 0 or none)`);
+  return Number(m[1]);
 }
 
 function readFile(path: string | undefined, what: string): Buffer | undefined {
@@ -92,7 +106,11 @@ function makeTransport(a: Record<string, any>): { transport: Transport; local: b
     }
   };
   const tlsOnly = ['ca', 'cert', 'key', 'server-name'].filter((k) => a[k] !== undefined).concat(a.insecure ? ['insecure'] : []);
-  if (kind !== 'tls' && tlsOnly.length) throw new UsageError(`--${tlsOnly[0]} is for --tls`);
+  const relpTls = a['relp-tls'] === true;
+  if (relpTls && kind !== 'relp') throw new UsageError('--relp-tls is for --relp');
+  if (kind === 'relp' && !relpTls && tlsOnly.length) throw new UsageError(`--${tlsOnly[0]} with --relp needs --relp-tls (RELP over TLS)`);
+  if (kind !== 'tls' && kind !== 'relp' && tlsOnly.length) throw new UsageError(`--${tlsOnly[0]} is for --tls and --relp --relp-tls`);
+  if (kind !== 'udp' && a.rate !== undefined) throw new UsageError('--rate is for --udp (the other transports have flow control)');
   if ((a.cert === undefined) !== (a.key === undefined)) throw new UsageError('--cert and --key go together');
   switch (kind) {
     case 'unix': {
@@ -101,7 +119,7 @@ function makeTransport(a: Record<string, any>): { transport: Transport; local: b
     }
     case 'udp': {
       const { host, port } = addr(514);
-      return { transport: new UdpTransport(host, port), local: false };
+      return { transport: new UdpTransport(host, port, { rate: parseRate(a.rate) }), local: false };
     }
     case 'tcp': {
       const { host, port } = addr(514);
@@ -121,7 +139,11 @@ function makeTransport(a: Record<string, any>): { transport: Transport; local: b
       const { host, port } = addr(2514);
       const window = positive(a.window, '--window');
       if (!Number.isInteger(window)) throw new UsageError('--window must be a whole number');
-      return { transport: new RelpTransport(host, port, { window, software: `ctpipe,${VERSION}` }), local: false };
+      const tls = relpTls ? {
+        ca: readFile(a.ca, 'CA file'), cert: readFile(a.cert, 'certificate'), key: readFile(a.key, 'key'),
+        insecure: a.insecure as boolean, serverName: a['server-name'] as string | undefined,
+      } : undefined;
+      return { transport: new RelpTransport(host, port, { window, software: `ctpipe,${VERSION}`, tls }), local: false };
     }
   }
 }

@@ -19,6 +19,7 @@ import tls from 'node:tls';
 import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import fs from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import { framer, type Framing } from './framing.js';
@@ -240,26 +241,93 @@ export class StreamTransport implements Transport {
 /** Datagrams handed to the kernel and not yet called back. */
 const UDP_WINDOW = 256;
 
+/**
+ * The pace for a receiver on this host when none is given: UDP has no flow
+ * control, and a local syslog daemon shares the CPUs with the sender. At
+ * this pace rsyslog's imudp with its default receive buffer (the kernel's
+ * net.core.rmem_default, 208 KiB: about 90 datagrams of a 1 KB event) loses
+ * nothing unless it is kept off a CPU for more than ~45 ms; an unpaced burst
+ * fills that buffer in well under a millisecond.
+ */
+export const LOCAL_UDP_RATE = 2000;
+
+/**
+ * A token bucket of messages: `take()` says how many may go now (at most
+ * `burst`, refilled at `rate` a second). Pure arithmetic on the clock given.
+ */
+export class Pacer {
+  private tokens: number;
+  private at: number;
+  readonly burst: number;
+
+  constructor(readonly rate: number, private now: () => number = () => performance.now()) {
+    // 10 ms' worth at once: fewer timer wake-ups, still far below a receive buffer.
+    this.burst = Math.max(1, Math.floor(rate / 100));
+    this.tokens = this.burst;
+    this.at = now();
+  }
+
+  private refill(): void {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.at) * this.rate) / 1000);
+    this.at = t;
+  }
+
+  /** Messages that may be sent now. */
+  available(): number {
+    this.refill();
+    return Math.floor(this.tokens);
+  }
+
+  take(n: number): void {
+    this.tokens -= n;
+  }
+
+  /** Milliseconds until a whole burst may go again. */
+  waitMs(): number {
+    this.refill();
+    return Math.max(1, Math.ceil(((this.burst - this.tokens) * 1000) / this.rate));
+  }
+}
+
 class UdpConnection implements Connection {
   private dead = false;
   private inflight = 0;
+  private timer: NodeJS.Timeout | null = null;
 
-  constructor(private sock: dgram.Socket, private h: Handlers) {
+  constructor(private sock: dgram.Socket, private h: Handlers, private pacer: Pacer | null) {
     sock.on('error', (e) => this.fail(e));
   }
 
   private fail(e: Error, info?: { lostDatagrams?: number }): void {
     if (this.dead) return;
     this.dead = true;
+    this.stopTimer();
     this.sock.close();
     this.h.down(e, info);
   }
 
+  private stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
   room(): number {
-    return this.dead ? 0 : UDP_WINDOW - this.inflight;
+    if (this.dead) return 0;
+    const window = UDP_WINDOW - this.inflight;
+    if (!this.pacer) return window;
+    const tokens = this.pacer.available();
+    if (tokens <= 0 && !this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (!this.dead) this.h.writable();
+      }, this.pacer.waitMs());
+    }
+    return Math.min(window, tokens);
   }
 
   send(msgs: string[]): void {
+    this.pacer?.take(msgs.length);
     for (const m of msgs) {
       this.inflight++;
       this.sock.send(m, (err) => {
@@ -288,8 +356,23 @@ class UdpConnection implements Connection {
   destroy(): void {
     if (this.dead) return;
     this.dead = true;
+    this.stopTimer();
     this.sock.close();
   }
+}
+
+/** True for a loopback address or one of this host's own interface addresses. */
+export function isLocalAddress(address: string, interfaces = os.networkInterfaces()): boolean {
+  if (/^127\./.test(address) || address === '::1' || /^::ffff:127\./i.test(address)) return true;
+  return Object.values(interfaces).some((list) => (list ?? []).some((i) => i.address === address));
+}
+
+export interface UdpOptions {
+  /**
+   * Messages a second at most: a number, 0 for no pacing, or 'auto'
+   * (default): LOCAL_UDP_RATE when the server is on this host, else none.
+   */
+  rate?: number | 'auto';
 }
 
 /** Syslog over UDP (RFC 5426): one message a datagram. */
@@ -297,11 +380,13 @@ export class UdpTransport implements Transport {
   readonly name: string;
   readonly acknowledged = false;
   readonly quickCloseNote = null;
+  /** The pace of the last connection, messages a second (0: none); known once connected. */
+  pace = 0;
   lossNote(): null {
     return null;
   }
 
-  constructor(private host: string, private port: number) {
+  constructor(private host: string, private port: number, private o: UdpOptions = {}) {
     this.name = `udp ${showHost(host, port)}`;
   }
 
@@ -319,7 +404,9 @@ export class UdpTransport implements Transport {
       sock.close();
       throw e;
     });
-    return new UdpConnection(sock, h);
+    const rate = this.o.rate ?? 'auto';
+    this.pace = rate === 'auto' ? (isLocalAddress(address) ? LOCAL_UDP_RATE : 0) : rate;
+    return new UdpConnection(sock, h, this.pace > 0 ? new Pacer(this.pace) : null);
   }
 }
 
@@ -493,6 +580,8 @@ export interface RelpOptions {
   window?: number;
   /** `relp_software` offer. */
   software?: string;
+  /** RELP over TLS (librelp's, as rsyslog's imrelp `tls="on"` speaks it): the session runs inside a TLS connection. */
+  tls?: TlsOptions;
 }
 
 class RelpConnection implements Connection {
@@ -603,25 +692,28 @@ class RelpConnection implements Connection {
   }
 }
 
-/** RELP over TCP: every message is answered by the server, and nothing unanswered is forgotten. */
+/** RELP over TCP or TLS: every message is answered by the server, and nothing unanswered is forgotten. */
 export class RelpTransport implements Transport {
   readonly name: string;
   readonly acknowledged = true;
-  readonly quickCloseNote = 'the server closes each new connection at once';
+  readonly quickCloseNote: string;
   lossNote(): null {
     return null;
   }
   private window: number;
   private software: string;
+  private tlsOpts: TlsOptions | null;
 
   constructor(private host: string, private port: number, o: RelpOptions = {}) {
-    this.name = `relp ${showHost(host, port)}`;
+    this.tlsOpts = o.tls ?? null;
+    this.name = `${this.tlsOpts ? 'relp (TLS)' : 'relp'} ${showHost(host, port)}`;
+    this.quickCloseNote = 'the server closes each new connection at once' + (this.tlsOpts ? ' (an imrelp with tls.authMode closes sessions of a client without an accepted certificate: see --cert and --key)' : '');
     this.window = o.window ?? 128;
     this.software = o.software ?? 'ctpipe';
   }
 
   async connect(h: Handlers): Promise<Connection> {
-    const sock = await openSocket(this.host, this.port, null);
+    const sock = await openSocket(this.host, this.port, this.tlsOpts);
     const reader = new RelpReader();
     // The session is usable only after the answer to `open` (RELP spec, "Command open").
     await new Promise<void>((resolve, reject) => {

@@ -106,6 +106,10 @@ test('usage errors exit 2 with a hint', async () => {
     ['--tls', 'a', '--cert', 'c.pem'],
     ['--queue', '0'],
     ['--sd-id', 'bad id'],
+    ['--relp', 'a', '--ca', 'x.pem'],
+    ['--tcp', 'a', '--relp-tls'],
+    ['--tcp', 'a', '--rate', '100/s'],
+    ['--udp', 'a', '--rate', 'fast'],
   ]) {
     const r = await runBin('ct-syslog', args, '');
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

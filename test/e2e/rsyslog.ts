@@ -57,6 +57,8 @@ export interface Ports {
   /** imtcp with gtls, a client certificate signed by the CA required. */
   tlsAuth: number;
   relp: number;
+  /** imrelp with tls="on", a client certificate signed by the CA required (tls.authMode certvalid). */
+  relpTls: number;
 }
 
 export interface RsyslogOptions {
@@ -66,6 +68,10 @@ export interface RsyslogOptions {
   inputs?: Array<keyof Ports | 'unix'>;
   /** global maxMessageSize. */
   maxMessageSize?: string;
+  /** imudp's rcvbufSize; null: rsyslog's default (the kernel's net.core.rmem_default), as a stock `input(type="imudp")` has. Default 8m. */
+  udpRcvbuf?: string | null;
+  /** librelp's TLS library for the relpTls input (imrelp's tls.tlslib): Debian's librelp has both. Default gnutls. */
+  relpTlsLib?: 'gnutls' | 'openssl';
   /** The output line (rsyslog string template); default the full %jsonmesg%. */
   template?: string;
 }
@@ -132,8 +138,9 @@ export class Rsyslog {
       tls: this.want('tls') ? await freeTcpPort() : 0,
       tlsAuth: this.want('tlsAuth') ? await freeTcpPort() : 0,
       relp: this.want('relp') ? await freeTcpPort() : 0,
+      relpTls: this.want('relpTls') ? await freeTcpPort() : 0,
     };
-    const tls = this.want('tls') || this.want('tlsAuth');
+    const tls = this.want('tls') || this.want('tlsAuth') || this.want('relpTls');
     if (tls) this.certs = makeCerts(this.dir);
     const q = this.o.direct ? ' queue.type="Direct"' : '';
     const lines = [
@@ -145,12 +152,18 @@ export class Rsyslog {
       `ruleset(name="ct"${q}) { action(type="omfile" file="${this.out}" template="ctjson"${q}) }`,
     ];
     // UDP has no flow control: a burst larger than the socket buffer is lost, so give it room (as ct-syslog(1) advises).
-    if (this.want('udp')) lines.push('module(load="imudp")', `input(type="imudp" address="127.0.0.1" port="${this.ports.udp}" ruleset="ct" rcvbufSize="8m")`);
+    const rcvbuf = this.o.udpRcvbuf === undefined ? '8m' : this.o.udpRcvbuf;
+    if (this.want('udp')) lines.push('module(load="imudp")', `input(type="imudp" address="127.0.0.1" port="${this.ports.udp}" ruleset="ct"${rcvbuf === null ? '' : ` rcvbufSize="${rcvbuf}"`})`);
     if (this.want('tcp')) lines.push('module(load="imptcp")', `input(type="imptcp" address="127.0.0.1" port="${this.ports.tcp}" ruleset="ct")`);
     if (tls) lines.push('module(load="imtcp")');
     if (this.want('tls')) lines.push(`input(type="imtcp" address="127.0.0.1" port="${this.ports.tls}" ruleset="ct" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")`);
     if (this.want('tlsAuth')) lines.push(`input(type="imtcp" address="127.0.0.1" port="${this.ports.tlsAuth}" ruleset="ct" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")`);
-    if (this.want('relp')) lines.push('module(load="imrelp")', `input(type="imrelp" address="127.0.0.1" port="${this.ports.relp}" ruleset="ct")`);
+    if (this.want('relp') || this.want('relpTls')) lines.push(`module(load="imrelp"${this.o.relpTlsLib ? ` tls.tlslib="${this.o.relpTlsLib}"` : ''})`);
+    if (this.want('relp')) lines.push(`input(type="imrelp" address="127.0.0.1" port="${this.ports.relp}" ruleset="ct")`);
+    if (this.want('relpTls')) {
+      lines.push(`input(type="imrelp" address="127.0.0.1" port="${this.ports.relpTls}" ruleset="ct" tls="on" tls.authMode="certvalid" ` +
+        `tls.caCert="${this.certs.ca}" tls.myCert="${this.certs.serverCert}" tls.myPrivKey="${this.certs.serverKey}")`);
+    }
     if (this.want('unix')) {
       lines.push('module(load="imuxsock" sysSock.use="off")',
         `input(type="imuxsock" socket="${this.sock}" ruleset="ct" ignoreTimestamp="off")`,
@@ -173,7 +186,7 @@ export class Rsyslog {
     const deadline = Date.now() + 15000;
     for (;;) {
       if (p.exitCode !== null) await exited;
-      const ok = (await Promise.all((['tcp', 'tls', 'tlsAuth', 'relp'] as const).filter((k) => this.ports[k]).map((k) => tcpOpen(this.ports[k])))).every(Boolean) &&
+      const ok = (await Promise.all((['tcp', 'tls', 'tlsAuth', 'relp', 'relpTls'] as const).filter((k) => this.ports[k]).map((k) => tcpOpen(this.ports[k])))).every(Boolean) &&
         (!this.ports.udp || udpBound(this.ports.udp)) &&
         (!this.want('unix') || (fs.existsSync(this.sock) && fs.existsSync(this.sock5424)));
       if (ok) break;

@@ -89,6 +89,31 @@ describe('ct-syslog to rsyslog', { skip }, () => {
     assertOnce(check5424(await rs.waitFor(arrived('ct-udp', N)), 'ct-udp'), N);
   });
 
+  it('UDP: a 5,000-line burst with the default pacing arrives whole at an imudp with its default receive buffer', async () => {
+    // A stock `input(type="imudp")`: the kernel's net.core.rmem_default (208 KiB), about 90 of these 800-byte events.
+    const small = new Rsyslog({ inputs: ['udp'], udpRcvbuf: null, template: '%msg%\\n' });
+    await small.start();
+    try {
+      const n = 5000;
+      const pad = 'x'.repeat(500);
+      const lines = events(n).map((l) => l.replace('"https://example.com/"', `"https://example.com/${pad}"`));
+      assert.ok(lines[0].length > 750);
+      const r = await runBin('ct-syslog', ['--udp', `127.0.0.1:${small.ports.udp}`, ...common('ct-burst')], lines.join('\n') + '\n');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      const count = () => {
+        try { return fs.readFileSync(small.out, 'utf8').split('\n').filter(Boolean); } catch { return []; }
+      };
+      // Counted at the receiver: every id once. What could still be lost would be lost by now (a paced sender is done after ~2.5 s).
+      await waitFor(() => count().length >= n, 15000, `${n} messages at rsyslog`).catch(() => {});
+      const got = count().map((l) => JSON.parse(l).id as number);
+      assert.equal(got.length, n, `${got.length} of ${n} arrived`);
+      assert.equal(new Set(got).size, n);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('TCP, octet-counted (RFC 6587 3.4.1), with structured data and per-kind severity', async () => {
     const lines = events(N);
     lines.splice(100, 0, JSON.stringify({ ts: '2026-11-23T07:41:34.000000Z', event: 'overrun', lost: 12, reason: 'enobufs', host: 'web-1' }));
@@ -372,6 +397,39 @@ describe('ct-syslog back-pressure and drain', { skip }, () => {
       await rs.close();
     }
   });
+
+  for (const lib of ['gnutls', 'openssl'] as const) {
+    it(`RELP over TLS to imrelp tls="on" (librelp's ${lib} driver), a client certificate required: every message once; untrusted or refused ends with exit 1`, async () => {
+      const rs = new Rsyslog({ inputs: ['relpTls'], relpTlsLib: lib });
+      await rs.start();
+      try {
+        const c = rs.certs;
+        const to = ['--relp', `127.0.0.1:${rs.ports.relpTls}`, '--relp-tls', '--ca', c.ca];
+        const n = 500;
+        const r = await runBin('ct-syslog', [...to, '--cert', c.clientCert, '--key', c.clientKey, '--server-name', 'localhost', '--sd', ...common(`ct-relptls-${lib}`)], events(n).join('\n') + '\n');
+        assert.equal(r.code, 0, r.stderr + rs.log);
+        assert.equal(r.stderr, '');
+        assertOnce(check5424(await rs.waitFor((x) => x.filter((y) => y['app-name'] === `ct-relptls-${lib}`).length >= n), `ct-relptls-${lib}`, { sd: true }), n);
+
+        // The server's certificate from another CA: refused before anything is sent.
+        const other = await runBin('ct-syslog', ['--relp', `127.0.0.1:${rs.ports.relpTls}`, '--relp-tls', '--ca', c.otherCa, '--cert', c.clientCert, '--key', c.clientKey, ...common('ct-relptls-bad')], events(3).join('\n') + '\n');
+        assert.equal(other.code, 1);
+        assert.match(other.stderr, /TLS: .*(certificate|verify)/i);
+        // A name the certificate does not carry.
+        const name = await runBin('ct-syslog', [...to, '--cert', c.clientCert, '--key', c.clientKey, '--server-name', 'logs.example', ...common('ct-relptls-bad')], events(3).join('\n') + '\n');
+        assert.equal(name.code, 1);
+        assert.match(name.stderr, /TLS: .*logs\.example/);
+        // No client certificate: imrelp (certvalid) ends each session; nothing goes, said on stderr, exit 1.
+        const anon = await runBin('ct-syslog', [...to, '--drain-timeout', '2', ...common('ct-relptls-bad')], events(3).join('\n') + '\n');
+        assert.equal(anon.code, 1);
+        assert.match(anon.stderr, /relp \(TLS\) 127\.0\.0\.1:\d+: cannot connect: .*\n[^]*3 messages not sent/);
+        await sleep(300);
+        assert.equal(rs.records().filter((x) => x['app-name'] === 'ct-relptls-bad').length, 0);
+      } finally {
+        await rs.close();
+      }
+    });
+  }
 
   it('a server that accepts and closes at once is retried with growing delays, not in a loop', async () => {
     let accepted = 0;

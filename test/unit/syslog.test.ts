@@ -10,7 +10,8 @@ import {
 import { frameOctet, frameLf, OctetReader } from '../../src/syslog/framing.js';
 import { relpFrame, RelpReader, rspStatus, nextTxnr, MAX_TXNR, RelpProtocolError } from '../../src/syslog/relp.js';
 import { Encoder, LineError, eventSd, isCompactJson, type EncodeOptions } from '../../src/syslog/encode.js';
-import { parseHostPort, StreamTransport, RelpTransport, UdpTransport } from '../../src/syslog/transports.js';
+import { parseHostPort, StreamTransport, RelpTransport, UdpTransport, Pacer, isLocalAddress, LOCAL_UDP_RATE } from '../../src/syslog/transports.js';
+import { parseRate } from '../../src/commands/syslog.js';
 import dgram from 'node:dgram';
 import { Shipper } from '../../src/syslog/shipper.js';
 import { compileTemplate } from '../../src/format/template.js';
@@ -378,5 +379,87 @@ describe('JSON bodies over --max-size', () => {
     const e = new Encoder({ ...base, maxSize: 100 });
     assert.equal(Buffer.byteLength(e.encode('plain ' + arg('t', 500))!), 100);
     assert.equal(e.truncated, 1);
+  });
+});
+
+describe('UDP pacing (--rate)', () => {
+  it('a token bucket: 10 ms worth at once, refilled at the rate, never more than a burst saved up', () => {
+    let t = 0;
+    const p = new Pacer(2000, () => t);
+    assert.equal(p.burst, 20);
+    assert.equal(p.available(), 20);
+    p.take(20);
+    assert.equal(p.available(), 0);
+    assert.equal(p.waitMs(), 10);
+    t += 5;
+    assert.equal(p.available(), 10);
+    t += 10_000;
+    assert.equal(p.available(), 20, 'an idle minute is no licence for a burst');
+    // Over a simulated second, at most rate + burst go.
+    let sent = 0;
+    for (t = 20_000; t < 21_000; t += 1) {
+      const n = p.available();
+      p.take(n);
+      sent += n;
+    }
+    assert.ok(sent >= 2000 && sent <= 2020, `${sent} in one second`);
+    assert.equal(new Pacer(50, () => 0).burst, 1);
+  });
+
+  it('parses N/s, N, 0 and none; the default is auto', () => {
+    assert.equal(parseRate(undefined), 'auto');
+    assert.equal(parseRate('5000/s'), 5000);
+    assert.equal(parseRate('250'), 250);
+    assert.equal(parseRate('0'), 0);
+    assert.equal(parseRate('none'), 0);
+    for (const bad of ['fast', '-1', '10/m', '']) assert.throws(() => parseRate(bad), /is not a rate/);
+  });
+
+  it('a receiver on this host is paced by default, others are not', async () => {
+    assert.ok(isLocalAddress('127.0.0.1') && isLocalAddress('127.3.4.5') && isLocalAddress('::1'));
+    assert.ok(isLocalAddress('10.9.9.9', { eth0: [{ address: '10.9.9.9' } as any] }));
+    assert.ok(!isLocalAddress('10.9.9.8', { eth0: [{ address: '10.9.9.9' } as any] }));
+    const srv = dgram.createSocket('udp4');
+    await new Promise<void>((r) => srv.bind(0, '127.0.0.1', () => r()));
+    try {
+      const h = { confirm() {}, reject() {}, down() {}, writable() {} };
+      const local = new UdpTransport('127.0.0.1', srv.address().port);
+      (await local.connect(h)).destroy();
+      assert.equal(local.pace, LOCAL_UDP_RATE);
+      const unpaced = new UdpTransport('127.0.0.1', srv.address().port, { rate: 0 });
+      (await unpaced.connect(h)).destroy();
+      assert.equal(unpaced.pace, 0);
+      const given = new UdpTransport('127.0.0.1', srv.address().port, { rate: 300 });
+      const c = await given.connect(h);
+      assert.equal(given.pace, 300);
+      assert.equal(c.room(), 3, 'room is the pacer\'s burst');
+      c.destroy();
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('the shipper keeps to the pace: 400 messages at 2000/s take about 0.2 s and all arrive', async () => {
+    const srv = dgram.createSocket('udp4');
+    let got = 0;
+    srv.on('message', () => got++);
+    await new Promise<void>((r) => srv.bind(0, '127.0.0.1', () => r()));
+    try {
+      const sh = new Shipper({ transport: new UdpTransport('127.0.0.1', srv.address().port, { rate: 2000 }), queue: 1000, drainTimeoutMs: 10_000, notice: () => {} });
+      sh.start();
+      const t0 = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        sh.on('finish', resolve).on('error', reject);
+        sh.end(Array.from({ length: 400 }, (_, i) => `<14>1 - - - - - - ${i}`));
+      });
+      const ms = performance.now() - t0;
+      assert.equal(sh.stats.sent, 400);
+      // 400 at 2000/s: 190 ms after the first burst; timers only ever fire late.
+      assert.ok(ms >= 180, `${ms.toFixed(0)} ms`);
+      for (let i = 0; i < 100 && got < 400; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(got, 400);
+    } finally {
+      srv.close();
+    }
   });
 });
