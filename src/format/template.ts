@@ -642,9 +642,15 @@ function csvField(s: string): string {
   return /[",]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 
-/** Linear TSV: backslash, tab, CR and LF as `\\ \t \r \n`, so no field holds a separator. */
+/**
+ * Linear TSV: backslash, tab, CR and LF as `\\ \t \r \n`, so no field holds a
+ * separator. Spreadsheets open TSV files as they open CSV ones, so a field
+ * they would take for a formula gets a leading `'` there too (TSV has no
+ * quoting).
+ */
 function tsvField(s: string): string {
-  return escapeControls(s.includes('\\') ? s.replace(/\\/g, '\\\\') : s);
+  const e = escapeControls(s.includes('\\') ? s.replace(/\\/g, '\\\\') : s);
+  return FORMULA.test(e) && !NUMBER.test(e) ? "'" + e : e;
 }
 
 function table(sep: string, quote: (s: string) => string, o: PresetOptions): Formatter {

@@ -270,6 +270,14 @@ test('csv: a value a spreadsheet would run as a formula (= + - @, tab, CR first)
   assert.equal(f.render({ event: 'new', process: { comm: 'a=b', user: 'x@y', cmdline: ['-'] }, mark: 1e21, host: 'h', state: 'S' }), `a=b,x@y,"'-",1e+21,h,S`);
 });
 
+test('tsv: a value a spreadsheet would run as a formula gets a leading \' (no quotes in TSV), numbers and escaped controls do not', () => {
+  const f = compilePreset('tsv', { fields: ['process.comm', 'process.user', 'process.cmdline', 'mark', 'host', 'state', 'dst'] });
+  const ev = { event: 'new', process: { comm: '=cmd|\' /C calc\'!A0', user: '@SUM(1+1)', cmdline: ['+1+1', 'x'] }, mark: -5, host: '-h', state: '\tx', dst: '=1\t2' };
+  assert.equal(f.render(ev), "'=cmd|' /C calc'!A0\t'@SUM(1+1)\t'+1+1 x\t-5\t'-h\t\\tx\t'=1\\t2");
+  assert.equal(f.render({ event: 'new', process: { comm: 'a=b', user: 'x@y', cmdline: ['-'] }, mark: 1e21, host: '+3.5', state: 'S', dst: '-1e5' }), "a=b\tx@y\t'-\t1e+21\t+3.5\tS\t-1e5");
+  assert.equal(f.render(ev).split('\t').length, 7, 'still one field per column');
+});
+
 test('notrust: agents of many hosts are remembered within a bound, and the same again after they were forgotten', () => {
   const f = compilePreset('notrust', { uuid: () => '00000000-0000-4000-8000-000000000000' });
   const agentOf = (host: string) => JSON.parse(f.render({ ts: '2026-11-23T09:42:44.164506Z', event: 'new', proto: 'tcp', src: '10.0.0.1', sport: 1, dst: '10.0.0.2', dport: 2, host })).agent;
