@@ -7,7 +7,7 @@
 // units and containers, some ct-* commands), about one event in eight
 // without an owner, and now and then a special record (overrun, stats).
 // Deterministic: the same N and seed give the same bytes. Other benches
-// import { generate } or run this script.
+// and the tests import { generate, rng, contractEvent } or run this script.
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, renameSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,20 @@ export function rng(seed) {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * One plain complete event, the same every time but for `id` and `kind`
+ * (the hostile-input tests mix it with hostile lines and tell good lines
+ * apart by `id`).
+ */
+export function contractEvent(id, kind = 'new') {
+  return {
+    ts: '2026-11-23T07:41:33.965873Z', event: kind, id, family: 'ipv4', proto: 'tcp',
+    src: '203.0.113.5', sport: 38064, dst: '198.51.100.34', dport: 443,
+    reply: { src: '198.51.100.34', sport: 443, dst: '203.0.113.5', dport: 38064 },
+    state: 'SYN_SENT', status: ['CONFIRMED'], timeout: 120, mark: 0, zone: 0, community_id: '1:x', host: 'h',
   };
 }
 

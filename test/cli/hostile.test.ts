@@ -14,33 +14,19 @@ import net from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runBin, FIXTURES } from '../helpers.js';
+import { pathToFileURL } from 'node:url';
+import { runBin, FIXTURES, ROOT } from '../helpers.js';
 import { EsServer } from '../es-server.js';
 import { MAX_LINE } from '../../src/ndjson.js';
 
-/** mulberry32: a small seeded generator, so that a failing case can be run again. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The seeded random numbers and the plain complete event are bench/gen-events.js's, the one generator of the tests and benches.
+const gen = await import(pathToFileURL(path.join(ROOT, 'bench', 'gen-events.js')).href);
+/** mulberry32, seeded, so that a failing case can be run again. */
+const rng: (seed: number) => () => number = gen.rng;
+/** A complete, attributed-looking event; `id` tells good lines apart. */
+const event: (id: number, kind?: string) => Record<string, unknown> = gen.contractEvent;
 
 const GOOD_BASE = 7_000_000;
-
-/** A complete, attributed-looking event; `id` tells good lines apart. */
-function event(id: number, kind = 'new'): Record<string, unknown> {
-  return {
-    ts: '2026-11-23T07:41:33.965873Z', event: kind, id, family: 'ipv4', proto: 'tcp',
-    src: '203.0.113.5', sport: 38064, dst: '198.51.100.34', dport: 443,
-    reply: { src: '198.51.100.34', sport: 443, dst: '203.0.113.5', dport: 38064 },
-    state: 'SYN_SENT', status: ['CONFIRMED'], timeout: 120, mark: 0, zone: 0, community_id: '1:x', host: 'h',
-  };
-}
 
 const FIELDS = ['ts', 'event', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply', 'state', 'status', 'timeout', 'mark', 'zone', 'community_id', 'host', 'labels', 'start', 'stop', 'counters', 'direction', 'process', 'attribution'];
 
