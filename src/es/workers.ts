@@ -10,10 +10,10 @@
 // latency; workers start when one read brings 32 KiB or more.
 //
 // No `process`: a stream, options and a callback.
-import { Worker } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
 import { lineMapper, mapChunk, type MappedChunk, type MapperOptions } from './mapper.js';
-import { bomLength } from '../ndjson.js';
+import { cutLines } from '../lines/cut.js';
+import { WorkerPool } from '../lines/pool.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -31,63 +31,12 @@ export interface MapInputOptions {
   onChunk(c: MappedChunk, base: number): void | Promise<void>;
 }
 
-interface Pending {
-  resolve(c: MappedChunk): void;
-  reject(e: Error): void;
-}
-
-class Pool {
-  private workers: { w: Worker; busy: number }[] = [];
-  private pending = new Map<number, Pending>();
-  private next = 0;
-  private failure: Error | null = null;
-  private closing = false;
-
-  constructor(n: number, mapper: MapperOptions) {
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(WORKER_URL, { workerData: mapper });
-      const slot = { w, busy: 0 };
-      w.on('message', (m) => {
-        const p = this.pending.get(m.id);
-        if (!p) return;
-        this.pending.delete(m.id);
-        slot.busy--;
-        if (m.error) return p.reject(new Error(`mapping worker: ${m.error}`));
-        p.resolve({ out: Buffer.from(m.out, 0, m.outLength), meta: new Int32Array(m.meta), items: m.items, lines: m.lines, bad: m.bad });
-      });
-      w.on('error', (e) => this.fail(e));
-      w.on('exit', (code) => {
-        if (!this.closing) this.fail(new Error(`mapping worker exited with code ${code}`));
-      });
-      this.workers.push(slot);
-    }
-  }
-
-  private fail(e: Error): void {
-    this.failure ??= e;
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
-  }
-
-  map(buf: Buffer): Promise<MappedChunk> {
-    if (this.failure) return Promise.reject(this.failure);
-    let slot = this.workers[0];
-    for (const s of this.workers) if (s.busy < slot.busy) slot = s;
-    // A copy the worker can own: an input chunk may share memory with others.
-    const ab = new ArrayBuffer(buf.length);
-    buf.copy(Buffer.from(ab));
-    const id = this.next++;
-    slot.busy++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      slot.w.postMessage({ id, buf: ab, length: buf.length }, [ab]);
-    });
-  }
-
-  async close(): Promise<void> {
-    this.closing = true;
-    await Promise.all(this.workers.map((s) => s.w.terminate()));
-  }
+/** Worker threads mapping runs of lines to bulk items. */
+function mapperPool(n: number, mapper: MapperOptions): WorkerPool<MappedChunk> {
+  return new WorkerPool<MappedChunk>({
+    size: n, url: WORKER_URL, workerData: mapper, name: 'mapping worker',
+    decode: (m) => ({ out: Buffer.from(m.out, 0, m.outLength), meta: new Int32Array(m.meta), items: m.items, lines: m.lines, bad: m.bad }),
+  });
 }
 
 /** Read `input` to its end, mapping every line; resolves with the number of lines read. */
@@ -95,7 +44,7 @@ export async function mapInput(o: MapInputOptions): Promise<number> {
   const threshold = o.parallelThreshold ?? 32 * 1024;
   const maxLine = o.mapper.maxLine;
   const local = lineMapper(o.mapper);
-  let pool: Pool | null = null;
+  let pool: WorkerPool<MappedChunk> | null = null;
   const queue: Promise<MappedChunk>[] = [];
   let base = 0;
 
@@ -106,9 +55,9 @@ export async function mapInput(o: MapInputOptions): Promise<number> {
     await o.onChunk(c, b);
   };
   const dispatch = async (buf: Buffer) => {
-    if (!pool && o.jobs > 0 && buf.length >= threshold) pool = new Pool(o.jobs, o.mapper);
+    if (!pool && o.jobs > 0 && buf.length >= threshold) pool = mapperPool(o.jobs, o.mapper);
     if (pool) {
-      queue.push(pool.map(buf));
+      queue.push(pool.run(buf));
       while (queue.length >= o.jobs * 2) await take();
     } else {
       while (queue.length) await take();
@@ -122,45 +71,13 @@ export async function mapInput(o: MapInputOptions): Promise<number> {
   };
 
   try {
-    let carry: Buffer | null = null;
-    let skipping = 0; // bytes of an over-long line being dropped
-    let atStart = true; // a byte order mark is dropped there
-    for await (const chunk of o.input) {
-      let buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      if (skipping) {
-        const nl = buf.indexOf(10);
-        if (nl < 0) {
-          skipping += buf.length;
-          continue;
-        }
-        overlong(skipping + nl);
-        skipping = 0;
-        buf = buf.subarray(nl + 1);
-      }
-      if (carry) buf = Buffer.concat([carry, buf]);
-      carry = null;
-      if (atStart && buf.length >= 3) {
-        atStart = false;
-        buf = buf.subarray(bomLength(buf));
-      }
-      const last = buf.lastIndexOf(10);
-      if (last < 0) {
-        if (buf.length > maxLine) skipping = buf.length;
-        else carry = Buffer.from(buf);
-        continue;
-      }
-      if (last + 1 < buf.length) {
-        const rest = buf.subarray(last + 1);
-        if (rest.length > maxLine) skipping = rest.length;
-        else carry = Buffer.from(rest);
-      }
-      await dispatch(buf.subarray(0, last + 1));
+    for await (const cut of cutLines(o.input, maxLine)) {
+      if (cut.body) await dispatch(cut.body);
+      else overlong(cut.overlong);
     }
-    if (skipping) overlong(skipping);
-    else if (carry) await dispatch(carry.subarray(atStart ? bomLength(carry) : 0));
     while (queue.length) await take();
   } finally {
-    if (pool) await (pool as Pool).close();
+    if (pool) await (pool as WorkerPool<MappedChunk>).close();
   }
   return base;
 }

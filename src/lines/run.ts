@@ -9,10 +9,11 @@
 // Processors that keep state across lines declare `parallel: false` and
 // always run here. No `process`: streams, options and callbacks only.
 import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import type { Writable } from 'node:stream';
 import { processChunk, type ChunkResult, type Diag, type LineProcessor } from './chunk.js';
-import { MAX_LINE, bomLength } from '../ndjson.js';
+import { MAX_LINE } from '../ndjson.js';
+import { cutLines } from './cut.js';
+import { WorkerPool } from './pool.js';
 import type { Source } from '../input.js';
 
 export interface ProcessorSpec {
@@ -53,75 +54,19 @@ interface PoolResult extends ChunkResult {
   recycle?: ArrayBuffer;
 }
 
-interface Pending { resolve(r: PoolResult): void; reject(e: Error): void }
-
 /** Worker threads running one processor; chunks go to the least busy. */
-class Pool {
-  private workers: { w: Worker; busy: number }[] = [];
-  private pending = new Map<number, Pending>();
-  private nextId = 0;
-  private failure: Error | null = null;
-
-  constructor(n: number, spec: ProcessorSpec, maxLine: number) {
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(WORKER_URL, { workerData: { module: spec.module, options: spec.options, maxLine } });
-      const slot = { w, busy: 0 };
-      w.on('message', (m) => {
-        if (m.ready) return;
-        const p = this.pending.get(m.id);
-        if (!p) return;
-        this.pending.delete(m.id);
-        slot.busy--;
-        if (m.error) return p.reject(new Error(`worker: ${m.error}`));
-        const whole = m.buf instanceof ArrayBuffer;
-        p.resolve({
-          out: whole ? Buffer.from(m.buf, 0, m.length) : Buffer.from(m.buf.buffer, m.buf.byteOffset, m.length),
-          lines: m.lines, bad: m.bad, diags: m.diags,
-          recycle: whole ? m.buf : undefined,
-        });
-      });
-      w.on('error', (e) => this.fail(e));
-      w.on('exit', (code) => { if (code !== 0 && !this.closing) this.fail(new Error(`worker exited with code ${code}`)); });
-      this.workers.push(slot);
-    }
-  }
-
-  private closing = false;
-
-  private fail(e: Error): void {
-    this.failure ??= e;
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
-  }
-
-  /** Memory that came back from the workers, for the next chunks (fresh memory costs page faults). */
-  private free: ArrayBuffer[] = [];
-
-  recycle(ab: ArrayBuffer): void {
-    if (this.free.length < this.workers.length * 3) this.free.push(ab);
-  }
-
-  run(buf: Buffer): Promise<PoolResult> {
-    if (this.failure) return Promise.reject(this.failure);
-    let slot = this.workers[0];
-    for (const s of this.workers) if (s.busy < slot.busy) slot = s;
-    // A copy the worker can own: the input chunk may share memory with others.
-    let ab: ArrayBuffer | undefined;
-    while ((ab = this.free.pop()) && ab.byteLength < buf.length + 1);
-    if (!ab) ab = new ArrayBuffer(Math.max(buf.length + 4096, 2 << 20));
-    buf.copy(Buffer.from(ab));
-    const id = this.nextId++;
-    slot.busy++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      slot.w.postMessage({ id, buf: ab, length: buf.length }, [ab]);
-    });
-  }
-
-  async close(): Promise<void> {
-    this.closing = true;
-    await Promise.all(this.workers.map((s) => s.w.terminate()));
-  }
+function processorPool(n: number, spec: ProcessorSpec, maxLine: number): WorkerPool<PoolResult> {
+  return new WorkerPool<PoolResult>({
+    size: n, url: WORKER_URL, workerData: { module: spec.module, options: spec.options, maxLine }, name: 'worker', minBuffer: 2 << 20,
+    decode: (m) => {
+      const whole = m.buf instanceof ArrayBuffer;
+      return {
+        out: whole ? Buffer.from(m.buf, 0, m.length) : Buffer.from(m.buf.buffer, m.buf.byteOffset, m.length),
+        lines: m.lines, bad: m.bad, diags: m.diags,
+        recycle: whole ? m.buf : undefined,
+      };
+    },
+  });
 }
 
 const READ_SIZE = 1 << 20;
@@ -209,7 +154,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
   const threshold = o.parallelThreshold ?? 32 * 1024;
   const mod = await import(o.spec.module);
   const local: LineProcessor = await mod.createProcessor(o.spec.options);
-  let pool: Pool | null = null;
+  let pool: WorkerPool<PoolResult> | null = null;
   const counts: RunCounts = { lines: 0, bad: 0, failedSources: 0 };
   const stopped = () => !!o.signal?.aborted || o.out.destroyed;
 
@@ -229,13 +174,13 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         if (r.out.length && !stopped()) {
           const ab = r.recycle;
           // The memory is reused once written, not before.
-          const more = o.out.write(r.out, ab && pool ? () => (pool as Pool).recycle(ab) : undefined);
+          const more = o.out.write(r.out, ab && pool ? () => (pool as WorkerPool<PoolResult>).recycle(ab) : undefined);
           if (!more) await waitDrain(o.out, o.signal);
-        } else if (r.recycle && pool) (pool as Pool).recycle(r.recycle);
+        } else if (r.recycle && pool) (pool as WorkerPool<PoolResult>).recycle(r.recycle);
       };
       const drainOne = async () => emit(await queue.shift()!);
       const dispatch = async (body: Buffer) => {
-        if (!pool && o.jobs > 0 && o.spec.parallel && body.length >= threshold) pool = new Pool(o.jobs, o.spec, maxLine);
+        if (!pool && o.jobs > 0 && o.spec.parallel && body.length >= threshold) pool = processorPool(o.jobs, o.spec, maxLine);
         if (pool) {
           queue.push(pool.run(body));
           while (queue.length >= o.jobs * 2) await drainOne();
@@ -257,41 +202,12 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         counts.failedSources++;
         continue;
       }
-      let carry: Buffer | null = null;
-      let skipping = 0; // bytes of an over-long line being dropped, 0 when not
-      let atStart = true; // a byte order mark is dropped there
       try {
-        for await (const chunk of chunks) {
+        for await (const cut of cutLines(chunks, maxLine)) {
           if (stopped()) break;
-          let buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          if (skipping) {
-            const nl = buf.indexOf(10);
-            if (nl < 0) { skipping += buf.length; continue; }
-            overlong(skipping + nl);
-            skipping = 0;
-            buf = buf.subarray(nl + 1);
-          }
-          if (carry) buf = Buffer.concat([carry, buf]);
-          carry = null;
-          if (atStart && buf.length >= 3) {
-            atStart = false;
-            buf = buf.subarray(bomLength(buf));
-          }
-          const last = buf.lastIndexOf(10);
-          if (last < 0) {
-            if (buf.length > maxLine) skipping = buf.length;
-            else carry = Buffer.from(buf);
-            continue;
-          }
-          if (last + 1 < buf.length) {
-            const rest = buf.subarray(last + 1);
-            if (rest.length > maxLine) skipping = rest.length;
-            else carry = Buffer.from(rest);
-          }
-          await dispatch(buf.subarray(0, last + 1));
+          if (cut.body) await dispatch(cut.body);
+          else overlong(cut.overlong);
         }
-        if (skipping) overlong(skipping);
-        else if (carry && !stopped()) await dispatch(carry.subarray(atStart ? bomLength(carry) : 0));
         while (queue.length) await drainOne();
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
@@ -308,7 +224,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
       }
     }
   } finally {
-    if (pool) await (pool as Pool).close();
+    if (pool) await (pool as WorkerPool<PoolResult>).close();
   }
   return counts;
 }
