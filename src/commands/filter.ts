@@ -99,7 +99,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const procOptions: FilterProcessorOptions = { spec, noSelf };
   const warned = new Set<string>();
   const counts = await runLines({
-    spec: { module: new URL('../filter/processor.js', import.meta.url).href, options: procOptions, parallel: true },
+    spec: { name: 'filter', options: procOptions, parallel: true },
     sources: sourcesFrom(files, io.stdin),
     out: io.stdout,
     signal: io.signal,

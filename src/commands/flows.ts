@@ -84,7 +84,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   let counts;
   try {
     counts = await runLines({
-      spec: { module: new URL('../flows/processor.js', import.meta.url).href, options: { stage }, parallel: false },
+      spec: { name: 'flows', options: { stage }, parallel: false },
       sources: sourcesFrom(files, io.stdin),
       out: io.stdout,
       signal: io.signal,

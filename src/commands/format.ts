@@ -72,7 +72,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
 
   const counts = await runLines({
     // NoTrust's close records carry their open's uuid: that state needs one thread.
-    spec: { module: new URL('../format/processor.js', import.meta.url).href, options: spec, parallel: spec.preset !== 'notrust' },
+    spec: { name: 'format', options: spec, parallel: spec.preset !== 'notrust' },
     sources: sourcesFrom(positional, io.stdin),
     out: io.stdout,
     signal: io.signal,

@@ -14,16 +14,19 @@ import { processChunk, type ChunkResult, type Diag, type LineProcessor } from '.
 import { MAX_LINE } from '../ndjson.js';
 import { cutLines } from './cut.js';
 import { WorkerPool } from './pool.js';
+import { createProcessor, type ProcessorName, type ProcessorOptions } from './processors.js';
 import type { Source } from '../input.js';
 
-export interface ProcessorSpec {
-  /** URL of a module exporting `createProcessor(options): LineProcessor | Promise<LineProcessor>`. */
-  module: string;
-  /** Passed to createProcessor; must survive structured cloning when parallel. */
-  options: unknown;
-  /** False when the processor keeps state across lines: then it runs in one thread. */
-  parallel: boolean;
-}
+/** Which processor to run (src/lines/processors.ts), with its options. */
+export type ProcessorSpec = {
+  [K in ProcessorName]: {
+    name: K;
+    /** Must survive structured cloning when parallel. */
+    options: ProcessorOptions[K];
+    /** False when the processor keeps state across lines: then it runs in one thread. */
+    parallel: boolean;
+  }
+}[ProcessorName];
 
 export interface RunOptions {
   spec: ProcessorSpec;
@@ -57,7 +60,7 @@ interface PoolResult extends ChunkResult {
 /** Worker threads running one processor; chunks go to the least busy. */
 function processorPool(n: number, spec: ProcessorSpec, maxLine: number): WorkerPool<PoolResult> {
   return new WorkerPool<PoolResult>({
-    size: n, url: WORKER_URL, workerData: { module: spec.module, options: spec.options, maxLine }, name: 'worker', minBuffer: 2 << 20,
+    size: n, url: WORKER_URL, workerData: { name: spec.name, options: spec.options, maxLine }, name: 'worker', minBuffer: 2 << 20,
     decode: (m) => {
       const whole = m.buf instanceof ArrayBuffer;
       return {
@@ -152,8 +155,7 @@ function waitDrain(out: Writable, signal?: AbortSignal): Promise<void> {
 export async function runLines(o: RunOptions): Promise<RunCounts> {
   const maxLine = o.maxLine ?? MAX_LINE;
   const threshold = o.parallelThreshold ?? 32 * 1024;
-  const mod = await import(o.spec.module);
-  const local: LineProcessor = await mod.createProcessor(o.spec.options);
+  const local: LineProcessor = await createProcessor(o.spec.name, o.spec.options as never);
   let pool: WorkerPool<PoolResult> | null = null;
   const counts: RunCounts = { lines: 0, bad: 0, failedSources: 0 };
   const stopped = () => !!o.signal?.aborted || o.out.destroyed;

@@ -1,14 +1,14 @@
 // Worker thread side of run.ts: builds the line processor named by the main
-// thread (a module URL and its options), then turns each chunk it is sent
+// thread (a name of processors.ts and its options), then turns each chunk it is sent
 // into output bytes. Stateless between chunks apart from the processor.
 import { parentPort, workerData } from 'node:worker_threads';
 import { processChunk, type LineProcessor } from './chunk.js';
+import { createProcessor, type ProcessorName } from './processors.js';
 
-interface Init { module: string; options: unknown; maxLine: number }
+interface Init { name: ProcessorName; options: never; maxLine: number }
 
 const init = workerData as Init;
-const mod = await import(init.module);
-const proc: LineProcessor = await mod.createProcessor(init.options);
+const proc: LineProcessor = await createProcessor(init.name, init.options);
 
 parentPort!.on('message', (m: { id: number; buf: ArrayBuffer; length: number }) => {
   try {

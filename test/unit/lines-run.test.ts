@@ -32,7 +32,7 @@ async function run(sources: Source[], maxLine = 1 << 20): Promise<{ out: string;
   const sink = new Writable({ write(c, _e, cb) { out += c.toString(); cb(); } });
   const diags: string[] = [];
   const counts = await runLines({
-    spec: { module: new URL('../../src/filter/processor.js', import.meta.url).href, options: { spec: {} }, parallel: false },
+    spec: { name: 'filter', options: { spec: {} }, parallel: false },
     sources, out: sink, jobs: 0, maxLine,
     onDiag: (t) => diags.push(t),
     onSourceError: (s, e) => diags.push(`${s.name}: ${e.message}`),
