@@ -89,7 +89,7 @@ function options(argv: string[], io: IO) {
     .option('audit-rules', { type: 'boolean', default: false, description: 'With --audit: add the audit rules it needs for the run (key ctpipe-PID) and remove exactly those at exit' })
     .option('audit-window', { type: 'number', default: 30, description: 'With --audit: a call matches an event when it began at most this many ms before the event was received; an event without an owner waits as long for a late record' })
     .option('audit-daemon', { type: 'boolean', default: false, description: 'With --audit: when no audit daemon is registered, register as it (records are then not written to the kernel log); released at exit' })
-    .option('dns', { type: 'boolean', default: true, description: 'Name each flow\'s remote from the "dns" records ct-events writes (the name its client asked for, the CNAME chain, the answer\'s age) in "dns"; --no-dns passes the records on instead' })
+    .option('dns-names', { type: 'boolean', default: true, description: 'Name each flow\'s remote from the "dns" records ct-events writes (the name its client asked for, the CNAME chain, the answer\'s age) in "dns"; --no-dns-names passes the records on instead' })
     .option('pass-dns', { type: 'boolean', default: false, description: 'Also pass the "dns" records on downstream (they are used up here by default)' })
     .option('ancestry', { type: 'number', default: 4, description: 'Name the owner\'s parent and ancestors, this many processes in all ("process.parent", "process.ancestors"); 0: none' })
     .option('hash', { type: 'boolean', default: false, description: 'Add the SHA-256 of the owner\'s executable ("process.hash"), computed beside the stream and cached by file' })
@@ -141,7 +141,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   if (!Number.isInteger(hashMax) || hashMax < 1) throw new UsageError('--hash-max-bytes must be a positive whole number');
   const enrichments = [];
   if (depth > 0 || a.hash) enrichments.push(new ProcessEnrichment({ depth, hash: a.hash as boolean, hashMaxBytes: hashMax, cmdline: a.cmdline as boolean, maxEntries: Number(a['max-processes']) }));
-  if (a.dns) enrichments.push(new DnsEnrichment({ pass: a['pass-dns'] as boolean, maxFlows: Number(a['max-flows']) }));
+  if (a['dns-names']) enrichments.push(new DnsEnrichment({ pass: a['pass-dns'] as boolean, maxFlows: Number(a['max-flows']) }));
   const engine = createEngine({
     enrichments,
     cmdline: a.cmdline as boolean,

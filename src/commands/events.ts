@@ -6,7 +6,7 @@ import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type I
 import { ConntrackSource, CtnetlinkError } from '../netlink/socket.js';
 import { FLOW_EVENTS, nowTs, type FlowEventKind } from '../event.js';
 import { LineWriter } from '../event-json.js';
-import { DnsObserver } from '../dns/observer.js';
+import { DnsObserver, dnsTableName } from '../dns/observer.js';
 import type { DnsRecord } from '../event.js';
 import { trackingState, enableTracking, disableTracking, trackingTableName, eventsSysctl, TrackingError } from '../tracking.js';
 
@@ -32,12 +32,13 @@ function options(argv: string[], io: IO) {
     .option('enable-tracking', { type: 'boolean', default: false, description: 'Switch conntrack on in this network namespace with a passive nftables table (removed on exit)' })
     .option('host', { type: 'string', description: 'Value of the "host" field (default: this host\'s name)' })
     .option('stats-interval', { type: 'number', default: 0, description: 'Write a {"event":"stats"} record every N seconds (0: never; SIGUSR1: now)' })
-    .option('dns', { type: 'boolean', description: 'Observe DNS answers (an nftables table that logs packets from port 53 to an NFLOG group, removed on exit) and write them as "dns" records, for ct-attribute to name each flow\'s remote. Off by default; fails when it cannot be done' })
-    .option('dns-group', { type: 'number', default: 5300, description: 'The NFLOG group for --dns (the next ones are tried when taken)' })
+    .option('dns-names', { type: 'boolean', description: 'Observe DNS answers (an nftables table that logs packets from port 53 to an NFLOG group, removed on exit) and write them as "dns" records, for ct-attribute to name each flow\'s remote. Default: on when it can be done, else one line on stderr says why; --dns-names: fail when it cannot be done; --no-dns-names: off' })
+    .option('dns-group', { type: 'number', default: 5300, description: 'The NFLOG group for the DNS answers (the next 15 are tried when taken)' })
     .option('dns-queue', { type: 'number', default: 10000, description: 'DNS records held for a slow reader before they are counted as lost' })
     .example(`sudo ${NAME} -p tcp`, 'TCP connections as they open and close')
     .example(`sudo ${NAME} --dump -e all | jq .`, 'the current table, then every event')
     .example(`sudo ${NAME} --enable-tracking --stats-interval 60`, 'in a namespace with no conntrack rule, with a heartbeat')
+    .example(`sudo ${NAME} --no-dns-names -p tcp`, 'no DNS observation (no nftables table, no "dns" records)')
     .example(`sudo ${NAME} | ct-attribute | ct-format`, 'who opened what, readable');
   return parseArgs(y, argv, io, { '--events': '--event', '-f': '--family' });
 }
@@ -131,9 +132,12 @@ export async function main(argv: string[], io: IO): Promise<number> {
       flushLines();
     });
   };
-  if (a.dns === true) {
-    dns = new DnsObserver({
-      group: dnsGroup, table: `ctpipe_dns_${process.pid}`, host,
+  // Default: on when it can be done, one line when not; --dns-names
+  // demands it; --no-dns-names leaves the ruleset alone.
+  const wantDns = a['dns-names'] as boolean | undefined;
+  if (wantDns !== false) {
+    const observer = new DnsObserver({
+      group: dnsGroup, table: dnsTableName(process.pid), host,
       onRecord: (r) => {
         if (dnsPending.length >= dnsQueue) return loseDns(1, 'dns-queue');
         dnsPending.push(r);
@@ -143,12 +147,15 @@ export async function main(argv: string[], io: IO): Promise<number> {
       onWarning: (m) => warn(io, NAME, `dns: ${m}`),
     });
     try {
-      await dns.start();
+      await observer.start();
+      dns = observer;
     } catch (e) {
-      dns = null;
-      source.destroy();
-      if (table) await disableTracking(table).catch(() => undefined);
-      throw new Failure(`--dns: ${(e as Error).message}`);
+      if (wantDns === true) {
+        source.destroy();
+        if (table) await disableTracking(table).catch(() => undefined);
+        throw new Failure(`--dns-names: ${(e as Error).message}`);
+      }
+      warn(io, NAME, `DNS names not live: ${(e as Error).message}; flows carry no "dns" (--no-dns-names: do not try)`);
     }
   }
 
@@ -218,7 +225,10 @@ export async function main(argv: string[], io: IO): Promise<number> {
   };
   io.signals.on('SIGUSR1', onUsr1);
   const timer = statsEvery > 0 ? setInterval(requestStats, statsEvery * 1000) : null;
-  const onAbort = () => { source.close(); void dns?.close(); dns = null; };
+  // The DNS table goes on SIGTERM/SIGINT too: close() is awaited below.
+  let dnsClosed: Promise<void> | null = null;
+  const closeDns = () => (dnsClosed ??= dns ? dns.close() : Promise.resolve());
+  const onAbort = () => { source.close(); void closeDns(); };
   if (io.signal.aborted) onAbort();
   io.signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -228,7 +238,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     io.signals.off('SIGUSR1', onUsr1);
     io.signal.removeEventListener('abort', onAbort);
     source.destroy();
-    if (dns) await dns.close();
+    await closeDns();
     if (table) {
       try {
         await disableTracking(table);

@@ -13,7 +13,7 @@ const NAME = 'ct-format';
 function options(argv: string[], io: IO) {
   const width = Math.max(...PRESET_NAMES.map((n) => n.length)) + 2;
   const presets = PRESET_NAMES.map((n) => `  ${n.padEnd(width)}${PRESETS[n].description}`).join('\n');
-  const y = commandLine(NAME, `Usage: ${NAME} [options] [TEMPLATE] [file...]\n\nRender each event (ct-event(5)) from files or stdin as one line: by TEMPLATE, where <path> is a field (<src>, <reply.src>, <process.pid>, <process.cmdline>) and <path|text> gives a default, or by a preset. A first argument containing '<' is the template. Special records (overrun, stats) are written to stderr.\n\nPresets:\n${presets}`)
+  const y = commandLine(NAME, `Usage: ${NAME} [options] [TEMPLATE] [file...]\n\nRender each event (ct-event(5)) from files or stdin as one line: by TEMPLATE, where <path> is a field (<src>, <reply.src>, <process.pid>, <process.cmdline>) and <path|text> gives a default, or by a preset. A first argument containing '<' is the template. Special records (overrun, stats) are written to stderr; dns records (data for ct-attribute) are skipped.\n\nPresets:\n${presets}`)
     // Declared so that strict mode accepts the template and file arguments.
     .command('$0 [args..]', false)
     .option('template', { alias: 't', type: 'string', requiresArg: true, description: 'The template (instead of the first argument)' })

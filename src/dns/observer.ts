@@ -6,7 +6,7 @@
 // addresses becomes a `dns` record (ct-event(5)). The table only logs: no
 // verdict, policy accept; it is removed at close. Loss is counted.
 import { execFile } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { nowTs, type DnsRecord } from '../event.js';
 import { NflogSource, NflogError } from '../netlink/nflog-source.js';
 import { parseAnswerPacket } from './packet.js';
@@ -24,14 +24,36 @@ export interface DnsObserverOptions {
 
 export class DnsObserverError extends Error {}
 
-function nft(args: string[], input?: string): Promise<{ code: number; stderr: string; missing: boolean }> {
+function nft(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string; missing: boolean }> {
   return new Promise((resolve) => {
-    const child = execFile('nft', args, { timeout: 10000 }, (err, _o, stderr) => {
+    const child = execFile('nft', args, { timeout: 10000 }, (err, stdout, stderr) => {
       const e = err as NodeJS.ErrnoException | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stderr: String(stderr), missing: !!e && e.code === 'ENOENT' });
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr), missing: !!e && e.code === 'ENOENT' });
     });
     if (input !== undefined) child.stdin?.end(input);
   });
+}
+
+const TABLE_PREFIX = 'ctpipe_dns_';
+
+/** The table of the ct-events with this pid. */
+export function dnsTableName(pid: number): string {
+  return `${TABLE_PREFIX}${pid}`;
+}
+
+/**
+ * Tables left by a ct-events that was killed (SIGKILL, a crash): those of
+ * pids that no longer run are removed, so their NFLOG rules do not log to
+ * a group nobody reads for ever. A pid that runs again is left alone.
+ */
+async function removeStale(own: string, warnFn?: (m: string) => void): Promise<void> {
+  const r = await nft(['list', 'tables', 'inet']);
+  if (r.code !== 0) return;
+  for (const m of r.stdout.matchAll(/^table inet (ctpipe_dns_(\d+))$/gm)) {
+    if (m[1] === own || existsSync(`/proc/${m[2]}`)) continue;
+    const d = await nft(['delete', 'table', 'inet', m[1]!]);
+    if (d.code === 0) warnFn?.(`removed the table inet ${m[1]} of a ct-events that no longer runs`);
+  }
 }
 
 /** The rules: log answers from port 53 to `group`, in the input and forward hooks. */
@@ -80,12 +102,15 @@ export class DnsObserver {
     } catch (e) {
       throw new DnsObserverError((e as Error).message);
     }
+    await removeStale(this.opts.table, this.opts.onWarning);
     const r = await nft(['-f', '-'], dnsRules(this.opts.table, this.source.group));
     if (r.code !== 0) {
       this.source.close();
+      // nft killed after its batch went in (a signal to the process group) leaves the table.
+      if (!r.missing) await nft(['delete', 'table', 'inet', this.opts.table]);
       if (r.missing) throw new DnsObserverError("needs the 'nft' command (apt-get install nftables)");
       const why = r.stderr.split('\n').find((l) => /Error|denied|permitted/i.test(l)) ?? r.stderr.trim().split('\n')[0] ?? 'failed';
-      throw new DnsObserverError(`nft could not add table inet ${this.opts.table}: ${why.trim()}`);
+      throw new DnsObserverError(`nft could not add table inet ${this.opts.table}: ${why.trim()}${/permit|denied/i.test(why) ? ' (needs CAP_NET_ADMIN)' : ''}`);
     }
     this.installed = true;
   }

@@ -12,6 +12,8 @@ import { methodPlan, describeMethods } from '../attribute/factory.js';
 import type { MethodStatus } from '../attribute/source.js';
 import { ProcConnector } from '../netlink/cnproc.js';
 import { openSightings } from '../native/bpf.js';
+import { NflogSource } from '../netlink/nflog-source.js';
+import { dnsRules } from '../dns/observer.js';
 
 export type Status = 'pass' | 'warn' | 'fail';
 
@@ -210,6 +212,43 @@ export async function checkNft(): Promise<CheckResult> {
   return pass('nft', r.text);
 }
 
+/** What ct-events' DNS observation would meet here: an NFLOG group bound, then its rules checked by nft without applying them. */
+export type DnsProbe = () => Promise<void>;
+
+export async function probeDnsNames(): Promise<void> {
+  const src = new NflogSource({ group: 5300, tries: 16, onPacket: () => {}, onLost: () => {} });
+  try {
+    await src.start();
+  } finally {
+    src.close();
+  }
+  const r = await new Promise<{ err: NodeJS.ErrnoException | null; stderr: string }>((resolve) => {
+    const child = execFile('nft', ['--check', '-f', '-'], { timeout: 5000 }, (err, _o, stderr) => resolve({ err: err as NodeJS.ErrnoException | null, stderr: String(stderr) }));
+    child.stdin?.end(dnsRules('ctpipe_dns_check', 5300));
+  });
+  if (r.err?.code === 'ENOENT') throw new Error("the 'nft' command is missing");
+  if (r.err) {
+    const why = r.stderr.split('\n').find((l) => /Error|denied|permitted/i.test(l)) ?? r.stderr.trim().split('\n')[0] ?? r.err.message;
+    throw new Error(`nft refuses its log rules: ${why.trim()}${/permit|denied/i.test(why) ? ' (needs CAP_NET_ADMIN)' : ''}`);
+  }
+}
+
+/**
+ * dns-names: ct-events observes DNS answers by default (an nftables log
+ * rule feeding an NFLOG group) when it can; when it cannot, flows carry no
+ * `dns` name. Tried as ct-events would, nothing installed. Optional: WARN.
+ */
+export async function checkDnsNames(probe: DnsProbe = probeDnsNames): Promise<CheckResult> {
+  try {
+    await probe();
+  } catch (e) {
+    const why = (e as Error).message;
+    const fix = /CAP_NET_ADMIN/.test(why) ? GRANT_NET_ADMIN : /nft' command/.test(why) ? 'apt-get install nftables' : undefined;
+    return warn('dns-names', `ct-events cannot observe DNS answers (${why}): flows will carry no "dns" name`, fix);
+  }
+  return pass('dns-names', 'ct-events can observe DNS answers (NFLOG group bound, nft accepts its log rules): flows get the name their remote was resolved from');
+}
+
 /** ctpipe's native addon (native/): ct-events' socket, namespace lookups, the audit socket. */
 export async function checkAddon(): Promise<CheckResult> {
   try {
@@ -288,6 +327,7 @@ export async function machineChecks(ctx: CheckContext): Promise<CheckResult[]> {
     checkCapAttribute(ctx),
     checkProc(ctx),
     await checkNft(),
+    await checkDnsNames(),
     await checkAddon(),
     await checkBpf(ctx),
     await checkAttributeMethods(ctx),

@@ -64,8 +64,11 @@ export function createProcessor(o: FormatProcessorOptions): LineProcessor {
     line(text, report) {
       const ev = parseChecked(text, check, report);
       if (!ev) return null;
-      // ct-flows' records are formatted like events; other special records are notes.
+      // ct-flows' records are formatted like events; other special records
+      // are notes, but for `dns` records: ct-events writes one per DNS
+      // answer by default, as data for ct-attribute, not news for a reader.
       if (!isFlowEvent(ev) && !isFlowRecord(ev)) {
+        if (ev.event === 'dns') return null;
         report({ kind: 'note', message: describeSpecial(ev) });
         return null;
       }

@@ -167,6 +167,14 @@ test('special records go to stderr as a readable line, not into the output', asy
   assert.equal(o.stderr, 'ct-format: overrun at 2026-11-23T00:00:01.5Z on h: 12 events lost (enobufs)\nct-format: stats at 2026-11-23T00:00:02Z: received 5, written 4, lost 1, queued 0\n');
 });
 
+test('dns records (data for ct-attribute, one per DNS answer) are skipped without a word', async () => {
+  const dns = '{"ts":"2026-11-23T00:00:01Z","event":"dns","proto":"udp","client":"10.0.0.5","cport":40000,"server":"10.0.0.53","sport":53,"name":"a.test","answers":[{"addr":"10.9.9.9","ttl":60}]}\n';
+  const r = await runBin('ct-format', ['<event> <dst>'], dns + '{"ts":"2026-11-23T00:00:02Z","event":"new","id":1,"family":"ipv4","proto":"tcp","src":"10.0.0.5","sport":41000,"dst":"10.9.9.9","dport":443}\n' + dns);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'new 10.9.9.9\n');
+  assert.equal(r.stderr, '');
+});
+
 test('control characters from a process stay escaped on one line', async () => {
   const r = await runBin('ct-format', ['<process.comm> <process.cmdline>'], MIXED.split('\n').filter((l) => l.includes('evil')).join('\n'));
   assert.equal(r.stdout, 'evil\\x1b[31m evil line1\\nline2 tab\\there\n');

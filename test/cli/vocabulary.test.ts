@@ -89,3 +89,21 @@ test('help texts: no [type] glued to a description, preset names apart from thei
   const f = await runBin('ct-format', ['--help'], null);
   assert.match(f.stdout, /^ *ctrecorder-squeeze {2,}ctrecorder's squeezed line/m);
 });
+
+test('DNS: the names switch is --dns-names in ct-events and ct-attribute; --no-dns is only ct-filter\'s drop of DNS traffic; no --dns anywhere', async () => {
+  const names: string[] = [], noDns: string[] = [];
+  for (const cmd of COMMANDS) {
+    const r = await runBin(cmd, ['--help'], null);
+    assert.equal(r.code, 0, cmd);
+    if (/^ +--dns-names\b/m.test(r.stdout)) names.push(cmd);
+    if (/^ +--no-dns\b(?!-)/m.test(r.stdout)) noDns.push(cmd);
+    assert.doesNotMatch(r.stdout, /^ +--dns\b(?!-)/m, cmd);
+  }
+  assert.deepEqual(names.sort(), ['ct-attribute', 'ct-events']);
+  assert.deepEqual(noDns, ['ct-filter']);
+  for (const cmd of ['ct-events', 'ct-attribute']) {
+    const r = await runBin(cmd, ['--dns'], null);
+    assert.equal(r.code, 2, `${cmd} --dns: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^${cmd}: Unknown argument: dns`));
+  }
+});

@@ -1,7 +1,7 @@
 // Issue 20 end to end: real DNS answers, real process chains, real
 // binaries. Namespace B runs a DNS server from Debian (dnsmasq) with A,
 // AAAA and CNAME records (TTL 1 s) and a TCP sink; namespace A runs
-// `ct-events | ct-attribute --hash`, a forwarding stub resolver (dnsmasq on
+// `ct-events | ct-attribute --hash` (DNS observation on by default), a forwarding stub resolver (dnsmasq on
 // 127.0.0.53) and the clients, which resolve through libc (python's
 // getaddrinfo, getent) against B directly or through the stub, then
 // connect. Every name, ancestor, entity id and digest is asserted on the
@@ -9,10 +9,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync, rmSync, copyFileSync, chmodSync, realpathSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync, copyFileSync, chmodSync, realpathSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BIN, needRoot, sleep, delNetns, lines, PY, PY_SINK } from '../helpers.js';
+import { BIN, needRoot, sleep, delNetns, lines, PY, PY_SINK, makeNetns, enableTracking, waitFor, runBin } from '../helpers.js';
 
 const skip = needRoot();
 const A = `ctda${process.pid}`;
@@ -94,7 +94,7 @@ before(async () => {
     '--host-record=web.t.test,10.233.0.2,fd00:233::2', '--host-record=other.t.test,10.233.0.2', '--cname=alias.t.test,web.t.test']);
   daemon(A, [...dm, '--listen-address=127.0.0.53', '--server=10.233.0.2', '--cache-size=0']);
   daemon(B, [PY, '-c', PY_SINK]);
-  pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy --dns | ${BIN('ct-attribute')} --hash`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy | ${BIN('ct-attribute')} --hash`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   pipeline.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
   pipeline.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
   // bpftrace (ct-attribute's default as root) compiles for a few seconds:
@@ -142,9 +142,10 @@ test('clients resolve through libc, getent and a forwarding stub, then connect (
   conns.y = await y.done;
 });
 
-test('a shell starts python, which starts bash connecting through /dev/tcp; a pid reused; a deleted binary', { skip }, async () => {
+test('a shell starts python, which starts curl; a pid reused; a deleted binary', { skip }, async () => {
   const marker = `level2-${process.pid}`;
-  const leaf = await run(['sh', '-c', `${PY} -c 'import subprocess,sys; subprocess.run(["bash", "-c", "exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; read -t 0.3 || true"])' ${marker}`]).done;
+  // python prints curl's pid once curl has ended (the sink closes at once: curl exits 52, which is fine).
+  const leaf = await run(['sh', '-c', `${PY} -c 'import subprocess,sys; p = subprocess.Popen(["curl", "-s", "-m", "2", "http://10.233.0.2:7000/"]); p.wait(); print(p.pid, 0, "x")' ${marker}`]).done;
   chain = { leaf: leaf.pid, marker };
   // The same pid for a new process: ns_last_pid set to pid-1 just before a fork, until the fork gets it.
   const first = await run(['bash', '-c', 'exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; read -t 0.3 || true']).done;
@@ -220,10 +221,11 @@ test('names: a TTL of 1 s expires; two clients of one address each get the name 
   assert.equal(flowOf(conns.y).dns?.name, 'other.t.test', JSON.stringify(flowOf(conns.y)));
 });
 
-test('ancestry: bash, its parent python and grandparent sh, named after all three exited', { skip }, () => {
+test('ancestry: curl, its parent python and grandparent sh, named after all three exited', { skip }, () => {
   const [ev] = flowsOfPid(chain!.leaf);
-  assert.ok(ev, `flow of bash ${chain!.leaf}`);
-  assert.equal(ev.process.comm, 'bash');
+  assert.ok(ev, `flow of curl ${chain!.leaf}`);
+  assert.equal(ev.process.comm, 'curl');
+  assert.equal(ev.process.exe, realpathSync('/usr/bin/curl'));
   const p = ev.process.parent;
   assert.equal(p?.comm, 'python3', JSON.stringify(ev.process));
   assert.equal(p.pid, ev.process.ppid);
@@ -248,11 +250,11 @@ test('entity_id: the same on a flow\'s NEW and DESTROY, another for a reused pid
 });
 
 test('hash: equals sha256sum of the binary; a deleted binary still running is flagged', { skip }, () => {
-  const bashSha = sha256sum(realpathSync('/bin/bash'));
+  const curlSha = sha256sum(realpathSync('/usr/bin/curl'));
   const [d] = flowsOfPid(chain!.leaf, 'destroy');
-  assert.equal(d?.process.hash?.sha256, bashSha, JSON.stringify(d?.process));
+  assert.equal(d?.process.hash?.sha256, curlSha, JSON.stringify(d?.process));
   const [n] = flowsOfPid(chain!.leaf);
-  assert.ok(n.process.hash.pending === true || n.process.hash.sha256 === bashSha, JSON.stringify(n.process.hash));
+  assert.ok(n.process.hash.pending === true || n.process.hash.sha256 === curlSha, JSON.stringify(n.process.hash));
   assert.equal(flowOf(conns.v4, 'destroy').process.hash.sha256, sha256sum(realpathSync(PY)));
   const [dn] = flowsOfPid(deleted!.pid);
   assert.ok(dn, `flow of the deleted binary ${deleted!.pid}: ${JSON.stringify(evs.filter((e) => e.event === 'new' && e.dport === 7000).slice(-2).map((e) => [e.process?.pid, e.process?.comm, e.process?.exe, e.attribution]))}`);
@@ -260,4 +262,128 @@ test('hash: equals sha256sum of the binary; a deleted binary still running is fl
   assert.match(dn.process.exe, / \(deleted\)$/);
   const [dd] = flowsOfPid(deleted!.pid, 'destroy');
   assert.equal(dd.process.hash.sha256, deleted!.sha, 'the running file, though deleted');
+});
+
+test('ct-flows carries the name, entity_id, lineage and digest into the flow records', { skip }, async () => {
+  const r = await runBin('ct-flows', [], out);
+  assert.equal(r.code, 0, r.stderr);
+  const flows = lines(r.stdout).filter((e) => e.event === 'flow' && e.proto === 'tcp' && e.dport === 7000);
+  const v4 = flows.find((f) => f.sport === conns.v4.sport);
+  assert.ok(v4, 'the flow record of the IPv4 client');
+  assert.deepEqual(v4.dns, flowOf(conns.v4).dns);
+  assert.equal(v4.process.entity_id, flowOf(conns.v4).process.entity_id);
+  const leaf = flows.find((f) => f.process?.pid === chain!.leaf);
+  assert.ok(leaf, 'the flow record of curl');
+  assert.equal(leaf.process.parent?.comm, 'python3');
+  assert.equal(leaf.process.ancestors?.[0]?.comm, 'sh');
+  const del = flows.find((f) => f.process?.pid === deleted!.pid);
+  assert.equal(del?.process.exe_deleted, true, JSON.stringify(del));
+});
+
+/** One DNS question (A) for argv[1] to argv[2]:53 over UDP; prints the answer's size. */
+const ASK = `
+import socket, struct, sys
+q = struct.pack('>HHHHHH', 0x4242, 0x0100, 1, 0, 0, 0) + b''.join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split('.')) + b'\\0' + struct.pack('>HH', 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(q, (sys.argv[2], 53))
+print(len(s.recv(4096)), flush=True)
+`;
+
+/** ct-events alone in `ns` (ip netns exec, env, sh and node exec in turn: the spawned pid is ct-events'). */
+function events(ns: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn('ip', ['netns', 'exec', ns, BIN('ct-events'), '-e', 'new', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const r = { child, out: '', err: '', closed: null as unknown as Promise<number | null> };
+  child.stdout!.setEncoding('utf8').on('data', (d) => (r.out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d) => (r.err += d));
+  r.closed = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  return r;
+}
+
+const tables = (ns: string) => execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables', 'inet'], { encoding: 'utf8' }).match(/ctpipe_dns_\d+/g) ?? [];
+
+/** Connect to the namespace's sink until ct-events shows the flow: it is then subscribed. */
+async function untilSubscribed(ns: string, r: { out: string }): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    let port: string;
+    try {
+      port = execFileSync('ip', ['netns', 'exec', ns, PY, '-c', 'import socket; s = socket.create_connection(("127.0.0.1", 7000)); print(s.getsockname()[1])'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      await sleep(200); // the sink is not listening yet
+      continue;
+    }
+    if (await waitFor(() => r.out.includes(`"sport":${port},`), 1500, 'flow').then(() => true, () => false)) return;
+  }
+  throw new Error('ct-events never showed a flow');
+}
+
+test('ct-events watches DNS by default and says nothing; --no-dns-names leaves the ruleset alone; without nft one line and the events go on, --dns-names then fails; SIGTERM and a SIGKILLed run leave no table', { skip }, async () => {
+  const ns = makeNetns('ctdnsd');
+  const bare = mkdtempSync(path.join(tmpdir(), 'ctdns-path-'));
+  const helpers: ChildProcess[] = [];
+  try {
+    enableTracking(ns);
+    execFileSync('ip', ['-n', ns, 'addr', 'add', '127.0.0.2/8', 'dev', 'lo']);
+    const dm = spawn('ip', ['netns', 'exec', ns, 'dnsmasq', '-k', '--conf-file=/dev/null', '--pid-file=', '--user=root', '--bind-interfaces', '--no-resolv', '--no-hosts', '--listen-address=127.0.0.2', '--host-record=web.d.test,10.9.9.9'], { stdio: 'ignore' });
+    helpers.push(dm, spawn('ip', ['netns', 'exec', ns, PY, '-c', PY_SINK], { stdio: 'ignore' }));
+    const ask = () => execFileSync('ip', ['netns', 'exec', ns, PY, '-c', ASK, 'web.d.test', '127.0.0.2'], { encoding: 'utf8' });
+    await waitFor(() => { try { ask(); return true; } catch { return false; } }, 10000, 'dnsmasq');
+
+    // Default: on, silent; the answer is a dns record; SIGTERM removes the table.
+    const on = events(ns, []);
+    await untilSubscribed(ns, on);
+    assert.deepEqual(tables(ns), [`ctpipe_dns_${on.child.pid}`]);
+    ask();
+    await waitFor(() => lines(on.out).some((e) => e.event === 'dns' && e.name === 'web.d.test'), 5000, 'the dns record');
+    const rec = lines(on.out).find((e) => e.event === 'dns');
+    assert.equal(rec.server, '127.0.0.2', JSON.stringify(rec));
+    assert.match(rec.client, /^127\./);
+    assert.deepEqual(rec.answers.map((x: any) => x.addr), ['10.9.9.9']);
+    on.child.kill('SIGTERM');
+    assert.equal(await on.closed, 0, on.err);
+    assert.equal(on.err, '');
+    assert.deepEqual(tables(ns), []);
+
+    // --no-dns-names: no table, no records.
+    const off = events(ns, ['--no-dns-names']);
+    await untilSubscribed(ns, off);
+    assert.deepEqual(tables(ns), []);
+    ask();
+    await sleep(500);
+    off.child.kill('SIGTERM');
+    assert.equal(await off.closed, 0, off.err);
+    assert.equal(off.err, '');
+    assert.equal(lines(off.out).filter((e) => e.event === 'dns').length, 0);
+
+    // No nft on PATH (node only): one line saying DNS names are not live, and events go on.
+    symlinkSync(process.execPath, path.join(bare, 'node'));
+    const env = { ...process.env, PATH: bare };
+    const without = events(ns, [], env);
+    await untilSubscribed(ns, without);
+    without.child.kill('SIGTERM');
+    assert.equal(await without.closed, 0, without.err);
+    assert.deepEqual(without.err.trimEnd().split('\n'), ['ct-events: DNS names not live: needs the \'nft\' command (apt-get install nftables); flows carry no "dns" (--no-dns-names: do not try)']);
+    // ... and --dns-names demands it: exit 1, one line.
+    const demand = events(ns, ['--dns-names'], env);
+    assert.equal(await demand.closed, 1);
+    assert.deepEqual(demand.err.trimEnd().split('\n'), ['ct-events: --dns-names: needs the \'nft\' command (apt-get install nftables)']);
+    assert.deepEqual(tables(ns), []);
+
+    // A SIGKILLed run leaves its table; the next run removes it, says so once, and its own goes at SIGTERM.
+    const killed = events(ns, []);
+    await untilSubscribed(ns, killed);
+    killed.child.kill('SIGKILL');
+    await killed.closed;
+    assert.deepEqual(tables(ns), [`ctpipe_dns_${killed.child.pid}`]);
+    const next = events(ns, []);
+    await untilSubscribed(ns, next);
+    assert.deepEqual(tables(ns), [`ctpipe_dns_${next.child.pid}`]);
+    next.child.kill('SIGTERM');
+    assert.equal(await next.closed, 0, next.err);
+    assert.deepEqual(next.err.trimEnd().split('\n'), [`ct-events: dns: removed the table inet ctpipe_dns_${killed.child.pid} of a ct-events that no longer runs`]);
+    assert.deepEqual(tables(ns), []);
+  } finally {
+    for (const h of helpers) h.kill('SIGKILL');
+    delNetns(ns);
+    rmSync(bare, { recursive: true, force: true });
+  }
 });

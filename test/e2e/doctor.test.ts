@@ -87,7 +87,7 @@ test('text output: one line per check, PASS/WARN/FAIL first, a fix on every othe
   try {
     const r = await doctor(ns, []);
     const out = r.stdout.trimEnd().split('\n');
-    assert.equal(out.length, 12, r.stdout);
+    assert.equal(out.length, 13, r.stdout);
     for (const l of out) {
       assert.match(l, /^(PASS|WARN|FAIL)  \S/);
       if (!l.startsWith('PASS')) assert.match(l, / -- fix: \S/);
@@ -126,6 +126,11 @@ test('as nobody without capabilities: events and cap-events fail naming CAP_NET_
     const bpf = byName(r.checks, 'attribute-methods').methods.find((x: any) => x.method === 'bpf');
     assert.deepEqual([bpf.live, bpf.why], [false, 'missing CAP_BPF and CAP_PERFMON']);
     assert.match(bpf.fix, /grant CAP_BPF and CAP_PERFMON/);
+    // ct-events' DNS observation (on by default) would not be live: a warning naming the capability.
+    const dns = byName(r.checks, 'dns-names');
+    assert.equal(dns.status, 'warn', JSON.stringify(dns));
+    assert.match(dns.detail, /CAP_NET_ADMIN/);
+    assert.match(dns.fix, /net_admin/);
     // Nothing tracked yet, and nft may not list the ruleset: an honest "cannot tell".
     assert.equal(byName(r.checks, 'tracking').status, 'warn');
   } finally {
@@ -139,7 +144,7 @@ test('as nobody with the three capabilities: every privilege check passes', { sk
     enableTracking(ns);
     const caps = '+net_admin,+dac_read_search,+sys_ptrace';
     const r = await doctor(ns, ['--json'], [...NOBODY, `--inh-caps=${caps}`, `--ambient-caps=${caps}`]);
-    for (const name of ['ctnetlink', 'events', 'tracking', 'cap-events', 'cap-attribute', 'proc']) {
+    for (const name of ['ctnetlink', 'events', 'tracking', 'cap-events', 'cap-attribute', 'proc', 'dns-names']) {
       assert.equal(byName(r.checks, name).status, 'pass', JSON.stringify(byName(r.checks, name)));
     }
     assert.match(byName(r.checks, 'proc').detail, /other users' open files are readable/);

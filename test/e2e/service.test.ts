@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, chmodSync, existsSync, copyFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, chmodSync, existsSync, copyFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, needRoot, makeNetns, delNetns, enableTracking, waitFor, lines, withoutMethods } from '../helpers.js';
@@ -231,8 +231,8 @@ test('as nobody with only the unit\'s capabilities, the service pipeline capture
     process.kill(p.child.pid!, 'SIGTERM');
     const code = await exitOf(p);
     assert.equal(code, 0, p.stderr());
-    // Nothing but the first warning-free start: no capability complaint.
-    assert.doesNotMatch(withoutMethods(p.stderr()), /CAP_|permission/i);
+    // Nothing but the first warning-free start: no capability complaint, DNS observation live.
+    assert.doesNotMatch(withoutMethods(p.stderr()), /CAP_|permission|not live/i);
     assert.match(p.stderr(), /^ct-attribute: methods: sock_diag live .*bpf live \(attached in \d+ ms; UDP sends by sock:sock_send_length\)/m, 'the service\'s CAP_BPF and CAP_PERFMON load the bpf method');
     const evs = lines(readFileSync(out, 'utf8'));
     for (const c of made) {
@@ -248,6 +248,83 @@ test('as nobody with only the unit\'s capabilities, the service pipeline capture
     if (p && p.child.exitCode === null) { try { process.kill(-p.child.pid!, 'SIGKILL'); } catch { /* gone */ } }
     listener?.kill('SIGKILL');
     delNetns(ns);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Resolve argv[1] through libc (the namespace's resolv.conf), connect to it on 7100, print "PID SPORT", hold 1.5 s. */
+const RESOLVING_CLIENT = `
+import socket, sys, os, time
+addr = socket.getaddrinfo(sys.argv[1], 7100, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+s = socket.create_connection(addr)
+print(os.getpid(), s.getsockname()[1], flush=True)
+time.sleep(1.5)
+`;
+
+test('with only the unit\'s per-stage capabilities, the enrichments work: ct-events observes DNS answers, ct-attribute --hash digests root\'s and another user\'s executables', { skip }, async () => {
+  const ns = makeNetns('ctsvd');
+  const dir = mkdtempSync(path.join(tmpdir(), 'ctsvd-'));
+  chmodSync(dir, 0o777);
+  const out = path.join(dir, 'events.ndjson');
+  const helpers: ChildProcess[] = [];
+  let p: ReturnType<typeof startPipeline> | null = null;
+  try {
+    enableTracking(ns);
+    execFileSync('ip', ['-n', ns, 'addr', 'add', '127.0.0.2/8', 'dev', 'lo']);
+    // libc in the namespace asks dnsmasq on 127.0.0.2 (ip netns exec mounts /etc/netns/NS/resolv.conf).
+    mkdirSync(`/etc/netns/${ns}`, { recursive: true });
+    writeFileSync(`/etc/netns/${ns}/resolv.conf`, 'nameserver 127.0.0.2\noptions timeout:2 attempts:2\n');
+    helpers.push(spawn('ip', ['netns', 'exec', ns, 'dnsmasq', '-k', '--conf-file=/dev/null', '--pid-file=', '--user=root', '--bind-interfaces', '--no-resolv', '--no-hosts',
+      '--listen-address=127.0.0.2', '--host-record=svc.t.test,127.0.0.1'], { stdio: 'ignore' }));
+    helpers.push(await startListener(ns));
+    const caps = unitCaps();
+    p = startPipeline(ns, [...NOBODY, `--inh-caps=${caps}`, `--ambient-caps=${caps}`], {
+      CT_EVENTS_OPTS: '-e new,destroy', CT_ATTRIBUTE_OPTS: '--hash', CT_OUTPUT: `cat > '${out}'`, TMPDIR: dir,
+    });
+    const read = () => (existsSync(out) ? readFileSync(out, 'utf8') : '');
+    await untilCaptured(ns, read, () => `stderr: ${p!.stderr()}`);
+    // ct-events, as nobody with CAP_NET_ADMIN only, installed its DNS table.
+    assert.match(execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'], { encoding: 'utf8' }), /ctpipe_dns_\d+/);
+    const made: Client[] = [];
+    for (const [as, uid] of [[[], 0], [OTHER, 1]] as const) {
+      const c = spawn('ip', ['netns', 'exec', ns, ...as, PY, '-c', RESOLVING_CLIENT, 'svc.t.test'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const line = await new Promise<string>((resolve, reject) => {
+        let o = '';
+        c.stdout!.setEncoding('utf8').on('data', (d) => { o += d; if (o.includes('\n')) resolve(o); });
+        c.on('exit', (code) => reject(new Error(`client exited ${code}`)));
+      });
+      const [pid, sport] = line.trim().split(' ').map(Number);
+      made.push({ pid: pid!, sport: sport!, proto: 'tcp', uid });
+    }
+    await waitFor(() => made.every((c) => read().includes(`"sport":${c.sport},`)), 10000, 'every connection\'s NEW');
+    // Their DESTROY too (the listener holds its ends: a flush ends them), when the digests begun at NEW are done.
+    await new Promise((r) => setTimeout(r, 2000));
+    execFileSync('ip', ['netns', 'exec', ns, 'conntrack', '-F'], { stdio: 'ignore' });
+    await waitFor(() => made.every((c) => lines(read()).some((e) => e.event === 'destroy' && e.sport === c.sport && e.dport === 7100)), 15000, 'every connection\'s DESTROY');
+    process.kill(p.child.pid!, 'SIGTERM');
+    assert.equal(await exitOf(p), 0, p.stderr());
+    assert.doesNotMatch(withoutMethods(p.stderr()), /CAP_|permission|not live/i);
+    // The DNS table went with ct-events.
+    assert.doesNotMatch(execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'], { encoding: 'utf8' }), /ctpipe_dns_/);
+    const evs = lines(read());
+    const pySha = execFileSync('sha256sum', [execFileSync('readlink', ['-f', PY], { encoding: 'utf8' }).trim()], { encoding: 'utf8' }).split(' ')[0];
+    for (const c of made) {
+      const n = evs.find((e) => e.event === 'new' && e.sport === c.sport && e.dport === 7100);
+      const d = evs.find((e) => e.event === 'destroy' && e.sport === c.sport && e.dport === 7100);
+      assert.ok(n && d, `NEW and DESTROY of ${JSON.stringify(c)}`);
+      assert.equal(n.process?.pid, c.pid, JSON.stringify(n));
+      assert.equal(n.process.uid, c.uid);
+      assert.equal(n.dns?.name, 'svc.t.test', JSON.stringify(n));
+      assert.deepEqual(d.dns, n.dns);
+      assert.match(n.process.entity_id, /^[A-Za-z0-9_-]{22}$/);
+      assert.equal(d.process.entity_id, n.process.entity_id);
+      assert.equal(d.process.hash?.sha256, pySha, JSON.stringify(d.process));
+    }
+  } finally {
+    if (p && p.child.exitCode === null) { try { process.kill(-p.child.pid!, 'SIGKILL'); } catch { /* gone */ } }
+    for (const h of helpers) h.kill('SIGKILL');
+    delNetns(ns);
+    rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseCapMask, effectiveCaps, missingCaps, CAPS } from '../../src/caps.js';
 import { parseSyslogTarget, parseEsTarget, TargetError } from '../../src/doctor/outputs.js';
-import { checkSysctl, checkCapEvents, checkCapAttribute, checkBpf, type BpfProbe } from '../../src/doctor/checks.js';
+import { checkSysctl, checkCapEvents, checkCapAttribute, checkBpf, checkDnsNames, type BpfProbe } from '../../src/doctor/checks.js';
 import { isRoot, inCI } from '../helpers.js';
 import { formatLine } from '../../src/commands/doctor.js';
 
@@ -120,4 +120,18 @@ test('bpf: missing capabilities and a failed load warn with the reason; a kernel
 test('bpf: the real programs load here as root (the check tries them as ct-attribute would)', { skip: isRoot || inCI ? false : 'needs root (CAP_BPF and CAP_PERFMON)' }, async () => {
   const r = await checkBpf({ proc: '/proc', euid: 0 });
   assert.equal(r.status, 'pass', r.detail);
+});
+
+test('dns-names: pass when ct-events could observe DNS answers; else warn with why and the fix', async () => {
+  const ok = await checkDnsNames(async () => {});
+  assert.equal(ok.status, 'pass');
+  assert.match(ok.detail, /^ct-events can observe DNS answers/);
+  const perm = await checkDnsNames(async () => { throw new Error('binding an NFLOG group needs CAP_NET_ADMIN'); });
+  assert.deepEqual([perm.status, perm.detail], ['warn', 'ct-events cannot observe DNS answers (binding an NFLOG group needs CAP_NET_ADMIN): flows will carry no "dns" name']);
+  assert.match(perm.fix!, /--ambient-caps \+net_admin/);
+  const nft = await checkDnsNames(async () => { throw new Error("the 'nft' command is missing"); });
+  assert.equal(nft.fix, 'apt-get install nftables');
+  const other = await checkDnsNames(async () => { throw new Error('binding NFLOG group 5300: errno 22'); });
+  assert.equal(other.status, 'warn');
+  assert.equal(other.fix, undefined);
 });

@@ -1,0 +1,312 @@
+// The enrichments' bench (issue 20; run as root after a build: npm run bench
+// -- enrich). Prints figures; asserts nothing. ONLY=dns,latency,throughput
+// picks parts; RUNS (default 3) runs of each, medians printed with every
+// run's figure and the load average.
+//
+// 1. dns: DNS observation under load. A real DNS server from Debian
+//    (dnsmasq, in namespace B, answering every name under b.test from its
+//    own records) answers a real load generator (dnsperf, in namespace A)
+//    at RATE queries/s (default 20,000) for SECONDS (default 5); ct-events
+//    runs in A with its defaults (DNS observation on: its own nft log rule
+//    into an NFLOG group). The truth is an nft counter of the answers that
+//    reached A's input hook; the bench counts the `dns` records ct-events
+//    wrote and the answers its overrun records say were lost, and reads
+//    ct-events' CPU from /proc/PID/stat. Baseline, same load, same script:
+//    tcpdump reading an NFLOG group fed by the same kind of log rule
+//    (`tcpdump -n -i nflog:G`, decoding each answer to text), its count
+//    from its own "captured/dropped" summary, and its CPU.
+// 2. latency: the default pipeline's added latency at idle. One event at a
+//    time (a `dns` record naming the remote, then the NEW of a live TCP
+//    connection), write -> read back, through `ct-attribute` with its
+//    defaults (DNS names, ancestry 4, entity_id), through `ct-attribute
+//    --no-dns-names --ancestry 0` (no enrichments), and through `cat` (the
+//    baseline). Steady state: the SAMPLES (1000) events after WARMUP (3000).
+// 3. throughput: ct-attribute reading a saved file of EVENTS (200,000) NEW
+//    events of 100 live TCP connections held by 20 python processes (each
+//    started by bash started by sh: a real lineage), one `dns` record per
+//    10 events, with all enrichments (`--hash --ancestry 16`, DNS names on)
+//    and with none (`--no-dns-names --ancestry 0`), alternating, one thread
+//    each: events/s and the ratio (target >= 0.8x).
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = (n) => path.join(ROOT, 'bin', n);
+const RUNS = Number(process.env.RUNS ?? 3);
+const RATE = Number(process.env.RATE ?? 20000);
+const SECONDS = Number(process.env.SECONDS ?? 5);
+const EVENTS = Number(process.env.EVENTS ?? 200000);
+const WARMUP = Number(process.env.WARMUP ?? 3000);
+const SAMPLES = Number(process.env.SAMPLES ?? 1000);
+const only = (process.env.ONLY ?? 'dns,latency,throughput').split(',');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const median = (xs) => { const a = [...xs].sort((x, y) => x - y); return a[Math.floor((a.length - 1) / 2)]; };
+if (process.getuid() !== 0) { console.log('enrich bench: needs root (network namespaces, nft)'); process.exit(0); }
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'ct-enrich-bench-'));
+const namespaces = [];
+const children = [];
+process.on('exit', () => {
+  for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+  for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  rmSync(tmp, { recursive: true, force: true });
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+function cpuSeconds(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+const sh = (cmd) => execFileSync('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+const nft = (ns, input) => execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input });
+
+// ---- 1. DNS observation -------------------------------------------------
+
+function dnsNamespaces(tag) {
+  const A = `cteA${tag}`, B = `cteB${tag}`;
+  namespaces.push(A, B);
+  sh(`ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
+      ip link add vea${tag} netns ${A} type veth peer name veb${tag} netns ${B};
+      ip -n ${A} addr add 10.232.0.1/24 dev vea${tag}; ip -n ${B} addr add 10.232.0.2/24 dev veb${tag};
+      ip -n ${A} link set vea${tag} up; ip -n ${B} link set veb${tag} up`);
+  // The truth: every answer that reaches A's input hook, counted by the kernel.
+  nft(A, 'table inet cnt {\n chain in { type filter hook input priority -300; policy accept; udp sport 53 counter; }\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n');
+  return { A, B };
+}
+
+function answersCounted(A) {
+  const t = execFileSync('ip', ['netns', 'exec', A, 'nft', 'list', 'chain', 'inet', 'cnt', 'in'], { encoding: 'utf8' });
+  return Number(/udp sport 53 counter packets (\d+)/.exec(t)[1]);
+}
+
+async function startDnsmasq(B) {
+  const d = spawn('ip', ['netns', 'exec', B, 'dnsmasq', '-k', '--conf-file=/dev/null', '--pid-file=', '--user=root', '--bind-interfaces', '--no-resolv', '--no-hosts',
+    '--listen-address=10.232.0.2', '--address=/b.test/10.77.0.1', '--local-ttl=60', '--dns-forward-max=10000'], { stdio: 'ignore' });
+  children.push(d);
+  await sleep(300);
+  return d;
+}
+
+/** dnsperf in A at RATE for SECONDS; its own summary (sent, completed, lost, qps). */
+function dnsperf(A) {
+  const qfile = path.join(tmp, 'queries.txt');
+  writeFileSync(qfile, Array.from({ length: 1000 }, (_, i) => `n${i}.b.test A`).join('\n') + '\n');
+  const r = spawnSync('ip', ['netns', 'exec', A, 'dnsperf', '-s', '10.232.0.2', '-d', qfile, '-l', String(SECONDS), '-Q', String(RATE), '-c', '1', '-q', '500'], { encoding: 'utf8' });
+  const num = (re) => Number((re.exec(r.stdout) ?? [, 'NaN'])[1]);
+  return { sent: num(/Queries sent:\s+(\d+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/), qps: num(/Queries per second:\s+([\d.]+)/), out: r.stdout + r.stderr };
+}
+
+async function dnsRun(i) {
+  const { A, B } = dnsNamespaces(`${process.pid % 10000}${i}`);
+  await startDnsmasq(B);
+  // ct-events with its defaults: ip netns exec, env, sh and node exec in turn, so the pid is ct-events'.
+  const file = path.join(tmp, `dns-${i}.ndjson`);
+  const fd = openSync(file, 'w');
+  const ev = spawn('ip', ['netns', 'exec', A, BIN('ct-events'), '-e', 'new'], { stdio: ['ignore', fd, 'pipe'] });
+  closeSync(fd);
+  let err = '';
+  ev.stderr.on('data', (d) => (err += d));
+  children.push(ev);
+  for (let t = 0; t < 100 && !/ctpipe_dns_/.test(spawnSync('ip', ['netns', 'exec', A, 'nft', 'list', 'tables'], { encoding: 'utf8' }).stdout); t++) await sleep(100);
+  await sleep(500);
+  const before = answersCounted(A);
+  const cpu0 = cpuSeconds(ev.pid), t0 = Date.now();
+  const perf = dnsperf(A);
+  const wall = (Date.now() - t0) / 1000;
+  await sleep(1000);
+  const cpu = cpuSeconds(ev.pid) - cpu0;
+  const truth = answersCounted(A) - before;
+  ev.kill('SIGTERM');
+  await new Promise((r) => ev.once('close', r));
+  let records = 0, lost = 0;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const e = JSON.parse(line);
+    if (e.event === 'dns') records++;
+    else if (e.event === 'overrun') lost += e.lost;
+  }
+
+  // The baseline on the same load: tcpdump on an NFLOG group fed by the same rule.
+  nft(A, 'table inet tdl {\n chain in { type filter hook input priority -150; policy accept; udp sport 53 log group 5399; }\n}\n');
+  const td = spawn('ip', ['netns', 'exec', A, 'tcpdump', '-n', '-l', '-i', 'nflog:5399'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(td);
+  let tderr = '';
+  td.stderr.on('data', (d) => (tderr += d));
+  for (let t = 0; t < 100 && !/listening on/.test(tderr); t++) await sleep(100);
+  await sleep(300);
+  const tbefore = answersCounted(A);
+  const tcpu0 = cpuSeconds(td.pid);
+  const tperf = dnsperf(A);
+  await sleep(1000);
+  const tcpu = cpuSeconds(td.pid) - tcpu0;
+  const ttruth = answersCounted(A) - tbefore;
+  td.kill('SIGINT');
+  await new Promise((r) => td.once('close', r));
+  const captured = Number((/(\d+) packets captured/.exec(tderr) ?? [, 'NaN'])[1]);
+  const dropped = Number((/(\d+) packets dropped by kernel/.exec(tderr) ?? [, 'NaN'])[1]);
+  spawnSync('ip', ['netns', 'del', A]);
+  spawnSync('ip', ['netns', 'del', B]);
+  return { truth, records, lost, cpu, wall, perf, err, ttruth, captured, dropped, tcpu, tperf };
+}
+
+async function dnsBench() {
+  console.log(`DNS observation: dnsmasq (namespace B) answering dnsperf (namespace A) at ${fmt(RATE)} queries/s for ${SECONDS} s; ct-events with its defaults in A; baseline tcpdump -i nflog on the same load; ${RUNS} runs; load average ${load()}`);
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = await dnsRun(i);
+    runs.push(r);
+    const share = r.truth ? (100 * r.records) / r.truth : NaN;
+    console.log(`  run ${i + 1}: answers at A's input hook ${fmt(r.truth)} (dnsperf: ${fmt(r.perf.completed)} completed, ${fmt(r.perf.qps)} q/s); ct-events wrote ${fmt(r.records)} dns records (${share.toFixed(3)}%), overrun-counted lost ${r.lost}, missing uncounted ${r.truth - r.records - r.lost}; ct-events CPU ${(100 * r.cpu / r.wall).toFixed(1)}% of one core (${r.cpu.toFixed(2)} s over ${r.wall.toFixed(1)} s)` +
+      ` | tcpdump: answers ${fmt(r.ttruth)}, captured ${fmt(r.captured)}, dropped by kernel ${r.dropped}, CPU ${(100 * r.tcpu / r.wall).toFixed(1)}%; load ${load()}${r.err.trim() ? `\n    ct-events stderr: ${r.err.trim()}` : ''}`);
+  }
+  const m = (f) => median(runs.map(f));
+  const rate = m((r) => r.truth / SECONDS);
+  console.log(`  median: ${fmt(rate)} answers/s at the hook; ct-events recorded ${m((r) => (100 * r.records) / r.truth).toFixed(3)}% of them, lost (counted) ${m((r) => r.lost)}, uncounted ${m((r) => r.truth - r.records - r.lost)}; CPU ct-events ${m((r) => (100 * r.cpu) / r.wall).toFixed(1)}% of one core vs tcpdump ${m((r) => (100 * r.tcpu) / r.wall).toFixed(1)}% (${m((r) => r.cpu / r.tcpu).toFixed(2)}x tcpdump's CPU); tcpdump captured ${m((r) => (100 * r.captured) / r.ttruth).toFixed(3)}%; load average ${load()}`);
+}
+
+// ---- 2. Added latency at idle -------------------------------------------
+
+const pcts = (t) => {
+  const a = [...t].sort((x, y) => x - y);
+  return { p50: a[Math.floor(a.length * 0.5)], p99: a[Math.floor(a.length * 0.99)], max: a[a.length - 1] };
+};
+
+async function latencyRun() {
+  const srv = net.createServer((s) => s.on('data', () => {})).listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const port = srv.address().port;
+  const conn = net.connect(port, '127.0.0.1');
+  await new Promise((r) => conn.once('connect', r));
+  const flow = { event: 'new', family: 'ipv4', proto: 'tcp', src: '127.0.0.1', sport: conn.localPort, dst: '127.0.0.1', dport: port,
+    reply: { src: '127.0.0.1', sport: port, dst: '127.0.0.1', dport: conn.localPort }, state: 'SYN_SENT', status: ['CONFIRMED'] };
+  const total = WARMUP + SAMPLES;
+  async function measure(cmd, args) {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    const times = [];
+    let pending = null, buf = '', named = 0;
+    p.stdout.setEncoding('utf8').on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!line.includes('"event":"new"')) continue;
+        if (line.includes('"dns":{"name":"idle.b.test"')) named++;
+        if (pending) { const r = pending; pending = null; r(); }
+      }
+    });
+    for (let i = 0; i < total; i++) {
+      const ts = new Date().toISOString();
+      const rec = { ts, event: 'dns', proto: 'udp', client: '127.0.0.1', cport: 40000 + (i % 1000), server: '127.0.0.53', sport: 53, name: 'idle.b.test', answers: [{ addr: '127.0.0.1', ttl: 300 }] };
+      const t = process.hrtime.bigint();
+      await new Promise((r) => { pending = r; p.stdin.write(JSON.stringify(rec) + '\n' + JSON.stringify({ ts, ...flow, id: i + 1 }) + '\n'); });
+      times.push(Number(process.hrtime.bigint() - t) / 1e6);
+      await sleep(5);
+    }
+    p.stdin.end();
+    await new Promise((r) => p.once('close', r));
+    return { ...pcts(times.slice(WARMUP, WARMUP + SAMPLES)), named };
+  }
+  const r = {
+    full: await measure(BIN('ct-attribute'), []),
+    none: await measure(BIN('ct-attribute'), ['--no-dns-names', '--ancestry', '0']),
+    cat: await measure('cat', []),
+  };
+  conn.destroy();
+  srv.close();
+  return r;
+}
+
+async function latencyBench() {
+  console.log(`added latency at idle, one dns record + one NEW event at a time (5 ms apart), the ${SAMPLES} after ${WARMUP} (steady state); ${RUNS} runs; load average ${load()}`);
+  const runs = [];
+  const f = (x) => `p50 ${x.p50.toFixed(3)} p99 ${x.p99.toFixed(3)} max ${x.max.toFixed(3)} ms`;
+  for (let i = 0; i < RUNS; i++) {
+    const r = await latencyRun();
+    runs.push(r);
+    console.log(`  run ${i + 1}: ct-attribute (defaults: DNS names, ancestry 4) ${f(r.full)} (named ${r.full.named}/${WARMUP + SAMPLES}); --no-dns-names --ancestry 0 ${f(r.none)}; cat ${f(r.cat)}; load ${load()}`);
+  }
+  const m = (g) => median(runs.map(g));
+  console.log(`  median: added p99 over cat ${m((r) => r.full.p99 - r.cat.p99).toFixed(3)} ms with the enrichments (target < 1 ms), ${m((r) => r.none.p99 - r.cat.p99).toFixed(3)} ms without; the enrichments' own share of p99 ${m((r) => r.full.p99 - r.none.p99).toFixed(3)} ms; p50 added ${m((r) => r.full.p50 - r.cat.p50).toFixed(3)} ms; load average ${load()}`);
+}
+
+// ---- 3. Throughput with all enrichments -----------------------------------
+
+const HOLDER = `
+import socket, sys, os
+port = int(sys.argv[1])
+socks = [socket.create_connection(('127.0.0.1', port)) for _ in range(5)]
+print(' '.join(str(s.getsockname()[1]) for s in socks), flush=True)
+sys.stdin.readline()
+`;
+
+async function throughputBench() {
+  const srv = net.createServer((s) => s.on('data', () => {}).on('error', () => {})).listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const port = srv.address().port;
+  const ports = [];
+  const holders = [];
+  for (let i = 0; i < 20; i++) {
+    const h = spawn('sh', ['-c', `bash -c 'python3 -c "$0" "$1"; true' "$0" "$1"; true`, HOLDER, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    holders.push(h);
+    children.push(h);
+    const line = await new Promise((r) => h.stdout.setEncoding('utf8').once('data', r));
+    ports.push(...line.trim().split(' ').map(Number));
+  }
+  const file = path.join(tmp, 'throughput.ndjson');
+  const out = [];
+  const ts = new Date().toISOString();
+  for (let i = 0; i < EVENTS; i++) {
+    const sport = ports[i % ports.length];
+    if (i % 10 === 0) out.push(JSON.stringify({ ts, event: 'dns', proto: 'udp', client: '127.0.0.1', cport: 30000 + (i % 5000), server: '127.0.0.53', sport: 53, name: `n${i % 97}.b.test`, answers: [{ addr: '127.0.0.1', ttl: 3600 }], host: 'bench' }));
+    out.push(JSON.stringify({ ts, event: 'new', id: i + 1, family: 'ipv4', proto: 'tcp', src: '127.0.0.1', sport, dst: '127.0.0.1', dport: port,
+      reply: { src: '127.0.0.1', sport: port, dst: '127.0.0.1', dport: sport }, state: 'ESTABLISHED', status: ['CONFIRMED'], mark: 0, zone: 0, host: 'bench' }));
+  }
+  writeFileSync(file, out.join('\n') + '\n');
+  const SETS = [['all enrichments (--hash --ancestry 16, DNS names)', ['--hash', '--ancestry', '16']], ['none (--no-dns-names --ancestry 0)', ['--no-dns-names', '--ancestry', '0']]];
+  console.log(`throughput: ct-attribute reading ${fmt(EVENTS)} NEW events (+ ${fmt(EVENTS / 10)} dns records) of 100 live connections held by 20 python processes (sh > bash > python3), one thread each; ${RUNS} runs alternating; load average ${load()}`);
+  const rates = SETS.map(() => []);
+  const checks = SETS.map(() => '');
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, [, flags]] of SETS.entries()) {
+      const o = path.join(tmp, `thr-${k}.ndjson`);
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(BIN('ct-attribute'), [...flags, file], { stdio: ['ignore', openSync(o, 'w'), 'pipe'], encoding: 'utf8' });
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      rates[k].push(EVENTS / s);
+      // What the output says: attributed, named, hashed, with ancestors.
+      let ok = 0, named = 0, hashed = 0, anc = 0;
+      for (const line of readFileSync(o, 'utf8').split('\n')) {
+        if (!line.includes('"event":"new"')) continue;
+        const e = JSON.parse(line);
+        if (e.process) ok++;
+        if (e.dns) named++;
+        if (e.process?.hash?.sha256) hashed++;
+        if (e.process?.ancestors?.length) anc++;
+      }
+      checks[k] = `attributed ${fmt(ok)}, named ${fmt(named)}, hashed ${fmt(hashed)}, with ancestors ${fmt(anc)}${r.status ? `, exit ${r.status}: ${r.stderr.trim().split('\n').pop()}` : ''}`;
+      console.log(`  run ${i + 1}, ${SETS[k][0]}: ${fmt(EVENTS / s)} events/s (${s.toFixed(2)} s; ${checks[k]}); load ${load()}`);
+    }
+  }
+  const [full, none] = rates.map(median);
+  console.log(`  median: all enrichments ${fmt(full)} events/s, none ${fmt(none)} events/s: ${(full / none).toFixed(2)}x (target >= 0.8x); load average ${load()}`);
+  for (const h of holders) h.stdin.end('\n');
+  srv.close();
+}
+
+if (only.includes('dns')) await dnsBench();
+if (only.includes('latency')) await latencyBench();
+if (only.includes('throughput')) await throughputBench();
+process.exit(0);
