@@ -101,7 +101,8 @@ export class NameMap {
     // Newest first: the last answer of the best tier wins.
     for (let i = list.length - 1; i >= 0; i--) {
       const e = list[i]!;
-      if (t > e.until) continue;
+      // Expired, or an answer that came after the flow (read in the same batch of lines).
+      if (t > e.until || e.at > t) continue;
       if (e.owner === undefined) e.owner = this.queries.peek(e.query);
       const tier = owner !== undefined && e.owner === owner ? 1
         : e.client === ev.src ? 2

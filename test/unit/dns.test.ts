@@ -172,3 +172,13 @@ test('name map: bounded by addresses and answers per address', () => {
   assert.equal(m.lookup(flow('2026-01-01T00:00:01.000Z', '10.2.0.99', '8.8.8.8', 1))?.name, 'm99.test');
   assert.equal(m.lookup(flow('2026-01-01T00:00:01.000Z', '10.2.0.0', '8.8.8.8', 1)), undefined, 'beyond the last 8 answers for one address');
 });
+
+test('name map: an answer seen after a flow event never names it (records and events of one batch are taken in together)', () => {
+  const m = new NameMap();
+  m.add(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'early.test', '1.2.3.4', 60));
+  m.add(dns('2026-01-01T00:00:00.200Z', '10.0.0.5', 2222, 'late.test', '1.2.3.4', 60));
+  assert.equal(m.lookup(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '1.2.3.4', 100))?.name, 'early.test');
+  assert.equal(m.lookup(flow('2026-01-01T00:00:00.300Z', '10.0.0.5', '1.2.3.4', 100))?.name, 'late.test');
+  m.add(dns('2026-01-01T00:00:01.000Z', '10.0.0.5', 3333, 'other.test', '5.6.7.8', 60));
+  assert.equal(m.lookup(flow('2026-01-01T00:00:00.900Z', '10.0.0.5', '5.6.7.8', 100)), undefined);
+});
