@@ -37,6 +37,15 @@ time.sleep(0.3)
 s.close()
 `;
 
+/** A TCP server on 10.233.0.2:7003 that holds each connection 2 s, answering nothing. */
+const HOLD = `
+import socket, threading, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('10.233.0.2', 7003)); l.listen(16)
+def hold(c): time.sleep(2); c.close()
+while True:
+    c, _ = l.accept(); threading.Thread(target=hold, args=(c,), daemon=True).start()
+`;
+
 function sh(cmd: string): void {
   execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
 }
@@ -94,6 +103,7 @@ before(async () => {
     '--host-record=web.t.test,10.233.0.2,fd00:233::2', '--host-record=other.t.test,10.233.0.2', '--cname=alias.t.test,web.t.test']);
   daemon(A, [...dm, '--listen-address=127.0.0.53', '--server=10.233.0.2', '--cache-size=0']);
   daemon(B, [PY, '-c', PY_SINK]);
+  daemon(B, [PY, '-c', HOLD]);
   pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy | ${BIN('ct-attribute')} --hash`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   pipeline.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
   pipeline.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
@@ -144,8 +154,9 @@ test('clients resolve through libc, getent and a forwarding stub, then connect (
 
 test('a shell starts python, which starts curl; a pid reused; a deleted binary', { skip }, async () => {
   const marker = `level2-${process.pid}`;
-  // python prints curl's pid once curl has ended (the sink closes at once: curl exits 52, which is fine).
-  const leaf = await run(['sh', '-c', `${PY} -c 'import subprocess,sys; p = subprocess.Popen(["curl", "-s", "-m", "2", "http://10.233.0.2:7000/"]); p.wait(); print(p.pid, 0, "x")' ${marker}`]).done;
+  // python prints curl's pid once curl has ended: the server on 7003 holds each connection 2 s without
+  // answering, curl gives up after 1 s (exit 28), so it runs while its owner is looked up and its exe read.
+  const leaf = await run(['sh', '-c', `${PY} -c 'import subprocess,sys; p = subprocess.Popen(["curl", "-s", "-m", "1", "http://10.233.0.2:7003/"]); p.wait(); print(p.pid, 0, "x")' ${marker}`]).done;
   chain = { leaf: leaf.pid, marker };
   // The same pid for a new process: ns_last_pid set to pid-1 just before a fork, until the fork gets it.
   const first = await run(['bash', '-c', 'exec 3<>/dev/tcp/10.233.0.2/7000; echo $$ 0 x; read -t 0.3 || true']).done;
@@ -192,7 +203,7 @@ test('the pipeline stops cleanly and removes its DNS rules', { skip }, async () 
 });
 
 const flowOf = (c: Conn, kind = 'new') => evs.find((e) => e.event === kind && e.proto === 'tcp' && e.sport === c.sport && e.dport === 7000);
-const flowsOfPid = (pid: number, kind = 'new') => evs.filter((e) => e.event === kind && e.proto === 'tcp' && e.dport === 7000 && e.process?.pid === pid);
+const flowsOfPid = (pid: number, kind = 'new') => evs.filter((e) => e.event === kind && e.proto === 'tcp' && (e.dport === 7000 || e.dport === 7003) && e.process?.pid === pid);
 
 test('names: the question, the CNAME chain, the answer\'s age, the server; IPv4 and IPv6', { skip }, () => {
   for (const k of ['v4', 'v6', 'stub6']) {
@@ -267,7 +278,7 @@ test('hash: equals sha256sum of the binary; a deleted binary still running is fl
 test('ct-flows carries the name, entity_id, lineage and digest into the flow records', { skip }, async () => {
   const r = await runBin('ct-flows', [], out);
   assert.equal(r.code, 0, r.stderr);
-  const flows = lines(r.stdout).filter((e) => e.event === 'flow' && e.proto === 'tcp' && e.dport === 7000);
+  const flows = lines(r.stdout).filter((e) => e.event === 'flow' && e.proto === 'tcp' && (e.dport === 7000 || e.dport === 7003));
   const v4 = flows.find((f) => f.sport === conns.v4.sport);
   assert.ok(v4, 'the flow record of the IPv4 client');
   assert.deepEqual(v4.dns, flowOf(conns.v4).dns);
@@ -290,8 +301,8 @@ print(len(s.recv(4096)), flush=True)
 `;
 
 /** ct-events alone in `ns` (ip netns exec, env, sh and node exec in turn: the spawned pid is ct-events'). */
-function events(ns: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn('ip', ['netns', 'exec', ns, BIN('ct-events'), '-e', 'new', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+function events(ns: string, args: string[], pathEnv?: string) {
+  const child = spawn('ip', ['netns', 'exec', ns, ...(pathEnv ? ['env', `PATH=${pathEnv}`] : []), BIN('ct-events'), '-e', 'new', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const r = { child, out: '', err: '', closed: null as unknown as Promise<number | null> };
   child.stdout!.setEncoding('utf8').on('data', (d) => (r.out += d));
   child.stderr!.setEncoding('utf8').on('data', (d) => (r.err += d));
@@ -356,14 +367,13 @@ test('ct-events watches DNS by default and says nothing; --no-dns-names leaves t
 
     // No nft on PATH (node only): one line saying DNS names are not live, and events go on.
     symlinkSync(process.execPath, path.join(bare, 'node'));
-    const env = { ...process.env, PATH: bare };
-    const without = events(ns, [], env);
+    const without = events(ns, [], bare);
     await untilSubscribed(ns, without);
     without.child.kill('SIGTERM');
     assert.equal(await without.closed, 0, without.err);
     assert.deepEqual(without.err.trimEnd().split('\n'), ['ct-events: DNS names not live: needs the \'nft\' command (apt-get install nftables); flows carry no "dns" (--no-dns-names: do not try)']);
     // ... and --dns-names demands it: exit 1, one line.
-    const demand = events(ns, ['--dns-names'], env);
+    const demand = events(ns, ['--dns-names'], bare);
     assert.equal(await demand.closed, 1);
     assert.deepEqual(demand.err.trimEnd().split('\n'), ['ct-events: --dns-names: needs the \'nft\' command (apt-get install nftables)']);
     assert.deepEqual(tables(ns), []);
