@@ -7,6 +7,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import type { ProcessInfo, ProcessRef } from '../event.js';
 import { BoundedMap } from '../lru.js';
 import { bootId, entityId } from './entity.js';
+import { bootTimeMs } from './process.js';
 
 const CLK_TCK = 100; // USER_HZ on every Linux architecture ctpipe runs on
 
@@ -67,15 +68,7 @@ export class Ancestry {
   }
 
   private bootTime(): number {
-    if (this.bootMs === null) {
-      try {
-        const m = /^btime (\d+)$/m.exec(readFileSync(`${this.proc}/stat`, 'utf8'));
-        this.bootMs = m ? Number(m[1]) * 1000 : 0;
-      } catch {
-        this.bootMs = 0;
-      }
-    }
-    return this.bootMs;
+    return (this.bootMs ??= bootTimeMs(this.proc));
   }
 
   /**

@@ -27,7 +27,15 @@ interface Cached {
   checked: number;
 }
 
-
+/** When the system booted (ms since the epoch, from `btime` in <proc>/stat), or 0 when it cannot be read. */
+export function bootTimeMs(proc = '/proc'): number {
+  try {
+    const m = /^btime (\d+)$/m.exec(readFileSync(`${proc}/stat`, 'utf8'));
+    return m ? Number(m[1]) * 1000 : 0;
+  } catch {
+    return 0;
+  }
+}
 export class ProcessReader {
   private cache: BoundedMap<number, Cached>;
   private readonly proc: string;
@@ -48,15 +56,7 @@ export class ProcessReader {
   }
 
   private boot(): number {
-    if (this.bootMs === null) {
-      try {
-        const m = /^btime (\d+)$/m.exec(readFileSync(`${this.proc}/stat`, 'utf8'));
-        this.bootMs = m ? Number(m[1]) * 1000 : 0;
-      } catch {
-        this.bootMs = 0;
-      }
-    }
-    return this.bootMs;
+    return (this.bootMs ??= bootTimeMs(this.proc));
   }
 
   /** Parse /proc/PID/stat: comm may hold spaces and parentheses, so split after the last ')'. */
