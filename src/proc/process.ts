@@ -36,6 +36,7 @@ export function bootTimeMs(proc = '/proc'): number {
     return 0;
   }
 }
+
 export class ProcessReader {
   private cache: BoundedMap<number, Cached>;
   private readonly proc: string;
