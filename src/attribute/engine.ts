@@ -127,6 +127,8 @@ export class Engine {
   readonly sources: readonly Source[];
   readonly enrichments: readonly Enrichment[];
   private flows: BoundedMap<number, Rec>;
+  /** Flows with an event still being attributed, by id, across overlapping runs (see run()). */
+  private waiting = new Map<number, Promise<void>>();
   private readonly isLocal: (addr: string) => boolean;
   readonly stats: EngineStats = { ok: 0, failed: 0, cached: 0, reasons: {}, methods: {}, answers: {}, events: 0 };
 
@@ -282,12 +284,17 @@ export class Engine {
    * order of how soon their sockets may vanish (urgency()), all in one turn
    * of the event loop, so that they leave together (one sock_diag
    * datagram) and are answered most urgent first. Events of one flow are
-   * attributed in order (NEW before DESTROY). Resolves when all are done.
+   * attributed in order (NEW before DESTROY), also across batches: runs may
+   * overlap (a later batch is read and looked up while an earlier one
+   * still waits for a miss), and a later batch's event of a flow whose
+   * event still waits in an earlier one waits behind it. Resolves when all
+   * are done.
    */
   async run(events: FlowEvent[]): Promise<void> {
     this.beginBatch();
     const work: Promise<void>[] = [];
     const byId = new Map<number, Promise<void>>();
+    const waiting = this.waiting;
     const enrich = this.enrichments.length > 0;
     const pending: { p: Pending; urgency: number; at: number }[] = [];
     let ending: Set<number> | null = null;
@@ -296,10 +303,16 @@ export class Engine {
       byId.set(ev.id, q);
       work.push(q);
     };
+    const wait = (ev: FlowEvent, p: Promise<void>) => {
+      after(ev, p);
+      waiting.set(ev.id, p);
+      const done = () => { if (waiting.get(ev.id) === p) waiting.delete(ev.id); };
+      p.then(done, done);
+    };
     for (const ev of events) {
-      const prev = byId.get(ev.id);
+      const prev = byId.get(ev.id) ?? (waiting.size ? waiting.get(ev.id) : undefined);
       if (prev) {
-        after(ev, prev.then(() => this.attribute(ev)));
+        wait(ev, prev.then(() => this.attribute(ev)));
         continue;
       }
       if (this.attributeNow(ev)) {
@@ -316,7 +329,7 @@ export class Engine {
         for (const e of events) if (e.event === 'destroy') ending.add(e.id);
       }
       // The flow's later events wait behind this one, which waits for its turn.
-      after(ev, new Promise<void>((r) => (p.start = r)).then(() => this.resolve(p)));
+      wait(ev, new Promise<void>((r) => (p.start = r)).then(() => this.resolve(p)));
       pending.push({ p, urgency: urgency(ev, ending), at: pending.length });
     }
     if (pending.length > 1) pending.sort((a, b) => a.urgency - b.urgency || a.at - b.at);

@@ -224,6 +224,9 @@ function records(run: Run): string {
   return s;
 }
 
+/** Input batches being attributed at once at most (see attributeInput). */
+const MAX_BATCHES = 16;
+
 /** Engines whose want of privilege was said (once per run). */
 const warnedPermission = new WeakSet<Engine>();
 
@@ -288,13 +291,52 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     }
     return out + records(run);
   };
-  const attr = new Transform({
+  // Batches overlap: the next batch is read and its lookups go out while
+  // an earlier one still waits for a miss (the fd index's rescan yields
+  // between slices), and outputs leave in input order. At most
+  // MAX_BATCHES wait, and none is taken in while the output is full.
+  let inFlight = 0;
+  let failed = false;
+  let tail: Promise<void> = Promise.resolve();
+  let held: ((e?: Error | null) => void) | null = null;
+  // `asked`: the output side asks for more (its buffer is being emptied).
+  const release = (asked = false) => {
+    if (held && inFlight < MAX_BATCHES && (asked || attr.readableLength < attr.readableHighWaterMark)) {
+      const cb = held;
+      held = null;
+      cb();
+    }
+  };
+  const attr: Transform = new Transform({
     writableObjectMode: true,
     readableObjectMode: false,
     writableHighWaterMark: 4,
     transform(batch: Line[], _enc, cb) {
+      inFlight++;
       run.busy = true;
-      processBatch(batch).then((out) => { run.busy = false; cb(null, out || undefined); }, (e) => { run.busy = false; cb(e); });
+      const out = processBatch(batch);
+      tail = tail.then(() => out).then((text) => {
+        inFlight--;
+        run.busy = inFlight > 0;
+        if (text && !failed) attr.push(text);
+        release();
+      }, (e) => {
+        inFlight--;
+        if (!failed) {
+          failed = true;
+          attr.destroy(e as Error);
+        }
+      });
+      held = cb;
+      release();
+    },
+    read(size) {
+      release(true);
+      // Transform's own: a write that found the output full goes on now.
+      (Transform.prototype as any)._read.call(attr, size);
+    },
+    flush(cb) {
+      tail.then(() => cb(), cb);
     },
   });
   // SIGTERM: treat as end of input, so what was read is still written.

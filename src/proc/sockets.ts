@@ -37,7 +37,16 @@ export interface SocketIndexOptions {
   youngMs?: number;
   /** New pids looked at again at most (the newest). */
   maxYoung?: number;
+  /** How long the rescan of everything for find() runs before it yields (ms). */
+  sliceMs?: number;
   now?: () => number;
+}
+
+/** A rescan of every process for find(), and the misses waiting on it. */
+interface Rescan {
+  started: number;
+  waiters: Map<number, ((r: LookupResult) => void)[]>;
+  done: Promise<void>;
 }
 
 export class SocketIndex {
@@ -57,6 +66,7 @@ export class SocketIndex {
   private readonly youngMs: number;
   private readonly maxYoung: number;
   private readonly now: () => number;
+  private readonly sliceMs: number;
   readonly pids: PidWatch;
   scans = { full: 0, fresh: 0, young: 0, recent: 0, pidsRead: 0, foundYoung: 0, foundRecent: 0, foundFull: 0, learnMs: 0, fullMs: 0 };
 
@@ -67,6 +77,7 @@ export class SocketIndex {
     this.youngMs = opts.youngMs ?? 2000;
     this.maxYoung = opts.maxYoung ?? 128;
     this.now = opts.now ?? Date.now;
+    this.sliceMs = opts.sliceMs ?? 2;
     this.pids = opts.pids ?? new ListingWatch({ proc: this.proc, now: this.now });
   }
 
@@ -203,17 +214,16 @@ export class SocketIndex {
   }
 
   /**
-   * Who holds socket `inode` now. `since`: when its flow began (ms); a
-   * full rescan made before then may not have seen it.
+   * Steps 1 and 2 of a lookup (new processes, then recent socket owners):
+   * the holders found, or null when only a rescan of everything is left.
    */
-  lookup(inode: number, since?: number): LookupResult {
+  private quick(inode: number): Holder[] | null {
     let found = this.checked(inode);
-    if (found.length) return { holders: found, denied: 0 };
-    const now = this.now();
+    if (found.length) return found;
     // 1. Processes that appeared lately, newest first.
     if (!this.learned) {
       const t0 = performance.now();
-      this.learn(now);
+      this.learn(this.now());
       this.scans.learnMs += performance.now() - t0;
       this.learned = this.epochs;
     }
@@ -225,7 +235,7 @@ export class SocketIndex {
         found = this.checked(inode);
         if (found.length) {
           this.scans.foundYoung++;
-          return this.done(found);
+          return found;
         }
       }
     }
@@ -237,18 +247,34 @@ export class SocketIndex {
       found = this.checked(inode);
       if (found.length) {
         this.scans.foundRecent++;
-        return this.done(found);
+        return found;
       }
     }
+    return null;
+  }
+
+  /** Whether a rescan of everything is due for a flow that began at `since` (ms). */
+  private rescanDue(now: number, since?: number): boolean {
+    return now - this.lastFull >= this.fullEvery || (since !== undefined && this.lastFull < since);
+  }
+
+  /**
+   * Who holds socket `inode` now. `since`: when its flow began (ms); a
+   * full rescan made before then may not have seen it.
+   */
+  lookup(inode: number, since?: number): LookupResult {
+    const quick = this.quick(inode);
+    if (quick) return this.done(quick);
     // 3. Everything, unless that was done after the flow began, a moment ago.
-    if (now - this.lastFull >= this.fullEvery || (since !== undefined && this.lastFull < since)) {
+    const now = this.now();
+    if (this.rescanDue(now, since)) {
       this.lastFull = now;
       this.scans.full++;
       this.denied.clear();
       const t1 = performance.now();
       for (const pid of listPids(this.proc)) this.scanPid(pid);
       this.scans.fullMs += performance.now() - t1;
-      found = this.checked(inode);
+      const found = this.checked(inode);
       if (found.length) {
         this.scans.foundFull++;
         return this.done(found);
@@ -257,6 +283,78 @@ export class SocketIndex {
     return { holders: [], denied: this.denied.size };
   }
 
+  /**
+   * lookup() for a socket just seen alive, without holding up the caller's
+   * other work: steps 1 and 2 at once, then the rescan of everything done
+   * `sliceMs` at a time, yielding to the event loop between slices, newest
+   * pids first, and shared by every miss that waits on it (one that began
+   * after the flow did). A waiter is answered as soon as a slice finds its
+   * holder, so a later batch's lookups go out, and are answered, while an
+   * earlier miss is still searched for.
+   */
+  find(inode: number, since?: number): LookupResult | Promise<LookupResult> {
+    const quick = this.quick(inode);
+    if (quick) return this.done(quick);
+    return this.afterRescan(inode, since);
+  }
+
+  private rescan: Rescan | null = null;
+
+  private afterRescan(inode: number, since?: number): LookupResult | Promise<LookupResult> {
+    const r = this.rescan;
+    if (r && (since === undefined || r.started >= since)) {
+      return new Promise((resolve) => {
+        const w = r.waiters.get(inode);
+        if (w) w.push(resolve);
+        else r.waiters.set(inode, [resolve]);
+      });
+    }
+    // One running that began before the flow did: the next one is.
+    if (r) return r.done.then(() => this.find(inode, since));
+    if (!this.rescanDue(this.now(), since)) return { holders: [], denied: this.denied.size };
+    this.startRescan();
+    return this.afterRescan(inode, since);
+  }
+
+  private startRescan(): void {
+    const started = this.now();
+    this.lastFull = started;
+    this.scans.full++;
+    this.denied.clear();
+    let finish!: () => void;
+    const r: Rescan = { started, waiters: new Map(), done: new Promise<void>((res) => (finish = res)) };
+    this.rescan = r;
+    // New processes have the highest pids (until pid numbers wrap).
+    const pids = listPids(this.proc).sort((a, b) => b - a);
+    let i = 0;
+    const slice = () => {
+      const t0 = performance.now();
+      while (i < pids.length) {
+        // Read again even if read in this epoch: the denied count is rebuilt.
+        const pid = pids[i++];
+        if (this.epochs) this.scannedNow.add(pid);
+        this.scanPid(pid);
+        if ((i & 7) === 0 && performance.now() - t0 >= this.sliceMs) break;
+      }
+      this.scans.fullMs += performance.now() - t0;
+      for (const [inode, list] of r.waiters) {
+        const found = this.checked(inode);
+        if (!found.length && i < pids.length) continue;
+        r.waiters.delete(inode);
+        if (found.length) this.scans.foundFull++;
+        const res = found.length ? this.done(found) : { holders: [], denied: this.denied.size };
+        for (const w of list) w(res);
+      }
+      if (i < pids.length) {
+        setImmediate(slice);
+        return;
+      }
+      this.rescan = null;
+      finish();
+    };
+    // The first slice after the caller has joined as a waiter.
+    queueMicrotask(slice);
+  }
   private done(found: Holder[]): LookupResult {
     this.trim();
     return { holders: found, denied: 0 };

@@ -103,3 +103,35 @@ test('engine: a batch is announced in stream order, and looked up most urgent fi
   assert.deepEqual(log.filter((l) => l.startsWith('look')), ['look 3/new', 'look 2/new', 'look 1/new', 'look 4/update']);
   assert.equal(e.stats.cached, 1);
 });
+
+test('engine: runs may overlap; a later batch\'s event of a flow still being looked up in an earlier one waits for it and gets its answer', async () => {
+  const log: string[] = [];
+  let release!: () => void;
+  const slow = new Promise<void>((r) => (release = r));
+  const src: Source = {
+    name: 'slow',
+    wants: (_ev, rec) => !rec.process,
+    async refine<R extends Answer>(ev: FlowEvent, rec: R): Promise<R> {
+      log.push(`refine ${ev.id} ${ev.event}`);
+      // The NEW of flow 2 waits (a miss being searched for); the others answer at once.
+      if (ev.id === 2 && ev.event === 'new') await slow;
+      return ev.event === 'new' ? { ...rec, process: P, attribution: { method: 'slow', ok: true } } : { ...rec, attribution: { method: 'slow', ok: false, reason: 'socket-gone' } };
+    },
+    status: () => ({ method: 'slow', live: true }),
+  };
+  const e = new Engine({ sources: [src], isLocal: (a) => a === '10.0.0.1' });
+  const first = [flow(2), flow(4)];
+  const second = [flow(2, 'destroy'), flow(6)];
+  const r1 = e.run(first);
+  const r2 = e.run(second);
+  let secondDone = false;
+  r2.then(() => (secondDone = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(second[1].process?.pid, 42, 'the later batch\'s own flows are answered meanwhile');
+  assert.equal(secondDone, false, 'its DESTROY of flow 2 waits for the NEW');
+  release();
+  await Promise.all([r1, r2]);
+  assert.deepEqual(second[0].attribution, { method: 'slow', ok: true }, 'the DESTROY gets the NEW\'s answer from flow memory');
+  assert.equal(second[0].process?.pid, 42);
+  assert.ok(!log.includes('refine 2 destroy'), 'and is not looked up itself');
+});

@@ -171,3 +171,42 @@ test('fd index: within one batch (epoch) a young process is read once however ma
   idx.newEpoch();
   assert.deepEqual(idx.lookup(7000).holders, [{ pid: 33, fd: 3 }]);
 });
+
+test('fd index find(): a miss waits for one shared rescan done in slices, newest pids first; the event loop runs between slices', async (t) => {
+  const p = fakeProc();
+  t.after(() => p.done());
+  let now = 12_000_000;
+  // Many old processes; the holders are an old one (low pid) and a new one (high pid).
+  for (let pid = 100; pid < 400; pid++) p.spawn(pid, pid);
+  // New pids not learnt (as when the connector lost them): only a rescan finds the holders.
+  const idx = new SocketIndex({ proc: p.root, fullScanInterval: 60_000, youngMs: 2000, sliceMs: 0, now: () => now, pids: { mode: 'test', take: () => [] } });
+  idx.newEpoch();
+  assert.deepEqual(idx.lookup(1).holders, [], 'the first lookup rescans everything');
+  now += 100;
+  p.spawn(900, 900, [9900]);
+  p.open(101, 4, 9102);
+  idx.newEpoch();
+  const since = now - 10;
+  const a = idx.find(9102, since);
+  const b = idx.find(9900, since);
+  assert.ok(a instanceof Promise && b instanceof Promise, 'both wait for the rescan');
+  assert.equal(idx.scans.full, 2, 'one rescan for both misses');
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 0);
+  const order: number[] = [];
+  const [ra, rb] = await Promise.all([a.then((r) => { order.push(9102); return r; }), b.then((r) => { order.push(9900); return r; })]);
+  clearInterval(ticker);
+  assert.deepEqual(ra.holders, [{ pid: 101, fd: 4 }]);
+  assert.deepEqual(rb.holders, [{ pid: 900, fd: 3 }]);
+  assert.deepEqual(order, [9900, 9102], 'the newest pid is read first, and its waiter answered before the rescan ends');
+  assert.ok(ticks > 0, 'timers ran between slices');
+  // A socket nobody holds: the rescan that began after its flow did says so; none is started again within the interval.
+  const c = await idx.find(4444, since);
+  assert.deepEqual(c.holders, []);
+  assert.equal(idx.scans.full, 2);
+  // A flow that began after that rescan started gets one of its own.
+  now += 5;
+  p.open(102, 3, 9103);
+  assert.deepEqual((await idx.find(9103, now - 1)).holders, [{ pid: 102, fd: 3 }]);
+  assert.equal(idx.scans.full, 3);
+});

@@ -6,7 +6,7 @@
 // why, a pid is never guessed.
 import type { FlowEvent, ProcessInfo, Attribution } from '../../event.js';
 import { SockDiag, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, type SockInfo } from '../../netlink/sockdiag.js';
-import type { SocketIndex } from '../../proc/sockets.js';
+import type { LookupResult, SocketIndex } from '../../proc/sockets.js';
 import { EventWatch, type PreferredWatch } from '../../proc/pids.js';
 import { ProcConnector } from '../../netlink/cnproc.js';
 import type { ProcessReader } from '../../proc/process.js';
@@ -16,6 +16,9 @@ import type { Answer, MethodStatus, Source } from '../source.js';
 export const PROTO_NUM: Record<string, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, udplite: IPPROTO_UDPLITE };
 
 interface Endpoint { addr: string; port: number }
+
+/** A socket's owner, or why none. */
+interface Owner { process?: ProcessInfo; reason?: string; holders?: number }
 
 /** What one flow needs looked up. */
 interface Lookup {
@@ -65,7 +68,8 @@ export class SockDiagSource implements Source {
   private diag: SockDiag;
   private readonly index: SocketIndex;
   private readonly procs: ProcessReader;
-  readonly stats = { lookups: 0 };
+  /** Lookups; owners waited for (a rescan); sockets gone while their holder was searched for. */
+  readonly stats = { lookups: 0, waited: 0, goneWhileFinding: 0 };
 
   constructor(private opts: SockDiagSourceOptions) {
     this.diag = new SockDiag();
@@ -83,6 +87,8 @@ export class SockDiagSource implements Source {
    */
   async start(): Promise<void> {
     const watch = this.opts.pids;
+    // What runs now is not new; what is born from here on is, from the first miss on.
+    watch?.take();
     if (!watch || this.opts.connector === false) return;
     const c = new ProcConnector();
     const events = new EventWatch();
@@ -105,7 +111,7 @@ export class SockDiagSource implements Source {
 
   statsLine(): string {
     const x = this.index.scans;
-    return `sock_diag: lookups ${this.stats.lookups}; fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
+    return `sock_diag: lookups ${this.stats.lookups} (owners waited for ${this.stats.waited}, sockets gone meanwhile ${this.stats.goneWhileFinding}); fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
   }
 
   close(): void {
@@ -227,12 +233,8 @@ export class SockDiagSource implements Source {
   /** The process-with-inode objects handed out, reused while the same. */
   private withInode = new Map<number, { base: ProcessInfo; info: ProcessInfo }>();
 
-  private owner(sock: SockInfo, since?: number): { process?: ProcessInfo; reason?: string; holders?: number } {
-    const closed = this.closedOwner.get(sock);
-    if (closed) return { process: closed };
-    // No inode: closed by its owner (TIME_WAIT, or orphaned while it ends); no process can hold it.
-    if (sock.inode === 0) return { reason: 'socket-gone' };
-    const found = this.index.lookup(sock.inode, since);
+  /** The owner of a socket whose holders are known (or known to be none). */
+  private ownerFrom(sock: SockInfo, found: LookupResult): Owner {
     const { best, reason } = pickHolder(found.holders, found.denied, sock.uid, this.procs, this.opts);
     if (!best) return { reason };
     // One object per (process, socket): a flood from one socket shares it.
@@ -245,21 +247,74 @@ export class SockDiagSource implements Source {
     return { process: w.info, holders: found.holders.length };
   }
 
-  /** The answer from the sockets found (`a` for the originating end, `b` for the replying end). */
-  private build<R extends Answer>(rec0: R, l: Lookup, a: SockInfo | null, b: SockInfo | null): R {
-    const direction = l.direction;
-    const mine = direction === 'in' ? b : a;
-    if (!mine) return { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
-    const o = this.owner(mine, l.since);
+  /** The owner when no lookup is needed (a closed socket's, or none possible); undefined otherwise. */
+  private ownerKnown(sock: SockInfo): Owner | undefined {
+    const closed = this.closedOwner.get(sock);
+    if (closed) return { process: closed };
+    // No inode: closed by its owner (TIME_WAIT, or orphaned while it ends); no process can hold it.
+    if (sock.inode === 0) return { reason: 'socket-gone' };
+    return undefined;
+  }
+
+  /** The owner of a socket, looked up at once (the fd index's lookup: a rescan is done in full). */
+  private owner(sock: SockInfo, since?: number): Owner {
+    return this.ownerKnown(sock) ?? this.ownerFrom(sock, this.index.lookup(sock.inode, since));
+  }
+
+  /**
+   * The owner of a socket sock_diag has just seen: a miss waits for the
+   * fd index's shared rescan (find()), which leaves the event loop free
+   * between its slices for later events' lookups.
+   */
+  private ownerSoon(sock: SockInfo, since?: number): Owner | Promise<Owner> {
+    const known = this.ownerKnown(sock);
+    if (known) return known;
+    const found = this.index.find(sock.inode, since);
+    if (!(found instanceof Promise)) return this.ownerFrom(sock, found);
+    this.stats.waited++;
+    return found.then((f) => this.ownerFrom(sock, f));
+  }
+
+  /** The answer from the sockets found (`a` for the originating end, `b` for the replying end) and their owners. */
+  private answer<R extends Answer>(rec0: R, l: Lookup, mine: SockInfo | null, o: Owner | null, peer: Owner | null): R {
+    if (!mine || !o) return { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
     const rec: R = o.process
       ? { ...rec0, process: o.process, attribution: { method: 'sock_diag', ok: true } }
       : { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: o.reason, uid: mine.uid } as Attribution };
     if (o.holders && o.holders > 1) (rec.attribution as any).holders = o.holders;
-    if (direction === 'local' && b) {
-      const p = this.owner(b, l.since);
-      if (p.process) rec.peer = p.process;
-    }
+    if (l.direction === 'local' && peer?.process) rec.peer = peer.process;
     return rec;
+  }
+
+  /** build() without waiting: every owner looked up at once. */
+  private build<R extends Answer>(rec0: R, l: Lookup, a: SockInfo | null, b: SockInfo | null): R {
+    const mine = l.direction === 'in' ? b : a;
+    const o = mine ? this.owner(mine, l.since) : null;
+    const p = l.direction === 'local' && b && o ? this.owner(b, l.since) : null;
+    return this.answer(rec0, l, mine, o, p);
+  }
+
+  /**
+   * The answer for sockets sock_diag has just seen. When nobody was found
+   * holding the flow's own socket after a wait, sock_diag is asked again:
+   * a socket gone meanwhile is "socket-gone" (it closed before its holder
+   * was read), so "no-process" stays for a socket that is there and held
+   * by no process.
+   */
+  private async buildSoon<R extends Answer>(rec0: R, l: Lookup, a: SockInfo | null, b: SockInfo | null): Promise<R> {
+    const mine = l.direction === 'in' ? b : a;
+    const po = mine ? this.ownerSoon(mine, l.since) : null;
+    const pp = l.direction === 'local' && b && mine ? this.ownerSoon(b, l.since) : null;
+    const waited = po instanceof Promise;
+    const [o, p] = po instanceof Promise || pp instanceof Promise ? await Promise.all([po, pp]) : [po, pp];
+    if (waited && mine && o && !o.process && o.reason === 'no-process') {
+      const again = l.direction === 'in' ? await this.findSocketNow(l.family, l.proto, l.inLocal, l.inRemote) : await this.findSocketNow(l.family, l.proto, l.out, l.outRemote);
+      if (!again || again.inode !== mine.inode) {
+        this.stats.goneWhileFinding++;
+        return this.answer(rec0, l, mine, { reason: 'socket-gone' }, p);
+      }
+    }
+    return this.answer(rec0, l, mine, o, p);
   }
 
   async refine<R extends Answer>(ev: FlowEvent, rec0: R): Promise<R> {
@@ -270,7 +325,7 @@ export class SockDiagSource implements Source {
         l.wantOut ? this.findSocket(l.family, l.proto, l.out, l.outRemote, ev) : Promise.resolve(null),
         l.wantIn ? this.findSocket(l.family, l.proto, l.inLocal, l.inRemote, ev) : Promise.resolve(null),
       ]);
-      const rec = this.build(rec0, l, a, b);
+      const rec = await this.buildSoon(rec0, l, a, b);
       if (!rec.process && l.direction === 'in' && l.proto === IPPROTO_TCP && b) {
         // The accepted socket was closed before its owner could be read: the
         // connection was received by the listener's process.
