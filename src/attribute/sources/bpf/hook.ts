@@ -33,6 +33,8 @@ export interface PortHookOptions {
   /** How long an event waits for a sighting still on its way (ms). */
   windowMs?: number;
   cmdline?: boolean;
+  /** Hand over the sightings already waiting in the ring buffer, at once (before an event waits, and at its deadline). */
+  drain?: () => void;
   now?: () => number;
 }
 
@@ -119,8 +121,15 @@ export class PortHook {
     // An event from long ago (a saved file): nothing seen now is about it.
     if (t < now - this.table.maxAgeMs) return rec;
     this.stats.asked++;
-    const first = this.answer(ev, rec, netns, t, false);
+    let first = this.answer(ev, rec, netns, t, false);
     if (first) return first;
+    // A sighting may wait in the ring buffer while its wake-up waits for a
+    // busy event loop: taken now, not after a wait.
+    if (this.opts.drain) {
+      this.opts.drain();
+      first = this.answer(ev, rec, netns, t, false);
+      if (first) return first;
+    }
     const deadline = Math.max(now, t) + this.windowMs;
     if (deadline <= now) return this.answer(ev, rec, netns, t, true)!;
     this.stats.waited++;
@@ -130,9 +139,12 @@ export class PortHook {
       if (!set) this.waiting.set(key, (set = new Set()));
       const waiting = set;
       // Woken by each sighting of this port (it may be a later socket's), and at the deadline.
+      let settled = false;
       const look = (final: boolean) => {
+        if (settled) return;
         const r = this.answer(ev, rec, netns, t, final);
         if (!r) return;
+        settled = true;
         clearTimeout(timer);
         waiting.delete(wake);
         if (!waiting.size && this.waiting.get(key) === waiting) this.waiting.delete(key);
@@ -140,7 +152,10 @@ export class PortHook {
       };
       const wake = () => look(false);
       waiting.add(wake);
-      const timer = setTimeout(() => look(true), deadline - now);
+      const timer = setTimeout(() => {
+        this.opts.drain?.();
+        look(true);
+      }, deadline - now);
     });
   }
 

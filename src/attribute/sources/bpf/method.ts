@@ -35,7 +35,7 @@ export class BpfMethod implements Source {
   private failed: string | null = null;
 
   constructor(private opts: BpfMethodOptions) {
-    this.hook = new PortHook(new PortTable(), { procs: opts.procs, netns: opts.netns, windowMs: opts.windowMs, cmdline: opts.cmdline, cgroups: new CgroupIds() });
+    this.hook = new PortHook(new PortTable(), { procs: opts.procs, netns: opts.netns, windowMs: opts.windowMs, cmdline: opts.cmdline, cgroups: new CgroupIds(), drain: () => this.runner.drain() });
     const hook = this.hook;
     this.runner = new BpfSource({
       table: hook.table,

@@ -66,6 +66,11 @@ export class BpfSource {
     }
   }
 
+  /** Hand over the records waiting now (synchronously). */
+  drain(): void {
+    this.handle?.drain();
+  }
+
   /** Overrun records for the stream since the last call. */
   takeOverruns(): OverrunRecord[] {
     return this.overruns.length ? this.overruns.splice(0) : [];
