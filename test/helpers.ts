@@ -1,6 +1,6 @@
 // Shared test helpers: run a built command as a real process, feed it input,
 // collect its output until 'close'; namespaces for kernel tests.
-import { spawn, execFileSync, type SpawnOptions } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -80,6 +80,68 @@ export function enableTracking(ns: string): void {
   inNetns(ns, 'nft', ['-f', '-'], 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n');
 }
 
+/** Two network namespaces joined by a veth pair (see linkedNetns). */
+export interface NetnsPair {
+  /** Where a pipeline runs: 10.N.0.1 and fd00:N::1, conntrack tracking on. */
+  A: string;
+  /** The other end: 10.N.0.2 and fd00:N::2. */
+  B: string;
+  VA: string;
+  VB: string;
+  /** B's addresses. */
+  b4: string;
+  b6: string;
+}
+
+/**
+ * Namespaces A and B (named from `tag` and this process's pid) joined by
+ * veth pair VA-VB, A at 10.`net`.0.1 and fd00:`net`::1, B at .2 and ::2,
+ * with tracking on in A. `create` false only names them (a test that adds
+ * more links first). delNetns(A) and delNetns(B) remove them.
+ */
+export function linkedNetns(tag: string, net: number, create = true): NetnsPair {
+  const id = process.pid;
+  const p: NetnsPair = {
+    A: `ct${tag}a${id}`, B: `ct${tag}b${id}`, VA: `v${tag}a${id % 100000}`, VB: `v${tag}b${id % 100000}`,
+    b4: `10.${net}.0.2`, b6: `fd00:${net}::2`,
+  };
+  if (!create) return p;
+  const { A, B, VA, VB } = p;
+  execFileSync('sh', ['-c', `ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
+      ip link add ${VA} netns ${A} type veth peer name ${VB} netns ${B};
+      ip -n ${A} addr add 10.${net}.0.1/24 dev ${VA}; ip -n ${B} addr add 10.${net}.0.2/24 dev ${VB};
+      ip -n ${A} addr add fd00:${net}::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:${net}::2/64 dev ${VB} nodad;
+      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`], { stdio: 'ignore' });
+  enableTracking(A);
+  return p;
+}
+
+/** Start `python3 -c code args` in namespace `ns`; resolves with the process and the first line it prints. */
+export function startPy(ns: string, code: string, args: string[] = []): Promise<{ proc: ChildProcess; line: string }> {
+  const proc = spawn('ip', ['netns', 'exec', ns, PY, '-c', code, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => proc.stdout!.once('data', (d) => resolve({ proc, line: String(d).trim() })));
+}
+
+/**
+ * Run `python3 -c code args` in namespace `ns` (as nobody when asked) to
+ * its end; resolves with its stdout's lines split into numbers (a client
+ * prints "PID SPORT"), rejects when it fails or prints fewer than `n`.
+ */
+export function runPy(ns: string, code: string, args: string[], asNobody: boolean, n = 1): Promise<number[][]> {
+  const argv = ['netns', 'exec', ns, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []), PY, '-c', code, ...args];
+  return new Promise((resolve, reject) => {
+    const c = spawn('ip', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    c.stdout!.on('data', (d) => (out += d));
+    c.stderr!.on('data', (d) => (err += d));
+    c.on('close', (code) => {
+      const got = out.trim().split('\n').filter(Boolean).map((l) => l.split(' ').map(Number));
+      if (code !== 0 || got.length < n || got.some((x) => !x[0])) return reject(new Error(`client failed (${code}, ${got.length} of ${n} lines): ${err}`));
+      resolve(got);
+    });
+  });
+}
+
 /** ct-attribute's start-up line (which methods are live), taken out of a stderr text. */
 export function withoutMethods(stderr: string): string {
   return stderr.replace(/^ct-attribute: methods: .*\n/gm, '');
@@ -118,18 +180,24 @@ s.close()
 `;
 
 /**
- * A server for `python3 -c`: accepts TCP connections on port 7000 and
- * closes them, reads UDP datagrams on 7001, IPv4 and IPv6; prints "ready".
+ * A server for `python3 -c`: accepts TCP connections on port 7000, reads
+ * each until the client closes, then closes it (no RST, which would close
+ * a client's socket while it still holds it); reads UDP datagrams on 7001;
+ * IPv4 and IPv6; prints "ready".
  */
 export const PY_SINK = `
 import socket, threading
+def serve(c):
+    while c.recv(100): pass
+    c.close()
 def tcp(fam, addr):
     l = socket.socket(fam, socket.SOCK_STREAM)
     l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if fam == socket.AF_INET6: l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     l.bind((addr, 7000)); l.listen(128)
     while True:
-        c, _ = l.accept(); c.close()
+        c, _ = l.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
 def udp(fam, addr):
     u = socket.socket(fam, socket.SOCK_DGRAM)
     if fam == socket.AF_INET6: u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

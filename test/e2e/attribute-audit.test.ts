@@ -13,15 +13,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { BIN, needRoot, sleep, delNetns, lines, runBin, waitFor, PY_SINK } from '../helpers.js';
+import { BIN, needRoot, sleep, delNetns, lines, runBin, waitFor, PY_SINK, linkedNetns, startPy, type NetnsPair } from '../helpers.js';
 import { snapshotAudit, restoreAudit, auditctl, auditRules, auditStatus, startFakeAuditd, type AuditSnapshot, type FakeAuditd } from '../audit-state.js';
 
 const skip = needRoot();
 const PY = '/usr/bin/python3';
-const A = `ctua${process.pid}`;
-const B = `ctub${process.pid}`;
-const VA = `vua${process.pid % 100000}`;
-const VB = `vub${process.pid % 100000}`;
+let ns: NetnsPair;
 const KEEP = `keep-${process.pid}`;
 
 // Connect (TCP) or send (UDP), close, then report: by the time ct-attribute
@@ -42,7 +39,7 @@ print(os.getpid(), sport, flush=True)
 interface Client { pid: number; sport: number; proto: string; user: string }
 
 function client(proto: string, host: string, asNobody: boolean): Client {
-  const args = ['netns', 'exec', A, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []), PY, '-c', CLIENT, proto, host, proto === 'tcp' ? '7000' : '7001'];
+  const args = ['netns', 'exec', ns.A, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []), PY, '-c', CLIENT, proto, host, proto === 'tcp' ? '7000' : '7001'];
   const [pid, sport] = execFileSync('ip', args, { encoding: 'utf8' }).trim().split(' ').map(Number);
   return { pid, sport, proto, user: asNobody ? 'nobody' : 'root' };
 }
@@ -56,14 +53,8 @@ const spawned: ChildProcess[] = [];
 before(async () => {
   if (skip) return;
   snap = snapshotAudit();
-  execFileSync('sh', ['-c', `ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
-      ip link add ${VA} netns ${A} type veth peer name ${VB} netns ${B};
-      ip -n ${A} addr add 10.234.0.1/24 dev ${VA}; ip -n ${B} addr add 10.234.0.2/24 dev ${VB};
-      ip -n ${A} addr add fd00:234::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:234::2/64 dev ${VB} nodad;
-      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`], { stdio: 'ignore' });
-  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
-  server = spawn('ip', ['netns', 'exec', B, PY, '-c', PY_SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((r) => server!.stdout!.once('data', r));
+  ns = linkedNetns('u', 234);
+  server = (await startPy(ns.B, PY_SINK)).proc;
 });
 
 after(async () => {
@@ -77,8 +68,8 @@ after(async () => {
   if (fake) { fake.kill(); fake = null; }
   await sleep(200);
   restoreAudit(snap, [KEEP]);
-  delNetns(A);
-  delNetns(B);
+  delNetns(ns.A);
+  delNetns(ns.B);
 });
 
 test('ct-events | ct-attribute --audit --audit-rules: owners of connect-send-close-exit clients; nobody else\'s audit setup disturbed', { skip }, async () => {
@@ -90,7 +81,7 @@ test('ct-events | ct-attribute --audit --audit-rules: owners of connect-send-clo
   assert.equal(auditStatus().pid, fake.pid);
 
   let out = '', err = '';
-  pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy | ${BIN('ct-attribute')} --no-bpf --audit --audit-rules --stats`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  pipeline = spawn('ip', ['netns', 'exec', ns.A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy | ${BIN('ct-attribute')} --no-bpf --audit --audit-rules --stats`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   pipeline.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
   pipeline.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
   const mine = () => auditRules().filter((r) => /key=ctpipe-\d+$/.test(r) && !rulesBefore.includes(r));
@@ -106,7 +97,7 @@ test('ct-events | ct-attribute --audit --audit-rules: owners of connect-send-clo
   }
   clients.push(client('tcp', '10.234.0.2', false), client('udp', 'fd00:234::2', true));
   await sleep(800);
-  execFileSync('ip', ['netns', 'exec', A, 'conntrack', '-F'], { stdio: 'ignore' });
+  execFileSync('ip', ['netns', 'exec', ns.A, 'conntrack', '-F'], { stdio: 'ignore' });
   await sleep(800);
   process.kill(-pipeline.pid!, 'SIGINT');
   const code = await new Promise<number | null>((r) => (pipeline!.exitCode !== null ? r(pipeline!.exitCode) : pipeline!.once('close', r)));

@@ -11,13 +11,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { BIN, needRoot, sleep, delNetns, lines, PY, waitFor, withoutMethods } from '../helpers.js';
+import { BIN, needRoot, sleep, delNetns, lines, waitFor, withoutMethods, linkedNetns, startPy, runPy, PY_SINK, type NetnsPair } from '../helpers.js';
 
 const skip = needRoot();
-const A = `ctfa${process.pid}`;
-const B = `ctfb${process.pid}`;
-const VA = `vfa${process.pid % 100000}`;
-const VB = `vfb${process.pid % 100000}`;
+let ns: NetnsPair;
 
 /** argv: proto host port n hold_s. Forks n children at once; each connects (or sends) at once, prints "PID SPORT", holds, exits. */
 const FORKER = `
@@ -45,69 +42,26 @@ for k in kids: os.waitpid(k, 0)
 sys.stdout.write(os.fdopen(r).read())
 `;
 
-/** TCP on 7000 (read until the client closes, then close: no RST), UDP sink on 7001; IPv4 and IPv6. */
-const SINK = `
-import socket, threading
-def serve(c):
-    while c.recv(100): pass
-    c.close()
-def tcp(fam, addr):
-    l = socket.socket(fam, socket.SOCK_STREAM)
-    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if fam == socket.AF_INET6: l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    l.bind((addr, 7000)); l.listen(128)
-    while True:
-        c, _ = l.accept()
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
-def udp(fam, addr):
-    u = socket.socket(fam, socket.SOCK_DGRAM)
-    if fam == socket.AF_INET6: u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    u.bind((addr, 7001))
-    while True: u.recv(100)
-for f, a in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):
-    threading.Thread(target=tcp, args=(f, a), daemon=True).start()
-    threading.Thread(target=udp, args=(f, a), daemon=True).start()
-print('ready', flush=True)
-threading.Event().wait()
-`;
-
 interface Client { pid: number; sport: number; proto: string; user: string; host: string }
 
-function burst(proto: string, host: string, n: number, asNobody: boolean): Promise<Client[]> {
-  const port = proto === 'tcp' ? '7000' : '7001';
-  const args = ['netns', 'exec', A, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []), PY, '-c', FORKER, proto, host, port, String(n), '0.05'];
-  return new Promise((resolve, reject) => {
-    const c = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.stderr.on('data', (d) => (err += d));
-    c.on('close', (code) => {
-      const got = out.trim().split('\n').filter(Boolean).map((l) => l.split(' ').map(Number));
-      if (code !== 0 || got.length !== n) return reject(new Error(`forker failed (${code}, ${got.length} of ${n}): ${err}`));
-      resolve(got.map(([pid, sport]) => ({ pid, sport, proto, host, user: asNobody ? 'nobody' : 'root' })));
-    });
-  });
+async function burst(proto: string, host: string, n: number, asNobody: boolean): Promise<Client[]> {
+  const got = await runPy(ns.A, FORKER, [proto, host, proto === 'tcp' ? '7000' : '7001', String(n), '0.05'], asNobody, n);
+  return got.map(([pid, sport]) => ({ pid, sport, proto, host, user: asNobody ? 'nobody' : 'root' }));
 }
 
 let sink: ChildProcess | null = null;
 
 before(async () => {
   if (skip) return;
-  execFileSync('sh', ['-c', `ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
-      ip link add ${VA} netns ${A} type veth peer name ${VB} netns ${B};
-      ip -n ${A} addr add 10.233.0.1/24 dev ${VA}; ip -n ${B} addr add 10.233.0.2/24 dev ${VB};
-      ip -n ${A} addr add fd00:233::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:233::2/64 dev ${VB} nodad;
-      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`], { stdio: 'ignore' });
-  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctf {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
-  sink = spawn('ip', ['netns', 'exec', B, PY, '-c', SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((r) => sink!.stdout!.once('data', r));
+  ns = linkedNetns('f', 233);
+  sink = (await startPy(ns.B, PY_SINK)).proc;
 });
 
 after(() => {
   if (skip) return;
   sink?.kill('SIGKILL');
-  delNetns(A);
-  delNetns(B);
+  delNetns(ns.A);
+  delNetns(ns.B);
 });
 
 /**
@@ -124,9 +78,9 @@ function onePerFlow(clients: Client[]): Client[] {
 
 async function run(round: number): Promise<void> {
   // A flow left from an earlier round with a port a client gets again would hide its NEW event.
-  execFileSync('ip', ['netns', 'exec', A, 'conntrack', '-F'], { stdio: 'ignore' });
+  execFileSync('ip', ['netns', 'exec', ns.A, 'conntrack', '-F'], { stdio: 'ignore' });
   let out = '', err = '';
-  const pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new | ${BIN('ct-attribute')} --no-bpf`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const pipeline = spawn('ip', ['netns', 'exec', ns.A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new | ${BIN('ct-attribute')} --no-bpf`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   // When each line came out, to say how late a miss was looked up.
   const cameAt = new Map<number, number>();
   pipeline.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -139,13 +93,13 @@ async function run(round: number): Promise<void> {
     // Ready once a connection comes out attributed (ct-events subscribes after node starts: retried).
     const ready = Date.now() + 15000;
     for (;;) {
-      const warm = await burst('tcp', '10.233.0.2', 1, false);
+      const warm = await burst('tcp', ns.b4, 1, false);
       await sleep(300);
       if (out.includes(`"sport":${warm[0].sport},`)) break;
       assert.ok(Date.now() < ready, `the pipeline did not start; its stderr: ${err}`);
     }
     for (const asNobody of [false, true]) {
-      for (const [proto, host] of [['tcp', '10.233.0.2'], ['udp', '10.233.0.2'], ['tcp', 'fd00:233::2'], ['udp', 'fd00:233::2']]) {
+      for (const [proto, host] of [['tcp', ns.b4], ['udp', ns.b4], ['tcp', ns.b6], ['udp', ns.b6]]) {
         for (let i = 0; i < 2; i++) clients.push(...(await burst(proto, host, 10, asNobody)));
       }
     }

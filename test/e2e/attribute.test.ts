@@ -6,13 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT as CLIENT, withoutMethods } from '../helpers.js';
+import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT as CLIENT, withoutMethods, linkedNetns, startPy, runPy, type NetnsPair } from '../helpers.js';
 
 const skip = needRoot();
-const A = `ctaa${process.pid}`;
-const B = `ctab${process.pid}`;
-const VA = `vaa${process.pid % 100000}`;
-const VB = `vab${process.pid % 100000}`;
+let ns: NetnsPair;
 
 const SERVER = `
 import socket, sys, os, threading
@@ -36,30 +33,16 @@ print(os.getpid(), flush=True)
 threading.Event().wait()
 `;
 
-function sh(cmd: string): void {
-  execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
-}
-
 interface Client { pid: number; sport: number; proto: string; user: string }
 
-function client(proto: string, host: string, port: number, hold: number, asNobody = false): Promise<Client> {
-  const args = ['netns', 'exec', A, ...(asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []), PY, '-c', CLIENT, proto, host, String(port), String(hold)];
-  return new Promise((resolve, reject) => {
-    const c = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.stderr.on('data', (d) => (err += d));
-    c.on('close', (code) => {
-      const [pid, sport] = out.trim().split(' ').map(Number);
-      if (code !== 0 || !pid) return reject(new Error(`client failed (${code}): ${err}`));
-      resolve({ pid, sport, proto, user: asNobody ? 'nobody' : 'root' });
-    });
-  });
+async function client(proto: string, host: string, port: number, hold: number, asNobody = false): Promise<Client> {
+  const [[pid, sport]] = await runPy(ns.A, CLIENT, [proto, host, String(port), String(hold)], asNobody);
+  return { pid, sport, proto, user: asNobody ? 'nobody' : 'root' };
 }
 
-function startServer(ns: string, tcpPort: number, udpPort: number): Promise<{ proc: ChildProcess; pid: number }> {
-  const proc = spawn('ip', ['netns', 'exec', ns, PY, '-c', SERVER, String(tcpPort), String(udpPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve) => proc.stdout!.once('data', (d) => resolve({ proc, pid: Number(String(d).trim()) })));
+async function startServer(where: string, tcpPort: number, udpPort: number): Promise<{ proc: ChildProcess; pid: number }> {
+  const { proc, line } = await startPy(where, SERVER, [String(tcpPort), String(udpPort)]);
+  return { proc, pid: Number(line) };
 }
 
 let pipeline: ChildProcess | null = null;
@@ -70,15 +53,10 @@ let serverA: { proc: ChildProcess; pid: number } | null = null;
 
 before(async () => {
   if (skip) return;
-  sh(`ip netns add ${A}; ip netns add ${B}; ip -n ${A} link set lo up; ip -n ${B} link set lo up;
-      ip link add ${VA} netns ${A} type veth peer name ${VB} netns ${B};
-      ip -n ${A} addr add 10.232.0.1/24 dev ${VA}; ip -n ${B} addr add 10.232.0.2/24 dev ${VB};
-      ip -n ${A} addr add fd00:232::1/64 dev ${VA} nodad; ip -n ${B} addr add fd00:232::2/64 dev ${VB} nodad;
-      ip -n ${A} link set ${VA} up; ip -n ${B} link set ${VB} up`);
-  execFileSync('ip', ['netns', 'exec', A, 'nft', '-f', '-'], { input: 'table inet ctt {\n chain out { type filter hook output priority 0; policy accept; ct state new counter; }\n}\n' });
-  serverB = await startServer(B, 7000, 7001);
-  serverA = await startServer(A, 8000, 8001);
-  pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy | ${BIN('ct-attribute')}`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  ns = linkedNetns('a', 232);
+  serverB = await startServer(ns.B, 7000, 7001);
+  serverA = await startServer(ns.A, 8000, 8001);
+  pipeline = spawn('ip', ['netns', 'exec', ns.A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy | ${BIN('ct-attribute')}`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   pipeline.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
   pipeline.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
   await sleep(1500);
@@ -91,14 +69,14 @@ after(async () => {
   }
   serverA?.proc.kill('SIGKILL');
   serverB?.proc.kill('SIGKILL');
-  delNetns(A);
-  delNetns(B);
+  delNetns(ns.A);
+  delNetns(ns.B);
 });
 
 /** Stop the pipeline the way a user does (Ctrl-C to its process group) and return what it wrote. */
 async function finish(): Promise<any[]> {
   // Flush the table: the DESTROY events of every flow follow.
-  execFileSync('ip', ['netns', 'exec', A, 'conntrack', '-F'], { stdio: 'ignore' });
+  execFileSync('ip', ['netns', 'exec', ns.A, 'conntrack', '-F'], { stdio: 'ignore' });
   await sleep(1000);
   process.kill(-pipeline!.pid!, 'SIGINT');
   const code = await new Promise<number | null>((r) => (pipeline!.exitCode !== null ? r(pipeline!.exitCode) : pipeline!.once('close', r)));
@@ -122,7 +100,7 @@ test('ct-events | ct-attribute names the process and user of real connections, a
   // Inbound: from B to the server in A.
   const inbound: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const r = execFileSync('ip', ['netns', 'exec', B, PY, '-c', CLIENT, 'tcp', '10.232.0.1', '8000', '0.2'], { encoding: 'utf8' });
+    const r = execFileSync('ip', ['netns', 'exec', ns.B, PY, '-c', CLIENT, 'tcp', '10.232.0.1', '8000', '0.2'], { encoding: 'utf8' });
     inbound.push(Number(r.trim().split(' ')[1]));
   }
   await sleep(800);
