@@ -112,8 +112,8 @@ function score(file, clients) {
   return { seen, right, wrong, shared, missed };
 }
 
-// The matrix: method sets (columns: the default, as root with bpftrace
-// installed; --no-bpf; the packaged service's capability set, as nobody
+// The matrix: method sets (columns: the default, as root, where the bpf
+// method loads the addon's own BPF programs through libbpf; --no-bpf; the packaged service's capability set, as nobody
 // through setpriv; and the per-event /proc scan baseline), all fed the same
 // ct-events stream, against client kinds (rows), without and with two CPU
 // hogs beside the pipeline. Each cell is the median of REPEAT runs of
@@ -145,7 +145,8 @@ async function cell(kind, hogCount, rep) {
   const tag = `${kind.proto}-${kind.hold}-${kind.at}-${kind.nobody ? 'n' : 'r'}-${kind.host.includes(':') ? 6 : 4}-h${hogCount}-${rep}`;
   const files = Object.fromEntries(COLUMNS.map(([, k]) => [k, path.join(tmp, `${k}-${tag}.ndjson`)]));
   const p = startMatrixPipeline(files);
-  // bpftrace compiles and attaches its probes first (about a second of CPU).
+  // Four node processes start on two shared cores, the bpf method loads and
+  // attaches the addon's programs, ct-events subscribes: all before the first client.
   await sleep(4000);
   const h = hogs(hogCount);
   await sleep(200);
@@ -196,7 +197,7 @@ async function rates() {
 }
 
 async function flood() {
-  // As ct-attribute runs by default here (with --bpf when bpftrace is installed), and with --no-bpf.
+  // As ct-attribute runs by default here (as root: with the bpf method), and with --no-bpf.
   for (const flags of ['', '--no-bpf']) {
     const fa = path.join(tmp, `flood-a${flags}.ndjson`);
     const cmd = `${BIN('ct-events')} -p udp -e new | ${BIN('ct-attribute')} ${flags} --stats > ${fa} 2> ${fa}.err`;

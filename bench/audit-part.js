@@ -73,11 +73,11 @@ export async function auditBench(ctx) {
     for (const [proto, host, parallel] of rows.filter(([p, h, n]) => !pick || pick.includes(`${p}/${n}`))) {
       const fa = path.join(tmp, `audit-${proto}-${host}-${parallel}.ndjson`), fd = path.join(tmp, `default-${proto}-${host}-${parallel}.ndjson`), fe = path.join(tmp, `audit-${proto}.err`);
       const fb = path.join(tmp, `bpf-${proto}-${host}-${parallel}.ndjson`);
-      // --audit alone (no bpf), sock_diag alone, and the default here (with bpf when bpftrace is installed).
+      // --audit alone (no bpf), sock_diag alone, and the default here (as root: with the bpf method).
       const cmd = `${BIN('ct-events')} -p tcp -p udp | tee >(${BIN('ct-attribute')} --no-bpf > ${fd}) >(${BIN('ct-attribute')} > ${fb}) | ${BIN('ct-attribute')} --no-bpf --audit --audit-rules --stats > ${fa} 2> ${fe}`;
       const p = spawn('ip', ['netns', 'exec', A, 'bash', '-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
       await waitRules();
-      await sleep(3000); // bpftrace attaches its probes
+      await sleep(3000); // the pipelines start, the bpf method attaches its programs
       const clients = [];
       const port = proto === 'tcp' ? '7000' : '7001';
       for (let i = 0; i < N; i += parallel) {

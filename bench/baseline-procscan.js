@@ -24,14 +24,27 @@ function findInode(ev) {
   }
   return null;
 }
-const rl = readline.createInterface({ input: process.stdin });
-rl.on('line', (line) => {
+// Input is taken in as it comes and events are handled one per turn of the
+// event loop: the bench feeds this and ct-attribute from one tee(1), which
+// writes to each in turn, so a baseline that let its pipe fill while it
+// scans would hold back the events of the others.
+const queue = [];
+let busy = false;
+function next() {
+  const line = queue.shift();
+  if (line === undefined) { busy = false; return; }
   let ev;
-  try { ev = JSON.parse(line); } catch { return; }
+  try { ev = JSON.parse(line); } catch { setImmediate(next); return; }
   if (ev.event === 'new' && ev.sport !== undefined) {
     const inode = findInode(ev);
     const pid = inode ? findPid(inode) : null;
     if (pid) ev.process = { pid };
   }
   process.stdout.write(JSON.stringify(ev) + '\n');
+  setImmediate(next);
+}
+const rl = readline.createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  queue.push(line);
+  if (!busy) { busy = true; setImmediate(next); }
 });
