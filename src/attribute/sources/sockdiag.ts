@@ -280,7 +280,8 @@ export class SockDiagSource implements Source {
     if (!mine || !o) return { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
     const rec: R = o.process
       ? { ...rec0, process: o.process, attribution: { method: 'sock_diag', ok: true } }
-      : { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: o.reason, uid: mine.uid } as Attribution };
+      // An orphaned or TIME_WAIT socket (no inode) has no owner's uid: the kernel says 0.
+      : { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: o.reason, ...(mine.inode ? { uid: mine.uid } : {}) } as Attribution };
     if (o.holders && o.holders > 1) (rec.attribution as any).holders = o.holders;
     if (l.direction === 'local' && peer?.process) rec.peer = peer.process;
     return rec;
