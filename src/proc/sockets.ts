@@ -295,7 +295,8 @@ export class SocketIndex {
   find(inode: number, since?: number): LookupResult | Promise<LookupResult> {
     const quick = this.quick(inode);
     if (quick) return this.done(quick);
-    return this.afterRescan(inode, since);
+    // A flow stamped ahead of this clock (a saved file) began no later than now.
+    return this.afterRescan(inode, since === undefined ? undefined : Math.min(since, this.now()));
   }
 
   private rescan: Rescan | null = null;
