@@ -28,7 +28,7 @@
 //
 // Faults are scripted per test: failNext(n, status), dropRequest(k, when),
 // dropNext(n, when), rejectId(id, ...), reject429Items(n), slow(ms, n),
-// down(ms), unavailable(ms).
+// down(ms), unavailable(ms), faultEvery({request429, item429}).
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -196,6 +196,8 @@ export class EsServer {
   private drops = new Map<number, 'request' | 'response'>();
   private rejects = new Map<string, { status: number; type: string; reason: string }>();
   private item429 = 0;
+  private every: { request429?: number; item429?: number } = {};
+  private itemsSeen = 0;
   private slowMs = 0;
   private slowLeft = 0;
   private unavailableUntil = 0;
@@ -266,6 +268,11 @@ export class EsServer {
   /** Answer the next `n` items 429 es_rejected_execution_exception (the request itself succeeds). */
   reject429Items(n: number): void {
     this.item429 += n;
+  }
+
+  /** From now on, answer every `request429`-th _bulk request 429 as a whole, and every `item429`-th item 429 (0 or absent: never). */
+  faultEvery(o: { request429?: number; item429?: number }): void {
+    this.every = o;
   }
 
   /** Delay the next `n` responses (all, by default) by `ms`. */
@@ -395,10 +402,11 @@ export class EsServer {
     if (Date.now() < this.unavailableUntil) {
       return this.error(res, 503, 'cluster_block_exception', 'blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];');
     }
-    if (isBulk) return this.bulk(req, res, body, p, drop);
+    if (isBulk) return this.bulk(req, res, body, p, drop, k);
     if (method === 'GET' && p === '/') return this.root(res);
     if (method === 'HEAD' && p === '/') return this.json(res, 200, {});
     let m: RegExpExecArray | null;
+    if ((m = /^\/([^/_][^/]*)\/_refresh$/.exec(p)) && (method === 'POST' || method === 'GET')) return this.json(res, 200, { _shards: { total: 1, successful: 1, failed: 0 } });
     if ((m = /^\/_index_template\/([^/]+)$/.exec(p))) return this.indexTemplate(res, method, decodeURIComponent(m[1]), body);
     if ((m = /^\/_template\/([^/]+)$/.exec(p))) return this.legacyTemplate(res, method, decodeURIComponent(m[1]), body);
     if ((m = /^\/_data_stream\/([^/]+)$/.exec(p))) return this.dataStream(res, method, decodeURIComponent(m[1]));
@@ -497,7 +505,7 @@ export class EsServer {
     return best;
   }
 
-  private async bulk(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, p: string, drop: 'request' | 'response' | undefined): Promise<void> {
+  private async bulk(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, p: string, drop: 'request' | 'response' | undefined, k: number): Promise<void> {
     const started = Date.now();
     const ct = String(req.headers['content-type'] ?? '');
     if (!/^application\/(json|x-ndjson|vnd\.elasticsearch\+(json|x-ndjson))\b/.test(ct)) {
@@ -508,7 +516,7 @@ export class EsServer {
       res.end();
       return;
     }
-    const fault = this.faults.shift();
+    const fault = this.faults.shift() ?? (this.every.request429 && k % this.every.request429 === 0 ? { status: 429 } : undefined);
     if (fault) return this.wholeFailure(res, fault);
 
     if (body.length && body[body.length - 1] !== 10) return this.error(res, 400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]');
@@ -597,8 +605,9 @@ export class EsServer {
     if (why) return this.itemError(o, 400, 'invalid_index_name_exception', `Invalid index name [${o.index}], ${why}`);
     const rej = this.rejects.get(o.id);
     if (rej) return this.itemError(o, rej.status, rej.type, rej.reason);
-    if (this.item429 > 0) {
-      this.item429--;
+    const periodic = this.every.item429 ? ++this.itemsSeen % this.every.item429 === 0 : false;
+    if (this.item429 > 0 || periodic) {
+      if (!periodic) this.item429--;
       return this.itemError(o, 429, 'es_rejected_execution_exception', `rejected execution of primary operation [shard_detail=[${o.index}][0][P], shard_operation_bytes=1024, max_write_bytes=0]`);
     }
     if (o.op === 'update') return this.itemError(o, 400, 'action_request_validation_exception', 'Validation Failed: 1: script or doc is missing;');
