@@ -23,12 +23,15 @@
 //    baseline). Steady state: the SAMPLES (1000) events after WARMUP (3000).
 // 3. throughput: ct-attribute reading a saved file of EVENTS (200,000) NEW
 //    events of 100 live TCP connections held by 20 python processes (each
-//    started by bash started by sh: a real lineage), one `dns` record per
-//    10 events, with all enrichments (`--hash --ancestry 16`, DNS names on)
-//    and with none (`--no-dns-names --ancestry 0`), alternating, one thread
-//    each: events/s and the ratio (target >= 0.8x).
+//    under bash under CHAIN (12) nested shells, orphaned at the top: a deep
+//    lineage that does not depend on where the bench runs), one `dns`
+//    record per 10 events, with all enrichments (`--hash --ancestry 16`,
+//    DNS names on), with the defaults, and with none (`--no-dns-names
+//    --ancestry 0`), alternating, one thread each, output to a file:
+//    events/s and the ratios (target >= 0.8x).
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, openSync, closeSync, createReadStream, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -40,6 +43,8 @@ const RUNS = Number(process.env.RUNS ?? 3);
 const RATE = Number(process.env.RATE ?? 20000);
 const SECONDS = Number(process.env.SECONDS ?? 5);
 const EVENTS = Number(process.env.EVENTS ?? 200000);
+/** Shells above each holder's bash (throughput). */
+const CHAIN = Number(process.env.CHAIN ?? 12);
 const WARMUP = Number(process.env.WARMUP ?? 3000);
 const SAMPLES = Number(process.env.SAMPLES ?? 1000);
 const only = (process.env.ONLY ?? 'dns,latency,throughput').split(',');
@@ -52,8 +57,11 @@ if (process.getuid() !== 0) { console.log('enrich bench: needs root (network nam
 const tmp = mkdtempSync(path.join(tmpdir(), 'ct-enrich-bench-'));
 const namespaces = [];
 const children = [];
+/** The throughput holders' python pids (orphaned: not children of this process). */
+const holders = [];
 process.on('exit', () => {
   for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+  for (const pid of holders) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -245,11 +253,11 @@ async function latencyBench() {
 // ---- 3. Throughput with all enrichments -----------------------------------
 
 const HOLDER = `
-import socket, sys, os
+import socket, sys, os, time
 port = int(sys.argv[1])
 socks = [socket.create_connection(('127.0.0.1', port)) for _ in range(5)]
-print(' '.join(str(s.getsockname()[1]) for s in socks), flush=True)
-sys.stdin.readline()
+print(os.getpid(), ' '.join(str(s.getsockname()[1]) for s in socks), flush=True)
+time.sleep(3600)
 `;
 
 async function throughputBench() {
@@ -257,13 +265,19 @@ async function throughputBench() {
   await new Promise((r) => srv.once('listening', r));
   const port = srv.address().port;
   const ports = [];
-  const holders = [];
+  const holder = path.join(tmp, 'holder.py');
+  writeFileSync(holder, HOLDER);
+  // A lineage of its own, the same wherever the bench runs: the top shell is
+  // orphaned at once (reparented to init or the nearest subreaper), and
+  // each level forks the next: python3 < bash < sh x DEPTH.
+  const chain = path.join(tmp, 'chain.sh');
+  writeFileSync(chain, `n=$1; shift\nif [ "$n" -gt 0 ]; then sh ${chain} $((n - 1)) "$@"; else bash -c 'python3 "$0" "$1"; true' "$@"; fi\n`);
   for (let i = 0; i < 20; i++) {
-    const h = spawn('sh', ['-c', `bash -c 'python3 -c "$0" "$1"; true' "$0" "$1"; true`, HOLDER, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    holders.push(h);
-    children.push(h);
+    const h = spawn('sh', ['-c', `sh ${chain} ${CHAIN} ${holder} ${port} &`], { stdio: ['ignore', 'pipe', 'ignore'] });
     const line = await new Promise((r) => h.stdout.setEncoding('utf8').once('data', r));
-    ports.push(...line.trim().split(' ').map(Number));
+    const [pid, ...mine] = line.trim().split(' ').map(Number);
+    holders.push(pid);
+    ports.push(...mine);
   }
   const file = path.join(tmp, 'throughput.ndjson');
   const out = [];
@@ -275,8 +289,8 @@ async function throughputBench() {
       reply: { src: '127.0.0.1', sport: port, dst: '127.0.0.1', dport: sport }, state: 'ESTABLISHED', status: ['CONFIRMED'], mark: 0, zone: 0, host: 'bench' }));
   }
   writeFileSync(file, out.join('\n') + '\n');
-  const SETS = [['all enrichments (--hash --ancestry 16, DNS names)', ['--hash', '--ancestry', '16']], ['none (--no-dns-names --ancestry 0)', ['--no-dns-names', '--ancestry', '0']]];
-  console.log(`throughput: ct-attribute reading ${fmt(EVENTS)} NEW events (+ ${fmt(EVENTS / 10)} dns records) of 100 live connections held by 20 python processes (sh > bash > python3), one thread each; ${RUNS} runs alternating; load average ${load()}`);
+  const SETS = [['all enrichments (--hash --ancestry 16, DNS names)', ['--hash', '--ancestry', '16']], ['defaults (DNS names, ancestry 4)', []], ['none (--no-dns-names --ancestry 0)', ['--no-dns-names', '--ancestry', '0']]];
+  console.log(`throughput: ct-attribute reading ${fmt(EVENTS)} NEW events (+ ${fmt(EVENTS / 10)} dns records) of 100 live connections held by 20 python processes (each under bash under ${CHAIN} nested sh), one thread each, output to a file; ${RUNS} runs alternating; load average ${load()}`);
   const rates = SETS.map(() => []);
   const checks = SETS.map(() => '');
   for (let i = 0; i < RUNS; i++) {
@@ -288,7 +302,7 @@ async function throughputBench() {
       rates[k].push(EVENTS / s);
       // What the output says: attributed, named, hashed, with ancestors.
       let ok = 0, named = 0, hashed = 0, anc = 0;
-      for (const line of readFileSync(o, 'utf8').split('\n')) {
+      for await (const line of createInterface({ input: createReadStream(o), crlfDelay: Infinity })) {
         if (!line.includes('"event":"new"')) continue;
         const e = JSON.parse(line);
         if (e.process) ok++;
@@ -296,13 +310,13 @@ async function throughputBench() {
         if (e.process?.hash?.sha256) hashed++;
         if (e.process?.ancestors?.length) anc++;
       }
-      checks[k] = `attributed ${fmt(ok)}, named ${fmt(named)}, hashed ${fmt(hashed)}, with ancestors ${fmt(anc)}${r.status ? `, exit ${r.status}: ${r.stderr.trim().split('\n').pop()}` : ''}`;
+      checks[k] = `${(statSync(o).size / 2 ** 20).toFixed(0)} MiB written; attributed ${fmt(ok)}, named ${fmt(named)}, hashed ${fmt(hashed)}, with ancestors ${fmt(anc)}${r.status ? `, exit ${r.status}: ${r.stderr.trim().split('\n').pop()}` : ''}`;
       console.log(`  run ${i + 1}, ${SETS[k][0]}: ${fmt(EVENTS / s)} events/s (${s.toFixed(2)} s; ${checks[k]}); load ${load()}`);
     }
   }
-  const [full, none] = rates.map(median);
-  console.log(`  median: all enrichments ${fmt(full)} events/s, none ${fmt(none)} events/s: ${(full / none).toFixed(2)}x (target >= 0.8x); load average ${load()}`);
-  for (const h of holders) h.stdin.end('\n');
+  const [full, dflt, none] = rates.map(median);
+  console.log(`  median: all enrichments ${fmt(full)} events/s, defaults ${fmt(dflt)} events/s, none ${fmt(none)} events/s: all ${(full / none).toFixed(2)}x none (target >= 0.8x), defaults ${(dflt / none).toFixed(2)}x; load average ${load()}`);
+  for (const pid of holders) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
   srv.close();
 }
 
