@@ -1,19 +1,30 @@
 {
+  "target_defaults": {
+    "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+    "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+    "cflags!": ["-fno-exceptions"]
+  },
   "targets": [
     {
+      # ct-events' socket, setns, socket options: no library beyond libc.
       "target_name": "ctpipe",
       "sources": [
         "src/addon.c",
         "src/util.c",
         "src/sockopt.c",
         "src/nlsock.c",
-        "src/netns.c",
+        "src/ctlines.c",
+        "src/netns.c"
+      ]
+    },
+    {
+      # ct-attribute's bpf method only: the one linked with libbpf.
+      "target_name": "ctpipe_bpf",
+      "sources": [
+        "src/util.c",
         "src/bpf.c",
         "src/bpf_load.c"
       ],
-      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
-      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
-      "cflags!": ["-fno-exceptions"],
       # The BPF programs' CO-RE object, embedded as a header (bpf/embed.js: clang -target bpf).
       "actions": [
         {

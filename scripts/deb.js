@@ -85,11 +85,12 @@ try {
     `Architecture: ${arch}`,
     'Maintainer: ctpipe authors <ctpipe@localhost>',
     `Installed-Size: ${installedKb}`,
-    // libbpf1: the addon is linked with it (it loads ct-attribute's BPF
-    // programs, see ct-attribute(1)); iproute2 depends on it too. No
+    // libbpf1: only the addon's BPF part (ctpipe_bpf.node) is linked with
+    // it, for ct-attribute's bpf method (see ct-attribute(1)); without it
+    // every command works but that method. iproute2 depends on it too. No
     // bpftrace: the programs are the addon's own.
-    'Depends: nodejs (>= 20), adduser (>= 3.134), bash (>= 5.1), libbpf1',
-    'Recommends: nftables',
+    'Depends: nodejs (>= 20), adduser (>= 3.134), bash (>= 5.1)',
+    'Recommends: nftables, libbpf1',
     'Suggests: rsyslog | system-log-daemon',
     'Section: net',
     'Priority: optional',

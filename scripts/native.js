@@ -1,10 +1,12 @@
 // The native addon's build steps (native/): `node scripts/native.js CMD`.
 //   install   npm's install step: nothing when a prebuilt binary loads here,
 //             else build from source (needs a C compiler, make, python3)
-//   build     build from source into native/build/Release/ctpipe.node
-//   prebuild  build from source and refresh the committed prebuilt binary
-//             native/prebuilds/<platform>-<arch>/ctpipe.<libc>.node and its
-//             record (sources' and binary's sha256) beside it
+//   build     build from source into native/build/Release/: ctpipe.node
+//             (sockets, setns) and ctpipe_bpf.node (the bpf method, the
+//             only one linked with libbpf)
+//   prebuild  build from source and refresh the committed prebuilt binaries
+//             native/prebuilds/<platform>-<arch>/<name>.<libc>.node and
+//             their record (sources' and binaries' sha256) beside them
 //   hash      print the sha256 of the native sources (what the record holds)
 // node-gyp is npm's own (npm_config_node_gyp) or one on PATH; the Node.js
 // headers come from this node's installation when it has them (Debian's and
@@ -18,14 +20,18 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const native = path.join(root, 'native');
-const built = path.join(native, 'build', 'Release', 'ctpipe.node');
+/** The addons: ctpipe.node, and the BPF part, ctpipe_bpf.node (needs libbpf.so.1 to load). */
+export const NAMES = ['ctpipe', 'ctpipe_bpf'];
+const builtOf = (name) => path.join(native, 'build', 'Release', `${name}.node`);
+const built = builtOf('ctpipe');
 
 function libc() {
   const r = process.report?.getReport?.();
   return r && r.header && r.header.glibcVersionRuntime ? 'glibc' : 'musl';
 }
 const prebuiltDir = path.join(native, 'prebuilds', `${process.platform}-${process.arch}`);
-const prebuilt = path.join(prebuiltDir, `ctpipe.${libc()}.node`);
+const prebuiltOf = (name) => path.join(prebuiltDir, `${name}.${libc()}.node`);
+const prebuilt = prebuiltOf('ctpipe');
 const record = path.join(prebuiltDir, 'ctpipe.sha256');
 
 /** Files whose content the binary is built from: everything under native/ but build outputs and prebuilds. */
@@ -88,6 +94,8 @@ if (cmd === 'hash') {
 } else if (cmd === 'build') {
   build();
 } else if (cmd === 'install') {
+  // ctpipe.node decides: ctpipe_bpf.node may not load for want of libbpf.so.1,
+  // which building it here would not change (ct-attribute says so at start).
   if (fs.existsSync(built) && loads(built)) process.exit(0);
   if (fs.existsSync(prebuilt) && loads(prebuilt)) process.exit(0);
   console.error(`ctpipe: no prebuilt native addon fits ${process.platform}-${process.arch} ${libc()}; building it from source`);
@@ -95,10 +103,15 @@ if (cmd === 'hash') {
 } else if (cmd === 'prebuild') {
   build();
   fs.mkdirSync(prebuiltDir, { recursive: true });
-  fs.copyFileSync(built, prebuilt);
-  execFileSync('strip', ['--strip-unneeded', prebuilt]);
-  fs.writeFileSync(record, `${sourcesHash()}  sources\n${sha256(prebuilt)}  ${path.basename(prebuilt)}\n`);
-  console.log(`${path.relative(root, prebuilt)} and ${path.relative(root, record)} refreshed`);
+  let text = `${sourcesHash()}  sources\n`;
+  for (const name of NAMES) {
+    const out = prebuiltOf(name);
+    fs.copyFileSync(builtOf(name), out);
+    execFileSync('strip', ['--strip-unneeded', out]);
+    text += `${sha256(out)}  ${path.basename(out)}\n`;
+  }
+  fs.writeFileSync(record, text);
+  console.log(`${NAMES.map((n) => path.relative(root, prebuiltOf(n))).join(', ')} and ${path.relative(root, record)} refreshed`);
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   console.error('usage: node scripts/native.js install|build|prebuild|hash');
   process.exit(2);

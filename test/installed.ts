@@ -39,10 +39,12 @@ export function installForOthers(): Installed {
   const prefix = path.join(dir, 'prefix');
   run('npm', ['install', '-g', '--prefix', prefix, path.join(dir, info.filename), '--prefer-offline', '--no-audit', '--no-fund']);
   const lib = path.join(prefix, 'lib', 'node_modules', 'ctpipe');
-  const built = path.join(ROOT, 'native', 'build', 'Release', 'ctpipe.node');
-  if (existsSync(built)) {
+  // The addons built here (ctpipe.node, and the BPF part ctpipe_bpf.node), so that what runs is what was built.
+  for (const name of ['ctpipe.node', 'ctpipe_bpf.node']) {
+    const built = path.join(ROOT, 'native', 'build', 'Release', name);
+    if (!existsSync(built)) continue;
     mkdirSync(path.join(lib, 'native', 'build', 'Release'), { recursive: true });
-    copyFileSync(built, path.join(lib, 'native', 'build', 'Release', 'ctpipe.node'));
+    copyFileSync(built, path.join(lib, 'native', 'build', 'Release', name));
   }
   run('chmod', ['-R', 'a+rX', dir]);
   // Removed when the test file's process ends.

@@ -1,6 +1,8 @@
-// ctpipe's own N-API addon: the few system calls Node.js lacks. Each module
+// ctpipe's own N-API addons: the few system calls Node.js lacks. Each module
 // (one .c file) registers its functions on the exports object through one
-// function declared here; addon.c calls them all. No function here may abort
+// function declared here; addon.c calls them all for ctpipe.node. The BPF
+// part (bpf.c) is ctpipe_bpf.node, initialised in bpf.c, with util.c's
+// helpers compiled in. No function here may abort
 // the process: kernel errors become JS exceptions carrying `code` (the errno
 // name) and `errno`, or counted losses.
 #ifndef CTPIPE_ADDON_H
@@ -12,7 +14,6 @@
 void ct_register_sockopt(napi_env env, napi_value exports);
 void ct_register_nlsock(napi_env env, napi_value exports);
 void ct_register_netns(napi_env env, napi_value exports);
-void ct_register_bpf(napi_env env, napi_value exports);
 
 // Helpers shared by the modules (util.c).
 

@@ -1,4 +1,6 @@
-// The syscall-time sightings (bpf_load.c) for JavaScript:
+// ctpipe_bpf.node: the syscall-time sightings (bpf_load.c) for JavaScript,
+// in a .node of its own, the only one linked with libbpf (libbpf.so.1), so
+// that ctpipe.node loads without it:
 //   bpfOpen({udp, ringBytes}, onBatch) -> {udp, attachMs, drain(), close()}
 // The ring buffer's epoll descriptor is watched with uv_poll on Node's own
 // loop; when it is readable every waiting record is taken in C and handed
@@ -203,6 +205,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-void ct_register_bpf(napi_env env, napi_value exports) {
+NAPI_MODULE_INIT() {
   ct_export(env, exports, "bpfOpen", js_open);
+  return exports;
 }

@@ -20,6 +20,20 @@
 //   .drops()  the drop counter (sk_drops) as the kernel has it
 //   .drain()  read what is queued now, through onBatch (before a close)
 //   .coalesce(ms)  the pause under load (see BUSY_BATCH; default 1, 0: none)
+//   .lines(host, protos, family)  conntrack mode: each datagram of ctnetlink
+//               events becomes NDJSON lines in C (ctlines.c); buf is then a
+//               series of entries, each a header of four u32 (host order:
+//               length, kind, lines, events decoded) and `length` bytes,
+//               padded to 4. Kinds: ENTRY_TS (the batch's `ts`, first),
+//               ENTRY_LINES (consecutive datagrams' lines), ENTRY_RAW (a
+//               datagram ctlines.c leaves to the JavaScript decoder).
+//               count: the datagrams read. host: the `,"host":...` bytes
+//               or null; protos: a 32-byte bitmap of protocol numbers or
+//               null (all); family: AF_INET, AF_INET6 or 0.
+//
+//   conntrackLines(datagram, ts, host, protos, family)  ctlines.c on one
+//               datagram, for tests: [lines, count, decoded], or null when
+//               it is left to the JavaScript decoder
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -30,6 +44,7 @@
 #include <linux/sock_diag.h>
 #include <uv.h>
 #include "addon.h"
+#include "ctlines.h"
 
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
@@ -53,6 +68,10 @@
  */
 #define BUSY_BATCH 8
 
+/** Kinds of entry in conntrack mode. */
+enum { ENTRY_RAW, ENTRY_LINES, ENTRY_TS };
+#define NO_BLOCK ((size_t)-1)
+
 typedef struct {
   napi_env env;
   napi_ref wrapper;   // strong while polling
@@ -74,6 +93,10 @@ typedef struct {
   char *out;
   size_t out_cap;
   uint32_t drops_seen;
+  int lines;          // conntrack mode
+  ct_lines_opts lo;
+  char *host;         // lo.host's bytes
+  size_t block;       // where the open ENTRY_LINES entry starts in out, or NO_BLOCK
 } nlsock_t;
 
 static int read_drops(int fd, uint32_t *out) {
@@ -89,6 +112,7 @@ static int read_drops(int fd, uint32_t *out) {
 static void free_sock(nlsock_t *s) {
   free(s->arena);
   free(s->out);
+  free(s->host);
   free(s);
 }
 
@@ -98,15 +122,36 @@ static void on_closed(uv_handle_t *h) {
   if (s->finalized) free_sock(s);
 }
 
+static void on_poll(uv_poll_t *h, int status, int events);
+static void on_timer(uv_timer_t *t);
+
+/**
+ * Start or stop watching the socket: while it is watched, the wrapper is
+ * held strongly, so that the socket is not collected while it can deliver.
+ * Returns 0, or the libuv error of a failed start.
+ */
+static int set_polling(nlsock_t *s, int on) {
+  if (on == s->polling) return 0;
+  if (on) {
+    int r = uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    if (r != 0) return r;
+  } else {
+    uv_poll_stop(&s->poll);
+    uv_timer_stop(&s->timer);
+    s->paused = 0;
+  }
+  s->polling = on;
+  if (!s->finalized) {
+    if (on) napi_reference_ref(s->env, s->wrapper, NULL);
+    else napi_reference_unref(s->env, s->wrapper, NULL);
+  }
+  return 0;
+}
+
 static void do_close(nlsock_t *s) {
   if (s->closing) return;
   s->closing = 1;
-  if (s->polling) {
-    uv_poll_stop(&s->poll);
-    uv_timer_stop(&s->timer);
-    s->polling = 0;
-    if (!s->finalized) napi_reference_unref(s->env, s->wrapper, NULL);
-  }
+  set_polling(s, 0);
   uv_close((uv_handle_t *)&s->poll, on_closed);
   uv_close((uv_handle_t *)&s->timer, on_closed);
   if (s->fd >= 0) close(s->fd);
@@ -151,12 +196,67 @@ static void deliver(nlsock_t *s, size_t len, int count, int truncated, uint32_t 
   napi_close_handle_scope(env, scope);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events);
-static void on_timer(uv_timer_t *t);
+/**
+ * Append a datagram, or in conntrack mode an entry of `kind`: its header,
+ * its bytes, padding to 4. 0: out of memory.
+ */
+static int append(nlsock_t *s, size_t *len, const void *data, size_t n, int kind) {
+  size_t head = s->lines ? 16 : 4;
+  size_t padded = (n + 3) & ~(size_t)3;
+  if (!grow(s, *len + head + padded)) return 0;
+  uint32_t h[4] = { (uint32_t)n, (uint32_t)kind, 0, 0 };
+  memcpy(s->out + *len, h, head);
+  memcpy(s->out + *len + head, data, n);
+  memset(s->out + *len + head + n, 0, padded - n);
+  *len += head + padded;
+  return 1;
+}
+
+/** Conntrack mode: the open ENTRY_LINES entry gets its length and padding. 0: out of memory. */
+static int close_block(nlsock_t *s, size_t *len) {
+  if (s->block == NO_BLOCK) return 1;
+  uint32_t n = (uint32_t)(*len - s->block - 16);
+  size_t pad = ((n + 3) & ~(uint32_t)3) - n;
+  if (!grow(s, *len + pad)) return 0;
+  memcpy(s->out + s->block, &n, 4);
+  memset(s->out + *len, 0, pad);
+  *len += pad;
+  s->block = NO_BLOCK;
+  return 1;
+}
+
+/** Conntrack mode: a datagram's lines into the open ENTRY_LINES entry, or the datagram as ENTRY_RAW. 0: out of memory. */
+static int append_lines(nlsock_t *s, size_t *len, const uint8_t *d, size_t n) {
+  for (;;) {
+    if (s->block == NO_BLOCK) {
+      uint32_t h[4] = { 0, ENTRY_LINES, 0, 0 };
+      if (!grow(s, *len + 16)) return 0;
+      memcpy(s->out + *len, h, 16);
+      s->block = *len;
+      *len += 16;
+    }
+    uint32_t counts[2];
+    memcpy(counts, s->out + s->block + 8, 8);
+    long r = ct_lines_datagram(d, n, s->out + *len, s->out_cap - *len, &s->lo, &counts[0], &counts[1]);
+    if (r == CT_LINES_NO_ROOM) {
+      if (!grow(s, s->out_cap + 65536)) return 0;
+      continue;
+    }
+    if (r == CT_LINES_DECLINE) return close_block(s, len) && append(s, len, d, n, ENTRY_RAW);
+    memcpy(s->out + s->block + 8, counts, 8);
+    *len += (size_t)r;
+    return 1;
+  }
+}
 
 static void drain(nlsock_t *s, int err_in) {
   size_t len = 0;
   int count = 0, truncated = 0, err = err_in;
+  s->block = NO_BLOCK;
+  if (s->lines) {
+    ct_lines_now(s->lo.ts);
+    if (!append(s, &len, s->lo.ts, CT_TS_LEN, ENTRY_TS)) len = 0;
+  }
   while (count < MAX_PER_WAKE && s->fd >= 0) {
     for (int i = 0; i < VLEN; i++) {
       s->iov[i].iov_base = s->arena + (size_t)i * s->slot;
@@ -182,17 +282,13 @@ static void drain(nlsock_t *s, int err_in) {
         truncated++;
         continue;
       }
-      size_t padded = (got + 3) & ~(size_t)3;
-      if (!grow(s, len + 4 + padded)) { truncated++; continue; }
-      uint32_t l = (uint32_t)got;
-      memcpy(s->out + len, &l, 4);
-      memcpy(s->out + len + 4, s->iov[i].iov_base, got);
-      memset(s->out + len + 4 + got, 0, padded - got);
-      len += 4 + padded;
+      int ok = s->lines ? append_lines(s, &len, s->iov[i].iov_base, got) : append(s, &len, s->iov[i].iov_base, got, 0);
+      if (!ok) { truncated++; continue; }
       count++;
     }
     if (n < VLEN) break;
   }
+  if (!close_block(s, &len)) { truncated += count; count = 0; len = 0; } // no memory: counted as lost
   uint32_t drops = 0, now;
   if (s->fd >= 0 && read_drops(s->fd, &now) == 0) {
     drops = now - s->drops_seen;
@@ -352,23 +448,14 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 static napi_value js_start(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nlsock_t *s = open_sock(env, info, &argc, NULL);
-  if (!s || s->polling) return NULL;
-  int r = uv_poll_start(&s->poll, UV_READABLE, on_poll);
-  if (r != 0) return ct_throw_errno(env, -r, "uv_poll_start");
-  s->polling = 1;
-  napi_reference_ref(env, s->wrapper, NULL);
-  return NULL;
+  int r = s ? set_polling(s, 1) : 0;
+  return r != 0 ? ct_throw_errno(env, -r, "uv_poll_start") : NULL;
 }
 
 static napi_value js_stop(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nlsock_t *s = unwrap(env, info, &argc, NULL);
-  if (!s || !s->polling || s->closing) return NULL;
-  uv_poll_stop(&s->poll);
-  uv_timer_stop(&s->timer);
-  s->paused = 0;
-  s->polling = 0;
-  napi_reference_unref(env, s->wrapper, NULL);
+  if (s && !s->closing) set_polling(s, 0);
   return NULL;
 }
 
@@ -412,6 +499,97 @@ static napi_value js_drain(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/**
+ * Conntrack mode's options from (host, protos, family): host a Buffer or
+ * null, protos a Buffer of 32 bytes or null, family a number. The host's
+ * bytes are copied to *host (freed by the caller). 0: a TypeError is thrown.
+ */
+static int lines_opts(napi_env env, napi_value *argv, ct_lines_opts *o, char **host) {
+  memset(o, 0, sizeof *o);
+  *host = NULL;
+  bool is;
+  void *data;
+  size_t n;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_null) {
+    if (napi_is_buffer(env, argv[0], &is) != napi_ok || !is) { ct_throw_type(env, "host must be a Buffer or null"); return 0; }
+    napi_get_buffer_info(env, argv[0], &data, &n);
+    *host = malloc(n ? n : 1);
+    if (!*host) { ct_throw_errno(env, ENOMEM, "host"); return 0; }
+    memcpy(*host, data, n);
+    o->host = *host;
+    o->host_len = n;
+  }
+  napi_typeof(env, argv[1], &t);
+  if (t == napi_null) o->all_protos = 1;
+  else {
+    if (napi_is_buffer(env, argv[1], &is) != napi_ok || !is) { ct_throw_type(env, "protos must be a Buffer of 32 bytes or null"); return 0; }
+    napi_get_buffer_info(env, argv[1], &data, &n);
+    if (n != sizeof o->protos) { ct_throw_type(env, "protos must be a Buffer of 32 bytes or null"); return 0; }
+    memcpy(o->protos, data, n);
+  }
+  int32_t fam;
+  if (!ct_arg_int(env, argv[2], &fam, "family")) return 0;
+  o->family = fam;
+  return 1;
+}
+
+static napi_value js_lines(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  nlsock_t *s = unwrap(env, info, &argc, argv);
+  if (!s) return NULL;
+  if (argc < 3) return ct_throw_type(env, "lines(host, protos, family)");
+  ct_lines_opts o;
+  char *host;
+  if (!lines_opts(env, argv, &o, &host)) { free(host); return NULL; }
+  free(s->host);
+  s->host = host;
+  s->lo = o;
+  s->lines = 1;
+  return NULL;
+}
+
+static napi_value js_conntrack_lines(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) return ct_throw_type(env, "conntrackLines(datagram, ts, host, protos, family)");
+  bool is;
+  void *d;
+  size_t n, tslen;
+  if (napi_is_buffer(env, argv[0], &is) != napi_ok || !is) return ct_throw_type(env, "datagram must be a Buffer");
+  napi_get_buffer_info(env, argv[0], &d, &n);
+  ct_lines_opts o;
+  char *host;
+  if (!lines_opts(env, argv + 2, &o, &host)) { free(host); return NULL; }
+  if (napi_get_value_string_latin1(env, argv[1], o.ts, sizeof o.ts, &tslen) != napi_ok || tslen != CT_TS_LEN) {
+    free(host);
+    return ct_throw_type(env, "ts must be a string of 27 characters");
+  }
+  size_t cap = 4096 + 32 * n;
+  char *out = malloc(cap);
+  uint32_t emitted = 0, received = 0;
+  long r = out ? ct_lines_datagram(d, n, out, cap, &o, &emitted, &received) : CT_LINES_NO_ROOM;
+  if (r >= 0) {
+    napi_value v[3];
+    void *copy;
+    napi_create_buffer_copy(env, (size_t)r, out, &copy, &v[0]);
+    v[1] = ct_double(env, emitted);
+    v[2] = ct_double(env, received);
+    napi_create_array_with_length(env, 3, &result);
+    for (uint32_t i = 0; i < 3; i++) napi_set_element(env, result, i, v[i]);
+  } else if (r == CT_LINES_DECLINE) {
+    napi_get_null(env, &result);
+  } else {
+    ct_throw_errno(env, ENOMEM, "conntrackLines");
+  }
+  free(out);
+  free(host);
+  return result;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nlsock_t *s = unwrap(env, info, &argc, NULL);
@@ -431,9 +609,11 @@ void ct_register_nlsock(napi_env env, napi_value exports) {
     { "drops", NULL, js_drops, NULL, NULL, NULL, napi_default_method, NULL },
     { "coalesce", NULL, js_coalesce, NULL, NULL, NULL, napi_default_method, NULL },
     { "drain", NULL, js_drain, NULL, NULL, NULL, napi_default_method, NULL },
+    { "lines", NULL, js_lines, NULL, NULL, NULL, napi_default_method, NULL },
     { "close", NULL, js_close, NULL, NULL, NULL, napi_default_method, NULL },
   };
   napi_value cls;
   napi_define_class(env, "NetlinkSocket", NAPI_AUTO_LENGTH, js_new, NULL, sizeof methods / sizeof methods[0], methods, &cls);
   napi_set_named_property(env, exports, "NetlinkSocket", cls);
+  ct_export(env, exports, "conntrackLines", js_conntrack_lines);
 }

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
-import { ConntrackSource, CtnetlinkError } from '../netlink/socket.js';
+import { ConntrackSource, CtnetlinkError, EventLines } from '../netlink/socket.js';
 import { FLOW_EVENTS, nowTs, type FlowEventKind } from '../event.js';
 import { LineWriter } from '../event-json.js';
 import { DnsObserver, dnsTableName } from '../dns/observer.js';
@@ -72,6 +72,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     host,
     onWarning: (m) => warn(io, NAME, m),
     beforeBatch: () => dns?.drain(),
+    lines: true,
   });
   let dns: DnsObserver | null = null;
   try {
@@ -166,7 +167,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   });
   let injectStats = false;
   // Lines go into one LineWriter (JSON.stringify's text, written as bytes
-  // directly) and leave as one chunk per batch: at BATCH bytes, or when this
+  // directly; most events come as their lines already, written by the
+  // addon) and leave as one chunk per batch: at BATCH bytes, or when this
   // turn of the event loop is over (a burst of datagrams is one write to
   // stdout, not one per event). A full batch, and every line once the reader
   // is behind, goes out through the transform callback, which then waits for
@@ -181,9 +183,23 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const serialize = new Transform({
     writableObjectMode: true,
     readableObjectMode: false,
-    writableHighWaterMark: 256,
+    // Records, each an event or a batch of events' lines: few wait here, so
+    // that what waits for a slow reader is in the source's queue (--queue).
+    writableHighWaterMark: 16,
     transform(rec, _enc, cb) {
       if (dnsPending.length || dnsLost) drainDns();
+      if (rec instanceof EventLines) {
+        // Lines the addon wrote go out as they are, after what waits here.
+        if (lines.pending) this.push(lines.take());
+        written += rec.count;
+        if (injectStats) {
+          injectStats = false;
+          lines.line(statsRecord());
+        }
+        if (!lines.pending) return cb(null, rec.buf);
+        this.push(rec.buf);
+        return cb(null, lines.take());
+      }
       lines.line(rec);
       if (rec.event !== 'overrun') written++;
       if (injectStats) {

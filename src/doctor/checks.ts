@@ -249,7 +249,7 @@ export async function checkDnsNames(probe: DnsProbe = probeDnsNames): Promise<Ch
   return pass('dns-names', 'ct-events can observe DNS answers (NFLOG group bound, nft accepts its log rules): flows get the name their remote was resolved from');
 }
 
-/** ctpipe's native addon (native/): ct-events' socket, namespace lookups, the audit socket. */
+/** ctpipe's native addon (native/): ct-events' socket, namespace lookups, the audit socket (the bpf method's part: checkBpf). */
 export async function checkAddon(): Promise<CheckResult> {
   try {
     const { path } = loadAddon();
@@ -287,7 +287,10 @@ export async function checkBpf(ctx: CheckContext, probe: BpfProbe = probeBpf): P
   try {
     r = probe();
   } catch (e) {
-    return warn('bpf', `${what} cannot load its programs: ${(e as Error).message}`);
+    const m = (e as Error).message;
+    // The BPF part of the addon is the only one linked with libbpf: without it, only this method is off.
+    if (/libbpf\.so\.1 missing/.test(m)) return warn('bpf', `${what} is off: ${m}`, 'apt-get install libbpf1');
+    return warn('bpf', `${what} cannot load its programs: ${m}`);
   }
   const t = `programs loaded and attached in ${r.attachMs.toFixed(0)} ms`;
   if (r.udp === 'none') return warn('bpf', `${t}; this kernel has neither sock:sock_send_length nor raw_syscalls:sys_exit: TCP connects are seen, UDP sends are not`);

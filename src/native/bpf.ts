@@ -1,8 +1,9 @@
-// The addon's BPF part (native/src/bpf.c, programs in native/bpf/), typed:
+// The addon's BPF part (native/src/bpf.c, programs in native/bpf/; a .node
+// of its own, ctpipe_bpf.node, the only one that needs libbpf.so.1), typed:
 // open the syscall-time sightings and decode the binary records it hands
 // over in batches. The record layout is native/bpf/sighting.h's struct
 // ct_sighting; decodeSightings is the one place that reads it.
-import { addon } from './addon.js';
+import { loadBpfAddon } from './addon.js';
 
 /** How UDP sends are seen: sock:sock_send_length (Linux 6.3+), or the exit of the send system calls (older kernels). */
 export type UdpRoute = 'tracepoint' | 'syscall';
@@ -39,7 +40,7 @@ interface BpfAddon {
 
 /** Load and attach; throws an Error whose message is one line naming the reason (or the addon's load failure). */
 export function openSightings(opts: BpfOpenOptions, onBatch: BatchHandler): BpfHandle {
-  return (addon() as unknown as BpfAddon).bpfOpen(opts, onBatch);
+  return loadBpfAddon<BpfAddon>().addon.bpfOpen(opts, onBatch);
 }
 
 export const RECORD_SIZE = 72;

@@ -44,6 +44,48 @@ export function forEachDatagram(buf: Buffer, fn: (start: number, end: number) =>
   }
 }
 
+/** Kinds of entry in a conntrack-mode batch (nlsock.c). */
+export const ENTRY_RAW = 0, ENTRY_LINES = 1, ENTRY_TS = 2;
+
+/**
+ * Call fn(kind, start, end, lines, decoded) for each entry of a batch of a
+ * socket in conntrack mode (NetlinkSocket#conntrackLines): ENTRY_TS (the
+ * batch's `ts` text), ENTRY_LINES (NDJSON lines, `lines` of them, of
+ * `decoded` events), ENTRY_RAW (a datagram for the JavaScript decoder).
+ */
+export function forEachEntry(buf: Buffer, fn: (kind: number, start: number, end: number, lines: number, decoded: number) => void): void {
+  let off = 0;
+  const u32 = (o: number) => (LE ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
+  while (off + 16 <= buf.length) {
+    const len = u32(off), start = off + 16;
+    if (start + len > buf.length) break;
+    fn(u32(off + 4), start, start + len, u32(off + 8), u32(off + 12));
+    off = start + ((len + 3) & ~3);
+  }
+}
+
+/** What conntrack mode writes and keeps (see NetlinkSocket#conntrackLines). */
+export interface ConntrackLinesOptions {
+  /** The `host` field's value, or none. */
+  host?: string;
+  /** Keep only these protocol numbers (none: all). */
+  protos?: number[] | null;
+  /** Keep only this family: AF_INET (2) or AF_INET6 (10); 0: both. */
+  family?: number;
+}
+
+/** The addon's arguments for conntrack mode. */
+export function linesArgs(o: ConntrackLinesOptions): [Buffer | null, Buffer | null, number] {
+  // The host's bytes as the JSON writer writes them (JSON.stringify's text, in UTF-8).
+  const host = o.host !== undefined ? Buffer.from(`,"host":${JSON.stringify(o.host)}`, 'utf8') : null;
+  let protos: Buffer | null = null;
+  if (o.protos) {
+    protos = Buffer.alloc(32);
+    for (const p of o.protos) if (p >= 0 && p < 256) protos[p >> 3]! |= 1 << (p & 7);
+  }
+  return [host, protos, o.family ?? 0];
+}
+
 const ERRNO: Record<number, string> = { 1: 'EPERM', 9: 'EBADF', 13: 'EACCES', 22: 'EINVAL', 88: 'ENOTSOCK', 105: 'ENOBUFS', 111: 'ECONNREFUSED' };
 
 /** A netlink socket read in C; throws the addon's errors ({code, errno}) or its AddonError. */
@@ -119,6 +161,15 @@ export class NetlinkSocket {
     } catch (e) {
       return `NETLINK_NO_ENOBUFS: ${(e as Error).message}`;
     }
+  }
+
+  /**
+   * Conntrack mode: from now on each datagram of ctnetlink events is turned
+   * into NDJSON lines in C, as decodeConntrack() and the LineWriter would
+   * write them, and batches hold entries (forEachEntry) instead of datagrams.
+   */
+  conntrackLines(o: ConntrackLinesOptions): void {
+    this.s.lines(...linesArgs(o));
   }
 
   send(buf: Buffer): void {

@@ -9,14 +9,20 @@
 // reports an overrun (ENOBUFS), and it makes one callback per datagram
 // where the addon hands over every datagram waiting at once. Losses are
 // exact: the kernel's drop counter for the socket, read after each batch.
+// With the `lines` option (ct-events), the addon also decodes the events and
+// writes their NDJSON lines in C (native/src/ctlines.c), byte for byte what
+// decodeConntrack() and the LineWriter make, and the stream carries them as
+// EventLines chunks: no object per event. The datagrams C leaves out (an
+// unknown attribute, labels, a helper, anything malformed) and the table
+// dump are decoded here as before.
 import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
-import { NetlinkSocket, forEachDatagram, type NetlinkBatch } from '../native/netlink.js';
+import { NetlinkSocket, forEachDatagram, forEachEntry, ENTRY_TS, ENTRY_LINES, ENTRY_RAW, type NetlinkBatch } from '../native/netlink.js';
 import { AddonError } from '../native/addon.js';
 import {
   splitMessages, decodeConntrack, nlError, buildRequest, DecodeError, CommunityIdCache,
   NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_REQUEST, NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR,
-  NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE, NFNLGRP_CONNTRACK_DESTROY, AF_INET, AF_INET6,
+  NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_UPDATE, NFNLGRP_CONNTRACK_DESTROY, AF_INET, AF_INET6, PROTO_NUMBERS,
 } from './conntrack.js';
 import { nowTs, type FlowEvent, type FlowEventKind, type OverrunRecord } from '../event.js';
 
@@ -53,6 +59,20 @@ export interface ConntrackOptions {
    * (the client connects after it has the answer) is written before it.
    */
   beforeBatch?: () => void;
+  /**
+   * Hand out the events as EventLines (their NDJSON lines, written in C)
+   * where the addon can, rather than as objects: for a writer of NDJSON.
+   */
+  lines?: boolean;
+}
+
+/**
+ * Consecutive events as their NDJSON lines (`count` of them, each ending in
+ * '\n'), as the LineWriter would write them: what a ConntrackSource with
+ * the `lines` option hands out instead of event objects.
+ */
+export class EventLines {
+  constructor(readonly buf: Buffer, readonly count: number) {}
 }
 
 export interface SourceStats {
@@ -64,19 +84,28 @@ export interface SourceStats {
   rcvbuf: number;
 }
 
-type Rec = FlowEvent | OverrunRecord;
+type Rec = FlowEvent | OverrunRecord | EventLines;
 
-/** A FIFO whose shift is O(1): Array#shift copies, and the queue can hold 100,000. */
+/** Events a record stands for. */
+const weight = (x: unknown): number => (x instanceof EventLines ? x.count : 1);
+
+/**
+ * A FIFO whose shift is O(1): Array#shift copies, and the queue can hold
+ * 100,000. Its length counts events (an EventLines counts its lines).
+ */
 class Fifo<T> {
   private a: (T | undefined)[] = [];
   private h = 0;
+  private n = 0;
   push(x: T): void {
     this.a.push(x);
+    this.n += weight(x);
   }
   shift(): T | undefined {
     if (this.h >= this.a.length) return undefined;
     const x = this.a[this.h];
     this.a[this.h++] = undefined;
+    this.n -= weight(x);
     if (this.h > 4096 && this.h * 2 > this.a.length) {
       this.a = this.a.slice(this.h);
       this.h = 0;
@@ -84,7 +113,7 @@ class Fifo<T> {
     return x;
   }
   get length(): number {
-    return this.a.length - this.h;
+    return this.n;
   }
 }
 
@@ -141,7 +170,10 @@ export class ConntrackSource extends Readable {
   readonly counts: SourceStats = { received: 0, emitted: 0, lost: 0, queued: 0, rcvbuf: 0 };
 
   constructor(private opts: ConntrackOptions) {
-    super({ objectMode: true, highWaterMark: 64 });
+    // With `lines`, an object is a batch of up to hundreds of events: the
+    // stream's own buffer holds two, so that what waits for the reader is
+    // in the queue, bounded in events.
+    super({ objectMode: true, highWaterMark: opts.lines ? 2 : 64 });
     if (opts.events.some((k) => k !== 'new')) this.cids = new CommunityIdCache();
     this.max = Math.max(1, opts.queue ?? 100000);
     this.protos = opts.protos && opts.protos.length && !opts.protos.includes('all') ? new Set(opts.protos) : null;
@@ -171,6 +203,12 @@ export class ConntrackSource extends Readable {
     try {
       this.counts.rcvbuf = sock.rcvbuf;
     } catch { /* left at 0 */ }
+    if (this.opts.lines) {
+      const family = this.opts.family === 'ipv4' ? AF_INET : this.opts.family === 'ipv6' ? AF_INET6 : 0;
+      // Names of other numbers are their decimal text, as the decoder writes them.
+      const protos = this.protos ? [...this.protos].map((p) => PROTO_NUMBERS[p] ?? (/^\d+$/.test(p) ? Number(p) : -1)) : null;
+      sock.conntrackLines({ host: this.opts.host, protos, family });
+    }
     sock.start();
     if (this.opts.dump) this.startDump();
   }
@@ -190,7 +228,17 @@ export class ConntrackSource extends Readable {
 
   private onBatch(b: NetlinkBatch): void {
     this.opts.beforeBatch?.();
-    if (b.count) {
+    if (b.count && this.opts.lines) {
+      let ts = '';
+      forEachEntry(b.buf, (kind, start, end, lines, decoded) => {
+        if (kind === ENTRY_TS) ts = b.buf.toString('latin1', start, end);
+        else if (kind === ENTRY_RAW) this.onDatagram(b.buf.subarray(start, end), ts);
+        else if (kind === ENTRY_LINES) {
+          this.counts.received += decoded;
+          if (lines) this.enqueueLines(b.buf.subarray(start, end), lines);
+        }
+      });
+    } else if (b.count) {
       const ts = nowTs();
       forEachDatagram(b.buf, (start, end) => this.onDatagram(b.buf.subarray(start, end), ts));
     }
@@ -269,6 +317,25 @@ export class ConntrackSource extends Readable {
     if (this.wantMore) this.pump();
   }
 
+  /** enqueue() for `n` events' lines at once: as many as the queue has room for, the rest counted as lost. */
+  private enqueueLines(buf: Buffer, n: number): void {
+    const target = this.held ?? this.queue;
+    if (this.pendingLost && target.length < this.max) this.flushLost();
+    const room = this.pendingLost ? 0 : Math.max(0, this.max - target.length);
+    if (room < n) {
+      let cut = 0;
+      for (let i = 0; i < room; i++) cut = buf.indexOf(10, cut) + 1;
+      if (room) target.push(new EventLines(buf.subarray(0, cut), room));
+      this.counts.lost += n - room;
+      this.pendingLost += n - room;
+      if (!this.pendingReason.includes('queue')) this.pendingReason = this.pendingReason ? `${this.pendingReason},queue` : 'queue';
+    } else {
+      target.push(new EventLines(buf, n));
+    }
+    this.counts.queued = this.queue.length;
+    if (this.wantMore) this.pump();
+  }
+
   private pump(): void {
     while (this.queue.length) {
       const r = this.queue.shift()!;
@@ -276,7 +343,8 @@ export class ConntrackSource extends Readable {
         this.push(null);
         return;
       }
-      if (r.event !== 'overrun') this.counts.emitted++;
+      if (r instanceof EventLines) this.counts.emitted += r.count;
+      else if (r.event !== 'overrun') this.counts.emitted++;
       if (!this.push(r)) {
         this.wantMore = false;
         this.counts.queued = this.queue.length;

@@ -46,7 +46,7 @@ test('the tarball holds the commands, the built library and the man pages, and n
   assert.deepEqual(stray, []);
   // The addon: its prebuilt binary, and its sources with the script that
   // builds them where the binary does not fit (npm runs it at install).
-  for (const f of ['native/prebuilds/linux-x64/ctpipe.glibc.node', 'native/binding.gyp', 'native/src/addon.c', 'native/bpf/sightings.bpf.c', 'native/bpf/embed.js', 'scripts/native.js']) assert.ok(packed.includes(f), `${f} not packed`);
+  for (const f of ['native/prebuilds/linux-x64/ctpipe.glibc.node', 'native/prebuilds/linux-x64/ctpipe_bpf.glibc.node', 'native/binding.gyp', 'native/src/addon.c', 'native/bpf/sightings.bpf.c', 'native/bpf/embed.js', 'scripts/native.js']) assert.ok(packed.includes(f), `${f} not packed`);
   assert.ok(!packed.some((f) => f.startsWith('native/build/')), 'no local build output');
 });
 

@@ -4,7 +4,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, openSync, closeSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, openSync, closeSync, mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { RawNetlinkSocket } from 'netlink';
@@ -20,16 +21,73 @@ test('the addon loads, and a binary built from source here is the one loaded', (
   else assert.match(p, /prebuilds\/linux-x64\/ctpipe\.glibc\.node$/);
 });
 
-test('the committed prebuilt binary is built from the current sources (npm run native:prebuild refreshes it)', () => {
+test('the committed prebuilt binaries are built from the current sources (npm run native:prebuild refreshes them)', () => {
   const dir = path.join(NATIVE_DIR, 'prebuilds', 'linux-x64');
   const record = readFileSync(path.join(dir, 'ctpipe.sha256'), 'utf8').trim().split('\n').map((l) => l.split(/\s+/));
   const sources = record.find((r) => r[1] === 'sources');
-  const binary = record.find((r) => r[1] === 'ctpipe.glibc.node');
-  assert.ok(sources && binary, 'record lists the sources and the binary');
+  assert.ok(sources, 'record lists the sources');
   const now = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'native.js'), 'hash'], { encoding: 'utf8' }).trim();
-  assert.equal(sources[0], now, 'native/ sources changed since the prebuilt binary was made: run npm run native:prebuild');
-  const sha = createHash('sha256').update(readFileSync(path.join(dir, 'ctpipe.glibc.node'))).digest('hex');
-  assert.equal(binary[0], sha, 'the prebuilt binary is not the one recorded');
+  assert.equal(sources[0], now, 'native/ sources changed since the prebuilt binaries were made: run npm run native:prebuild');
+  for (const name of ['ctpipe.glibc.node', 'ctpipe_bpf.glibc.node']) {
+    const binary = record.find((r) => r[1] === name);
+    assert.ok(binary, `record lists ${name}`);
+    const sha = createHash('sha256').update(readFileSync(path.join(dir, name))).digest('hex');
+    assert.equal(binary[0], sha, `the prebuilt ${name} is not the one recorded`);
+  }
+});
+
+/** The shared libraries a binary needs (readelf -d: its NEEDED entries). */
+function needed(file: string): string[] {
+  const out = execFileSync('readelf', ['-d', file], { encoding: 'utf8' });
+  return [...out.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]!);
+}
+
+test('only the BPF part needs libbpf: ctpipe.node (ct-events\' socket, setns, socket options) needs libc alone', () => {
+  const dir = path.join(NATIVE_DIR, 'prebuilds', 'linux-x64');
+  const binaries = [path.join(dir, 'ctpipe.glibc.node'), path.join(NATIVE_DIR, 'build', 'Release', 'ctpipe.node')].filter(existsSync);
+  for (const f of binaries) {
+    const libs = needed(f);
+    assert.ok(libs.includes('libc.so.6'), `${f}: ${libs}`);
+    assert.deepEqual(libs.filter((l) => /bpf|elf|libz/.test(l)), [], `${f} needs ${libs.join(', ')}`);
+  }
+  for (const f of [path.join(dir, 'ctpipe_bpf.glibc.node'), path.join(NATIVE_DIR, 'build', 'Release', 'ctpipe_bpf.node')].filter(existsSync)) {
+    assert.ok(needed(f).includes('libbpf.so.1'), `${f} is linked with libbpf.so.1`);
+  }
+});
+
+test('on a host without libbpf.so.1: ctpipe.node loads, and the bpf method says so in one line', (t) => {
+  // A mount namespace of the test's own in which the directory holding
+  // libbpf.so.1 shows every file it has but libbpf's: links to the real
+  // directory (bound at a path of the test's), mounted over it. Nothing
+  // outside the namespace changes.
+  if (process.getuid?.() !== 0) {
+    if (process.env.CI === 'true') assert.fail('needs root (a mount namespace) under CI=true');
+    t.skip('needs root for a mount namespace');
+    return;
+  }
+  const lib = execFileSync('sh', ['-c', 'readlink -f "$(ldconfig -p | sed -n "s/.*libbpf.so.1 (libc6,x86-64) => //p" | head -1)"'], { encoding: 'utf8' }).trim();
+  assert.ok(lib.startsWith('/'), 'libbpf.so.1 is installed here (libbpf1), so that the test can hide it');
+  const libdir = path.dirname(lib);
+  const tmp = mkdtempSync(path.join(tmpdir(), 'ctpipe-nolibbpf-'));
+  try {
+    const real = path.join(tmp, 'real'), links = path.join(tmp, 'links');
+    mkdirSync(real);
+    mkdirSync(links);
+    for (const f of readdirSync(libdir)) if (!f.startsWith('libbpf.')) symlinkSync(path.join(real, f), path.join(links, f));
+    const probe = [
+      `import { loadAddon, loadBpfAddon } from ${JSON.stringify(path.join(ROOT, 'dist', 'src', 'native', 'addon.js'))};`,
+      'const main = loadAddon();',
+      'let bpf = "loaded";',
+      'try { loadBpfAddon(); } catch (e) { bpf = e.message; }',
+      'console.log(JSON.stringify({ main: typeof main.addon.NetlinkSocket, bpf }));',
+    ].join('\n');
+    const script = 'mount --bind "$1" "$2" && mount --bind "$3" "$1" && shift 3 && exec "$@"';
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', libdir, real, links, process.execPath, '--input-type=module', '-e', probe], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { main: 'function', bpf: 'libbpf.so.1 missing (install libbpf1)' });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 function netlinkFd(): { sock: RawNetlinkSocket; fd: number } {
