@@ -342,6 +342,8 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   // SIGTERM: treat as end of input, so what was read is still written.
   const onAbort = () => { try { (input as any).push(null); } catch { /* already ended */ } };
   io.signal.addEventListener('abort', onAbort, { once: true });
+  // A signal that came while the methods were starting (audit rules being set up) ends the input now.
+  if (io.signal.aborted) onAbort();
   let inputError: unknown = null;
   if (input !== io.stdin) input.once('error', (e: Error) => { inputError = e; });
   try {
