@@ -13,7 +13,7 @@ export const FLOW_EVENTS = ['new', 'update', 'destroy'] as const;
 export type FlowEventKind = (typeof FLOW_EVENTS)[number];
 
 /** Records about the stream itself; every stage passes them on. */
-export const SPECIAL_EVENTS = ['overrun', 'stats', 'start', 'stop', 'attribution-stats', 'dns'] as const;
+export const SPECIAL_EVENTS = ['overrun', 'stats', 'start', 'stop', 'attribution-stats', 'dns', 'counters'] as const;
 
 export type Family = 'ipv4' | 'ipv6';
 export type Proto = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp' | 'dccp' | 'udplite' | 'gre' | string;
@@ -159,6 +159,35 @@ export interface OverrunRecord {
   lost: number;
   reason: string;
   host?: string;
+}
+
+/**
+ * The counters of a flow still open, from ct-events' poll of the table
+ * (`--counters-every`): conntrack sends counters only with a DESTROY. One per
+ * flow open across two polls whose counters moved; ct-flows folds them into
+ * its interim records, ct-top counts their bytes.
+ */
+export interface CountersRecord {
+  ts: string;
+  event: 'counters';
+  id: number;
+  family: Family;
+  proto: Proto;
+  src: string;
+  sport?: number;
+  dst: string;
+  dport?: number;
+  icmp?: Icmp;
+  state?: string;
+  status: string[];
+  counters: { orig: Counters; reply: Counters };
+  /** Kernel timestamp of the flow's start (nf_conntrack_timestamp). */
+  start?: string;
+  host?: string;
+}
+
+export function isCountersRecord(r: { event?: unknown }): r is CountersRecord {
+  return r.event === 'counters';
 }
 
 export interface StatsRecord {

@@ -142,10 +142,13 @@ export function runPy(ns: string, code: string, args: string[], asNobody: boolea
   });
 }
 
-/** ct-attribute's start-up line (which methods are live), taken out of a stderr text. */
+/** The pipeline's start-up lines (ct-events' ready line, ct-attribute's live methods), taken out of a stderr text. */
 export function withoutMethods(stderr: string): string {
-  return stderr.replace(/^ct-attribute: methods: .*\n/gm, '');
+  return stderr.replace(/^ct-attribute: methods: .*\n/gm, '').replace(READY, '');
 }
+
+/** ct-events' ready line (see readyLine in src/commands/events.ts). */
+export const READY = /^(?:ct-events: )*tracking [^;\n]*; listening for [^;\n]*; [^\n]*\n/gm;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

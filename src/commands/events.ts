@@ -8,7 +8,9 @@ import { FLOW_EVENTS, nowTs, type FlowEventKind } from '../event.js';
 import { LineWriter } from '../event-json.js';
 import { DnsObserver, dnsTableName } from '../dns/observer.js';
 import type { DnsRecord } from '../event.js';
-import { trackingState, enableTracking, disableTracking, trackingTableName, eventsSysctl, TrackingError } from '../tracking.js';
+import { CounterPoller, acctSysctl } from '../netlink/counters.js';
+import { parseDuration } from '../units.js';
+import { type TrackingState, trackingState, enableTracking, disableTracking, trackingTableName, eventsSysctl, TrackingError } from '../tracking.js';
 
 const NAME = 'ct-events';
 /** Bytes of event lines pushed to stdout at a time (the stream's own high-water mark). */
@@ -31,6 +33,7 @@ function options(argv: string[], io: IO) {
     .option('queue', { type: 'number', default: 100000, description: 'Events held for a slow reader before they are counted as lost' })
     .option('enable-tracking', { type: 'boolean', default: false, description: 'Switch conntrack on in this network namespace with a passive nftables table (removed on exit)' })
     .option('host', { type: 'string', description: 'Value of the "host" field (default: this host\'s name)' })
+    .option('counters-every', { type: 'string', default: '60s', requiresArg: true, description: 'Poll the table this often for the packet and byte counters of flows still open (the kernel sends them only when a flow ends) and write them as "counters" records: 30s, 5m (needs nf_conntrack_acct=1; 0: never)' })
     .option('stats-interval', { type: 'number', default: 0, description: 'Write a {"event":"stats"} record every N seconds (0: never; SIGUSR1: now)' })
     .option('dns-names', { type: 'boolean', description: 'Observe DNS answers (an nftables table that logs packets from port 53 to an NFLOG group, removed on exit) and write them as "dns" records, for ct-attribute to name each flow\'s remote. Default: on when it can be done, else one line on stderr says why; --dns-names: fail when it cannot be done; --no-dns-names: off' })
     .option('dns-group', { type: 'number', default: 5300, description: 'The NFLOG group for the DNS answers (the next 15 are tried when taken)' })
@@ -39,7 +42,8 @@ function options(argv: string[], io: IO) {
     .example(`sudo ${NAME} --dump -e all | jq .`, 'the current table, then every event')
     .example(`sudo ${NAME} --enable-tracking --stats-interval 60`, 'in a namespace with no conntrack rule, with a heartbeat')
     .example(`sudo ${NAME} --no-dns-names -p tcp`, 'no DNS observation (no nftables table, no "dns" records)')
-    .example(`sudo ${NAME} | ct-attribute | ct-format`, 'who opened what, readable');
+    .example(`sudo ${NAME} | ct-attribute | ct-format`, 'who opened what, readable')
+    .example(`sudo ${NAME} --counters-every 10s | ct-flows --report-every 1m`, 'long flows: their bytes so far, every minute');
   return parseArgs(y, argv, io, { '--events': '--event', '-f': '--family' });
 }
 
@@ -61,6 +65,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   if (!Number.isInteger(dnsGroup) || dnsGroup < 0 || dnsGroup > 65535) throw new UsageError('--dns-group must be a whole number from 0 to 65535');
   const dnsQueue = Number(a['dns-queue']);
   if (!Number.isInteger(dnsQueue) || dnsQueue < 1) throw new UsageError('--dns-queue must be a positive whole number');
+  const countersEvery = countersPeriod(String(a['counters-every']));
 
   const source = new ConntrackSource({
     events: kinds as FlowEventKind[],
@@ -86,6 +91,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     warn(io, NAME, 'net.netfilter.nf_conntrack_events is 0, so the kernel sends no events; enable them: sysctl -w net.netfilter.nf_conntrack_events=1');
   }
   let table: string | null = null;
+  let tracking: TrackingState | 'enabled' = 'enabled';
   if (a['enable-tracking']) {
     table = trackingTableName(process.pid);
     try {
@@ -96,7 +102,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
       throw e;
     }
   } else {
-    const state = await trackingState();
+    const state = tracking = await trackingState();
     if (state === 'off') {
       warn(io, NAME, 'conntrack is not active in this network namespace (no netfilter rule uses it), so no events will come; use --enable-tracking, or add a rule: nft add table inet t; nft add chain inet t c "{ type filter hook output priority 0; }"; nft add rule inet t c ct state new counter');
     }
@@ -159,6 +165,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
       warn(io, NAME, `DNS names not live: ${(e as Error).message}; flows carry no "dns" (--no-dns-names: do not try)`);
     }
   }
+  const counters = countersEvery ? startCounters(countersEvery, protos, a.family as 'ipv4' | 'ipv6' | undefined, host, io, () => feedCounters()) : null;
+  warn(io, NAME, readyLine(tracking, kinds, protos, a.family as string | undefined, counters ? countersEvery : 0) + (dns ? '; DNS answers observed' : wantDns === false ? '' : '; no DNS names (see above)'));
 
   let written = 0;
   const statsRecord = () => ({
@@ -188,6 +196,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     writableHighWaterMark: 16,
     transform(rec, _enc, cb) {
       if (dnsPending.length || dnsLost) drainDns();
+      if (counters?.pending) for (const r of counters.take()) lines.line(r);
       if (rec instanceof EventLines) {
         // Lines the addon wrote go out as they are, after what waits here.
         if (lines.pending) this.push(lines.take());
@@ -220,9 +229,19 @@ export async function main(argv: string[], io: IO): Promise<number> {
     },
     flush(cb) {
       drainDns();
+      if (counters?.pending) for (const r of counters.take()) lines.line(r);
       cb(null, lines.pending ? lines.take() : undefined);
     },
   });
+  // Counters records go out before the next event, or at once when the
+  // stream is idle; while the reader is behind they wait (and the poller
+  // skips its polls until they are out).
+  const feedCounters = () => {
+    if (!counters?.pending || serialize.destroyed || serialize.writableEnded) return;
+    if (source.counts.queued !== 0 || serialize.writableLength !== 0 || serialize.readableLength >= serialize.readableHighWaterMark) return;
+    for (const r of counters.take()) lines.line(r);
+    flushLines();
+  };
   // A stats record goes into the stream at once when the stream is idle;
   // otherwise right after the event being written.
   const requestStats = () => {
@@ -251,6 +270,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     await pipeline(source, serialize, io.stdout, { end: false });
   } finally {
     if (timer) clearInterval(timer);
+    counters?.close();
     io.signals.off('SIGUSR1', onUsr1);
     io.signal.removeEventListener('abort', onAbort);
     source.destroy();
@@ -267,3 +287,43 @@ export async function main(argv: string[], io: IO): Promise<number> {
 }
 
 export const command: Command = { name: NAME, main };
+
+/** --counters-every: a duration, 0 for never; at least 1 s (each poll lists the whole table). */
+function countersPeriod(text: string): number {
+  const us = parseDuration(text);
+  if (us === null || (us !== 0 && us < 1e6)) throw new UsageError(`--counters-every: '${text}' is not 0 or a duration of 1s or more (30s, 5m, 1h)`);
+  return us / 1000;
+}
+
+/** The poller of open flows' counters (src/netlink/counters.ts); null, with a warning, when it cannot start. */
+function startCounters(every: number, protos: string[], family: 'ipv4' | 'ipv6' | undefined, host: string, io: IO, onReady: () => void): CounterPoller | null {
+  const p = new CounterPoller({
+    every, family, host, onReady,
+    protos: protos.length && !protos.includes('all') ? new Set(protos) : null,
+    onWarning: (m) => warn(io, NAME, m),
+  });
+  try {
+    p.start();
+  } catch (e) {
+    warn(io, NAME, `counters of open flows: no socket for polling the table (${(e as Error).message}); going on without them`);
+    return null;
+  }
+  return p;
+}
+
+/**
+ * The line that says the stage is ready, which ct-attribute's `methods:`
+ * line continues: whether the kernel tracks anything here, what is
+ * listened for, and whether open flows' counters will come.
+ */
+export function readyLine(tracking: TrackingState | 'enabled', kinds: string[], protos: string[], family: string | undefined, countersEvery: number, acct = acctSysctl()): string {
+  const t = tracking === 'enabled' ? 'tracking on in this namespace (--enable-tracking)'
+    : tracking === 'on' ? 'tracking on in this namespace'
+      : tracking === 'off' ? 'tracking OFF in this namespace (see above)'
+        : 'tracking in this namespace not known (legacy iptables rules)';
+  const what = [protos.length && !protos.includes('all') ? protos.join(',') : '', family ?? ''].filter(Boolean).join(' ');
+  const c = !countersEvery ? 'counters at the end of each flow'
+    : acct ? `counters of open flows every ${countersEvery / 1000}s`
+      : 'no counters (net.netfilter.nf_conntrack_acct=0)';
+  return `${t}; listening for ${kinds.join(', ')}${what ? ` (${what})` : ''}; ${c}`;
+}

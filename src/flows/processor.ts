@@ -12,7 +12,7 @@
 // those texts. Any line it declines, or whose fields are not all as they
 // should be, goes the slow way, JSON.parse and the shared parseChecked, and
 // that way alone decides whether a line is bad and says why.
-import { isFlowEvent } from '../event.js';
+import { isCountersRecord, isFlowEvent } from '../event.js';
 import { compileCheck, parseChecked } from '../filter/validate.js';
 import type { LineProcessor, Report } from '../lines/chunk.js';
 import { FlowTracker, Changing, flowInputOf, icmpIdOf, tsMicros, KNOWN_FIELDS, HEAD_FIELDS, TAIL_FIELDS, NO_ICMP_ID, type FlowInput, type FlowOpening, type FlowTrackerOptions, tupleText } from './tracker.js';
@@ -36,6 +36,7 @@ const TAIL_SLOTS = Int16Array.from(TAIL_FIELDS.map(slot));
 /** Fields that must be strings when present (the others of FIELDS are checked one by one). */
 const STRING_SLOTS = Int16Array.from(['family', 'proto', 'src', 'dst', 'state', 'start', 'stop', 'host'].map(slot));
 
+const EV_COUNTERS = Buffer.from('"counters"');
 const EV_NEW = Buffer.from('"new"'), EV_UPDATE = Buffer.from('"update"'), EV_DESTROY = Buffer.from('"destroy"');
 
 function equalAt(buf: Uint8Array, s: number, e: number, x: Uint8Array): boolean {
@@ -211,6 +212,21 @@ class ScannedEvent extends Changing implements FlowInput {
 
 const EMPTY = Buffer.alloc(0);
 
+const isCount = (c: unknown) => c !== null && typeof c === 'object' && Number.isFinite((c as any).packets) && Number.isFinite((c as any).bytes);
+const isPortValue = (v: unknown) => v === undefined || (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535);
+
+/** What is wrong with a `counters` record, for ct-flows to fold it (null: nothing). */
+function countersProblem(ev: Record<string, any>): string | null {
+  if (typeof ev.ts !== 'string' || tsMicros(ev.ts) === undefined) return 'counters record: ts: not an ISO 8601 timestamp';
+  if (!Number.isInteger(ev.id) || ev.id < 0) return 'counters record: id: expected a whole number';
+  const c = ev.counters;
+  if (c === null || typeof c !== 'object' || !isCount(c.orig) || !isCount(c.reply)) return 'counters record: counters: expected {"orig":{"packets","bytes"},"reply":{...}}';
+  for (const k of ['proto', 'src', 'dst', 'state', 'host']) if (ev[k] !== undefined && typeof ev[k] !== 'string') return `counters record: ${k}: expected a string`;
+  if (!isPortValue(ev.sport) || !isPortValue(ev.dport)) return 'counters record: sport, dport: expected port numbers (0-65535)';
+  if (ev.status !== undefined && !(Array.isArray(ev.status) && ev.status.every((x: unknown) => typeof x === 'string'))) return 'counters record: status: expected an array of strings';
+  return null;
+}
+
 export class FlowsStage implements LineProcessor {
   readonly tracker: FlowTracker;
   private out = '';
@@ -240,6 +256,8 @@ export class FlowsStage implements LineProcessor {
     const es = f.start[ei], ee = f.end[ei];
     const kind = equalAt(buf, es, ee, EV_NEW) ? 'new' : equalAt(buf, es, ee, EV_UPDATE) ? 'update' : equalAt(buf, es, ee, EV_DESTROY) ? 'destroy' : null;
     const ti = f.index(S.ts);
+    // ct-events' counters of open flows: few, taken the slow way.
+    if (kind === null && equalAt(buf, es, ee, EV_COUNTERS)) return undefined;
     if (kind === null) {
       // Anything else passes as it is (it only has to be a JSON object with an `event` string). Its time still moves the stream clock.
       if (ti >= 0 && f.type[ti] === T_STR) {
@@ -329,6 +347,12 @@ export class FlowsStage implements LineProcessor {
       if (ev.id === undefined) return this.bad(report, 'no "id" field: a flow event without its conntrack id cannot be paired');
       if (!Number.isInteger(ev.id) || ev.id < 0) return this.bad(report, `id: expected a whole number, got ${ev.id}`);
       this.tracker.event(flowInputOf(ev), us);
+      return this.take() || null;
+    }
+    if (isCountersRecord(ev)) {
+      const why = countersProblem(ev);
+      if (why) return this.bad(report, why);
+      this.tracker.counters(flowInputOf(ev), tsMicros(ev.ts)!);
       return this.take() || null;
     }
     // Anything else passes as it is. Its time (a stats heartbeat, say) still moves the stream clock.

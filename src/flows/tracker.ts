@@ -30,6 +30,8 @@ export interface FlowTrackerOptions {
 export interface FlowCounts {
   /** Flow events taken (new, update, destroy). */
   events: number;
+  /** `counters` records folded into open flows. */
+  polled: number;
   /** Records written, by kind (an incomplete record is also finished or not). */
   finished: number;
   incomplete: number;
@@ -262,7 +264,7 @@ function sameTuple(a: OpenFlow, b: FlowInput): boolean {
 // ---------------------------------------------------------------- the table
 
 export class FlowTracker {
-  readonly counts: FlowCounts = { events: 0, finished: 0, incomplete: 0, interim: 0, evicted: 0, idReused: 0, flushed: 0 };
+  readonly counts: FlowCounts = { events: 0, polled: 0, finished: 0, incomplete: 0, interim: 0, evicted: 0, idReused: 0, flushed: 0 };
   /** Open flows by key. */
   private open = new Map<string | number, OpenFlow>();
   /**
@@ -352,6 +354,24 @@ export class FlowTracker {
         break;
     }
     if (this.clockUs >= this.nextCheck) this.interims();
+  }
+
+  /**
+   * A `counters` record (ct-events' poll of open flows, ct-event(5)): the
+   * counters, state and status so far of the open flow with its id and
+   * tuple, for its interim and final records. Nothing for a flow not open
+   * (its NEW was not seen: a record would be all guesses). True when folded.
+   */
+  counters(ev: FlowInput, tsUs: number): boolean {
+    this.setClock(tsUs);
+    const f = this.open.get(this.keyOf(ev));
+    const folded = f !== undefined && sameTuple(f, ev);
+    if (folded) {
+      absorb(f, ev);
+      this.counts.polled++;
+    }
+    if (this.clockUs >= this.nextCheck) this.interims();
+    return folded;
   }
 
   /** A timestamp seen in the input (any record's `ts`): moves the stream clock, writes interim records that are due. */

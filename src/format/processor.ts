@@ -68,7 +68,8 @@ export function createProcessor(o: FormatProcessorOptions): LineProcessor {
       // are notes, but for `dns` records: ct-events writes one per DNS
       // answer by default, as data for ct-attribute, not news for a reader.
       if (!isFlowEvent(ev) && !isFlowRecord(ev)) {
-        if (ev.event === 'dns') return null;
+        // ct-events' DNS answers and polled counters are data for later stages, not news about the stream.
+        if (ev.event === 'dns' || ev.event === 'counters') return null;
         report({ kind: 'note', message: describeSpecial(ev) });
         return null;
       }

@@ -249,5 +249,5 @@ test('ct-flows\' flow records are matched like flow events, -e flow keeps only t
   assert.equal(noDns.stdout, [flow('tcp', 443, 1), newEv, stats].join('\n') + '\n');
   const bad = await runBin('ct-filter', ['-e', 'flows'], input);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--event: 'flows' is not one of new, update, destroy, flow, overrun, stats, start, stop, attribution-stats, dns, special/);
+  assert.match(bad.stderr, /--event: 'flows' is not one of new, update, destroy, flow, overrun, stats, start, stop, attribution-stats, dns, counters, special/);
 });

@@ -323,3 +323,38 @@ test('issue 20 fields ride along: dns, process.entity_id, parent, ancestors and 
   assert.deepEqual(out[0].dns, dns);
   assert.deepEqual(out[0].process, process);
 });
+
+test('counters records (ct-events --counters-every): folded into the open flow\'s interim and final records, consumed; not for another tuple or a flow not open; bad ones reported', () => {
+  const stage = new FlowsStage({ maxFlows: 10, reportEvery: 10e6 });
+  const c1 = { orig: { packets: 20, bytes: 30864 }, reply: { packets: 12, bytes: 644 } };
+  const c2 = { orig: { packets: 40, bytes: 61728 }, reply: { packets: 24, bytes: 1288 } };
+  const counters = (sec: number, id: number, c: Ev, over: Ev = {}) => JSON.stringify({
+    ts: at(sec), event: 'counters', id, family: 'ipv4', proto: 'tcp', src: '10.0.0.5', sport: 40000 + id, dst: '93.184.216.34', dport: 443,
+    state: 'ESTABLISHED', status: ['SEEN_REPLY', 'ASSURED', 'CONFIRMED'], counters: c, host: 'web-1', ...over,
+  });
+  const r = run(stage, [
+    JSON.stringify(ev('new', 0, 1)),
+    counters(5, 1, c1),
+    counters(6, 2, c2), // no flow 2 open: dropped
+    counters(7, 1, c2, { sport: 1 }), // another tuple with the same id: not this flow's
+    counters(9, 1, c1, { counters: { orig: 'lots' } }),
+    JSON.stringify(ev('update', 11, 1, { timeout: 300 })), // the interim record at 10 s is due
+    counters(15, 1, c2),
+    JSON.stringify(ev('update', 21, 1, { timeout: 300 })),
+  ].join('\n') + '\n');
+  assert.equal(r.bad, 1);
+  assert.match(r.diags[0].message, /counters record: counters: expected/);
+  const recs = r.out.trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(recs.every((x) => x.event === 'flow'), 'counters records are not passed on');
+  assert.equal(recs.length, 2);
+  assert.equal(recs[0].reason, 'interim');
+  assert.deepEqual(recs[0].counters, c1);
+  assert.equal(recs[0].state, 'ESTABLISHED');
+  assert.equal(recs[1].reason, 'interim');
+  assert.deepEqual(recs[1].counters, c2);
+  assert.equal(stage.tracker.counts.polled, 2);
+  // The DESTROY's own counters, when it has them, are the final word.
+  const fin = { orig: { packets: 50, bytes: 70000 }, reply: { packets: 30, bytes: 2000 } };
+  const end = run(stage, JSON.stringify(ev('destroy', 25, 1, { counters: fin })) + '\n');
+  assert.deepEqual(JSON.parse(end.out).counters, fin);
+});
