@@ -2,6 +2,7 @@
 // owner and direction; drop DNS, multicast, loopback, unattributed and the
 // pipeline's own traffic. Kept lines are written exactly as they came in.
 import { availableParallelism, networkInterfaces } from 'node:os';
+import type { Argv } from 'yargs';
 import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
 import { compileFilter, SpecError, DIRECTIONS, type FilterSpec } from '../filter/match.js';
 import { SelfDetector } from '../filter/self.js';
@@ -13,11 +14,28 @@ import { runLines } from '../lines/run.js';
 const NAME = 'ct-filter';
 
 function options(argv: string[], io: IO) {
+  const y = withCriteria(commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (ct-event(5)) from files or stdin and write the ones that match, unchanged. Repeated values of one option are alternatives (OR); different options must all match (AND). Special records (overrun, stats) always pass.`)
+    // Declared so that strict mode accepts file arguments.
+    .command('$0 [file..]', false))
+    .option('jobs', { type: 'number', description: 'Worker threads for bulk input such as files (default: CPUs, at most 4; 0: none)' })
+    .example(`sudo ct-events | ct-attribute | ${NAME} -p tcp --dport 443`, 'HTTPS connections only')
+    .example(`${NAME} --net 10.0.0.0/8 --net 192.168.0.0/16 -v`, 'everything not touching these networks')
+    .example(`${NAME} --domain '*.example.com' --ancestor sshd`, 'connections to names under example.com by processes started under sshd')
+    .example(`${NAME} --no-dns --no-multicast --no-loopback --no-self`, 'cut the noise before shipping')
+    .example(`${NAME} --user alice --comm 'python*' saved.ndjson`, "alice's python processes, from a file")
+    .example(`${NAME} --container '*' -e new`, 'new connections made from containers (and no stats or overrun records)')
+    .example(`${NAME} -e new -e overrun`, 'new connections, and the records of lost events');
+  return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
+}
+
+/**
+ * ct-filter's criteria as options, defined once here and shared with
+ * ct-top(1), which selects what it counts by the same criteria.
+ */
+export function withCriteria<T extends Argv<any>>(y: T): T {
   // Repeated flags give arrays by themselves; `array: true` would swallow the file arguments after them.
   const list = (description: string) => ({ type: 'string' as const, description, requiresArg: true });
-  const y = commandLine(NAME, `Usage: ${NAME} [options] [file...]\n\nRead events (ct-event(5)) from files or stdin and write the ones that match, unchanged. Repeated values of one option are alternatives (OR); different options must all match (AND). Special records (overrun, stats) always pass.`)
-    // Declared so that strict mode accepts file arguments.
-    .command('$0 [file..]', false)
+  return y
     // The --no-* options are options of their own, not negations of --dns and friends.
     .parserConfiguration({ 'strip-aliased': true, 'boolean-negation': false })
     .option('proto', { alias: 'p', ...list('Protocols (tcp, udp, icmp, ...); repeatable or comma-separated') })
@@ -43,16 +61,24 @@ function options(argv: string[], io: IO) {
     .option('no-loopback', { type: 'boolean', default: false, description: 'Drop flows from or to 127.0.0.0/8 and ::1' })
     .option('no-unattributed', { type: 'boolean', default: false, description: 'Drop flow events without a "process" (no owner found)' })
     .option('no-special', { type: 'boolean', default: false, description: 'Drop special records (overrun, stats, ...), which otherwise pass' })
-    .option('no-self', { type: 'boolean', default: false, description: "Drop the pipeline's own traffic: processes in this process group (or session, without a terminal) and ct-* commands" })
-    .option('jobs', { type: 'number', description: 'Worker threads for bulk input such as files (default: CPUs, at most 4; 0: none)' })
-    .example(`sudo ct-events | ct-attribute | ${NAME} -p tcp --dport 443`, 'HTTPS connections only')
-    .example(`${NAME} --net 10.0.0.0/8 --net 192.168.0.0/16 -v`, 'everything not touching these networks')
-    .example(`${NAME} --domain '*.example.com' --ancestor sshd`, 'connections to names under example.com by processes started under sshd')
-    .example(`${NAME} --no-dns --no-multicast --no-loopback --no-self`, 'cut the noise before shipping')
-    .example(`${NAME} --user alice --comm 'python*' saved.ndjson`, "alice's python processes, from a file")
-    .example(`${NAME} --container '*' -e new`, 'new connections made from containers (and no stats or overrun records)')
-    .example(`${NAME} -e new -e overrun`, 'new connections, and the records of lost events');
-  return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
+    .option('no-self', { type: 'boolean', default: false, description: "Drop the pipeline's own traffic: processes in this process group (or session, without a terminal) and ct-* commands" }) as T;
+}
+
+/** The FilterSpec of parsed withCriteria() options (--no-multicast's broadcast addresses added). */
+export function criteriaSpec(a: Record<string, unknown>): FilterSpec {
+  const L = (k: string) => {
+    const v = a[k];
+    return v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String);
+  };
+  const B = (k: string) => a[k] === true;
+  const spec: FilterSpec = {
+    proto: L('proto'), port: L('port'), sport: L('sport'), dport: L('dport'), net: L('net'), src: L('src'), dst: L('dst'),
+    event: L('event'), uid: L('uid'), user: L('user'), comm: L('comm'), exe: L('exe'), unit: L('unit'), container: L('container'), domain: L('domain'), ancestor: L('ancestor'),
+    direction: L('direction'), invert: B('invert'),
+    noDns: B('no-dns'), noMulticast: B('no-multicast'), noLoopback: B('no-loopback'), noUnattributed: B('no-unattributed'), noSpecial: B('no-special'),
+  };
+  if (spec.noMulticast) spec.broadcast = localBroadcasts();
+  return spec;
 }
 
 /** Directed broadcast addresses of this host's IPv4 interfaces. */
@@ -72,18 +98,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const a = await options(argv, io);
   if (!a) return 0;
   const files = (((a as any).file ?? []) as (string | number)[]).map(String);
-  const L = (k: string) => {
-    const v = (a as Record<string, unknown>)[k];
-    return v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String);
-  };
+  const spec = criteriaSpec(a as Record<string, unknown>);
   const B = (k: string) => (a as Record<string, unknown>)[k] === true;
-  const spec: FilterSpec = {
-    proto: L('proto'), port: L('port'), sport: L('sport'), dport: L('dport'), net: L('net'), src: L('src'), dst: L('dst'),
-    event: L('event'), uid: L('uid'), user: L('user'), comm: L('comm'), exe: L('exe'), unit: L('unit'), container: L('container'), domain: L('domain'), ancestor: L('ancestor'),
-    direction: L('direction'), invert: B('invert'),
-    noDns: B('no-dns'), noMulticast: B('no-multicast'), noLoopback: B('no-loopback'), noUnattributed: B('no-unattributed'), noSpecial: B('no-special'),
-  };
-  if (spec.noMulticast) spec.broadcast = localBroadcasts();
   const noSelf = B('no-self') ? { pid: process.pid } : null;
   // Build everything once here, so that a bad value is a usage error before any input is read.
   try {
