@@ -83,7 +83,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   io.signal.addEventListener('abort', onAbort, { once: true });
   let ended = false;
   const running = runLines({
-    spec: { module: new URL('../top/processor.js', import.meta.url).href, options: { stage }, parallel: false },
+    spec: { name: 'top', options: { stage }, parallel: false },
     sources: sourcesFrom(files, io.stdin),
     out: new Writable({ write: (_c, _e, cb) => cb() }),
     signal: stop.signal,
