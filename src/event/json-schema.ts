@@ -14,6 +14,7 @@ export const REQUIRED: Record<RecordKind, readonly string[]> = {
   stats: ['ts', 'event', 'received', 'written', 'lost', 'queued'],
   'attribution-stats': ['ts', 'event', 'events', 'cached', 'answers', 'methods'],
   dns: ['ts', 'event', 'proto', 'client', 'cport', 'server', 'sport', 'name', 'answers'],
+  counters: ['ts', 'event', 'id', 'family', 'proto', 'src', 'dst', 'status', 'counters'],
 };
 
 /** The `event` values of each kind. */
@@ -24,6 +25,7 @@ const EVENT_VALUES: Record<RecordKind, readonly string[]> = {
   stats: ['stats'],
   'attribution-stats': ['attribution-stats'],
   dns: ['dns'],
+  counters: ['counters'],
 };
 
 type Json = Record<string, unknown>;
@@ -81,7 +83,7 @@ export function jsonSchema(): Json {
 }
 
 const KIND_NAMES: Record<RecordKind, string> = {
-  'flow-event': 'events', flow: 'flow', overrun: 'overrun', stats: 'stats', 'attribution-stats': 'attribution-stats', dns: 'dns',
+  'flow-event': 'events', flow: 'flow', overrun: 'overrun', stats: 'stats', 'attribution-stats': 'attribution-stats', dns: 'dns', counters: 'counters',
 };
 
 /**

@@ -7,7 +7,7 @@
 // paragraph in man/ct-event.5.md.
 
 /** The kinds of record: `flow-event` is new/update/destroy; the others are their `event` value. */
-export const RECORD_KINDS = ['flow-event', 'flow', 'overrun', 'stats', 'attribution-stats', 'dns'] as const;
+export const RECORD_KINDS = ['flow-event', 'flow', 'overrun', 'stats', 'attribution-stats', 'dns', 'counters'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 /**
@@ -35,6 +35,8 @@ export interface FieldSpec {
 
 const FLOWS: readonly RecordKind[] = ['flow-event', 'flow'];
 const ALL: readonly RecordKind[] = RECORD_KINDS;
+/** Flow fields that ct-events' `counters` records (the poll of open flows) carry too. */
+const POLLED: readonly RecordKind[] = ['flow-event', 'flow', 'counters'];
 
 type Row = [path: string, type: FieldType, extra?: Partial<Omit<FieldSpec, 'path' | 'type'>>];
 
@@ -64,21 +66,21 @@ const under = (prefix: string, rows: Row[], extra: Row[2] = {}): Row[] => rows.m
 const ROWS: Row[] = [
   ['ts', 'string', { on: ALL }],
   ['event', 'string', { on: ALL }],
-  ['id', 'integer'],
-  ['family', 'string', { values: ['ipv4', 'ipv6'] }],
-  ['proto', 'string', { on: ['flow-event', 'flow', 'dns'] }],
-  ['src', 'string'], ['sport', 'port', { on: ['flow-event', 'flow', 'dns'] }], ['dst', 'string'], ['dport', 'port'],
+  ['id', 'integer', { on: POLLED }],
+  ['family', 'string', { on: POLLED, values: ['ipv4', 'ipv6'] }],
+  ['proto', 'string', { on: ['flow-event', 'flow', 'dns', 'counters'] }],
+  ['src', 'string', { on: POLLED }], ['sport', 'port', { on: ['flow-event', 'flow', 'dns', 'counters'] }], ['dst', 'string', { on: POLLED }], ['dport', 'port', { on: POLLED }],
   ['reply', 'object'], ...under('reply', TUPLE),
-  ['state', 'string'],
-  ['status', 'string[]', { open: true }],
+  ['state', 'string', { on: POLLED }],
+  ['status', 'string[]', { on: POLLED, open: true }],
   ['timeout', 'integer', { on: ['flow-event'] }],
   ['mark', 'integer'],
   ['zone', 'integer'],
-  ['icmp', 'object'], ['icmp.type', 'integer'], ['icmp.code', 'integer'], ['icmp.id', 'integer'],
+  ['icmp', 'object', { on: POLLED }], ['icmp.type', 'integer'], ['icmp.code', 'integer'], ['icmp.id', 'integer'],
   ['community_id', 'string'],
   ['host', 'string', { on: ALL }],
-  ['counters', 'object'], ['counters.orig', 'object'], ...under('counters.orig', COUNTER), ['counters.reply', 'object'], ...under('counters.reply', COUNTER),
-  ['start', 'string'],
+  ['counters', 'object', { on: POLLED }], ['counters.orig', 'object'], ...under('counters.orig', COUNTER), ['counters.reply', 'object'], ...under('counters.reply', COUNTER),
+  ['start', 'string', { on: POLLED }],
   ['stop', 'string'],
   ['labels', 'integer[]', { open: true }],
   ['helper', 'string'],
