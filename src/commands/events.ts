@@ -320,7 +320,7 @@ export function readyLine(tracking: TrackingState | 'enabled', kinds: string[], 
   const t = tracking === 'enabled' ? 'tracking on in this namespace (--enable-tracking)'
     : tracking === 'on' ? 'tracking on in this namespace'
       : tracking === 'off' ? 'tracking OFF in this namespace (see above)'
-        : 'tracking in this namespace not known (legacy iptables rules)';
+        : 'tracking in this namespace not known';
   const what = [protos.length && !protos.includes('all') ? protos.join(',') : '', family ?? ''].filter(Boolean).join(' ');
   const c = !countersEvery ? 'counters at the end of each flow'
     : acct ? `counters of open flows every ${countersEvery / 1000}s`
