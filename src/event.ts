@@ -167,23 +167,11 @@ export interface OverrunRecord {
  * flow open across two polls whose counters moved; ct-flows folds them into
  * its interim records, ct-top counts their bytes.
  */
-export interface CountersRecord {
-  ts: string;
+export interface CountersRecord extends Pick<FlowEvent, 'ts' | 'id' | 'family' | 'proto' | 'src' | 'sport' | 'dst' | 'dport' | 'icmp' | 'state' | 'status' | 'host'> {
   event: 'counters';
-  id: number;
-  family: Family;
-  proto: Proto;
-  src: string;
-  sport?: number;
-  dst: string;
-  dport?: number;
-  icmp?: Icmp;
-  state?: string;
-  status: string[];
   counters: { orig: Counters; reply: Counters };
   /** Kernel timestamp of the flow's start (nf_conntrack_timestamp). */
   start?: string;
-  host?: string;
 }
 
 export function isCountersRecord(r: { event?: unknown }): r is CountersRecord {

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 
 export type TrackingState = 'on' | 'off' | 'unknown';
 
-function nft(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string; missing: boolean }> {
+/** Run nft(8) with `args` (and `input` on its stdin); `missing` when there is no nft command. */
+export function nft(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string; missing: boolean }> {
   return new Promise((resolve) => {
     const child = execFile('nft', args, { timeout: 10000 }, (err, stdout, stderr) => {
       const e = err as NodeJS.ErrnoException | null;

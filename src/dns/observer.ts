@@ -5,12 +5,12 @@
 // VMs' answers), to an NFLOG group this process reads; each answer with
 // addresses becomes a `dns` record (ct-event(5)). The table only logs: no
 // verdict, policy accept; it is removed at close. Loss is counted.
-import { execFile } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';
 import { nowTs, type DnsRecord } from '../event.js';
 import { NflogSource, NflogError } from '../netlink/nflog-source.js';
 import { parseAnswerPacket } from './packet.js';
 import { DnsError } from './message.js';
+import { nft } from '../tracking.js';
 
 export interface DnsObserverOptions {
   group: number;
@@ -23,16 +23,6 @@ export interface DnsObserverOptions {
 }
 
 export class DnsObserverError extends Error {}
-
-function nft(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string; missing: boolean }> {
-  return new Promise((resolve) => {
-    const child = execFile('nft', args, { timeout: 10000 }, (err, stdout, stderr) => {
-      const e = err as NodeJS.ErrnoException | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr), missing: !!e && e.code === 'ENOENT' });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
 
 const TABLE_PREFIX = 'ctpipe_dns_';
 
