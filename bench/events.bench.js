@@ -24,6 +24,7 @@ import { mkdtempSync, readFileSync, writeFileSync, readdirSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'ct-events');
@@ -43,18 +44,6 @@ process.on('exit', () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-/** CPU seconds (user + system) a live process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 and 15: utime, stime
-  } catch {
-    return NaN;
-  }
-}
 
 // The flood goes to loopback addresses that an ingress rule on lo drops: no
 // receiver, no ICMP errors, and conntrack has confirmed (and announced) each

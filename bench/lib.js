@@ -1,5 +1,6 @@
 // Pieces the benches share.
 import { readFileSync, readdirSync, readlinkSync, openSync, readSync, closeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 
 /** NEW events of an NDJSON file, by "proto/sport" (ephemeral ports are reused: a list each). */
 export function newEventsByPort(file) {
@@ -46,4 +47,16 @@ export function lineCounter(file) {
     } finally { closeSync(fd); }
     return lines;
   };
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+/** CPU seconds (user + system) a live process has used, from /proc/<pid>/stat; NaN once it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 and 15: utime, stime
+  } catch {
+    return NaN;
+  }
 }
