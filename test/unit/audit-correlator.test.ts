@@ -293,3 +293,20 @@ test('a record that comes after its flow was settled without one is not given, a
   assert.notEqual(pidOf(o2), 1, 'never the settled flow\'s process');
   assert.equal(o2.kind, 'ambiguous');
 });
+
+test('sock_diag named an owner read as it exited: its own late record is waited for and agrees', async () => {
+  const c = corr(5000);
+  const p = c.settle(c.expect(ev())!, { pid: 7, partial: true });
+  assert.equal(c.waiting, 1, 'not answered at once');
+  setTimeout(() => c.add(rec(7)), 20);
+  const o = await p;
+  assert.equal(o.kind, 'agree');
+  assert.equal(pidOf(o), 7);
+});
+
+test('sock_diag named an owner read as it exited and no record comes: its answer stands after the window', async () => {
+  const c = corr(30);
+  const o = await c.settle(c.expect(ev())!, { pid: 7, partial: true });
+  assert.equal(o.kind, 'none');
+  assert.equal(c.waiting, 0);
+});

@@ -63,6 +63,12 @@ export interface SockAnswer {
   holders?: number[];
   /** The socket's uid, when the socket was found without an owner. */
   uid?: number;
+  /**
+   * The owner was read from /proc as it exited (no exe link, no command
+   * line left): its own record, which has them, is waited for (at most the
+   * window) instead of letting sock_diag's bare answer stand at once.
+   */
+  partial?: boolean;
 }
 
 export type Outcome =
@@ -436,6 +442,7 @@ export class Correlator {
     const spoken = this.spokenPids(t);
     const others = all.filter((c) => !c.consumed && !c.explained && !spoken.has(c.ev.pid));
     if (!others.length) {
+      if (a.partial && !t.expired) return; // its own record completes it
       // Nothing to confirm or contradict: sock_diag's answer stands, and a
       // record of its process arriving later belongs to this flow.
       this.claim(t, a.pid!);

@@ -61,7 +61,11 @@ export class AuditHook {
     if (pid !== null && (extra.holders ?? 0) > 1 && rec.process!.inode && index) {
       holders = index.lookup(rec.process!.inode).holders.map((h) => h.pid);
     }
-    const o = await this.correlator.settle(t, { pid, holders, uid: pid === null ? extra.uid : undefined });
+    // Read as it exited: a zombie has neither an exe link nor a command
+    // line (another user's live process, unreadable without privilege,
+    // still has its command line).
+    const partial = pid !== null && (rec.process!.exe === null || rec.process!.exe === undefined) && Array.isArray(rec.process!.cmdline) && rec.process!.cmdline.length === 0;
+    const o = await this.correlator.settle(t, { pid, holders, uid: pid === null ? extra.uid : undefined, partial });
     switch (o.kind) {
       case 'none':
         return rec;
