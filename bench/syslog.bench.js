@@ -30,13 +30,6 @@ if (!findRsyslogd()) {
   process.exit(process.env.CI === 'true' ? 1 : 0);
 }
 
-function cpuOf(pid) {
-  try {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100;
-  } catch { return null; }
-}
 
 /** One run: a fresh rsyslog, the sender on the file, the lines counted as they arrive. */
 async function once(kind, cmd, args, input) {
@@ -44,13 +37,14 @@ async function once(kind, cmd, args, input) {
   await rs.start();
   const count = lineCounter(rs.out);
   const t0 = process.hrtime.bigint();
-  const child = spawn(cmd, args(rs.ports[kind]), { stdio: [fs.openSync(input, 'r'), 'ignore', 'pipe'] });
+  // The sender runs under bash, whose `times` prints, after it exits, the
+  // user and system CPU it used (exact, unlike sampling /proc until it goes).
+  const q = (a) => `'${String(a).replace(/'/g, `'\\''`)}'`;
+  const child = spawn('bash', ['-c', `${[cmd, ...args(rs.ports[kind])].map(q).join(' ')}; rc=$?; times >&2; exit $rc`], { stdio: [fs.openSync(input, 'r'), 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
   let code = null;
   const exited = new Promise((r) => child.on('close', (c) => { code = c; r(c); }));
-  let cpu = 0;
-  const timer = setInterval(() => { cpu = cpuOf(child.pid) ?? cpu; }, 100);
   let got = 0, lastAt = t0, exitAt = null;
   const deadline = Date.now() + 600_000;
   for (;;) {
@@ -64,11 +58,16 @@ async function once(kind, cmd, args, input) {
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  clearInterval(timer);
   await exited;
+  // `times`: the shell's own line, then its children's: "0m1.234s 0m0.567s".
+  const tl = stderr.trim().split('\n');
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(tl.pop() ?? '');
+  const cpu = m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : NaN;
+  tl.pop();
+  stderr = tl.join('\n');
   await rs.close();
   const secs = Number(lastAt - t0) / 1e9;
-  return { got, secs, rate: got / secs, cpu, code, err: stderr.trim().split('\n').pop() };
+  return { got, secs, rate: got / secs, cpu, code, err: stderr.split('\n').pop() };
 }
 
 function median(xs) {
@@ -80,11 +79,12 @@ async function measure(label, kind, cmd, args, input) {
   const runs = [];
   for (let i = 0; i < RUNS; i++) runs.push(await once(kind, cmd, args, input));
   const rate = median(runs.map((r) => r.rate));
+  const cpu = median(runs.map((r) => r.cpu));
   const bad = runs.find((r) => r.code);
   console.log(`${label.padEnd(44)} ${Math.round(rate).toLocaleString('en-US').padStart(8)} msg/s arrived  ` +
-    `(runs: ${runs.map((r) => `${r.got}/${N} in ${r.secs.toFixed(2)} s, sender CPU ~${r.cpu.toFixed(1)} s`).join('; ')})` +
+    `(runs: ${runs.map((r) => `${r.got}/${N} in ${r.secs.toFixed(2)} s, sender CPU ${r.cpu.toFixed(2)} s`).join('; ')})` +
     (bad ? `  exit ${bad.code}: ${bad.err}` : '') + `  load ${loadavg()[0].toFixed(2)}`);
-  return rate;
+  return { rate, cpu };
 }
 
 const file = await eventsFile(N);
@@ -106,5 +106,8 @@ if (ONLY.includes('relp')) {
   r.relp = await measure('ct-syslog --relp (every message acknowledged)', 'relp', process.execPath, ct((p) => ['--relp', `127.0.0.1:${p}`]), file);
 }
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : 'n/a');
-console.log(`ratios of arrived msg/s: ct-syslog --tcp / logger --tcp ${ratio(r.tcp, r.logger)}; --framing lf / logger --tcp ${ratio(r.lf, r.logger)}; ` +
-  `--relp / logger --tcp ${ratio(r.relp, r.logger)}; load average now ${loadavg()[0].toFixed(2)}`);
+const of = (k, f) => r[k]?.[f];
+console.log(`ratios of arrived msg/s: ct-syslog --tcp / logger --tcp ${ratio(of('tcp', 'rate'), of('logger', 'rate'))}; --framing lf / logger --tcp ${ratio(of('lf', 'rate'), of('logger', 'rate'))}; ` +
+  `--relp / logger --tcp ${ratio(of('relp', 'rate'), of('logger', 'rate'))}`);
+console.log(`ratios of sender CPU (median user+system seconds of each process, all its threads, for the same ${N.toLocaleString('en-US')} lines): ct-syslog --tcp / logger --tcp ${ratio(of('tcp', 'cpu'), of('logger', 'cpu'))}; ` +
+  `--framing lf / logger --tcp ${ratio(of('lf', 'cpu'), of('logger', 'cpu'))}; --relp / logger --tcp ${ratio(of('relp', 'cpu'), of('logger', 'cpu'))}; load average now ${loadavg()[0].toFixed(2)}`);
