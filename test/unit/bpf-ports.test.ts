@@ -9,7 +9,8 @@ import { decodeSightings, RECORD_SIZE } from '../../src/native/bpf.js';
 import { readFileSync } from 'node:fs';
 import { ROOT } from '../helpers.js';
 import { CgroupIds, cgroup2Mounts } from '../../src/attribute/sources/bpf/cgroups.js';
-import { mkdtempSync, mkdirSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, statSync, readdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { ProcessReader } from '../../src/proc/process.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FlowEvent } from '../../src/event.js';
@@ -259,6 +260,41 @@ test('a sighting of a process gone before /proc was read: its cgroup, unit and c
     assert.equal(top.process?.cgroup, undefined, 'the root says nothing');
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a process reaped while /proc was read (its exe read, its cgroup file gone): the cgroup comes from the sighting\'s cgroup id', async () => {
+  // /proc as ct-attribute found it when the client exited between reading
+  // /proc/PID/exe and /proc/PID/cgroup: every file but the cgroup.
+  const root = mkdtempSync(path.join(tmpdir(), 'ct-cg-'));
+  const proc = mkdtempSync(path.join(tmpdir(), 'ct-proc-'));
+  const id = 'b'.repeat(64);
+  try {
+    const dir = path.join(root, 'ctpbpf1.slice', 'system.slice', `docker-${id}.scope`);
+    mkdirSync(dir, { recursive: true });
+    const pid = 4242, start = 777;
+    mkdirSync(path.join(proc, String(pid)));
+    writeFileSync(path.join(proc, String(pid), 'stat'), `${pid} (python3) S 1 ${Array(17).fill(0).join(' ')} ${start} 0 0 0\n`);
+    writeFileSync(path.join(proc, String(pid), 'status'), 'Name:\tpython3\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n');
+    writeFileSync(path.join(proc, String(pid), 'cmdline'), 'python3\0-c\0x\0');
+    symlinkSync('/usr/bin/python3', path.join(proc, String(pid), 'exe'));
+    const procs = new ProcessReader({ proc });
+    const hook = new PortHook(new PortTable(), { netns: NS, windowMs: 0, procs, cgroups: new CgroupIds({ root }) });
+    const s = sighting({ pid, start, cgroup: statSync(dir).ino, comm: 'python3', t: Date.now() - 5 });
+    hook.table.add(s);
+    hook.sighted(PortTable.key(NS, 17, 40000), s);
+    await new Promise((r) => setImmediate(r)); // the hook reads /proc on the next turn, as it does for a live sighting
+    rmSync(path.join(proc, String(pid)), { recursive: true }); // then it is reaped
+    const r = await hook.resolve(newEvent(), gone());
+    assert.equal(r.process?.pid, pid);
+    assert.equal(r.process?.exe, '/usr/bin/python3', 'what /proc gave is kept');
+    assert.deepEqual(r.process?.cmdline, ['python3', '-c', 'x']);
+    assert.equal(r.process?.cgroup, `/ctpbpf1.slice/system.slice/docker-${id}.scope`);
+    assert.equal(r.process?.unit, `docker-${id}.scope`);
+    assert.equal(r.process?.container?.id, id);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(proc, { recursive: true, force: true });
   }
 });
 

@@ -162,19 +162,27 @@ export class PortHook {
   /** The process a sighting names: /proc's details when it was read in time, else what the sighting says. */
   processOf(s: Sighting): ProcessInfo {
     const known = this.procs?.getStarted(s.pid, s.start);
+    // A process reaped while /proc was being read keeps what was read
+    // before (its exe) but has no cgroup file by then: the cgroup id the
+    // kernel gave at the syscall says where it was.
+    if (known && known.cgroup == null) {
+      const cg = this.cgroupOf(s);
+      if (cg) return { ...known, ...cg };
+    }
     if (known) return known;
     const users = this.procs?.users;
-    const p: ProcessInfo = { pid: s.pid, ppid: s.ppid, uid: s.uid, user: userName(users, s.uid), gid: s.gid, group: groupName(users, s.gid), comm: s.comm };
-    // The v2 path; "/" says nothing on a machine that also mounts the v1
-    // hierarchies (there /proc names the systemd one instead).
-    const cg = this.opts.cgroups?.path(s.cgroup) ?? null;
-    if (cg !== null && cg !== '/') {
-      p.cgroup = cg;
-      p.unit = unitOf(cg);
-      p.container = containerOf(cg);
-    }
+    const p: ProcessInfo = { pid: s.pid, ppid: s.ppid, uid: s.uid, user: userName(users, s.uid), gid: s.gid, group: groupName(users, s.gid), comm: s.comm, ...this.cgroupOf(s) };
     const start = this.procs?.startTime(s.start);
     if (start) p.start_time = start;
     return p;
+  }
+
+  /** The cgroup (and so unit and container) of the sighting's cgroup id, or null when unknown. */
+  private cgroupOf(s: Sighting): Pick<ProcessInfo, 'cgroup' | 'unit' | 'container'> | null {
+    // The v2 path; "/" says nothing on a machine that also mounts the v1
+    // hierarchies (there /proc names the systemd one instead).
+    const cg = this.opts.cgroups?.path(s.cgroup) ?? null;
+    if (cg === null || cg === '/') return null;
+    return { cgroup: cg, unit: unitOf(cg), container: containerOf(cg) };
   }
 }
