@@ -117,44 +117,26 @@ static int attach(struct ct_bpf *b, const char *name, char *err, size_t errlen)
 	return 0;
 }
 
-int ct_bpf_open(struct ct_bpf *b, const struct ct_bpf_opts *o, char *err, size_t errlen)
+/* Which hooks this kernel has, by their BTF types: read only to name why a
+ * load failed (or to fall back to the system call route), because libbpf
+ * reads the kernel's BTF again for the load itself: read up front too, it
+ * cost a third of the time to attach. */
+static int probe_hooks(int *has_state, int *has_send, int *has_exit)
 {
-	char release[65] = "";
-	memset(b, 0, sizeof(*b));
-	b->losses_fd = -1;
-	libbpf_set_print(keep_log);
-	last_log[0] = 0;
-
-	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
-		return fail(err, errlen, "this kernel has no BTF (/sys/kernel/btf/vmlinux: CONFIG_DEBUG_INFO_BTF), which the BPF programs need");
-	if (!kernel_at_least(5, 8, release, sizeof(release)))
-		return fail(err, errlen, "kernel %s is too old: the BPF programs need Linux 5.8 or later (BPF ring buffer, CAP_BPF)", release);
-	if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON))) {
-		int bpf = has_cap(CAP_BPF), perf = has_cap(CAP_PERFMON);
-		return fail(err, errlen, "missing %s%s%s to load BPF programs", bpf ? "" : "CAP_BPF", !bpf && !perf ? " and " : "", perf ? "" : "CAP_PERFMON");
-	}
-	unsigned int ring = o->ring_bytes ? o->ring_bytes : 4u << 20;
-	if (ring < 4096 || (ring & (ring - 1)))
-		return fail(err, errlen, "ring buffer size %u is not a power of two of at least 4096 bytes", ring);
-
-	/* Which hooks this kernel has, from its BTF (read once here; libbpf reads it again to relocate). */
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
-		return fail(err, errlen, "cannot read the kernel's BTF: %s", strerror(errno));
-	int has_state = btf__find_by_name_kind(vmlinux, "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF) > 0;
-	int has_send = btf__find_by_name_kind(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) > 0;
-	int has_exit = btf__find_by_name_kind(vmlinux, "btf_trace_sys_exit", BTF_KIND_TYPEDEF) > 0;
+		return -1;
+	*has_state = btf__find_by_name_kind(vmlinux, "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF) > 0;
+	*has_send = btf__find_by_name_kind(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) > 0;
+	*has_exit = btf__find_by_name_kind(vmlinux, "btf_trace_sys_exit", BTF_KIND_TYPEDEF) > 0;
 	btf__free(vmlinux);
-	if (!has_state)
-		return fail(err, errlen, "kernel %s has no BTF-typed tracepoint sock:inet_sock_set_state", release);
-	b->udp = o->udp;
-	if (b->udp == CT_UDP_AUTO)
-		b->udp = has_send ? CT_UDP_TRACEPOINT : has_exit ? CT_UDP_SYSCALL : CT_UDP_NONE;
-	if (b->udp == CT_UDP_TRACEPOINT && !has_send)
-		return fail(err, errlen, "kernel %s has no tracepoint sock:sock_send_length (Linux 6.3 and later)", release);
-	if (b->udp == CT_UDP_SYSCALL && !has_exit)
-		return fail(err, errlen, "kernel %s has no tracepoint raw_syscalls:sys_exit", release);
+	return 0;
+}
 
+/* Open, load and attach the programs of route b->udp; on failure all is freed and `err` says why. */
+static int load(struct ct_bpf *b, unsigned int ring, char *err, size_t errlen)
+{
+	last_log[0] = 0;
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "ctpipe_sightings");
 	b->obj = bpf_object__open_mem(ct_sightings_obj, sizeof(ct_sightings_obj), &oo);
 	if (!b->obj) {
@@ -193,6 +175,48 @@ int ct_bpf_open(struct ct_bpf *b, const struct ct_bpf_opts *o, char *err, size_t
 		return -1;
 	}
 	return 0;
+}
+
+int ct_bpf_open(struct ct_bpf *b, const struct ct_bpf_opts *o, char *err, size_t errlen)
+{
+	char release[65] = "";
+	memset(b, 0, sizeof(*b));
+	b->losses_fd = -1;
+	libbpf_set_print(keep_log);
+	last_log[0] = 0;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		return fail(err, errlen, "this kernel has no BTF (/sys/kernel/btf/vmlinux: CONFIG_DEBUG_INFO_BTF), which the BPF programs need");
+	if (!kernel_at_least(5, 8, release, sizeof(release)))
+		return fail(err, errlen, "kernel %s is too old: the BPF programs need Linux 5.8 or later (BPF ring buffer, CAP_BPF)", release);
+	if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON))) {
+		int bpf = has_cap(CAP_BPF), perf = has_cap(CAP_PERFMON);
+		return fail(err, errlen, "missing %s%s%s to load BPF programs", bpf ? "" : "CAP_BPF", !bpf && !perf ? " and " : "", perf ? "" : "CAP_PERFMON");
+	}
+	unsigned int ring = o->ring_bytes ? o->ring_bytes : 4u << 20;
+	if (ring < 4096 || (ring & (ring - 1)))
+		return fail(err, errlen, "ring buffer size %u is not a power of two of at least 4096 bytes", ring);
+
+	/* UDP by sock:sock_send_length unless told otherwise: Linux 6.3 and
+	 * later have it. Only when the load fails is the kernel's BTF asked
+	 * which hooks it has, to fall back or to name the reason. */
+	b->udp = o->udp == CT_UDP_AUTO ? CT_UDP_TRACEPOINT : o->udp;
+	if (load(b, ring, err, errlen) == 0)
+		return 0;
+	int has_state, has_send, has_exit;
+	if (probe_hooks(&has_state, &has_send, &has_exit) != 0)
+		return -1; /* the load's own reason stands */
+	if (!has_state)
+		return fail(err, errlen, "kernel %s has no BTF-typed tracepoint sock:inet_sock_set_state", release);
+	if (b->udp == CT_UDP_TRACEPOINT && !has_send) {
+		if (o->udp != CT_UDP_AUTO)
+			return fail(err, errlen, "kernel %s has no tracepoint sock:sock_send_length (Linux 6.3 and later)", release);
+		b->udp = has_exit ? CT_UDP_SYSCALL : CT_UDP_NONE;
+		return load(b, ring, err, errlen);
+	}
+	if (b->udp == CT_UDP_SYSCALL && !has_exit)
+		return fail(err, errlen, "kernel %s has no tracepoint raw_syscalls:sys_exit", release);
+	return -1;
 }
 
 int ct_bpf_fd(const struct ct_bpf *b)
