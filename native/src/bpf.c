@@ -3,7 +3,9 @@
 // that ctpipe.node loads without it:
 //   bpfOpen({udp, ringBytes}, onBatch) -> {udp, attachMs, drain(), close()}
 // The ring buffer's epoll descriptor is watched with uv_poll on Node's own
-// loop; when it is readable every waiting record is taken in C and handed
+// loop, and looked at again 1 ms after each batch (the programs wake the
+// loop at most once a millisecond: see emit() in bpf/sightings.bpf.c);
+// every waiting record is taken in C and handed
 // to onBatch(records: Buffer of CT_SIGHTING_SIZE-byte records, lost: number
 // of records lost since the last call, monoToEpochMs: add to a record's
 // ts/1e6 for ms since the epoch). A failure to load throws an Error whose
@@ -23,6 +25,8 @@ typedef struct {
   napi_ref cb;
   napi_async_context actx;
   uv_poll_t *poll;
+  // A second look 1 ms after a batch: the records that did not wake us (sightings.bpf.c's emit).
+  uv_timer_t *again;
   int open;
 } bpf_state;
 
@@ -34,14 +38,14 @@ static double now_ms(clockid_t c) {
 
 // Take the waiting records and hand them over; from_loop: called by uv_poll
 // (outside JavaScript), else by drain() (inside a JavaScript call).
-static void deliver(bpf_state *st, int from_loop) {
+static int deliver(bpf_state *st, int from_loop) {
   napi_env env = st->env;
-  if (!st->open) return;
+  if (!st->open) return 0;
   int n = ct_bpf_consume(&st->b);
   double lost = (double)ct_bpf_lost(&st->b);
-  if (n <= 0 && lost == 0) return;
+  if (n <= 0 && lost == 0) return 0;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return n;
   napi_value argv[3], self, cb, buf;
   void *data;
   size_t len = n > 0 ? (size_t)n * CT_SIGHTING_SIZE : 0;
@@ -63,21 +67,34 @@ static void deliver(bpf_state *st, int from_loop) {
     napi_call_function(env, self, cb, 3, argv, NULL);
   }
   napi_close_handle_scope(env, scope);
+  return n;
+}
+
+// After a batch, look again in 1 ms (and so on while records keep coming).
+static void on_again(uv_timer_t *t) {
+  bpf_state *st = t->data;
+  if (deliver(st, 1) > 0 && st->again) uv_timer_start(st->again, on_again, 1, 0);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
-  deliver((bpf_state *)h->data, 1);
+  bpf_state *st = h->data;
+  if (deliver(st, 1) > 0 && st->again) uv_timer_start(st->again, on_again, 1, 0);
 }
 
-static void free_poll(uv_handle_t *h) {
+static void free_handle(uv_handle_t *h) {
   free(h);
 }
 
 static void stop(bpf_state *st) {
   if (st->poll) {
     uv_poll_stop(st->poll);
-    uv_close((uv_handle_t *)st->poll, free_poll);
+    uv_close((uv_handle_t *)st->poll, free_handle);
     st->poll = NULL;
+  }
+  if (st->again) {
+    uv_timer_stop(st->again);
+    uv_close((uv_handle_t *)st->again, free_handle);
+    st->again = NULL;
   }
   if (st->open) ct_bpf_close(&st->b);
   st->open = 0;
@@ -105,7 +122,7 @@ static bpf_state *unwrap(napi_env env, napi_callback_info info) {
 
 static napi_value js_drain(napi_env env, napi_callback_info info) {
   bpf_state *st = unwrap(env, info);
-  if (st) deliver(st, 0);
+  if (st) (void)deliver(st, 0);
   return NULL;
 }
 
@@ -191,17 +208,23 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
   uv_loop_t *loop;
   st->poll = calloc(1, sizeof(uv_poll_t));
-  if (!st->poll || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, st->poll, ct_bpf_fd(&st->b)) != 0) {
+  st->again = calloc(1, sizeof(uv_timer_t));
+  if (!st->poll || !st->again || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, st->poll, ct_bpf_fd(&st->b)) != 0) {
     free(st->poll);
+    free(st->again);
     st->poll = NULL;
+    st->again = NULL;
     stop(st);
     napi_throw_error(env, NULL, "cannot watch the BPF ring buffer");
     return NULL;
   }
+  uv_timer_init(loop, st->again);
+  st->again->data = st;
   st->poll->data = st;
   uv_poll_start(st->poll, UV_READABLE, on_readable);
   // The records never keep Node running: the input does.
   uv_unref((uv_handle_t *)st->poll);
+  uv_unref((uv_handle_t *)st->again);
   return obj;
 }
 
