@@ -23,7 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { cpuSeconds } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PROFILE = process.env.PROFILE; // a directory: the stages run under node --cpu-prof into it
 const bin = (n) => path.join(ROOT, 'bin', n);
+const stage = (n, ...args) => PROFILE ? [process.execPath, '--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE), '--cpu-prof-name', `${n}.cpuprofile`, bin(n), ...args] : [bin(n), ...args];
 const FLOWS = Number(process.env.FLOWS ?? 200000);
 const RATE = Number(process.env.RATE ?? 95000);
 const SOCKET_EVERY = Number(process.env.SOCKET_EVERY ?? 60000);
@@ -177,9 +179,9 @@ async function oneRun(run, floodBin, ctBuf) {
   const f = (n) => path.join(tmp, `${run}-${n}`);
   const out = openSync(f('pipeline.out'), 'w');
   const errs = STAGES.map((s) => openSync(f(`${s}.err`), 'w'));
-  const ev = spawnIn(ns, [bin('ct-events'), '-e', 'new', '--counters-every', '0'], ['ignore', 'pipe', errs[0]]);
-  const at = spawnIn(ns, [bin('ct-attribute')], [ev.child.stdout, 'pipe', errs[1]]);
-  const fl = spawnIn(ns, [bin('ct-filter'), '--no-dns'], [at.child.stdout, out, errs[2]]);
+  const ev = spawnIn(ns, stage('ct-events', '-e', 'new', '--counters-every', '0'), ['ignore', 'pipe', errs[0]]);
+  const at = spawnIn(ns, stage('ct-attribute', '--stats', ...(process.env.ATTR_ARGS ? process.env.ATTR_ARGS.split(' ') : [])), [ev.child.stdout, 'pipe', errs[1]]);
+  const fl = spawnIn(ns, stage('ct-filter', '--no-dns'), [at.child.stdout, out, errs[2]]);
   const ctOut = openSync(f('conntrack.out'), 'w');
   const ctErr = openSync(f('conntrack.err'), 'w');
   const base = spawnIn(ns, ['conntrack', '-E', '-e', 'NEW', '-b', String(ctBuf)], ['ignore', ctOut, ctErr]);
@@ -218,7 +220,11 @@ async function oneRun(run, floodBin, ctBuf) {
   console.log(`    CPU s: ${STAGES.map((s, i) => `${s} ${cpu[i].toFixed(2)}`).join(', ')}; total ${total.toFixed(2)}; conntrack ${cpu[3].toFixed(2)}; ratio ${res.ratio.toFixed(2)}x`);
   console.log(`    exits: ${[...STAGES, 'conntrack'].map((s, i) => `${s} ${exits[i]}`).join(', ')}`);
   for (const s of STAGES) {
-    const lines = readFileSync(f(`${s}.err`), 'utf8').trim().split('\n').filter((l) => l && !/ready|methods:/.test(l));
+    const all = readFileSync(f(`${s}.err`), 'utf8').trim().split('\n');
+    // ct-attribute's --stats lines (its counts at the end), the rest of stderr abridged.
+    const stats = s === 'ct-attribute' ? all.filter((l) => /^ct-attribute: (sock_diag:|bpf|netns|audit|attributed )/.test(l)) : [];
+    const lines = all.filter((l) => l && !/ready|methods:|listening for/.test(l) && !stats.includes(l));
+    for (const l of stats) console.log(`    ${l}`);
     if (lines.length) console.log(`    ${s} stderr (${lines.length} lines): ${lines.slice(0, 3).join(' | ')}`);
   }
   return res;

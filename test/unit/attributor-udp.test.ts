@@ -35,3 +35,86 @@ test('UDP: a batch of events from one socket asks sock_diag once, and every even
     assert.equal(ev.attribution?.method, 'sock_diag');
   }
 });
+
+/** A NEW event of a UDP flow from 127.0.0.1:sport to 127.0.0.1:dport, received at `ts` (by default a moment ago: 2 ms). */
+function localUdp(id: number, sport: number, dport: number, ts = new Date(Date.now() - 2).toISOString()): FlowEvent {
+  return {
+    ts, event: 'new', id, family: 'ipv4', proto: 'udp',
+    src: '127.0.0.1', sport, dst: '127.0.0.1', dport,
+    reply: { src: '127.0.0.1', sport: dport, dst: '127.0.0.1', dport: sport }, status: [],
+  } as unknown as FlowEvent;
+}
+
+async function attributeBatch(attr: ReturnType<typeof createEngine>, events: FlowEvent[]): Promise<void> {
+  attr.beginBatch();
+  await Promise.all(events.map((ev) => (attr.attributeNow(ev) ? undefined : attr.attribute(ev))));
+}
+
+test('UDP: a closed socket\'s events received before sock_diag found nothing ask once, not once each; a later event asks again', { skip: needRoot() }, async (t) => {
+  const sock = dgram.createSocket('udp4');
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  const sport = sock.address().port;
+  const ts = new Date().toISOString();
+  sock.close();
+  await new Promise((r) => setTimeout(r, 5));
+  const attr = createEngine({ euid: process.geteuid!(), bpf: false, netns: false, peer: false });
+  t.after(() => attr.close());
+  const diag = (attr.source('sock_diag') as any).diag as { sent: { requests: number } };
+  const before = diag.sent.requests;
+  // Two batches: the first asks once for all of its events, the second not at all.
+  for (let b = 0; b < 2; b++) {
+    const events = Array.from({ length: 20 }, (_, i) => localUdp(910000 + 20 * b + i, sport, 30000 + 20 * b + i, ts));
+    await attributeBatch(attr, events);
+    for (const ev of events) assert.deepEqual(ev.attribution, { method: 'sock_diag', ok: false, reason: 'socket-gone' });
+  }
+  assert.equal(diag.sent.requests - before, 1, 'one sock_diag request for the 40 events');
+  // An event received after that answer may be a new socket's: asked again.
+  await new Promise((r) => setTimeout(r, 5));
+  await attributeBatch(attr, [localUdp(910100, sport, 31000)]);
+  assert.equal(diag.sent.requests - before, 2);
+});
+
+test('UDP: local flows to many ports nobody listens on: their peers are not asked for one by one (a census of the ports), and a listening peer is still named', { skip: needRoot() }, async (t) => {
+  const sock = dgram.createSocket('udp4');
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  t.after(() => sock.close());
+  const listener = dgram.createSocket('udp4');
+  listener.bind(0, '127.0.0.1');
+  await once(listener, 'listening');
+  t.after(() => listener.close());
+  const sport = sock.address().port;
+  const lport = listener.address().port;
+  const attr = createEngine({ euid: process.geteuid!(), bpf: false, netns: false });
+  t.after(() => attr.close());
+  const diag = (attr.source('sock_diag') as any).diag as { sent: { requests: number } };
+  // Ports free now (bound and released), so that none has a socket.
+  const free: number[] = [];
+  while (free.length < 400) {
+    const s = dgram.createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    const p = s.address().port;
+    s.close();
+    if (p !== sport && p !== lport && !free.includes(p)) free.push(p);
+  }
+  const before = diag.sent.requests;
+  let id = 920000;
+  const all: FlowEvent[] = [];
+  for (let b = 0; b < 8; b++) {
+    // Each batch received after the one before was answered, as a live stream.
+    await new Promise((r) => setTimeout(r, 3));
+    const events = free.slice(50 * b, 50 * b + 50).map((p) => localUdp(id++, sport, p));
+    events.push(localUdp(id++, sport, lport));
+    await attributeBatch(attr, events);
+    all.push(...events);
+  }
+  const asked = diag.sent.requests - before;
+  assert.ok(asked < 100, `sock_diag requests for 408 events of 401 distinct peer ports: ${asked}, fewer than 100`);
+  for (const ev of all) {
+    assert.equal(ev.process?.pid, process.pid, `event ${ev.id} names this process`);
+    if (ev.dport === lport) assert.equal(ev.peer?.pid, process.pid, `event ${ev.id}: the listening peer is named`);
+    else assert.equal(ev.peer, undefined, `event ${ev.id}: nobody listens on ${ev.dport}`);
+  }
+});

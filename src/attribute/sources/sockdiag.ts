@@ -51,6 +51,8 @@ function eventMs(ev: FlowEvent): number {
 }
 
 const UDP_OWNER_MS = 200;
+/** Exact UDP lookups finding nothing before a census of the table's ports is taken (see SockDiagSource.census). */
+const CENSUS_AFTER = 32;
 
 export interface SockDiagSourceOptions extends Viewer {
   index: SocketIndex;
@@ -69,7 +71,7 @@ export class SockDiagSource implements Source {
   private readonly index: SocketIndex;
   private readonly procs: ProcessReader;
   /** Lookups; owners waited for (a rescan); sockets gone while their holder was searched for. */
-  readonly stats = { lookups: 0, waited: 0, goneWhileFinding: 0 };
+  readonly stats = { lookups: 0, waited: 0, goneWhileFinding: 0, censuses: 0 };
 
   constructor(private opts: SockDiagSourceOptions) {
     this.diag = new SockDiag();
@@ -111,7 +113,7 @@ export class SockDiagSource implements Source {
 
   statsLine(): string {
     const x = this.index.scans;
-    return `sock_diag: lookups ${this.stats.lookups} (owners waited for ${this.stats.waited}, sockets gone meanwhile ${this.stats.goneWhileFinding}); fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
+    return `sock_diag: lookups ${this.stats.lookups} (requests ${this.diag.sent.requests} in ${this.diag.sent.datagrams} datagrams, UDP port censuses ${this.stats.censuses}; owners waited for ${this.stats.waited}, sockets gone meanwhile ${this.stats.goneWhileFinding}); fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
   }
 
   close(): void {
@@ -155,26 +157,99 @@ export class SockDiagSource implements Source {
    * The UDP owner of `local` if known; undefined when sock_diag must be
    * asked. `ts` is the event's receive time (ms), for closed sockets.
    */
-  private cachedUdpOwner(proto: number, local: Endpoint, ev: FlowEvent): SockInfo | undefined {
-    const hit = this.udpOwners.get(`${proto}|${local.addr}|${local.port}`);
-    if (!hit) return undefined;
-    if (this.closedOwner.has(hit.sock)) return eventMs(ev) <= hit.confirmedAt ? hit.sock : undefined;
-    // A confirmation made in this batch was made after it began.
-    const t = this.batchAt || Date.now();
-    if (this.index.holds(hit.sock.inode)) {
-      if (t > hit.confirmedAt) hit.confirmedAt = t;
-      return Date.now() - hit.at < UDP_OWNER_MS ? hit.sock : undefined;
+  private cachedUdpOwner(proto: number, local: Endpoint, ev: FlowEvent): SockInfo | null | undefined {
+    const key = `${proto}|${local.addr}|${local.port}`;
+    const hit = this.udpOwners.get(key);
+    if (hit) {
+      if (this.closedOwner.has(hit.sock)) {
+        if (eventMs(ev) <= hit.confirmedAt) return hit.sock;
+      } else {
+        // A confirmation made in this batch was made after it began.
+        const t = this.batchAt || Date.now();
+        if (this.index.holds(hit.sock.inode)) {
+          if (t > hit.confirmedAt) hit.confirmedAt = t;
+          return Date.now() - hit.at < UDP_OWNER_MS ? hit.sock : undefined;
+        }
+        const last = this.withInode.get(hit.sock.inode);
+        if (last) {
+          this.closedOwner.set(hit.sock, last.info);
+          if (eventMs(ev) <= hit.confirmedAt) return hit.sock;
+        }
+      }
     }
-    const last = this.withInode.get(hit.sock.inode);
-    if (!last) return undefined;
-    this.closedOwner.set(hit.sock, last.info);
-    return eventMs(ev) <= hit.confirmedAt ? hit.sock : undefined;
+    if (this.udpAbsent.size && eventMs(ev) < (this.udpAbsent.get(key) ?? -Infinity)) return null;
+    const c = this.census.get(proto);
+    if (c && c.ports && !c.ports.has(local.port) && eventMs(ev) < c.at) {
+      this.noneSinceCensus++;
+      return null;
+    }
+    return undefined;
   }
+
+  /**
+   * The UDP ports with a socket (of either family), by protocol, from a
+   * dump of the table begun at `at` (ms): a port not in it had no socket
+   * then, so an event received before then gets null at once, as an exact
+   * lookup would answer (see udpAbsent). Taken when exact lookups keep
+   * finding nothing at distinct ports (a flood of local flows to ports
+   * nobody listens on, each asking for its peer): once CENSUS_AFTER
+   * ports, plus one for each socket the last dump listed, were found
+   * empty by exact lookups or by the last census.
+   */
+  private census = new Map<number, { at: number; ports: Set<number> | null; taking: Promise<Set<number> | null> }>();
+  private noneSinceCensus = 0;
+  private censusBusy = false;
+
+  /** A census that can answer for an event received at `since` (ms), begun now if due; null when none is. */
+  private censusFor(proto: number, since: number): { at: number; ports: Set<number> | null; taking: Promise<Set<number> | null> } | null {
+    const c = this.census.get(proto);
+    if (c && since < c.at) return c;
+    // One dump at a time (a netlink socket runs one: EBUSY).
+    if (this.censusBusy || this.noneSinceCensus < CENSUS_AFTER + (c?.ports?.size ?? 0)) return null;
+    this.censusBusy = true;
+    this.noneSinceCensus = 0;
+    const at = Date.now();
+    const next: { at: number; ports: Set<number> | null; taking: Promise<Set<number> | null> } = { at, ports: null, taking: Promise.resolve(null) };
+    const both = async () => [await this.diag.query({ family: 'ipv4', proto }), await this.diag.query({ family: 'ipv6', proto })];
+    next.taking = both().then(([v4, v6]) => {
+      const ports = new Set<number>();
+      for (const x of v4) ports.add(x.sport);
+      for (const x of v6) ports.add(x.sport);
+      next.ports = ports;
+      this.stats.censuses++;
+      return ports;
+    }, () => {
+      // A failed dump answers nothing: exact lookups go on.
+      if (this.census.get(proto) === next) this.census.delete(proto);
+      return null;
+    }).finally(() => { this.censusBusy = false; });
+    this.census.set(proto, next);
+    return since < at ? next : null;
+  }
+
+  /**
+   * UDP local endpoints sock_diag found no socket at, with when it was
+   * asked (ms): a flow whose event was received before then had its socket
+   * closed by then, so asking again could only find a later socket that
+   * took the port (never its owner). Its events are answered "socket-gone"
+   * at once: a flood from closed sockets asks sock_diag once per port, not
+   * once per flow, and leaves the rest to the methods that saw the sends.
+   */
+  private udpAbsent = new Map<string, number>();
 
   private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint, ev: FlowEvent): Promise<SockInfo | null> {
     if (proto !== IPPROTO_TCP) {
       const cached = this.cachedUdpOwner(proto, local, ev);
-      if (cached) return cached;
+      if (cached !== undefined) return cached;
+      const c = this.censusFor(proto, eventMs(ev));
+      if (c) {
+        const ports = c.ports ?? await c.taking;
+        // Nobody had the port when the census began, after the event came.
+        if (ports && !ports.has(local.port)) {
+          this.noneSinceCensus++;
+          return null;
+        }
+      }
       const key = `${proto}|${local.addr}|${local.port}`;
       // Events read together all miss together (when the entry expires, or
       // for a new socket): one question for them all, not one each.
@@ -200,7 +275,13 @@ export class SockDiagSource implements Source {
     if (s && s.inode) {
       if (this.udpOwners.size > 4096) this.udpOwners.clear();
       this.udpOwners.set(key, { sock: s, at: asked, confirmedAt: asked });
+      this.udpAbsent.delete(key);
     } else {
+      if (!s) {
+        if (this.udpAbsent.size > 4096) this.udpAbsent.clear();
+        this.udpAbsent.set(key, asked);
+        this.noneSinceCensus++;
+      }
       // Nothing there now: a closed socket's entry stays, for its flows still to come.
       const old = this.udpOwners.get(key);
       if (old && !this.closedOwner.has(old.sock)) this.udpOwners.delete(key);

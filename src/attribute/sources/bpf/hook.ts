@@ -111,6 +111,22 @@ export class PortHook {
     return { ...rec, process: fwd ? { ...p, netns } : p, attribution: fwd ? { method: 'bpf', ok: true, side: 'src' } : { method: 'bpf', ok: true } };
   }
 
+  /** resolve() when it needs no wait: the answer from the sightings already taken (or those in the ring buffer), else null. */
+  resolveNow<R extends AttributedRecord>(ev: FlowEvent, rec: R): R | null {
+    const netns = this.netnsOf(ev, rec);
+    if (netns === null) return rec;
+    const now = this.now();
+    let t = Date.parse(ev.ts);
+    if (!Number.isFinite(t) || t > now + 1000) t = now;
+    if (t < now - this.table.maxAgeMs) return rec;
+    const first = this.answer(ev, rec, netns, t, false);
+    if (first) {
+      this.stats.asked++;
+      return first;
+    }
+    return null;
+  }
+
   /** Settle `ev`'s record (see wants()): maybe waiting, at most windowMs, for its sighting. */
   async resolve<R extends AttributedRecord>(ev: FlowEvent, rec: R): Promise<R> {
     const netns = this.netnsOf(ev, rec);

@@ -64,6 +64,10 @@ export class BpfMethod implements Source {
     return this.hook.resolve(ev, rec);
   }
 
+  refineNow<R extends Answer>(ev: FlowEvent, rec: R): R | null {
+    return this.hook.resolveNow(ev, rec);
+  }
+
   status(): MethodStatus {
     if (this.failed) return { method: this.name, live: false, why: this.failed };
     const { udp, attachMs } = this.runner.stats;
