@@ -10,6 +10,7 @@ import { decodeLogged, bindRequest, NFULNL_CFG_F_SEQ } from '../../src/netlink/n
 import { parseAnswerPacket } from '../../src/dns/packet.js';
 import { parseMessage, readName, resolution, DnsError } from '../../src/dns/message.js';
 import { NameMap } from '../../src/dns/names.js';
+import { DnsEnrichment } from '../../src/attribute/enrichments/dns.js';
 import type { DnsRecord, FlowEvent } from '../../src/event.js';
 
 const FIX = new URL('../../../test/fixtures/nflog/', import.meta.url);
@@ -181,4 +182,27 @@ test('name map: an answer seen after a flow event never names it (records and ev
   assert.equal(m.lookup(flow('2026-01-01T00:00:00.300Z', '10.0.0.5', '1.2.3.4', 100))?.name, 'late.test');
   m.add(dns('2026-01-01T00:00:01.000Z', '10.0.0.5', 3333, 'other.test', '5.6.7.8', 60));
   assert.equal(m.lookup(flow('2026-01-01T00:00:00.900Z', '10.0.0.5', '5.6.7.8', 100)), undefined);
+});
+
+test('dns enrichment: a flow keeps the name of its NEW for its UPDATE and DESTROY; an id handed out again is another flow', () => {
+  const en = new DnsEnrichment();
+  const named = (ev: FlowEvent) => { en.enrich(ev); return ev.dns?.name; };
+  en.record(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'a.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+  assert.equal(named(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '1.2.3.4', 100, { id: 7 })), 'a.test');
+  // A later answer for the same address: the open flow keeps its first name, and the age of its NEW.
+  en.record(dns('2026-01-01T00:00:01.000Z', '10.0.0.5', 1111, 'b.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+  const upd = flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update' });
+  assert.equal(named(upd), 'a.test');
+  assert.equal(upd.dns?.age, 0.1);
+  // An unnamed flow stays unnamed to its end, though a name for its remote came meanwhile.
+  assert.equal(named(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '5.6.7.8', 100, { id: 8 })), undefined);
+  en.record(dns('2026-01-01T00:00:00.200Z', '10.0.0.5', 2222, 'c.test', '5.6.7.8', 60) as unknown as Record<string, unknown>);
+  assert.equal(named(flow('2026-01-01T00:00:00.300Z', '10.0.0.5', '5.6.7.8', 100, { id: 8, event: 'destroy' })), undefined);
+  // The same id with other ports (or another remote) is not the remembered flow: looked up anew.
+  assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update', sport: 40001 })), 'b.test');
+  assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '5.6.7.8', 100, { id: 7, event: 'destroy' })), 'c.test');
+  // ... and the mismatch did not forget the flow: its own DESTROY still has its name.
+  assert.equal(named(flow('2026-01-01T00:00:03.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'destroy' })), 'a.test');
+  // Forgotten at its DESTROY: an UPDATE after it is looked up anew.
+  assert.equal(named(flow('2026-01-01T00:00:03.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update' })), 'b.test');
 });
