@@ -25,6 +25,8 @@ interface Entry {
   client: string;
   /** entity_id (or pid) of the query's owner, once known. */
   owner?: string;
+  /** NameMap.noted when the owner was last looked for in vain: looked for again only once a query is noted since. */
+  sought?: number;
 }
 
 export interface NameMapOptions {
@@ -48,6 +50,8 @@ export class NameMap {
   /** Addresses of this host, learned from the sources of outbound flows. */
   private local = new BoundedMap<string, true>(1024);
   private readonly minTtlMs: number;
+  /** Queries noted so far. */
+  private noted = 0;
   readonly stats = { answers: 0, named: 0 };
 
   constructor(opts: NameMapOptions = {}) {
@@ -60,7 +64,10 @@ export class NameMap {
     if (ev.event === 'new' && (ev.direction === 'out' || ev.direction === 'local') && !this.local.peek(ev.src)) this.local.set(ev.src, true);
     if (ev.dport !== 53 || ev.event !== 'new' || ev.sport === undefined) return;
     const k = ownerKey(ev.process);
-    if (k) this.queries.set(`${ev.proto}|${ev.src}|${ev.sport}`, k);
+    if (k) {
+      this.queries.set(`${ev.proto}|${ev.src}|${ev.sport}`, k);
+      this.noted++;
+    }
   }
 
   /** Take in one `dns` record. */
@@ -103,7 +110,10 @@ export class NameMap {
       const e = list[i]!;
       // Expired, or an answer that came after the flow (read in the same batch of lines).
       if (t > e.until || e.at > t) continue;
-      if (e.owner === undefined) e.owner = this.queries.peek(e.query);
+      if (e.owner === undefined && e.sought !== this.noted) {
+        e.owner = this.queries.peek(e.query);
+        e.sought = this.noted;
+      }
       const tier = owner !== undefined && e.owner === owner ? 1
         : e.client === ev.src ? 2
         : ev.direction !== 'fwd' && (isLoopback(e.client) || this.local.peek(e.client) !== undefined) ? 3 : 4;
