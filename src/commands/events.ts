@@ -76,7 +76,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     queue,
     host,
     onWarning: (m) => warn(io, NAME, m),
-    beforeBatch: () => dns?.drain(),
+    beforeBatch: (ts) => dns?.drain(ts),
     lines: true,
   });
   let dns: DnsObserver | null = null;

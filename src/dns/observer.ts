@@ -64,6 +64,8 @@ function ownNetns(): number | undefined {
 export class DnsObserver {
   private source: NflogSource;
   private installed = false;
+  /** While drain() runs before a batch of flow events: that batch's ts. */
+  private notAfter: string | undefined;
   private readonly netns = ownNetns();
   readonly counts = { answers: 0, records: 0, malformed: 0 };
 
@@ -108,8 +110,11 @@ export class DnsObserver {
   private onPacket(p: Buffer): void {
     this.counts.answers++;
     let rec: DnsRecord | null;
+    let ts = nowTs();
+    // Read before a batch of flow events: no later than the batch (see drain()).
+    if (this.notAfter !== undefined && ts > this.notAfter) ts = this.notAfter;
     try {
-      rec = parseAnswerPacket(p, nowTs());
+      rec = parseAnswerPacket(p, ts);
     } catch (e) {
       if (!(e instanceof DnsError)) throw e;
       this.counts.malformed++;
@@ -122,9 +127,22 @@ export class DnsObserver {
     this.opts.onRecord(rec);
   }
 
-  /** Handle the answers queued now, synchronously (call before handling flow events). */
-  drain(): void {
-    this.source.drain();
+  /**
+   * Handle the answers queued now, synchronously: call before handling a
+   * batch of flow events, with the batch's ts. The answers were queued
+   * before the batch was handled, and they are written before its events,
+   * so they are stamped no later than it: an answer read just after the
+   * batch, in the same turn, would otherwise carry a later ts than the
+   * flow it names (ct-attribute names a flow only from answers stamped no
+   * later than it).
+   */
+  drain(notAfter?: string): void {
+    this.notAfter = notAfter;
+    try {
+      this.source.drain();
+    } finally {
+      this.notAfter = undefined;
+    }
   }
 
   /** Remove the rules, then release the group. */

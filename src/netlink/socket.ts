@@ -57,8 +57,12 @@ export interface ConntrackOptions {
    * Called before each batch of events is handled: ct-events drains its
    * NFLOG socket here, so that a DNS answer queued before a flow's event
    * (the client connects after it has the answer) is written before it.
+   * `ts` is the batch's read time (its events' ts) when it has events: what
+   * is drained here is stamped no later than that, or an answer read in the
+   * same turn just after the batch would carry a later ts than the flow it
+   * names, and ct-attribute would take it for an answer that came after.
    */
-  beforeBatch?: () => void;
+  beforeBatch?: (ts?: string) => void;
   /**
    * Hand out the events as EventLines (their NDJSON lines, written in C)
    * where the addon can, rather than as objects: for a writer of NDJSON.
@@ -227,9 +231,11 @@ export class ConntrackSource extends Readable {
   }
 
   private onBatch(b: NetlinkBatch): void {
-    this.opts.beforeBatch?.();
     if (b.count && this.opts.lines) {
       let ts = '';
+      // The batch's ts (its first entry), for beforeBatch.
+      forEachEntry(b.buf, (kind, start, end) => { if (!ts && kind === ENTRY_TS) ts = b.buf.toString('latin1', start, end); });
+      this.opts.beforeBatch?.(ts || undefined);
       forEachEntry(b.buf, (kind, start, end, lines, decoded) => {
         if (kind === ENTRY_TS) ts = b.buf.toString('latin1', start, end);
         else if (kind === ENTRY_RAW) this.onDatagram(b.buf.subarray(start, end), ts);
@@ -240,7 +246,10 @@ export class ConntrackSource extends Readable {
       });
     } else if (b.count) {
       const ts = nowTs();
+      this.opts.beforeBatch?.(ts);
       forEachDatagram(b.buf, (start, end) => this.onDatagram(b.buf.subarray(start, end), ts));
+    } else {
+      this.opts.beforeBatch?.();
     }
     if (b.drops) this.lose(b.drops, 'enobufs');
     if (b.truncated) this.lose(b.truncated, 'truncated');

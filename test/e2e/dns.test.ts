@@ -107,9 +107,10 @@ before(async () => {
   pipeline = spawn('ip', ['netns', 'exec', A, 'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new,destroy | ${BIN('ct-attribute')} --hash`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   pipeline.stdout!.setEncoding('utf8').on('data', (d) => (out += d));
   pipeline.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
-  // bpftrace (ct-attribute's default as root) compiles for a few seconds:
-  // the owners of DNS questions' sockets, closed at once, are its to name.
-  await sleep(5000);
+  // Both ready: ct-events observes DNS answers (its nft table is in) and
+  // ct-attribute's methods are live (bpf: the owners of DNS questions'
+  // sockets, closed at once, are its to name).
+  await waitFor(() => /DNS answers observed/.test(err) && /ct-attribute: methods: /.test(err), 30000, 'the ready lines of ct-events and ct-attribute');
 });
 
 after(() => {
@@ -396,5 +397,61 @@ test('ct-events watches DNS by default and says nothing; --no-dns-names leaves t
     for (const h of helpers) h.kill('SIGKILL');
     delNetns(ns);
     rmSync(bare, { recursive: true, force: true });
+  }
+});
+
+/** argv[1] rounds of: one DNS question for argv[2] to 127.0.0.2 (UDP, its answer awaited), then a TCP connect to 127.0.0.1:7001 at once. */
+const ASK_THEN_CONNECT = `
+import socket, struct, sys
+q = struct.pack('>HHHHHH', 0x4242, 0x0100, 1, 0, 0, 0) + b''.join(bytes([len(p)]) + p.encode() for p in sys.argv[2].split('.')) + b'\\0' + struct.pack('>HH', 1, 1)
+for i in range(int(sys.argv[1])):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
+    u.sendto(q, ('127.0.0.2', 53)); u.recv(4096); u.close()
+    s = socket.socket(); s.setblocking(False)
+    try: s.connect(('127.0.0.1', 7001))
+    except BlockingIOError: pass
+    s.close()
+`;
+
+test('ct-events: an answer is stamped no later than the flow its client starts at once after it (read in one turn, the answer was stamped after the flow\'s batch, and ct-attribute left such flows unnamed)', { skip }, async () => {
+  const ns = makeNetns('ctdnso');
+  const helpers: ChildProcess[] = [];
+  try {
+    enableTracking(ns);
+    execFileSync('ip', ['-n', ns, 'addr', 'add', '127.0.0.2/8', 'dev', 'lo']);
+    helpers.push(spawn('ip', ['netns', 'exec', ns, 'dnsmasq', '-k', '--conf-file=/dev/null', '--pid-file=', '--user=root', '--bind-interfaces', '--no-resolv', '--no-hosts', '--listen-address=127.0.0.2', '--host-record=race.d.test,127.0.0.1'], { stdio: 'ignore' }));
+    helpers.push(spawn('ip', ['netns', 'exec', ns, PY, '-c', PY_SINK], { stdio: 'ignore' }));
+    await waitFor(() => { try { execFileSync('ip', ['netns', 'exec', ns, PY, '-c', ASK, 'race.d.test', '127.0.0.2'], { stdio: 'ignore' }); return true; } catch { return false; } }, 10000, 'dnsmasq');
+    const ev = events(ns, []);
+    await untilSubscribed(ns, ev);
+    await waitFor(() => /DNS answers observed/.test(ev.err), 5000, 'the ready line');
+    const N = 1000;
+    execFileSync('ip', ['netns', 'exec', ns, PY, '-c', ASK_THEN_CONNECT, String(N), 'race.d.test'], { stdio: 'ignore' });
+    const got = () => lines(ev.out).filter((e) => e.event === 'new' && e.dport === 7001).length;
+    await waitFor(() => got() >= N, 10000, `${N} flows`);
+    ev.child.kill('SIGTERM');
+    assert.equal(await ev.closed, 0, ev.err);
+    const all = lines(ev.out);
+    assert.equal(all.filter((e) => e.event === 'overrun').length, 0, 'nothing lost');
+    // The i-th answer is the i-th flow's: written before it, and stamped no later.
+    const seq = all.filter((e) => (e.event === 'dns' && e.name === 'race.d.test') || (e.event === 'new' && e.dport === 7001));
+    const answers: any[] = [];
+    let late = 0, misordered = 0, flows = 0;
+    const examples: string[] = [];
+    for (const e of seq) {
+      if (e.event === 'dns') { answers.push(e); continue; }
+      const a = answers[flows++];
+      if (!a) { misordered++; continue; }
+      if (a.ts > e.ts) {
+        late++;
+        if (examples.length < 3) examples.push(`answer ${a.ts} > flow ${e.ts}`);
+      }
+    }
+    assert.equal(flows, N);
+    assert.equal(misordered, 0, 'every answer is written before its flow');
+    assert.equal(late, 0, `answers stamped later than their flow: ${late} of ${N} (${examples.join('; ')})`);
+  } finally {
+    for (const h of helpers) h.kill('SIGKILL');
+    delNetns(ns);
   }
 });
