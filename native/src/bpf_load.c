@@ -86,6 +86,22 @@ static int kernel_at_least(int major, int minor, char *release, size_t len)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* Whether a seccomp filter watches this process's system calls (systemd's
+ * SystemCallFilter=: bpf(2) is in none of its usual groups). */
+static int seccomp_filtered(void)
+{
+	char line[128];
+	int mode = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	return mode == 2;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ct_bpf *b = ctx;
@@ -156,7 +172,9 @@ static int load(struct ct_bpf *b, unsigned int ring, char *err, size_t errlen)
 	bpf_map__set_max_entries(bpf_object__find_map_by_name(b->obj, "sightings"), ring);
 	if (bpf_object__load(b->obj) != 0) {
 		int e = errno;
-		const char *why = e == EPERM || e == EACCES ? "permission denied (CAP_BPF and CAP_PERFMON in the initial user namespace, and kernel.unprivileged_bpf_disabled or a security module allowing them)" : strerror(e);
+		/* The capabilities were checked above: a seccomp filter is the likelier refusal. */
+		const char *why = (e == EPERM || e == EACCES) && seccomp_filtered() ? "permission denied under a seccomp system call filter (systemd: SystemCallFilter=bpf)"
+			: e == EPERM || e == EACCES ? "permission denied (CAP_BPF and CAP_PERFMON in the initial user namespace, and kernel.unprivileged_bpf_disabled or a security module allowing them)" : strerror(e);
 		snprintf(err, errlen, "cannot load the BPF programs: %s%s%s", why, last_log[0] ? ": libbpf: " : "", last_log);
 		ct_bpf_close(b);
 		return -1;

@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT, PY_SINK, runBin, withoutMethods } from '../helpers.js';
 import { installForOthers } from '../installed.js';
 import { dockerCgroup, cgroupTop, removeCgroups } from '../cgroups.js';
+import { unitSandbox } from '../sandbox.js';
 
 const skip = needRoot();
 const A = `ctpa${process.pid}`;
@@ -183,6 +184,39 @@ test('--bpf names the owners of connect-send-close-exit clients that sock_diag c
     assert.ok(ev, `NEW for ${c.proto} sport ${c.sport} without --bpf`);
     assert.equal(ev.process, undefined, JSON.stringify(ev));
     assert.match(ev.attribution.method, /sock_diag$/);
+  }
+});
+
+test('as the packaged unit runs it (its system call filter, RestrictNamespaces, NoNewPrivileges, ct-attribute\'s capabilities): the programs load and name TCP, UDP and IPv6 clients gone before sock_diag could look', { skip }, async () => {
+  // What ctpipe-pipeline hands ct-attribute, under the kernel-enforced part of the unit's sandbox.
+  const caps = '+dac_read_search,+sys_ptrace,+bpf,+perfmon';
+  const r = new Run([...unitSandbox(), 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all,${caps}`, `--ambient-caps=-all,${caps}`, `--bounding-set=-all,${caps}`]);
+  r.fed = evText.lastIndexOf('\n') + 1; // the earlier tests' events are not this run's
+  try {
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      assert.ok(Date.now() < deadline, `ct-attribute under the unit's sandbox never named a warm-up client; its stderr: ${r.err}`);
+      const w = client('udp', '10.233.0.2');
+      await sleep(300);
+      r.feed();
+      await sleep(300);
+      if (lines(r.out).some((e) => e.sport === w.sport && e.attribution?.method === 'bpf' && e.process?.pid === w.pid)) break;
+    }
+    const clients = ['10.233.0.2', 'fd00:233::2'].flatMap((host) => [client('tcp', host), client('udp', host, true)]);
+    await sleep(500); // every client has exited
+    r.feed();
+    assert.equal(await r.end(), 0, r.err);
+    assert.match(r.err, /^ct-attribute: methods: .*bpf live \(attached in \d+ ms; UDP sends by sock:sock_send_length\)/m, r.err);
+    const news = lines(r.out).filter((e) => e.event === 'new');
+    for (const c of clients) {
+      const ev = news.find((e) => e.proto === c.proto && e.sport === c.sport && e.dport === (c.proto === 'tcp' ? 7000 : 7001));
+      assert.ok(ev, `NEW for ${c.proto} sport ${c.sport}`);
+      assert.deepEqual(ev.attribution, { method: 'bpf', ok: true }, JSON.stringify(ev));
+      assert.equal(ev.process.pid, c.pid, JSON.stringify(ev));
+      assert.equal(ev.process.user, c.user);
+    }
+  } finally {
+    if (r.p.exitCode === null) r.p.kill('SIGKILL');
   }
 });
 

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BIN, needRoot, sleep, delNetns, lines, PY, PY_CLIENT as CLIENT, withoutMethods } from '../helpers.js';
 import { dockerCgroup, kubeCgroup, cgroupTop, removeCgroups, type FakeContainer } from '../cgroups.js';
+import { unitSandbox } from '../sandbox.js';
 
 const skip = needRoot();
 const n = process.pid % 100000;
@@ -250,10 +251,13 @@ test('forwarded flows of container processes name the process, user and containe
 // capabilities (packaging/ctpipe.service): without CAP_SYS_ADMIN the addon's
 // setns(2) is refused, and the namespace's tables name the owner instead;
 // with it, the addon's socket inside the namespace does.
-for (const [caps, method] of [['+net_admin,+dac_read_search,+sys_ptrace', 'netns-proc'], ['+net_admin,+dac_read_search,+sys_ptrace,+sys_admin', 'netns-sock_diag']] as const) {
-  test(`as nobody with ${caps}: container flows are named (${method})`, { skip }, async () => {
+// Under the unit's system call filter, RestrictNamespaces= and
+// NoNewPrivileges= (test/sandbox.ts), with all its capabilities, setns(2)
+// is refused by the filter as well.
+for (const [caps, method, sandboxed] of [['+net_admin,+dac_read_search,+sys_ptrace', 'netns-proc', false], ['+net_admin,+dac_read_search,+sys_ptrace,+sys_admin', 'netns-sock_diag', false], ['+net_admin,+dac_read_search,+sys_ptrace,+bpf,+perfmon', 'netns-proc', true]] as const) {
+  test(`as nobody with ${caps}${sandboxed ? ', under the unit\'s sandbox' : ''}: container flows are named (${method})`, { skip }, async () => {
     const attr = `${BIN('ct-attribute')} --docker-root ${root}/docker --containerd-state ${root}/containerd --containers-storage ${root}/none`;
-    const p = spawn('ip', ['netns', 'exec', H, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all,${caps}`, `--ambient-caps=${caps}`, `--bounding-set=-all,${caps}`,
+    const p = spawn('ip', ['netns', 'exec', H, ...(sandboxed ? unitSandbox() : []), 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all,${caps}`, `--ambient-caps=${caps}`, `--bounding-set=-all,${caps}`,
       'sh', '-c', `trap : INT; ${BIN('ct-events')} -e new | ${attr}`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let o = '', e = '';
     p.stdout!.setEncoding('utf8').on('data', (d) => (o += d));
