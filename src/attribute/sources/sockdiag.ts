@@ -154,15 +154,15 @@ export class SockDiagSource implements Source {
   private batchAt = 0;
 
   /**
-   * The UDP owner of `local` if known; undefined when sock_diag must be
-   * asked. `ts` is the event's receive time (ms), for closed sockets.
+   * The UDP owner of `local` if known; null when no socket can be the flow's (udpAbsent, census); undefined when sock_diag must be
+   * asked. `since` is when the flow began (eventMs, ms), for closed sockets and empty endpoints.
    */
-  private cachedUdpOwner(proto: number, local: Endpoint, ev: FlowEvent): SockInfo | null | undefined {
+  private cachedUdpOwner(proto: number, local: Endpoint, since: number): SockInfo | null | undefined {
     const key = `${proto}|${local.addr}|${local.port}`;
     const hit = this.udpOwners.get(key);
     if (hit) {
       if (this.closedOwner.has(hit.sock)) {
-        if (eventMs(ev) <= hit.confirmedAt) return hit.sock;
+        if (since <= hit.confirmedAt) return hit.sock;
       } else {
         // A confirmation made in this batch was made after it began.
         const t = this.batchAt || Date.now();
@@ -173,13 +173,13 @@ export class SockDiagSource implements Source {
         const last = this.withInode.get(hit.sock.inode);
         if (last) {
           this.closedOwner.set(hit.sock, last.info);
-          if (eventMs(ev) <= hit.confirmedAt) return hit.sock;
+          if (since <= hit.confirmedAt) return hit.sock;
         }
       }
     }
-    if (this.udpAbsent.size && eventMs(ev) < (this.udpAbsent.get(key) ?? -Infinity)) return null;
+    if (this.udpAbsent.size && since < (this.udpAbsent.get(key) ?? -Infinity)) return null;
     const c = this.census.get(proto);
-    if (c && c.ports && !c.ports.has(local.port) && eventMs(ev) < c.at) {
+    if (c && c.ports && !c.ports.has(local.port) && since < c.at) {
       this.noneSinceCensus++;
       return null;
     }
@@ -237,11 +237,11 @@ export class SockDiagSource implements Source {
    */
   private udpAbsent = new Map<string, number>();
 
-  private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint, ev: FlowEvent): Promise<SockInfo | null> {
+  private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint, since: number): Promise<SockInfo | null> {
     if (proto !== IPPROTO_TCP) {
-      const cached = this.cachedUdpOwner(proto, local, ev);
+      const cached = this.cachedUdpOwner(proto, local, since);
       if (cached !== undefined) return cached;
-      const c = this.censusFor(proto, eventMs(ev));
+      const c = this.censusFor(proto, since);
       if (c) {
         const ports = c.ports ?? await c.taking;
         // Nobody had the port when the census began, after the event came.
@@ -404,8 +404,8 @@ export class SockDiagSource implements Source {
     this.stats.lookups++;
     try {
       const [a, b] = await Promise.all([
-        l.wantOut ? this.findSocket(l.family, l.proto, l.out, l.outRemote, ev) : Promise.resolve(null),
-        l.wantIn ? this.findSocket(l.family, l.proto, l.inLocal, l.inRemote, ev) : Promise.resolve(null),
+        l.wantOut ? this.findSocket(l.family, l.proto, l.out, l.outRemote, l.since) : Promise.resolve(null),
+        l.wantIn ? this.findSocket(l.family, l.proto, l.inLocal, l.inRemote, l.since) : Promise.resolve(null),
       ]);
       const rec = await this.buildSoon(rec0, l, a, b);
       if (!rec.process && l.direction === 'in' && l.proto === IPPROTO_TCP && b) {
@@ -450,9 +450,9 @@ export class SockDiagSource implements Source {
   refineNow<R extends Answer>(ev: FlowEvent, rec: R): R | null {
     const l = this.lookupOf(ev, rec.direction);
     if (l.proto === IPPROTO_TCP) return null;
-    const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out, ev) : null;
+    const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out, l.since) : null;
     if (a === undefined) return null;
-    const b = l.wantIn ? this.cachedUdpOwner(l.proto, l.inLocal, ev) : null;
+    const b = l.wantIn ? this.cachedUdpOwner(l.proto, l.inLocal, l.since) : null;
     if (b === undefined) return null;
     this.stats.lookups++;
     return this.build(rec, l, a, b);
