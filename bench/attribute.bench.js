@@ -5,8 +5,10 @@
 // (bench/baseline-procscan.js) fed the very same ct-events stream, with and
 // without two CPU hogs; a flood of UDP flows from one process; added latency
 // at idle; RSS after a million events. Prints figures; asserts nothing.
-// ONLY=rate,flood,latency,rss,audit picks parts; CLIENTS, REPEAT, HOGS=0,2
-// and RATE_ROWS (row names, separated by ;) size the matrix.
+// ONLY=rate,flood,latency,rss,audit,cached picks parts; CLIENTS, REPEAT, HOGS=0,2
+// and RATE_ROWS (row names, separated by ;) size the matrix. The cached
+// part: events of flows whose owner is already known, one thread, against
+// jq -c . on the same file (CACHED_EVENTS, CACHED_RUNS).
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -22,7 +24,7 @@ const N = Number(process.env.CLIENTS ?? 100);
 const FLOOD = Number(process.env.FLOOD ?? 200000);
 // How long the flooding process keeps its socket after the flood (ms).
 const FLOOD_HOLD = Number(process.env.FLOOD_HOLD ?? 0);
-const only = (process.env.ONLY ?? 'rate,flood,latency,rss,audit').split(',');
+const only = (process.env.ONLY ?? 'rate,flood,latency,rss,audit,cached').split(',');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 if (process.getuid() !== 0) { console.log('attribute bench: needs root (network namespaces)'); process.exit(0); }
 
@@ -320,8 +322,79 @@ async function rss() {
   console.log(`one million events through ct-attribute: ${dt.toFixed(1)} s (${Math.round(1e6 / dt)} events/s), peak RSS ${(hwm / 1024).toFixed(0)} MB`);
 }
 
+// Throughput on flows whose owner is already known: one process in A holds
+// SOCKETS UDP sockets connected to addresses routed through B; a file has a
+// NEW event for each (as ct-events writes them), then UPDATE events of
+// those flows in turn, which ct-attribute's flow memory answers. It reads
+// the file as a saved input (sock_diag only) in one thread; `jq -c .` (one
+// thread) reads the same file as the baseline, `cat` for the cost of the
+// pipe alone. Output to /dev/null; a first run's output, counted, says
+// every event arrived and was attributed to the holder.
+const CACHED = Number(process.env.CACHED_EVENTS ?? 500000);
+const CACHED_RUNS = Number(process.env.CACHED_RUNS ?? 3);
+async function cached() {
+  const SOCKETS = 200;
+  const holderCode = `
+    const dgram = require('dgram');
+    const socks = [];
+    let left = ${SOCKETS};
+    for (let i = 0; i < ${SOCKETS}; i++) {
+      const s = dgram.createSocket('udp4');
+      socks.push(s);
+      s.connect(7001, '10.99.' + (1 + (i >> 8)) + '.' + (1 + (i & 255)), () => { if (--left === 0) console.log(JSON.stringify({ pid: process.pid, socks: socks.map((x) => [x.address().address, x.address().port, x.remoteAddress().address]) })); });
+    }
+    process.stdin.on('end', () => process.exit(0)).resume();`;
+  const holder = spawn('ip', ['netns', 'exec', A, process.execPath, '-e', holderCode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const info = await new Promise((resolve) => { let b = ''; holder.stdout.on('data', (d) => { b += d; if (b.includes('\n')) resolve(JSON.parse(b)); }); });
+  const file = path.join(tmp, 'cached.ndjson');
+  const ev = (kind, i, n) => {
+    const [src, sport, dst] = info.socks[i];
+    return JSON.stringify({ ts: new Date(Date.UTC(2026, 10, 23) + n).toISOString().replace('Z', '123Z'), event: kind, id: 3000000 + i, family: 'ipv4', proto: 'udp', src, sport, dst, dport: 7001,
+      reply: { src: dst, sport: 7001, dst: src, dport: sport }, status: kind === 'new' ? ['CONFIRMED'] : ['SEEN_REPLY', 'CONFIRMED'], timeout: kind === 'new' ? 30 : 120, mark: 0, zone: 0,
+      community_id: '1:' + Buffer.from(String(i).padStart(20, '0')).toString('base64').slice(0, 27) + '=', host: 'bench' });
+  };
+  const parts = [];
+  for (let i = 0; i < SOCKETS; i++) parts.push(ev('new', i, i));
+  for (let n = SOCKETS; n < CACHED; n++) parts.push(ev('update', n % SOCKETS, n));
+  writeFileSync(file, parts.join('\n') + '\n');
+  // One counted run: every event arrives, each attributed to the holder.
+  const counter = path.join(tmp, 'count.js');
+  writeFileSync(counter, `let n = 0, mine = 0, b = '';
+process.stdin.setEncoding('utf8').on('data', (d) => {
+  b += d;
+  for (let i; (i = b.indexOf('\\n')) >= 0; b = b.slice(i + 1)) { const e = JSON.parse(b.slice(0, i)); n++; if (e.process && e.process.pid === ${info.pid}) mine++; }
+}).on('end', () => console.log(n + ' ' + mine));`);
+  const check = spawnSync('sh', ['-c', `ip netns exec ${A} ${BIN('ct-attribute')} < ${file} | ${process.execPath} ${counter}`], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const [arrived, mine] = check.stdout.trim().split(' ').map(Number);
+  const time = (cmd) => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('sh', ['-c', `${cmd} < ${file} > /dev/null`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.status !== 0) console.log(`  ${cmd}: exit ${r.status}: ${r.stderr.toString().slice(0, 300)}`);
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  };
+  const median = (xs) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2; };
+  const rows = [
+    ['ct-attribute (defaults)', `ip netns exec ${A} ${BIN('ct-attribute')}`],
+    ['ct-attribute --ancestry 0 --no-dns-names', `ip netns exec ${A} ${BIN('ct-attribute')} --ancestry 0 --no-dns-names`],
+    ['jq -c .', 'jq -c .'],
+    ['cat', 'cat'],
+  ];
+  console.log(`cached owners: ${CACHED.toLocaleString('en-US')} events (${SOCKETS} NEW, then UPDATEs of those flows) of UDP sockets held by pid ${info.pid}; counted run: ${arrived} arrived, ${mine} attributed to the holder; median of ${CACHED_RUNS} runs, one thread each; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const times = rows.map(() => []);
+  // In turn, so that a change of load touches every row alike.
+  for (let r = 0; r < CACHED_RUNS; r++) rows.forEach(([, cmd], k) => times[k].push(time(cmd)));
+  const rate = {};
+  rows.forEach(([name], k) => {
+    rate[name] = CACHED / median(times[k]);
+    console.log(`  ${name.padEnd(42)} ${Math.round(rate[name]).toLocaleString('en-US').padStart(10)} events/s  (runs: ${times[k].map((t) => t.toFixed(2)).join(', ')} s)`);
+  });
+  console.log(`  ratio ct-attribute / jq -c ., one thread each: ${(rate['ct-attribute (defaults)'] / rate['jq -c .']).toFixed(2)}x (without enrichments ${(rate['ct-attribute --ancestry 0 --no-dns-names'] / rate['jq -c .']).toFixed(2)}x); target >= 300,000 events/s; load average now ${loadavg()[0].toFixed(2)}`);
+  holder.stdin.end();
+}
+
 try {
   setup();
+  if (only.includes('cached')) await cached();
   if (only.includes('rate')) await rates();
   if (only.includes('flood')) await flood();
   if (only.includes('latency')) await latency();

@@ -5,11 +5,16 @@
 // bench/ndjson.js for the comparison with split2.
 import { Transform, type TransformCallback } from 'node:stream';
 import { isAscii, isUtf8 } from 'node:buffer';
+import { LineCutter, type Cut } from './lines/cut.js';
 
 export interface Line {
   text: string;
   /** 1-based line number in its source. */
   no: number;
+  /** The line's bytes are buf[start, end) (a view of the input: read them before the next batch). */
+  buf: Buffer;
+  start: number;
+  end: number;
 }
 
 /** The largest line accepted; a longer one is reported and skipped, so memory stays bounded. */
@@ -31,10 +36,7 @@ export class BadLine extends Error {
  */
 export const MAX_DEPTH = 1000;
 
-/** The UTF-8 byte order mark, which a source may start with (RFC 8259 section 8.1 lets a parser ignore it). */
-export function bomLength(b: Buffer): number {
-  return b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
-}
+export { bomLength } from './lines/cut.js';
 
 /** Why the line buf[start, end) is skipped before it is parsed: JSON text is UTF-8 (RFC 8259 section 8.1). */
 export function notText(buf: Buffer, start: number, end: number): string | null {
@@ -67,81 +69,68 @@ export function nestsDeeper(text: string, max = MAX_DEPTH): boolean {
  * passed on; a trailing `\r` is removed; a final line without `\n` is kept;
  * a byte order mark at the very start is dropped. A line that is too long
  * or not UTF-8 is reported through `onBad` (with why) and not passed on.
+ * Lines are cut from the bytes by src/lines/cut.ts, as every reader's are.
  */
 export class LineSplitter extends Transform {
-  private rest: Buffer | null = null;
+  private readonly cutter = new LineCutter(MAX_LINE);
   private no = 0;
-  private skipping = 0; // bytes of an over-long line being dropped, 0 when not
-  private atStart = true;
+  private out: Line[] = [];
+  private readonly onCut = (c: Cut) => {
+    if (c.body) this.lines(c.body);
+    else {
+      this.no++;
+      this.onBad?.(this.no, `line of ${c.overlong} bytes is too long, skipped`);
+    }
+  };
+
   constructor(private onBad?: (no: number, why: string) => void) {
     super({ readableObjectMode: true, writableObjectMode: false, readableHighWaterMark: 4 });
   }
 
   override _transform(chunk: Buffer | string, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.split(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, false);
+    this.cutter.push(chunk, this.onCut);
+    this.pushOut();
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    this.split(Buffer.alloc(0), true);
+    this.cutter.end(this.onCut);
+    this.pushOut();
     cb();
   }
 
-  private split(chunk: Buffer, end: boolean): void {
-    const out: Line[] = [];
-    let buf = chunk;
-    if (this.skipping) {
-      const nl = buf.indexOf(10);
-      if (nl < 0 && !end) {
-        this.skipping += buf.length;
-        return;
-      }
-      this.no++;
-      this.onBad?.(this.no, `line of ${this.skipping + (nl < 0 ? buf.length : nl)} bytes is too long, skipped`);
-      this.skipping = 0;
-      buf = nl < 0 ? Buffer.alloc(0) : buf.subarray(nl + 1);
-    }
-    if (this.rest) {
-      buf = Buffer.concat([this.rest, buf]);
-      this.rest = null;
-    }
-    if (this.atStart && (buf.length >= 3 || end || buf.indexOf(10) >= 0)) {
-      this.atStart = false;
-      buf = buf.subarray(bomLength(buf));
-    }
-    // One check for the whole chunk; each line again only when it fails.
-    const whole = isAscii(buf) || isUtf8(buf);
-    let start = 0;
-    for (;;) {
-      const nl = buf.indexOf(10, start);
-      if (nl < 0) break;
-      this.emitLine(buf, start, nl, whole, out);
-      start = nl + 1;
-    }
-    if (start < buf.length) {
-      if (end) this.emitLine(buf, start, buf.length, whole, out);
-      else if (buf.length - start > MAX_LINE) this.skipping = buf.length - start;
-      else this.rest = Buffer.from(buf.subarray(start));
-    }
-    if (out.length) this.push(out);
+  private pushOut(): void {
+    if (!this.out.length) return;
+    this.push(this.out);
+    this.out = [];
   }
 
-  private emitLine(buf: Buffer, start: number, end: number, utf8: boolean, out: Line[]): void {
-    this.no++;
-    if (end > start && buf[end - 1] === 13) end--;
-    if (end - start > MAX_LINE) {
-      this.onBad?.(this.no, `line of ${end - start} bytes is too long, skipped`);
-      return;
+  /** The lines of one run of whole lines. */
+  private lines(buf: Buffer): void {
+    // Nearly always ASCII: then one decode for the run, and each line a slice of it.
+    const ascii = isAscii(buf);
+    const all = ascii ? buf.toString('latin1') : '';
+    // One check for the whole run; each line again only when it fails.
+    const utf8 = ascii || isUtf8(buf);
+    const len = buf.length;
+    let start = 0;
+    while (start < len) {
+      const nl = ascii ? all.indexOf('\n', start) : buf.indexOf(10, start);
+      const stop = nl < 0 ? len : nl;
+      this.no++;
+      let end = stop;
+      if (end > start && buf[end - 1] === 13) end--;
+      if (end - start > MAX_LINE) this.onBad?.(this.no, `line of ${end - start} bytes is too long, skipped`);
+      else if (end > start) {
+        const why = utf8 ? null : notText(buf, start, end);
+        if (why) this.onBad?.(this.no, why);
+        else {
+          const line = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
+          if (line.charCodeAt(0) === 123 /* { */ || line.trim() !== '') this.out.push({ text: line, no: this.no, buf, start, end });
+        }
+      }
+      start = stop + 1;
     }
-    if (end === start) return;
-    const why = utf8 ? null : notText(buf, start, end);
-    if (why) {
-      this.onBad?.(this.no, why);
-      return;
-    }
-    const line = buf.toString('utf8', start, end);
-    if (line.trim() === '') return;
-    out.push({ text: line, no: this.no });
   }
 }
 

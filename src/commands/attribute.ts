@@ -14,10 +14,33 @@ import { compileRedactor, OwnerRedactor, PatternError } from '../attribute/redac
 import { DnsEnrichment } from '../attribute/enrichments/dns.js';
 import { ProcessEnrichment } from '../attribute/enrichments/process.js';
 import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
+import { EventReader } from '../event/reader.js';
+import { TextBuffer } from '../lines/text-buffer.js';
 
 const NAME = 'ct-attribute';
 /** What the attribution reads of an event: without these, or of another type, it is passed on unattributed. */
 const checkInput = compileRequired(['id', 'proto', 'src', 'dst'], ['id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply']);
+/**
+ * Every field of a flow event that the attribution reads (the engine, its
+ * sources and enrichments, checkInput): on the fast path an event has these
+ * alone (src/event/reader.ts), so a field read there must be named here.
+ */
+export const ATTRIBUTION_READS = ['ts', 'event', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply', 'start', 'host'] as const;
+/** Fields of an event attributed before: such an event is read whole (its fields are replaced, see processBatch). */
+const ADDED = ['direction', 'process', 'peer', 'attribution'];
+
+/**
+ * The fast path of ct-attribute's input: a flow event line's fields the
+ * attribution reads, or undefined for a line read whole with parseObject
+ * (not in compact form, attributed before, a special record).
+ */
+export function inputReader(enriched: readonly string[]): (line: Line) => Record<string, any> | undefined {
+  const reader = new EventReader({ read: ATTRIBUTION_READS, decline: [...ADDED, ...enriched.filter((f) => !ADDED.includes(f))] });
+  return (line) => {
+    const r = reader.read(line.buf, line.start, line.end);
+    return r !== undefined && isFlowEvent(r) ? r : undefined;
+  };
+}
 
 // Each process object's JSON, made once: a busy process owns many flows.
 const processJson = new WeakMap<ProcessInfo, string>();
@@ -173,7 +196,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   // What runs, and why not the rest: said for a live input (a saved file
   // only gets sock_diag), or when bpf was asked for (whether it loaded).
   if (live || a.bpf === true) warn(io, NAME, `methods: ${describeMethods(engine.status())}`);
-  const run: Run = { engine, busy: false, redactor, statsDue: false };
+  const run: Run = { engine, busy: false, redactor, statsDue: false, slow: io.env.CTPIPE_TEST_SLOW_PATH === '1' };
   const stats = statsEvery > 0 ? setInterval(() => {
     run.statsDue = true;
     // Between batches (an idle input) it goes out at once.
@@ -210,6 +233,8 @@ interface Run {
   statsDue: boolean;
   /** --redact: owners written with secrets taken out of their command lines. */
   redactor: OwnerRedactor | null;
+  /** Every line parsed whole (CTPIPE_TEST_SLOW_PATH=1): for the tests that hold the fast path to it. */
+  slow: boolean;
 }
 
 /** The sources' special records (lost audit records), placed in the stream where they were noticed; a stats record when due. */
@@ -245,21 +270,25 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     warn(io, NAME, `${label}:${no}: ${why}`);
   });
   const fields = engine.enrichedFields;
+  const fast = run.slow ? () => undefined : inputReader(fields);
   const redactor = run.redactor;
-  const processBatch = async (batch: Line[]): Promise<string> => {
+  const out = new TextBuffer();
+  const processBatch = async (batch: Line[]): Promise<Buffer> => {
     const outs: (string | FlowEvent)[] = new Array(batch.length);
     const texts: string[] = new Array(batch.length);
     const events: FlowEvent[] = [];
     for (let i = 0; i < batch.length; i++) {
       const line = batch[i];
-      let obj: Record<string, any>;
-      try {
-        obj = parseObject(line.text);
-      } catch (e) {
-        bad++;
-        warn(io, NAME, `${label}:${line.no}: ${(e as Error).message}`);
-        outs[i] = '';
-        continue;
+      let obj = fast(line);
+      if (obj === undefined) {
+        try {
+          obj = parseObject(line.text);
+        } catch (e) {
+          bad++;
+          warn(io, NAME, `${label}:${line.no}: ${(e as Error).message}`);
+          outs[i] = '';
+          continue;
+        }
       }
       const why = isFlowEvent(obj) ? checkInput(obj) : null;
       if (!isFlowEvent(obj) || why !== null) {
@@ -282,14 +311,14 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
       warnedPermission.add(engine);
       warn(io, NAME, noPermissionMessage());
     }
-    let out = '';
     for (let i = 0; i < outs.length; i++) {
       const o = outs[i];
-      if (typeof o === 'string') out += o;
-      else if (texts[i] !== undefined) out += appendOwner(texts[i], redactor ? redactor.event(o) : o, fields);
-      else out += JSON.stringify(redactor ? redactor.event(o) : o) + '\n';
+      if (typeof o === 'string') out.add(o);
+      else if (texts[i] !== undefined) out.add(appendOwner(texts[i], redactor ? redactor.event(o) : o, fields));
+      else out.add(JSON.stringify(redactor ? redactor.event(o) : o) + '\n');
     }
-    return out + records(run);
+    out.add(records(run));
+    return out.take();
   };
   // Batches overlap: the next batch is read and its lookups go out while
   // an earlier one still waits for a miss (the fd index's rescan yields
@@ -315,10 +344,10 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
       inFlight++;
       run.busy = true;
       const out = processBatch(batch);
-      tail = tail.then(() => out).then((text) => {
+      tail = tail.then(() => out).then((bytes) => {
         inFlight--;
         run.busy = inFlight > 0;
-        if (text && !failed) attr.push(text);
+        if (bytes.length && !failed) attr.push(bytes);
         release();
       }, (e) => {
         inFlight--;

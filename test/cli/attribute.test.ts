@@ -3,10 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runBin, lines, BIN, withoutMethods } from '../helpers.js';
+import { pathToFileURL } from 'node:url';
+import { runBin, lines, BIN, withoutMethods, FIXTURES, ROOT } from '../helpers.js';
 
 const EV = (id: number, sport: number) => JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: 'new', id, family: 'ipv4', proto: 'udp', src: '203.0.113.5', sport, dst: '198.51.100.7', dport: 53, reply: { src: '198.51.100.7', sport: 53, dst: '203.0.113.5', dport: sport }, status: ['CONFIRMED'], custom: { kept: true } });
 
@@ -247,4 +248,36 @@ test('--redact: secrets in the owner\'s command line are replaced by ***, the re
   const without = await runBin('ct-attribute', ['--redact-pattern', 'x'], '');
   assert.equal(without.code, 2);
   assert.match(without.stderr, /--redact-pattern needs --redact/);
+});
+
+test('the fast input path (src/event/reader.ts) and the slow one (JSON.parse, CTPIPE_TEST_SLOW_PATH=1) write the same bytes and say the same things', async () => {
+  const { generate } = await import(pathToFileURL(path.join(ROOT, 'bench', 'gen-events.js')).href);
+  // Generated events without what ct-attribute adds (as it reads them), some attributed ones, and every NDJSON fixture's lines, hostile ones included.
+  const parts: string[] = [];
+  let k = 0;
+  for (const line of generate(6000, 3) as Iterable<string>) {
+    const ev = JSON.parse(line);
+    if (k++ % 10) for (const f of ['process', 'peer', 'direction', 'attribution']) delete ev[f];
+    parts.push(JSON.stringify(ev));
+  }
+  const fixtures: Buffer[] = [];
+  for (const dir of readdirSync(FIXTURES)) {
+    if (!statSync(path.join(FIXTURES, dir)).isDirectory()) continue;
+    for (const n of readdirSync(path.join(FIXTURES, dir)).sort()) if (n.endsWith('.ndjson')) fixtures.push(readFileSync(path.join(FIXTURES, dir, n)));
+  }
+  const input = Buffer.concat([Buffer.from(parts.join('\n') + '\n'), ...fixtures.map((f) => (f.length && f[f.length - 1] !== 10 ? Buffer.concat([f, Buffer.from('\n')]) : f))]);
+  // A file, not a pipe: no live methods (sightings, process events), so both runs look up alike; no flow memory: every event is looked up.
+  const dir = mkdtempSync(path.join(tmpdir(), 'cta-paths-'));
+  const file = path.join(dir, 'in.ndjson');
+  writeFileSync(file, input);
+  const args = ['--no-cache', file];
+  const fast = await runBin('ct-attribute', args, '', { timeoutMs: 120000 });
+  const slow = await runBin('ct-attribute', args, '', { timeoutMs: 120000, env: { ...process.env, CTPIPE_TEST_SLOW_PATH: '1' } });
+  assert.equal(fast.code, slow.code, `exits: ${fast.signal} ${slow.signal} ${slow.stderr.slice(-500)}`);
+  assert.equal(fast.code, 1, 'the hostile fixtures have bad lines');
+  // The splitter's reports (not UTF-8) and the parser's may interleave differently from run to run: compared in order of line number.
+  const sorted = (t: string) => t.split('\n').sort().join('\n');
+  assert.equal(sorted(fast.stderr), sorted(slow.stderr));
+  assert.match(fast.stderr, /^ct-attribute: \S+in\.ndjson:\d+: /m);
+  assert.ok(fast.stdout.length > 1e6 && fast.stdout === slow.stdout, `outputs differ (${fast.stdout.length} and ${slow.stdout.length} bytes)`);
 });

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { LineSplitter, MAX_DEPTH, MAX_LINE, nestsDeeper, parseObject, toLine, mapLines, type Line } from '../../src/ndjson.js';
 
 interface Split {
-  lines: Line[];
+  lines: Pick<Line, 'text' | 'no'>[];
   batches: number;
   tooLong: Array<[number, number]>;
   /** Other lines skipped: number and why. */
@@ -23,7 +23,7 @@ async function split(chunks: Array<Buffer | string>): Promise<Split> {
     if (m) tooLong.push([no, Number(m[1])]);
     else notText.push([no, why]);
   });
-  const lines: Line[] = [];
+  const lines: Pick<Line, 'text' | 'no'>[] = [];
   let batches = 0;
   await pipeline(
     Readable.from(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)), { objectMode: true }),
@@ -33,7 +33,9 @@ async function split(chunks: Array<Buffer | string>): Promise<Split> {
       write(batch: Line[], _e, cb) {
         assert.ok(Array.isArray(batch) && batch.length > 0, 'a batch is a non-empty array');
         batches++;
-        lines.push(...batch);
+        // Each line's bytes come with it, as they were read.
+        for (const l of batch) assert.equal(l.buf.toString('utf8', l.start, l.end), l.text);
+        lines.push(...batch.map((l) => ({ text: l.text, no: l.no })));
         cb();
       },
     }),

@@ -1,0 +1,320 @@
+// The lazy event reader: the few top-level fields a stage needs, read from
+// one line's bytes without JSON.parse of the whole line. A stage that looks
+// at some fields and then writes the line through untouched (the rule for
+// ctpipe's stream stages) has no use for the rest of the object.
+//
+// It reads the compact form ct-events and every ctpipe stage write (no
+// whitespace between tokens, keys without escapes) and checks the whole
+// line's syntax as it goes: a line it reads is valid JSON, an object,
+// nested at most MAX_DEPTH deep, and each field it returns is what
+// JSON.parse of the line gives for that field (a repeated key: its last
+// value, as JSON.parse). Any other line it declines (undefined): the caller
+// then takes the slow path, parseObject (src/ndjson.ts), so what counts as
+// a bad line and the message about it stay JSON.parse's. The caller has
+// checked that the line is UTF-8 (every line reader does: src/ndjson.ts,
+// src/lines/chunk.ts). The object returned holds only the fields asked
+// for (those the line lacks are undefined); it is for reading, not for
+// writing out again. No I/O.
+//
+//     const reader = new EventReader({ read: ['event', 'proto', 'dport'] });
+//     const ev = reader.read(buf, start, end) ?? parseObject(buf.toString('utf8', start, end));
+
+/** Nesting the fast path reads; a deeper line is declined (parseObject then applies ndjson.ts' limit). */
+const MAX_DEPTH = 64;
+
+export interface ReaderSpec {
+  /** Top-level fields to return, their values decoded (objects and arrays too). */
+  read: readonly string[];
+  /**
+   * Top-level fields whose mere presence sends the line to the slow path
+   * (a stage that must see the whole record when it has one: already
+   * attributed events, for ct-attribute).
+   */
+  decline?: readonly string[];
+}
+
+const READ = 1, DECLINE = 2;
+
+/** Reads one spec's fields from lines; make one per spec and use it for every line. */
+export class EventReader {
+  private readonly names: string[] = [];
+  private readonly kinds: number[] = [];
+  private readonly keys: Uint8Array[] = [];
+  private readonly table: Int16Array;
+  private readonly mask: number;
+  /** Each read field's value in the line being read. */
+  private readonly values: unknown[];
+  /** The object of the fields, made with one shape whatever the line's key order. */
+  private readonly make: (v: unknown[]) => Record<string, unknown>;
+
+  constructor(spec: ReaderSpec) {
+    for (const n of spec.read) this.add(n, READ);
+    for (const n of spec.decline ?? []) this.add(n, DECLINE);
+    // A table with one name a slot (the names' hashes differ in their low bits).
+    let size = 32;
+    for (; ; size *= 2) {
+      const t = new Int16Array(size).fill(-1);
+      let ok = true;
+      for (let k = 0; k < this.names.length && ok; k++) {
+        const h = hashOf(this.names[k]) & (size - 1);
+        if (t[h] >= 0) ok = false;
+        else t[h] = k;
+      }
+      if (ok) {
+        this.table = t;
+        break;
+      }
+    }
+    this.mask = size - 1;
+    this.values = new Array(spec.read.length).fill(undefined);
+    // A literal of fixed keys: V8 gives every result one hidden class.
+    // The names are checked above to need no escaping beyond JSON's.
+    this.make = new Function('v', `return {${spec.read.map((n, k) => `${JSON.stringify(n)}: v[${k}]`).join(', ')}};`) as (v: unknown[]) => Record<string, unknown>;
+  }
+
+  private add(name: string, kind: number): void {
+    if (this.names.includes(name)) throw new Error(`reader: ${name} named twice`);
+    if (name === '__proto__' || name === '' || !/^[\x20-\x7e]+$/.test(name) || /["\\]/.test(name)) throw new Error(`reader: cannot read a field named ${JSON.stringify(name)}`);
+    this.names.push(name);
+    this.kinds.push(kind);
+    this.keys.push(Buffer.from(name, 'latin1'));
+  }
+
+  /**
+   * The fields asked for of the JSON object in buf[start, end), or
+   * undefined when the line must take the slow path.
+   */
+  read(buf: Buffer, start: number, end: number): Record<string, unknown> | undefined {
+    const b = buf;
+    if (start >= end || b[start] !== 123 /* { */ || b[end - 1] !== 125 /* } */) return undefined;
+    const values = this.values;
+    values.fill(undefined);
+    depth = 0;
+    let i = start + 1;
+    if (i === end - 1) return this.make(values);
+    for (;;) {
+      if (i >= end || b[i] !== 34 /* " */) return undefined;
+      const ks = ++i;
+      let h = 0;
+      let c = 0;
+      while (i < end && PLAIN[(c = b[i])] !== 0) {
+        h = (Math.imul(h, 31) + c) | 0;
+        i++;
+      }
+      // An escape in a key could spell a name asked for: declined.
+      if (i >= end || c !== 34) return undefined;
+      let k = this.table[h & this.mask];
+      if (k >= 0 && !sameName(b, ks, i, this.keys[k])) k = -1;
+      if (k >= 0 && this.kinds[k] === DECLINE) return undefined;
+      if (++i >= end || b[i] !== 58 /* : */) return undefined;
+      const want = k >= 0;
+      i = value(b, i + 1, end, want);
+      if (i < 0) return undefined;
+      if (want) values[k] = built;
+      if (i >= end) return undefined;
+      c = b[i++];
+      if (c === 44 /* , */) continue;
+      return c === 125 && i === end ? this.make(values) : undefined;
+    }
+  }
+
+  /** read() of a line as text (tests, and callers without the bytes). */
+  readText(text: string): Record<string, unknown> | undefined {
+    const b = Buffer.from(text);
+    return this.read(b, 0, b.length);
+  }
+}
+
+function hashOf(name: string): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) | 0;
+  return h;
+}
+
+function sameName(b: Uint8Array, s: number, e: number, name: Uint8Array): boolean {
+  if (e - s !== name.length) return false;
+  for (let k = 0; k < name.length; k++) if (b[s + k] !== name[k]) return false;
+  return true;
+}
+
+/** For each byte, in a string: 0 ends the run (`"`, `\`, a control character); 1 ASCII; 2 a byte of a multi-byte UTF-8 character. */
+const PLAIN = new Uint8Array(256);
+for (let c = 32; c < 256; c++) PLAIN[c] = c === 34 || c === 92 ? 0 : c < 128 ? 1 : 2;
+
+// The scanning functions return the offset past what they read, or -1 when
+// the text is not what the fast path reads; with `build`, the value read is
+// left in `built`.
+let built: unknown;
+let depth = 0;
+
+/** A string from b[i] (just past its opening quote). */
+function str(b: Buffer, i: number, end: number, build: boolean): number {
+  const s = i;
+  let h = 0;
+  let kind = 0; // bits: 1 ASCII, 2 not ASCII, 4 an escape
+  let t = 0;
+  for (;;) {
+    if (build) {
+      while (i < end && (t = PLAIN[b[i]]) !== 0) {
+        h = (Math.imul(h, 31) + b[i]) | 0;
+        kind |= t;
+        i++;
+      }
+    } else {
+      while (i < end && PLAIN[b[i]] !== 0) i++;
+    }
+    if (i >= end) return -1;
+    const c = b[i];
+    if (c === 34) break;
+    if (c !== 92) return -1; // a control character
+    kind |= 4;
+    if (++i >= end) return -1;
+    const e = b[i];
+    if (e === 117 /* u */) {
+      if (i + 4 >= end) return -1;
+      for (let n = 1; n <= 4; n++) {
+        const x = b[i + n];
+        if (!((x >= 48 && x <= 57) || (x >= 97 && x <= 102) || (x >= 65 && x <= 70))) return -1;
+      }
+      i += 5;
+    } else if (e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) i++;
+    else return -1;
+  }
+  if (build) built = (kind & 6) === 0 ? ascii(b, s, i, h) : kind & 4 ? JSON.parse(b.toString('utf8', s - 1, i + 1)) : b.toString('utf8', s, i);
+  return i + 1;
+}
+
+// Strings read again and again (addresses, protocols, host names) are made
+// once: a direct-mapped table by the hash of their bytes. A string made
+// here is its own, never a view into a line that would keep the line alive.
+const SLOTS = 2048;
+const cached: string[] = new Array<string>(SLOTS).fill('');
+const cachedLen = new Int32Array(SLOTS).fill(-1);
+
+/** The ASCII string b[s, e), hashed h. */
+function ascii(b: Buffer, s: number, e: number, h: number): string {
+  const n = e - s;
+  if (n > 64) return b.toString('latin1', s, e);
+  const slot = (h ^ (h >>> 11)) & (SLOTS - 1);
+  if (cachedLen[slot] === n) {
+    const c = cached[slot];
+    let k = 0;
+    while (k < n && c.charCodeAt(k) === b[s + k]) k++;
+    if (k === n) return c;
+  }
+  const v = b.toString('latin1', s, e);
+  cached[slot] = v;
+  cachedLen[slot] = n;
+  return v;
+}
+
+/** A number at b[i] (RFC 8259 section 6). */
+function num(b: Buffer, i: number, end: number, build: boolean): number {
+  const s = i;
+  let c = b[i];
+  const neg = c === 45; /* - */
+  if (neg) {
+    if (++i >= end) return -1;
+    c = b[i];
+  }
+  let v = 0;
+  let plain = true;
+  if (c === 48) i++;
+  else if (c >= 49 && c <= 57) {
+    do {
+      v = v * 10 + (c - 48);
+      i++;
+    } while (i < end && (c = b[i]) >= 48 && c <= 57);
+  } else return -1;
+  if (i < end && b[i] === 46 /* . */) {
+    plain = false;
+    if (++i >= end || !(b[i] >= 48 && b[i] <= 57)) return -1;
+    while (i < end && b[i] >= 48 && b[i] <= 57) i++;
+  }
+  if (i < end && (b[i] === 101 || b[i] === 69) /* e E */) {
+    plain = false;
+    if (++i < end && (b[i] === 43 || b[i] === 45)) i++;
+    if (i >= end || !(b[i] >= 48 && b[i] <= 57)) return -1;
+    while (i < end && b[i] >= 48 && b[i] <= 57) i++;
+  }
+  // Sixteen characters and more may round: Number() of the text rounds as JSON.parse does.
+  if (build) built = plain && i - s < 16 ? (neg ? -v : v) : Number(b.toString('latin1', s, i));
+  return i;
+}
+
+function value(b: Buffer, i: number, end: number, build: boolean): number {
+  if (i >= end) return -1;
+  const c = b[i];
+  if (c === 34) return str(b, i + 1, end, build);
+  if (c === 123) return obj(b, i, end, build);
+  if (c === 91) return arr(b, i, end, build);
+  if (c === 116 /* t */) {
+    if (i + 4 > end || b[i + 1] !== 114 || b[i + 2] !== 117 || b[i + 3] !== 101) return -1;
+    built = true;
+    return i + 4;
+  }
+  if (c === 102 /* f */) {
+    if (i + 5 > end || b[i + 1] !== 97 || b[i + 2] !== 108 || b[i + 3] !== 115 || b[i + 4] !== 101) return -1;
+    built = false;
+    return i + 5;
+  }
+  if (c === 110 /* n */) {
+    if (i + 4 > end || b[i + 1] !== 117 || b[i + 2] !== 108 || b[i + 3] !== 108) return -1;
+    built = null;
+    return i + 4;
+  }
+  return num(b, i, end, build);
+}
+
+function obj(b: Buffer, i: number, end: number, build: boolean): number {
+  if (++depth > MAX_DEPTH) return -1;
+  const o: Record<string, unknown> | null = build ? {} : null;
+  i++;
+  if (i < end && b[i] === 125) {
+    depth--;
+    built = o;
+    return i + 1;
+  }
+  for (;;) {
+    if (i >= end || b[i] !== 34) return -1;
+    const e = str(b, i + 1, end, build);
+    if (e < 0 || e >= end || b[e] !== 58) return -1;
+    let key = '';
+    if (o) {
+      key = built as string;
+      // JSON.parse makes an own property of it; assigning it would set the prototype.
+      if (key === '__proto__') return -1;
+    }
+    i = value(b, e + 1, end, build);
+    if (i < 0 || i >= end) return -1;
+    if (o) o[key] = built;
+    const c = b[i++];
+    if (c === 44) continue;
+    if (c !== 125) return -1;
+    depth--;
+    built = o;
+    return i;
+  }
+}
+
+function arr(b: Buffer, i: number, end: number, build: boolean): number {
+  if (++depth > MAX_DEPTH) return -1;
+  const a: unknown[] | null = build ? [] : null;
+  i++;
+  if (i < end && b[i] === 93) {
+    depth--;
+    built = a;
+    return i + 1;
+  }
+  for (;;) {
+    i = value(b, i, end, build);
+    if (i < 0 || i >= end) return -1;
+    if (a) a.push(built);
+    const c = b[i++];
+    if (c === 44) continue;
+    if (c !== 93) return -1;
+    depth--;
+    built = a;
+    return i;
+  }
+}
