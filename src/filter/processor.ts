@@ -7,7 +7,8 @@ import { isFlowEvent, isFlowRecord } from '../event.js';
 import { compileFilter, type FilterSpec } from './match.js';
 import { compileCheck, parseChecked } from './validate.js';
 import { SelfDetector } from './self.js';
-import type { LineProcessor } from '../lines/chunk.js';
+import type { LineProcessor, Report } from '../lines/chunk.js';
+import { EventReader } from '../event/reader.js';
 
 export interface FilterProcessorOptions {
   spec: Omit<FilterSpec, 'self'>;
@@ -29,19 +30,31 @@ export function createProcessor(o: FilterProcessorOptions): LineProcessor {
     ? `${needs.join(', ')} ${needs.length > 1 ? 'read' : 'reads'} the fields ct-attribute adds, and this event has none (is ct-attribute missing upstream?)`
     : '';
   let warned = needs.length === 0;
+  /** The decision on a record, parsed whole or read lazily. */
+  const decide = (ev: Record<string, any>, report: Report): true | null => {
+    // Special records go by their kind alone (--event, --no-special);
+    // ct-flows' `flow` records have the fields of a flow event (tuples,
+    // process, ...) and are matched alike.
+    if (!isFlowEvent(ev) && !isFlowRecord(ev)) return filter.keepSpecial(ev) ? true : null;
+    if (!warned && !attributed(ev)) {
+      warned = true;
+      report({ kind: 'warn', message: noAttribution, once: 'no-attribution' });
+    }
+    return filter.keep(ev) ? true : null;
+  };
+  // The fast path reads the top-level fields the criteria and their checks read (and what attributed() looks at, when it is asked).
+  const top = new Set(['event', ...filter.fields.map((f) => f.split('.')[0]), ...(needs.length ? ['process', 'attribution', 'direction'] : [])]);
+  const reader = new EventReader({ read: [...top] });
   return {
     line(text, report) {
       const ev = parseChecked(text, check, report);
-      if (!ev) return null;
-      // Special records go by their kind alone (--event, --no-special);
-      // ct-flows' `flow` records have the fields of a flow event (tuples,
-      // process, ...) and are matched alike.
-      if (!isFlowEvent(ev) && !isFlowRecord(ev)) return filter.keepSpecial(ev) ? true : null;
-      if (!warned && !attributed(ev)) {
-        warned = true;
-        report({ kind: 'warn', message: noAttribution, once: 'no-attribution' });
-      }
-      return filter.keep(ev) ? true : null;
+      return ev ? decide(ev, report) : null;
+    },
+    lineBytes(buf, start, end, report) {
+      const ev = reader.read(buf, start, end);
+      // A line the reader declines, or whose fields are not of their types (the slow path says which), goes to line().
+      if (ev === undefined || check(ev) !== null) return undefined;
+      return decide(ev, report);
     },
   };
 }

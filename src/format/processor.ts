@@ -4,7 +4,8 @@
 // plain options so that worker threads can build their own.
 import { isFlowEvent, isFlowRecord } from '../event.js';
 import { compileCheck, parseChecked } from '../filter/validate.js';
-import type { LineProcessor } from '../lines/chunk.js';
+import type { LineProcessor, Report } from '../lines/chunk.js';
+import { EventReader } from '../event/reader.js';
 import { compilePreset, compileTemplate, FieldError, templateFields, PRESETS, CSV_FIELDS, type PresetOptions, type Renderer } from './template.js';
 
 export interface FormatProcessorOptions {
@@ -60,7 +61,20 @@ export function createProcessor(o: FormatProcessorOptions): LineProcessor {
   const { render } = compileFormat(o);
   const fields = formatFields(o);
   const check = compileCheck(fields ?? undefined);
-  return {
+  const draw = (ev: Record<string, any>, report: Report): string | null => {
+    let s: string;
+    try {
+      s = render(ev);
+    } catch (e) {
+      if (e instanceof FieldError) {
+        report({ kind: 'bad', message: e.message });
+        return null;
+      }
+      throw e;
+    }
+    return s === '' ? null : s + '\n';
+  };
+  const p: LineProcessor = {
     line(text, report) {
       const ev = parseChecked(text, check, report);
       if (!ev) return null;
@@ -73,17 +87,19 @@ export function createProcessor(o: FormatProcessorOptions): LineProcessor {
         report({ kind: 'note', message: describeSpecial(ev) });
         return null;
       }
-      let s: string;
-      try {
-        s = render(ev);
-      } catch (e) {
-        if (e instanceof FieldError) {
-          report({ kind: 'bad', message: e.message });
-          return null;
-        }
-        throw e;
-      }
-      return s === '' ? null : s + '\n';
+      return draw(ev, report);
     },
   };
+  // A format that names its fields renders from those alone, read lazily
+  // (src/event/reader.ts); one that reads every field (kv) parses lines whole.
+  if (fields) {
+    const reader = new EventReader({ read: [...new Set(['event', ...fields.map((f) => f.split('.')[0])])] });
+    p.lineBytes = (buf, start, end, report) => {
+      const ev = reader.read(buf, start, end);
+      // Declined lines, special records (their note shows every field) and wrong types (the slow path says which) go to line().
+      if (ev === undefined || !(isFlowEvent(ev) || isFlowRecord(ev)) || check(ev) !== null) return undefined;
+      return draw(ev, report);
+    };
+  }
+  return p;
 }

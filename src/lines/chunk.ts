@@ -22,9 +22,9 @@ export type Report = (d: Diag) => void;
 export interface LineProcessor {
   line(text: string, report: Report): true | string | null;
   /**
-   * Optional, tried first on a line that starts with `{`: the same answer
-   * from the line's bytes buf[start, end), without decoding it, or
-   * undefined to have line() take it. It must not keep `buf`.
+   * Optional, tried first on a line that starts with `{` (and is UTF-8):
+   * the same answer from the line's bytes buf[start, end), without
+   * decoding it, or undefined to have line() take it. It must not keep `buf`.
    */
   lineBytes?(buf: Buffer, start: number, end: number, report: Report): true | string | null | undefined;
 }
@@ -87,13 +87,15 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     if (end - start > maxLine) {
       report({ kind: 'bad', message: `line longer than ${maxLine} bytes (${end - start}), skipped` });
     } else if (end > start) {
-      let r = bytes && buf[start] === 123 /* { */ ? p.lineBytes!(buf, start, end, report) : undefined;
-      if (r === undefined) {
-        const why = utf8 ? null : notText(buf, start, end);
-        if (why) {
-          report({ kind: 'bad', message: why });
-          r = null;
-        } else {
+      let r: true | string | null | undefined;
+      const why = utf8 ? null : notText(buf, start, end);
+      if (why) {
+        report({ kind: 'bad', message: why });
+        r = null;
+      } else {
+        // lineBytes sees UTF-8 only, as line() does.
+        r = bytes && buf[start] === 123 /* { */ ? p.lineBytes!(buf, start, end, report) : undefined;
+        if (r === undefined) {
           const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
           r = text.charCodeAt(0) === 123 /* { */ || text.trim() !== '' ? p.line(text, report) : null;
         }
