@@ -14,7 +14,10 @@
 // /proc/<pid>/stat) and their total against conntrack's, and the time from
 // the flood's end until the pipeline wrote its last line (the output file's
 // mtime). RUNS runs (default 3), each in a fresh namespace; medians; the
-// load average before and after.
+// load average before and after. ct-attribute runs with --stats (its counts
+// are printed: sock_diag requests, bpf answers). ATTR_ARGS and FILTER_ARGS
+// add options to ct-attribute and ct-filter (say FILTER_ARGS='--jobs 0');
+// PROFILE=dir runs the three stages under node --cpu-prof into dir.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, openSync, closeSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -181,7 +184,7 @@ async function oneRun(run, floodBin, ctBuf) {
   const errs = STAGES.map((s) => openSync(f(`${s}.err`), 'w'));
   const ev = spawnIn(ns, stage('ct-events', '-e', 'new', '--counters-every', '0'), ['ignore', 'pipe', errs[0]]);
   const at = spawnIn(ns, stage('ct-attribute', '--stats', ...(process.env.ATTR_ARGS ? process.env.ATTR_ARGS.split(' ') : [])), [ev.child.stdout, 'pipe', errs[1]]);
-  const fl = spawnIn(ns, stage('ct-filter', '--no-dns'), [at.child.stdout, out, errs[2]]);
+  const fl = spawnIn(ns, stage('ct-filter', '--no-dns', ...(process.env.FILTER_ARGS ? process.env.FILTER_ARGS.split(' ') : [])), [at.child.stdout, out, errs[2]]);
   const ctOut = openSync(f('conntrack.out'), 'w');
   const ctErr = openSync(f('conntrack.err'), 'w');
   const base = spawnIn(ns, ['conntrack', '-E', '-e', 'NEW', '-b', String(ctBuf)], ['ignore', ctOut, ctErr]);
