@@ -5,7 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type IO } from '../cli.js';
 import { LineSplitter, parseObject, type Line } from '../ndjson.js';
-import { isFlowEvent, nowTs, type FlowEvent, type ProcessInfo } from '../event.js';
+import { isFlowEvent, nowTs, type FlowEvent } from '../event.js';
 import { createEngine, describeMethods } from '../attribute/factory.js';
 import { EngineError, type Engine } from '../attribute/engine.js';
 import { protectDash, restoreDash } from '../input.js';
@@ -16,6 +16,7 @@ import { ProcessEnrichment } from '../attribute/enrichments/process.js';
 import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
 import { EventReader } from '../event/reader.js';
 import { TextBuffer } from '../lines/text-buffer.js';
+import { appendOwner } from '../attribute/output.js';
 
 const NAME = 'ct-attribute';
 /** What the attribution reads of an event: without these, or of another type, it is passed on unattributed. */
@@ -40,36 +41,6 @@ export function inputReader(enriched: readonly string[]): (line: Line) => Record
     const r = reader.read(line.buf, line.start, line.end);
     return r !== undefined && isFlowEvent(r) ? r : undefined;
   };
-}
-
-// Each process object's JSON, made once: a busy process owns many flows.
-const processJson = new WeakMap<ProcessInfo, string>();
-function jsonOf(p: ProcessInfo): string {
-  let j = processJson.get(p);
-  if (j === undefined) {
-    j = JSON.stringify(p);
-    processJson.set(p, j);
-  }
-  return j;
-}
-
-/**
- * The event's own text with direction, process, peer, attribution and the
- * enrichments' `fields` added at its end: what JSON.stringify of the
- * attributed event gives for a compact input line, without serializing the
- * event again.
- */
-export function appendOwner(text: string, ev: FlowEvent, fields: readonly string[] = []): string {
-  const end = text.lastIndexOf('}');
-  let s = text.slice(0, end) + ',"direction":' + JSON.stringify(ev.direction);
-  if (ev.process) s += ',"process":' + jsonOf(ev.process);
-  if (ev.peer) s += ',"peer":' + jsonOf(ev.peer);
-  s += ',"attribution":' + JSON.stringify(ev.attribution);
-  for (const f of fields) {
-    const v = (ev as unknown as Record<string, unknown>)[f];
-    if (v !== undefined) s += ',' + JSON.stringify(f) + ':' + JSON.stringify(v);
-  }
-  return s + '}\n';
 }
 
 /** --redact and --redact-pattern: null when off. */
@@ -314,7 +285,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     for (let i = 0; i < outs.length; i++) {
       const o = outs[i];
       if (typeof o === 'string') out.add(o);
-      else if (texts[i] !== undefined) out.add(appendOwner(texts[i], redactor ? redactor.event(o) : o, fields));
+      else if (texts[i] !== undefined) appendOwner(out, texts[i], redactor ? redactor.event(o) : o, fields);
       else out.add(JSON.stringify(redactor ? redactor.event(o) : o) + '\n');
     }
     out.add(records(run));

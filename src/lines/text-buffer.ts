@@ -23,6 +23,12 @@ export class TextBuffer {
     this.pos += this.buf.write(s, this.pos);
   }
 
+  /** Append bytes already encoded (ct-attribute's owner JSON, made once per owner). */
+  addBytes(b: Buffer): void {
+    if (b.length > this.buf.length - this.pos) this.grow(b.length);
+    this.pos += b.copy(this.buf, this.pos);
+  }
+
   get length(): number {
     return this.pos;
   }

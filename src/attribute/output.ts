@@ -1,0 +1,44 @@
+// ct-attribute's output of an attributed event: its input text with
+// direction, process, peer, attribution and the enrichments' fields
+// appended (what JSON.stringify of the attributed event gives for a compact
+// input line), into the batch's TextBuffer. An owner object is shared by
+// every event of its process's socket, and its JSON (with the lineage of
+// --ancestry, most of a line's bytes) is made once, as UTF-8 bytes, and
+// copied into each line that names it rather than encoded again. Never
+// changes an event.
+import type { FlowEvent } from '../event.js';
+import type { TextBuffer } from '../lines/text-buffer.js';
+
+/** Each owner object's JSON, as UTF-8 bytes. */
+const ownerBytes = new WeakMap<object, Buffer>();
+
+function bytesOf(p: object): Buffer {
+  let b = ownerBytes.get(p);
+  if (b === undefined) {
+    b = Buffer.from(JSON.stringify(p), 'utf8');
+    ownerBytes.set(p, b);
+  }
+  return b;
+}
+
+/** Append to `out` the line of `ev`, whose input line is `text`, with its owner and the enrichments' `fields` added at its end. */
+export function appendOwner(out: TextBuffer, text: string, ev: FlowEvent, fields: readonly string[] = []): void {
+  const end = text.lastIndexOf('}');
+  let s = text.slice(0, end) + ',"direction":' + JSON.stringify(ev.direction);
+  if (ev.process) {
+    out.add(s + ',"process":');
+    out.addBytes(bytesOf(ev.process));
+    s = '';
+  }
+  if (ev.peer) {
+    out.add(s + ',"peer":');
+    out.addBytes(bytesOf(ev.peer));
+    s = '';
+  }
+  s += ',"attribution":' + JSON.stringify(ev.attribution);
+  for (const f of fields) {
+    const v = (ev as unknown as Record<string, unknown>)[f];
+    if (v !== undefined) s += ',' + JSON.stringify(f) + ':' + JSON.stringify(v);
+  }
+  out.add(s + '}\n');
+}
