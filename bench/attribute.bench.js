@@ -301,7 +301,11 @@ async function latency() {
 }
 
 // RSS after one million events: flows whose sockets do not exist (each is
-// looked up and remembered), so the flow memory fills to its bound.
+// looked up and remembered), so the flow memory fills to its bound; by
+// default, without the DNS names, and without any enrichment, RSS_RUNS (3)
+// runs of each, alternating; peak RSS is the kernel's high-water mark
+// (VmHWM), read until the process ends; medians.
+const RSS_RUNS = Number(process.env.RSS_RUNS ?? 3);
 async function rss() {
   const file = path.join(tmp, 'million.ndjson');
   const parts = [];
@@ -310,16 +314,26 @@ async function rss() {
     parts.push(JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: i % 3 === 2 ? 'destroy' : 'new', id: i + 1, family: 'ipv4', proto: i % 2 ? 'udp' : 'tcp', src: '127.0.0.1', sport, dst: '127.0.0.1', dport: 9, reply: { src: '127.0.0.1', sport: 9, dst: '127.0.0.1', dport: sport }, status: ['CONFIRMED'], mark: 0, zone: 0, host: 'bench' }));
   }
   writeFileSync(file, parts.join('\n') + '\n');
-  const t0 = Date.now();
-  const p = spawn(BIN('ct-attribute'), [file], { stdio: ['ignore', 'ignore', 'inherit'] });
-  let hwm = 0;
-  const timer = setInterval(() => {
-    try { const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8')); if (m) hwm = Math.max(hwm, Number(m[1])); } catch { /* exited */ }
-  }, 200);
-  await new Promise((r) => p.once('close', r));
-  clearInterval(timer);
-  const dt = (Date.now() - t0) / 1000;
-  console.log(`one million events through ct-attribute: ${dt.toFixed(1)} s (${Math.round(1e6 / dt)} events/s), peak RSS ${(hwm / 1024).toFixed(0)} MB`);
+  const SETS = [['defaults (DNS names, ancestry 4)', []], ['--no-dns-names', ['--no-dns-names']], ['--no-dns-names --ancestry 0', ['--no-dns-names', '--ancestry', '0']]];
+  const peaks = SETS.map(() => []);
+  console.log(`one million events through ct-attribute (flows whose sockets do not exist), ${RSS_RUNS} runs of each option set alternating; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  for (let i = 0; i < RSS_RUNS; i++) {
+    for (const [k, [label, flags]] of SETS.entries()) {
+      const t0 = Date.now();
+      const p = spawn(BIN('ct-attribute'), [...flags, file], { stdio: ['ignore', 'ignore', 'inherit'] });
+      let hwm = 0;
+      const timer = setInterval(() => {
+        try { const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8')); if (m) hwm = Math.max(hwm, Number(m[1])); } catch { /* exited */ }
+      }, 200);
+      await new Promise((r) => p.once('close', r));
+      clearInterval(timer);
+      const dt = (Date.now() - t0) / 1000;
+      peaks[k].push(hwm / 1024);
+      console.log(`  run ${i + 1}, ${label}: ${dt.toFixed(1)} s (${Math.round(1e6 / dt)} events/s), peak RSS ${(hwm / 1024).toFixed(0)} MB; load ${loadavg()[0].toFixed(2)}`);
+    }
+  }
+  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+  console.log(`  median peak RSS: ${SETS.map(([label], k) => `${label} ${med(peaks[k]).toFixed(0)} MB`).join(', ')} (target < 150 MB); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 
 // Throughput on flows whose owner is already known: one process in A holds
