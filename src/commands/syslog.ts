@@ -198,6 +198,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     hostname: a.hostname as string | undefined, defaultHostname: hostname(),
     appName: String(a['app-name']), procid: a.procid !== undefined ? String(a.procid) : String(process.pid),
     input: a.input as InputKind, body, sdId: a.sd ? sdId : undefined, maxSize,
+    slowPath: io.env.CTPIPE_TEST_SLOW_PATH === '1',
   });
 
   let bad = 0;
@@ -218,7 +219,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
         const shortened = encoder.shortened;
         const oversize = encoder.oversize;
         try {
-          const m = encoder.encode(line.text);
+          const m = encoder.encode(line.text, line);
           if (m !== null) out.push(m);
         } catch (e) {
           if (!(e instanceof LineError)) return cb(e as Error);

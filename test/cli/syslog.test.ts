@@ -4,12 +4,13 @@
 // usage errors, empty input, EPIPE. rsyslog itself is in test/e2e.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { runBin, BIN, FIXTURES } from '../helpers.js';
+import { pathToFileURL } from 'node:url';
+import { runBin, BIN, FIXTURES, ROOT } from '../helpers.js';
 import { OctetReader } from '../../src/syslog/framing.js';
 
 const DIR = path.join(FIXTURES, 'syslog');
@@ -161,4 +162,64 @@ test('| head -1: exit 0, nothing on stderr (ct-syslog writes no stdout)', async 
   assert.equal(r.code, 0);
   assert.equal(r.stderr, '');
   assert.equal((await messages('ct-head', 20000)).length, 20000);
+});
+
+/** Every message with this tag, once no new one has come for 300 ms. */
+async function settled(tag: string): Promise<string[]> {
+  let n = -1;
+  for (;;) {
+    const mine = got.filter((m) => m.includes(` ${tag} `) || m.includes(` ${tag}[`));
+    if (mine.length === n) return mine;
+    n = mine.length;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+test('the fast path (an event line read from its bytes, src/event/reader.ts) and the slow one (parsed whole, CTPIPE_TEST_SLOW_PATH=1) send the same messages and say the same things', async () => {
+  const { generate } = await import(pathToFileURL(path.join(ROOT, 'bench', 'gen-events.js')).href);
+  // Generated events, some spaced out or with keys reordered (parsed whole
+  // on either path), some with long command lines (shortened to fit), and
+  // every NDJSON fixture's lines, hostile ones included.
+  const parts: string[] = [];
+  let k = 0;
+  for (const line of generate(3000, 7) as Iterable<string>) {
+    k++;
+    if (k % 17 === 0) parts.push(line.replace(/":/g, '": '));
+    else if (k % 13 === 0) parts.push(JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(line)).reverse())));
+    else if (k % 11 === 0) {
+      const ev = JSON.parse(line);
+      if (ev.process) ev.process.cmdline = ['/bin/sh', '-c', 'x'.repeat(3000)];
+      parts.push(JSON.stringify(ev));
+    } else parts.push(line);
+  }
+  const fixtures: Buffer[] = [];
+  for (const dir of readdirSync(FIXTURES)) {
+    if (!statSync(path.join(FIXTURES, dir)).isDirectory()) continue;
+    for (const n of readdirSync(path.join(FIXTURES, dir)).sort()) if (n.endsWith('.ndjson')) fixtures.push(readFileSync(path.join(FIXTURES, dir, n)));
+  }
+  const input = Buffer.concat([Buffer.from(parts.join('\n') + '\n'), ...fixtures.map((f) => (f.length && f[f.length - 1] !== 10 ? Buffer.concat([f, Buffer.from('\n')]) : f))]);
+  const sorted = (t: string) => t.split('\n').sort().join('\n');
+  for (const [name, extra] of [['json', []], ['sd', ['--sd']], ['cee', ['--cee', '--max-size', '1500']], ['rfc3164', ['--format', 'rfc3164']]] as [string, string[]][]) {
+    const run = async (slow: boolean) => {
+      const tag = `paths-${name}-${slow ? 'slow' : 'fast'}`;
+      const r = await runBin('ct-syslog', [...tcp(), '--app-name', tag, ...extra], input, { timeoutMs: 60000, env: { ...process.env, TZ: 'UTC', ...(slow ? { CTPIPE_TEST_SLOW_PATH: '1' } : {}) } });
+      // A line without a "ts" string (text, or an event with another type
+      // there) has the time it was sent in its header.
+      const now = (m: string) => {
+        const r5424 = /^(<\d+>1 )(\S+) /.exec(m);
+        if (r5424) return m.includes(`"ts":"${r5424[2]}"`) ? m : m.replace(r5424[0], `${r5424[1]}NOW `);
+        return /TAG\[\d+\]: \{"ts":"/.test(m) ? m : m.replace(/^(<\d+>)\w{3} [ \d]\d \d\d:\d\d:\d\d /, '$1NOW ');
+      };
+      return { ...r, msgs: (await settled(tag)).map((m) => now(m.split(tag).join('TAG'))) };
+    };
+    const fast = await run(false);
+    const slow = await run(true);
+    assert.equal(fast.code, 1, `${name}: the hostile fixtures have bad lines`);
+    assert.equal(slow.code, fast.code, name);
+    assert.equal(sorted(fast.stderr), sorted(slow.stderr), name);
+    assert.match(fast.stderr, /^ct-syslog: stdin:\d+: /m);
+    assert.ok(fast.msgs.length > 3000, `${name}: ${fast.msgs.length} messages`);
+    assert.deepEqual(fast.msgs, slow.msgs, name);
+    if (name === 'cee') assert.ok(fast.msgs.some((m) => m.includes('"truncated":["process.cmdline"]')), 'long command lines shortened on both paths');
+  }
 });
