@@ -17,6 +17,7 @@ import { NEEDS, missingCaps, ownEffectiveCaps } from '../caps.js';
 import { EventReader } from '../event/reader.js';
 import { TextBuffer } from '../lines/text-buffer.js';
 import { appendOwner } from '../attribute/output.js';
+import { testSwitches, dropEarly } from '../attribute/sources/bpf/early.js';
 
 const NAME = 'ct-attribute';
 /** What the attribution reads of an event: without these, or of another type, it is passed on unattributed. */
@@ -149,8 +150,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
     bpf: a.bpf as boolean | undefined,
     // Test-only switches (ct-attribute(1), ENVIRONMENT): the UDP route of
     // kernels before 6.3 forced on a newer one, a ring buffer small enough to overflow.
-    bpfUdp: io.env.CTPIPE_TEST_BPF_UDP === 'syscall' ? 'syscall' : 'auto',
-    bpfRingBytes: Number(io.env.CTPIPE_TEST_BPF_RING ?? 0) || 0,
+    // bin/ct-attribute's early load (sources/bpf/early.ts) reads them the same way.
+    bpfUdp: testSwitches(io.env).udp,
+    bpfRingBytes: testSwitches(io.env).ringBytes,
     // Sightings are about the live system: a saved file is not.
     live,
     bpfWindowMs: bpfWindow,
@@ -163,6 +165,9 @@ export async function main(argv: string[], io: IO): Promise<number> {
     await engine.start();
   } catch (e) {
     throw e instanceof EngineError ? new Failure(e.message) : e;
+  } finally {
+    // The programs bin/ct-attribute attached early, when the options turned bpf off (a file, --no-bpf): detached.
+    dropEarly();
   }
   // What runs, and why not the rest: said for a live input (a saved file
   // only gets sock_diag), or when bpf was asked for (whether it loaded).

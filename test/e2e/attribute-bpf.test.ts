@@ -187,6 +187,55 @@ test('--bpf names the owners of connect-send-close-exit clients that sock_diag c
   }
 });
 
+test('connections made while ct-attribute starts, before its methods line, are named by bpf: the programs are attached before the rest of it loads', { skip }, async () => {
+  // One process sends a datagram from a new socket every 5 ms for 1.5 s
+  // (each socket closed at once, so sock_diag finds none), printing each
+  // send's wall-clock time and port; ct-attribute is spawned as it starts.
+  const burst = spawn('ip', ['netns', 'exec', A, PY, '-c', `
+import socket, sys, os, time
+sys.stdin.readline()
+print(os.getpid(), flush=True)
+end = time.time() + 1.5
+while time.time() < end:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    t = time.time() * 1000
+    s.sendto(b'x', ('10.233.0.2', 7001))
+    print('%.3f %d' % (t, s.getsockname()[1]), flush=True)
+    s.close()
+    time.sleep(0.005)
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let bout = '';
+  burst.stdout!.setEncoding('utf8').on('data', (d) => (bout += d));
+  await sleep(300); // python is up and waits for its go
+  const from = evText.lastIndexOf('\n') + 1;
+  const r = new Run([]);
+  r.fed = from;
+  burst.stdin!.end('go\n');
+  let methodsAt = 0;
+  r.p.stderr!.on('data', () => { if (!methodsAt && /methods: /.test(r.err)) methodsAt = Date.now(); });
+  if (burst.exitCode === null) await once(burst, 'close');
+  await sleep(500);
+  r.feed();
+  const code = await r.end();
+  assert.equal(code, 0, r.err);
+  assert.ok(methodsAt > 0, r.err);
+  const [pidLine, ...sends] = bout.trim().split('\n');
+  const pid = Number(pidLine);
+  const at = /bpf: attached in .*; attached at (\S+Z)/.exec(r.err);
+  assert.ok(at, r.err);
+  const attachedAt = Date.parse(at[1]);
+  // The sends made after the programs were attached (a ms of margin: the time noted is rounded) and before the methods line was read.
+  const early = sends.map((l) => l.split(' ').map(Number)).filter(([t]) => t > attachedAt + 1 && t < methodsAt);
+  assert.ok(early.length >= 3, `sends between the attach (${at[1]}) and the methods line (${new Date(methodsAt).toISOString()}): ${early.length}; stderr: ${r.err}`);
+  const news = lines(r.out).filter((e) => e.event === 'new' && e.proto === 'udp' && e.dport === 7001);
+  for (const [, sport] of early) {
+    const ev = news.find((e) => e.sport === sport);
+    assert.ok(ev, `NEW for udp sport ${sport}`);
+    assert.deepEqual(ev.attribution, { method: 'bpf', ok: true }, JSON.stringify(ev));
+    assert.equal(ev.process.pid, pid, JSON.stringify(ev));
+  }
+});
+
 test('as the packaged unit runs it (its system call filter, RestrictNamespaces, NoNewPrivileges, ct-attribute\'s capabilities): the programs load and name TCP, UDP and IPv6 clients gone before sock_diag could look', { skip }, async () => {
   // What ctpipe-pipeline hands ct-attribute, under the kernel-enforced part of the unit's sandbox.
   const caps = '+dac_read_search,+sys_ptrace,+bpf,+perfmon';

@@ -79,7 +79,7 @@ export class BpfMethod implements Source {
     if (!this.hook.active) return null;
     const b = this.hook.stats;
     const r = this.runner.stats;
-    return `bpf: attached in ${r.attachMs.toFixed(1)} ms (UDP: ${r.udp}), sightings ${this.hook.table.stats.sightings}, lost ${r.lost}, ports ${this.hook.table.size}; NEW events asked ${b.asked}, named ${b.match}, ambiguous ${b.ambiguous}, no sighting ${b.none}, waited ${b.waited}`;
+    return `bpf: attached in ${r.attachMs.toFixed(1)} ms (UDP: ${r.udp}), sightings ${this.hook.table.stats.sightings}, lost ${r.lost}, ports ${this.hook.table.size}; NEW events asked ${b.asked}, named ${b.match}, ambiguous ${b.ambiguous}, no sighting ${b.none}, waited ${b.waited}; attached at ${new Date(r.attachedAt).toISOString()}`;
   }
 
   /** Overrun records for the sightings lost since the last call. */

@@ -11,6 +11,7 @@
 import { PortTable, type Sighting } from './ports.js';
 import { nowTs, type OverrunRecord } from '../../../event.js';
 import { openSightings, decodeSightings, type BpfHandle, type UdpRoute } from '../../../native/bpf.js';
+import { adoptEarly } from './early.js';
 
 export class BpfError extends Error {}
 
@@ -32,15 +33,27 @@ export class BpfSource {
   private handle: BpfHandle | null = null;
   private timer: NodeJS.Timeout | null = null;
   private overruns: OverrunRecord[] = [];
-  readonly stats = { sightings: 0, bad: 0, lost: 0, attachMs: 0, udp: '' as UdpRoute | 'none' | '' };
+  /** attachedAt: when the programs were attached (ms since the epoch), early (early.ts) or here. */
+  readonly stats = { sightings: 0, bad: 0, lost: 0, attachMs: 0, attachedAt: 0, udp: '' as UdpRoute | 'none' | '' };
 
   constructor(private opts: BpfSourceOptions) {}
 
   async start(): Promise<void> {
-    try {
-      this.handle = openSightings({ udp: this.opts.udp ?? 'auto', ringBytes: this.opts.ringBytes ?? 0 }, (buf, lost, offset) => this.take(buf, lost, offset));
-    } catch (e) {
-      throw new BpfError((e as Error).message);
+    const opts = { udp: this.opts.udp ?? 'auto', ringBytes: this.opts.ringBytes ?? 0 };
+    const onBatch = (buf: Buffer, lost: number, offset: number) => this.take(buf, lost, offset);
+    // Loaded while ct-attribute's modules were (early.ts): its sightings since are taken now.
+    const early = adoptEarly(opts, onBatch);
+    if (early && 'error' in early) throw new BpfError(early.error);
+    if (early) {
+      this.handle = early.handle;
+      this.stats.attachedAt = early.attachedAt;
+    } else {
+      try {
+        this.handle = openSightings(opts, onBatch);
+      } catch (e) {
+        throw new BpfError((e as Error).message);
+      }
+      this.stats.attachedAt = Date.now();
     }
     this.stats.attachMs = this.handle.attachMs;
     this.stats.udp = this.handle.udp;
