@@ -2,7 +2,12 @@
 // cgroup's directory in the cgroup2 filesystem) to its path, as the `0::`
 // line of /proc/PID/cgroup shows it: so that a process gone before /proc
 // could be read still has its cgroup, systemd unit and container. The
-// hierarchy is walked once and again on a miss, at most every `rescanMs`;
+// hierarchy is walked once and again on a miss, at most every `rescanMs`,
+// except for an id above every id the last walk saw: cgroup2 numbers its
+// directories in increasing order, so that is a cgroup made since (a
+// container or unit just started, its first process the one to name), and
+// the hierarchy is walked again at once (an id still not found there is
+// then counted as seen, so that the next miss waits its turn);
 // under `ip netns exec` (a sysfs of its own, without the cgroup mounts) it
 // is read through /proc/1/root, the initial mount namespace.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -36,6 +41,10 @@ export class CgroupIds {
   private root: string | null | undefined;
   private paths = new Map<number, string>();
   private scannedAt = -Infinity;
+  /** The highest id the hierarchy had (or a miss asked for) at the last walk. */
+  private maxId = 0;
+  /** Walks of the hierarchy so far. */
+  scans = 0;
   private readonly rescanMs: number;
   private readonly maxDirs: number;
   private readonly now: () => number;
@@ -58,6 +67,7 @@ export class CgroupIds {
   }
 
   private scan(): void {
+    this.scans++;
     this.scannedAt = this.now();
     if (this.root === undefined) this.root = this.findRoot();
     const root = this.root;
@@ -69,7 +79,9 @@ export class CgroupIds {
       const [dir, rel] = stack.pop()!;
       n++;
       try {
-        paths.set(statSync(dir).ino, rel);
+        const ino = statSync(dir).ino;
+        paths.set(ino, rel);
+        if (ino > this.maxId) this.maxId = ino;
         for (const e of readdirSync(dir, { withFileTypes: true })) {
           if (e.isDirectory()) stack.push([path.join(dir, e.name), rel === '/' ? `/${e.name}` : `${rel}/${e.name}`]);
         }
@@ -81,9 +93,10 @@ export class CgroupIds {
   /** The path of cgroup `id`, or null when it is not (or no longer) in the hierarchy. */
   path(id: number): string | null {
     let p = this.paths.get(id);
-    if (p === undefined && this.now() - this.scannedAt >= this.rescanMs) {
+    if (p === undefined && (id > this.maxId || this.now() - this.scannedAt >= this.rescanMs)) {
       this.scan();
       p = this.paths.get(id);
+      if (p === undefined && id > this.maxId) this.maxId = id;
     }
     return p ?? null;
   }
