@@ -5,10 +5,14 @@
 // PROC_CN_MCAST_LISTEN, which needs CAP_NET_ADMIN, the initial user and pid
 // namespaces (otherwise the request is ignored without an answer), and the
 // initial network namespace (the connector exists only there). Decoders are
-// pure functions of a Buffer; the socket reports births and exits.
+// pure functions of a Buffer; the socket reports births and exits. The
+// events come at the kernel's pace (a fork storm is thousands a second), so
+// the socket is the addon's (src/native/netlink.ts), which counts an
+// overflow instead of aborting the process as the 'netlink' package does on
+// ENOBUFS.
 import { endianness } from 'node:os';
 import { EventEmitter } from 'node:events';
-import { RawNetlinkSocket } from 'netlink';
+import { NetlinkSocket, forEachDatagram, SOL_SOCKET, SO_RCVBUF, type NetlinkBatch } from '../native/netlink.js';
 
 export const NETLINK_CONNECTOR = 11;
 export const CN_IDX_PROC = 1;
@@ -87,23 +91,26 @@ export function decodeProcEvents(buf: Buffer): ProcEvent[] {
 /**
  * A NETLINK_CONNECTOR socket listening to process events. Emits 'born'
  * (pid: a new process or an exec), 'ended' (pid), 'lost' (the socket
- * overflowed: events were dropped) and 'error'. start() resolves when the
- * kernel acknowledged the request, and rejects with why it will not send.
+ * overflowed: events were dropped) and 'error' (a receive error; only when
+ * someone listens). start() resolves when the kernel acknowledged the
+ * request, and rejects with why it will not send.
  */
 export class ProcConnector extends EventEmitter {
-  private sock: RawNetlinkSocket | null = null;
+  private sock: NetlinkSocket | null = null;
   private acked = false;
+  private onAck: ((err: number) => void) | null = null;
 
-  async start(timeoutMs = 1000): Promise<void> {
-    let sock: RawNetlinkSocket;
+  /** `rcvbuf`: the socket's receive buffer (SO_RCVBUF, capped by net.core.rmem_max); the kernel's default when not given. */
+  async start(timeoutMs = 1000, opts: { rcvbuf?: number } = {}): Promise<void> {
+    let sock: NetlinkSocket;
     try {
-      sock = new RawNetlinkSocket(NETLINK_CONNECTOR, {} as any);
+      sock = new NetlinkSocket(NETLINK_CONNECTOR, { slot: 4096, onBatch: (b) => this.onBatch(b) });
+      if (opts.rcvbuf) sock.setInt(SOL_SOCKET, SO_RCVBUF, opts.rcvbuf);
     } catch (e) {
       const err = e as { code?: string; message: string };
       throw new Error(err.code === 'EPROTONOSUPPORT' ? 'no process connector in this network namespace (it exists only in the initial one)' : `connector socket: ${err.message}`);
     }
     this.sock = sock;
-    sock.unref();
     try {
       sock.addMembership(CN_IDX_PROC);
     } catch (e) {
@@ -111,45 +118,54 @@ export class ProcConnector extends EventEmitter {
       const err = e as { code?: string; message: string };
       throw new Error(err.code === 'EPERM' || err.code === 'EACCES' ? 'joining the process events group needs CAP_NET_ADMIN' : `connector: ${err.message}`);
     }
+    sock.start();
+    sock.unref();
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.onAck = null;
         this.close();
         reject(new Error('the kernel did not answer the request for process events (it answers only the initial user and pid namespaces)'));
       }, timeoutMs);
-      sock.on('message', (buf) => {
-        let evs: ProcEvent[];
-        try {
-          evs = decodeProcEvents(buf);
-        } catch {
+      this.onAck = (err) => {
+        this.onAck = null;
+        clearTimeout(timer);
+        if (err !== 0) {
+          this.close();
+          reject(new Error(err === 1 ? 'process events need CAP_NET_ADMIN' : `process events refused (errno ${err})`));
           return;
         }
-        for (const e of evs) {
-          if (e.what === 'ack') {
-            if (this.acked) continue;
-            clearTimeout(timer);
-            if (e.err !== 0) {
-              this.close();
-              reject(new Error(e.err === 1 ? 'process events need CAP_NET_ADMIN' : `process events refused (errno ${e.err})`));
-              continue;
-            }
-            this.acked = true;
-            resolve();
-          } else if (e.what === 'exit') {
-            if (e.pid === e.tgid) this.emit('ended', e.tgid);
-          } else if (e.pid === e.tgid) this.emit('born', e.tgid);
-        }
-      });
-      sock.on('error', (err) => {
-        if (err.code === 'ENOBUFS') this.emit('lost');
-        else this.emit('error', err);
-      });
-      sock.send(buildMcastOp(PROC_CN_MCAST_LISTEN, sock.address().port), { port: 0 }, (err) => {
-        if (err) {
-          clearTimeout(timer);
-          this.close();
-          reject(new Error(err.code === 'EPERM' ? 'process events need CAP_NET_ADMIN' : err.code === 'ECONNREFUSED' ? 'no process connector in this network namespace (it exists only in the initial one)' : `connector: ${err.message}`));
-        }
-      });
+        this.acked = true;
+        resolve();
+      };
+      try {
+        sock.send(buildMcastOp(PROC_CN_MCAST_LISTEN, sock.portid));
+      } catch (e) {
+        this.onAck = null;
+        clearTimeout(timer);
+        this.close();
+        const err = e as { code?: string; message: string };
+        reject(new Error(err.code === 'EPERM' ? 'process events need CAP_NET_ADMIN' : err.code === 'ECONNREFUSED' ? 'no process connector in this network namespace (it exists only in the initial one)' : `connector: ${err.message}`));
+      }
+    });
+  }
+
+  private onBatch(b: NetlinkBatch): void {
+    if (b.drops || b.truncated) this.emit('lost');
+    if (b.error && this.listenerCount('error')) this.emit('error', b.error);
+    forEachDatagram(b.buf, (start, end) => {
+      let evs: ProcEvent[];
+      try {
+        evs = decodeProcEvents(b.buf.subarray(start, end));
+      } catch {
+        return;
+      }
+      for (const e of evs) {
+        if (e.what === 'ack') {
+          if (!this.acked && this.onAck) this.onAck(e.err);
+        } else if (e.what === 'exit') {
+          if (e.pid === e.tgid) this.emit('ended', e.tgid);
+        } else if (e.pid === e.tgid) this.emit('born', e.tgid);
+      }
     });
   }
 
@@ -158,8 +174,9 @@ export class ProcConnector extends EventEmitter {
     if (!s) return;
     this.sock = null;
     // The kernel counts listeners: say we stop, so it stops sending when nobody listens.
-    const end = () => { try { s.close(); } catch { /* closed */ } };
-    if (!this.acked) return end();
-    try { s.send(buildMcastOp(PROC_CN_MCAST_IGNORE, s.address().port), { port: 0 }, end); } catch { end(); }
+    if (this.acked) {
+      try { s.send(buildMcastOp(PROC_CN_MCAST_IGNORE, s.portid)); } catch { /* closing anyway */ }
+    }
+    try { s.close(); } catch { /* closed */ }
   }
 }
