@@ -21,29 +21,43 @@ async function child(): Promise<number> {
 }
 
 test('process connector: births and exits of real processes; an overflowed socket is counted as lost, and the events go on', { skip }, async () => {
+  // The kernel's default buffer: three children heard, nothing lost.
   const c = new ProcConnector();
   const born = new Set<number>(), ended = new Set<number>();
-  let lost = 0;
   c.on('born', (pid: number) => born.add(pid));
   c.on('ended', (pid: number) => ended.add(pid));
-  c.on('lost', () => lost++);
-  await c.start(2000, { rcvbuf: 1 });
+  await c.start(2000);
   try {
     const pids = [await child(), await child(), await child()];
     await waitFor(() => pids.every((p) => born.has(p) && ended.has(p)), 5000, 'the three children born and ended');
-    assert.equal(lost, 0);
+  } finally {
+    c.close();
+  }
 
-    // A fork storm while this process reads nothing: the buffer overflows.
+  // The smallest buffer the kernel gives, and a fork storm while this
+  // process reads nothing: it overflows, and that is counted.
+  const t = new ProcConnector();
+  const heard = new Set<number>();
+  let lost = 0;
+  t.on('born', (pid: number) => heard.add(pid));
+  t.on('lost', () => lost++);
+  await t.start(2000, { rcvbuf: 1 });
+  try {
     const storm = spawn('sh', ['-c', 'for i in $(seq 2000); do /bin/true & done; wait'], { stdio: 'ignore' });
     const t0 = Date.now();
     while (Date.now() - t0 < 1500) { /* the event loop held: no reads */ }
     await new Promise((r) => (storm.exitCode !== null ? r(null) : storm.once('exit', r)));
     await waitFor(() => lost > 0, 5000, 'the overflow counted');
-
-    const after = await child();
-    await waitFor(() => born.has(after) && ended.has(after), 5000, 'a process after the overflow heard');
+    // Still listening: a process started now is heard (the small buffer
+    // may drop one again if the host forks at that moment: a few tries).
+    let after = 0;
+    for (let i = 0; i < 20 && !heard.has(after); i++) {
+      after = await child();
+      await sleep(100);
+    }
+    assert.ok(heard.has(after), 'a process after the overflow heard');
   } finally {
-    c.close();
+    t.close();
   }
 });
 
