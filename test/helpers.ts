@@ -3,11 +3,39 @@
 import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = (name: string) => path.join(ROOT, 'bin', name);
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+
+/** The NDJSON fixture files (test/fixtures/<dir>/*.ndjson, hostile ones included), each directory's sorted. */
+export function ndjsonFixtureFiles(): string[] {
+  const out: string[] = [];
+  for (const dir of readdirSync(FIXTURES).sort()) {
+    if (!statSync(path.join(FIXTURES, dir)).isDirectory()) continue;
+    for (const n of readdirSync(path.join(FIXTURES, dir)).sort()) if (n.endsWith('.ndjson')) out.push(path.join(FIXTURES, dir, n));
+  }
+  return out;
+}
+
+/** A buffer's lines, split at \n only, without their line ends (a last line without one included). */
+export function bufferLines(b: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let s = 0;
+  for (let nl = b.indexOf(10); nl >= 0; nl = b.indexOf(10, s)) {
+    out.push(b.subarray(s, nl));
+    s = nl + 1;
+  }
+  if (s < b.length) out.push(b.subarray(s));
+  return out;
+}
+
+/** Every NDJSON fixture's bytes, each ending with a line end, one after another. */
+export function ndjsonFixturesInput(): Buffer {
+  return Buffer.concat(ndjsonFixtureFiles().map((f) => readFileSync(f)).map((f) => (f.length && f[f.length - 1] !== 10 ? Buffer.concat([f, Buffer.from('\n')]) : f)));
+}
 
 export interface RunResult {
   code: number | null;

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { runBin, lines, BIN, withoutMethods, FIXTURES, ROOT } from '../helpers.js';
+import { runBin, lines, BIN, withoutMethods, ROOT, ndjsonFixturesInput } from '../helpers.js';
 
 const EV = (id: number, sport: number) => JSON.stringify({ ts: '2026-11-23T07:41:33.965873Z', event: 'new', id, family: 'ipv4', proto: 'udp', src: '203.0.113.5', sport, dst: '198.51.100.7', dport: 53, reply: { src: '198.51.100.7', sport: 53, dst: '203.0.113.5', dport: sport }, status: ['CONFIRMED'], custom: { kept: true } });
 
@@ -260,12 +260,7 @@ test('the fast input path (src/event/reader.ts) and the slow one (JSON.parse, CT
     if (k++ % 10) for (const f of ['process', 'peer', 'direction', 'attribution']) delete ev[f];
     parts.push(JSON.stringify(ev));
   }
-  const fixtures: Buffer[] = [];
-  for (const dir of readdirSync(FIXTURES)) {
-    if (!statSync(path.join(FIXTURES, dir)).isDirectory()) continue;
-    for (const n of readdirSync(path.join(FIXTURES, dir)).sort()) if (n.endsWith('.ndjson')) fixtures.push(readFileSync(path.join(FIXTURES, dir, n)));
-  }
-  const input = Buffer.concat([Buffer.from(parts.join('\n') + '\n'), ...fixtures.map((f) => (f.length && f[f.length - 1] !== 10 ? Buffer.concat([f, Buffer.from('\n')]) : f))]);
+  const input = Buffer.concat([Buffer.from(parts.join('\n') + '\n'), ndjsonFixturesInput()]);
   // A file, not a pipe: no live methods (sightings, process events), so both runs look up alike; no flow memory: every event is looked up.
   const dir = mkdtempSync(path.join(tmpdir(), 'cta-paths-'));
   const file = path.join(dir, 'in.ndjson');

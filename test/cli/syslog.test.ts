@@ -4,13 +4,13 @@
 // usage errors, empty input, EPIPE. rsyslog itself is in test/e2e.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { runBin, BIN, FIXTURES, ROOT } from '../helpers.js';
+import { runBin, BIN, FIXTURES, ROOT, ndjsonFixturesInput } from '../helpers.js';
 import { OctetReader } from '../../src/syslog/framing.js';
 
 const DIR = path.join(FIXTURES, 'syslog');
@@ -192,12 +192,7 @@ test('the fast path (an event line read from its bytes, src/event/reader.ts) and
       parts.push(JSON.stringify(ev));
     } else parts.push(line);
   }
-  const fixtures: Buffer[] = [];
-  for (const dir of readdirSync(FIXTURES)) {
-    if (!statSync(path.join(FIXTURES, dir)).isDirectory()) continue;
-    for (const n of readdirSync(path.join(FIXTURES, dir)).sort()) if (n.endsWith('.ndjson')) fixtures.push(readFileSync(path.join(FIXTURES, dir, n)));
-  }
-  const input = Buffer.concat([Buffer.from(parts.join('\n') + '\n'), ...fixtures.map((f) => (f.length && f[f.length - 1] !== 10 ? Buffer.concat([f, Buffer.from('\n')]) : f))]);
+  const input = Buffer.concat([Buffer.from(parts.join('\n') + '\n'), ndjsonFixturesInput()]);
   const sorted = (t: string) => t.split('\n').sort().join('\n');
   for (const [name, extra] of [['json', []], ['sd', ['--sd']], ['cee', ['--cee', '--max-size', '1500']], ['rfc3164', ['--format', 'rfc3164']]] as [string, string[]][]) {
     const run = async (slow: boolean) => {

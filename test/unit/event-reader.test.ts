@@ -6,13 +6,13 @@
 // compact lines ctpipe writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventReader } from '../../src/event/reader.js';
 import { nestsDeeper, MAX_DEPTH } from '../../src/ndjson.js';
 import { ATTRIBUTION_READS } from '../../src/commands/attribute.js';
-import { FIXTURES, ROOT } from '../helpers.js';
+import { ROOT, ndjsonFixtureFiles, bufferLines } from '../helpers.js';
 
 const READ = [...ATTRIBUTION_READS, 'state', 'status', 'counters', 'labels', 'icmp', 'community_id', 'mark', 'zone', 'dump'];
 const DECLINE = ['process', 'peer', 'direction', 'attribution', 'dns'];
@@ -45,38 +45,12 @@ function agree(bytes: Buffer, r = reader, decline = DECLINE, read = READ): boole
   return true;
 }
 
-function ndjsonFixtures(): string[] {
-  const out: string[] = [];
-  for (const dir of readdirSync(FIXTURES)) {
-    let names: string[];
-    try {
-      names = readdirSync(path.join(FIXTURES, dir));
-    } catch {
-      continue;
-    }
-    for (const n of names) if (n.endsWith('.ndjson')) out.push(path.join(FIXTURES, dir, n));
-  }
-  return out;
-}
-
-/** Each line's bytes, split at \n only (the reader sees lines without their line end). */
-function linesOf(b: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let s = 0;
-  for (let nl = b.indexOf(10); nl >= 0; nl = b.indexOf(10, s)) {
-    out.push(b.subarray(s, nl));
-    s = nl + 1;
-  }
-  if (s < b.length) out.push(b.subarray(s));
-  return out;
-}
-
 test('every line of every NDJSON fixture: read as JSON.parse reads it, or left to JSON.parse', () => {
-  const files = ndjsonFixtures();
+  const files = ndjsonFixtureFiles();
   assert.ok(files.length >= 15, `fixtures found: ${files.length}`);
   let fast = 0, lines = 0;
   for (const f of files) {
-    for (const l of linesOf(readFileSync(f))) {
+    for (const l of bufferLines(readFileSync(f))) {
       lines++;
       if (agree(l)) fast++;
       agree(l, all, [], [...READ, ...DECLINE]);
@@ -101,17 +75,8 @@ test('generated events: every one read on the fast path, with JSON.parse\'s valu
   assert.equal(fast, n);
 });
 
-/** Mulberry32, for damage the same on every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Mulberry32 (bench/gen-events.js), for damage the same on every run. */
+const { rng } = await import(pathToFileURL(path.join(ROOT, 'bench', 'gen-events.js')).href) as { rng: (seed: number) => () => number };
 
 const PIECES = [' ', '\t', '"', '\\', '\\"', '\\u0041', '\\u00e9', 'é', '€', '{', '}', '[', ']', ',', ':', '0', '-', '1e5', '.5', 'true', 'null', 'fals', '"id":', '"src":', '"reply":{}', '"__proto__":', '\u0001', '\\x', '"process":1,', '9007199254740993', '-0', '1E+2', '00'];
 

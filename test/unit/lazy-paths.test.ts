@@ -5,7 +5,7 @@
 // events, the same answer for every line and the same reports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createProcessor as filterProcessor } from '../../src/filter/processor.js';
@@ -13,25 +13,13 @@ import { createProcessor as formatProcessor, type FormatProcessorOptions } from 
 import { PRESETS } from '../../src/format/template.js';
 import type { Diag, LineProcessor } from '../../src/lines/chunk.js';
 import type { FilterSpec } from '../../src/filter/match.js';
-import { FIXTURES, ROOT } from '../helpers.js';
+import { ROOT, ndjsonFixtureFiles, bufferLines } from '../helpers.js';
 
 async function corpus(): Promise<Buffer[]> {
   const out: Buffer[] = [];
   const { generate } = await import(pathToFileURL(path.join(ROOT, 'bench', 'gen-events.js')).href);
   for (const line of generate(5000, 5) as Iterable<string>) out.push(Buffer.from(line));
-  for (const dir of readdirSync(FIXTURES)) {
-    if (!statSync(path.join(FIXTURES, dir)).isDirectory()) continue;
-    for (const n of readdirSync(path.join(FIXTURES, dir))) {
-      if (!n.endsWith('.ndjson')) continue;
-      const b = readFileSync(path.join(FIXTURES, dir, n));
-      let s = 0;
-      for (let nl = b.indexOf(10); nl >= 0; nl = b.indexOf(10, s)) {
-        out.push(b.subarray(s, nl));
-        s = nl + 1;
-      }
-      if (s < b.length) out.push(b.subarray(s));
-    }
-  }
+  for (const f of ndjsonFixtureFiles()) out.push(...bufferLines(readFileSync(f)));
   return out;
 }
 
