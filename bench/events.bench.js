@@ -26,7 +26,7 @@ import { mkdtempSync, readFileSync, writeFileSync, readdirSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds } from './lib.js';
+import { cpuSeconds, floodNamespaces, DST_NET, PER_ADDR } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'ct-events');
@@ -40,38 +40,8 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const pct = (a, b) => `${((100 * a) / b).toFixed(3)}%`;
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ct-events-bench-'));
-const namespaces = [];
-process.on('exit', () => {
-  for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-  rmSync(tmp, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-
-// The flood goes to loopback addresses that an ingress rule on lo drops: no
-// receiver, no ICMP errors, and conntrack has confirmed (and announced) each
-// flow on the way out, before the drop.
-const DST_NET = '127.201';
-const PER_ADDR = 50000;
-let nsCount = 0;
-function floodNs() {
-  const ns = `ctbe${process.pid}_${++nsCount}`;
-  execFileSync('ip', ['netns', 'add', ns]);
-  namespaces.push(ns);
-  execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
-  execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
-    input: [
-      'table netdev benchdrop {',
-      `  chain in { type filter hook ingress device "lo" priority 0; policy accept; ip daddr ${DST_NET}.0.0/16 drop; }`,
-      '}',
-      'table inet bench {',
-      '  chain out { type filter hook output priority 0; policy accept; ct state new counter; }',
-      '}',
-      '',
-    ].join('\n'),
-  });
-  return ns;
-}
-const delNs = (ns) => spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const { floodNs, delNs } = floodNamespaces('ctbe');
 
 // One process, one socket; flow i goes to address DST_NET.0.(1 + i / PER_ADDR),
 // port 10000 + i % PER_ADDR.

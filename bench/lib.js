@@ -1,6 +1,6 @@
 // Pieces the benches share.
 import { readFileSync, readdirSync, readlinkSync, openSync, readSync, closeSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
 
 /** NEW events of an NDJSON file, by "proto/sport" (ephemeral ports are reused: a list each). */
 export function newEventsByPort(file) {
@@ -59,4 +59,41 @@ export function cpuSeconds(pid) {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * The flood benches' namespaces. The flood goes to loopback addresses
+ * (DST_NET.0.0/16) that an ingress rule on lo drops: no receiver, no ICMP
+ * errors, and conntrack has confirmed (and announced) each flow on the way
+ * out, before the drop; an output rule counts new flows. Flow i goes to
+ * DST_NET.0.(1 + i / PER_ADDR), port 10000 + i % PER_ADDR. Every namespace
+ * made is deleted at exit (SIGINT and SIGTERM exit too).
+ */
+export const DST_NET = '127.201';
+export const PER_ADDR = 50000;
+export function floodNamespaces(prefix) {
+  const namespaces = [];
+  let n = 0;
+  const delNs = (ns) => spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  process.on('exit', () => { for (const ns of namespaces) delNs(ns); });
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+  const floodNs = () => {
+    const ns = `${prefix}${process.pid}_${++n}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
+      input: [
+        'table netdev benchdrop {',
+        `  chain in { type filter hook ingress device "lo" priority 0; policy accept; ip daddr ${DST_NET}.0.0/16 drop; }`,
+        '}',
+        'table inet bench {',
+        '  chain out { type filter hook output priority 0; policy accept; ct state new counter; }',
+        '}',
+        '',
+      ].join('\n'),
+    });
+    return ns;
+  };
+  return { floodNs, delNs };
 }

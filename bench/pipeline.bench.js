@@ -23,7 +23,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, openSync, c
 import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds } from './lib.js';
+import { cpuSeconds, floodNamespaces, DST_NET, PER_ADDR } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PROFILE = process.env.PROFILE; // a directory: the stages run under node --cpu-prof into it
@@ -40,37 +40,8 @@ const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 const med = (xs) => { const a = [...xs].sort((x, y) => x - y); const m = a.length >> 1; return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2; };
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ct-pipeline-bench-'));
-const namespaces = [];
-const delNs = (ns) => spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-process.on('exit', () => {
-  for (const ns of namespaces) delNs(ns);
-  rmSync(tmp, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-
-// The flood goes to loopback addresses that an ingress rule on lo drops (no
-// receiver, no ICMP errors); conntrack confirms each flow on the way out.
-const DST_NET = '127.201';
-const PER_ADDR = 50000;
-let nsCount = 0;
-function floodNs() {
-  const ns = `ctpb${process.pid}_${++nsCount}`;
-  execFileSync('ip', ['netns', 'add', ns]);
-  namespaces.push(ns);
-  execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
-  execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], {
-    input: [
-      'table netdev benchdrop {',
-      `  chain in { type filter hook ingress device "lo" priority 0; policy accept; ip daddr ${DST_NET}.0.0/16 drop; }`,
-      '}',
-      'table inet bench {',
-      '  chain out { type filter hook output priority 0; policy accept; ct state new counter; }',
-      '}',
-      '',
-    ].join('\n'),
-  });
-  return ns;
-}
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const { floodNs, delNs } = floodNamespaces('ctpb');
 
 // One process: flow i goes to DST_NET.0.(1 + i / PER_ADDR), port 10000 +
 // i % PER_ADDR, one sendto each; every `every` sends the socket is closed

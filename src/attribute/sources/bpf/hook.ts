@@ -111,14 +111,24 @@ export class PortHook {
     return { ...rec, process: fwd ? { ...p, netns } : p, attribution: fwd ? { method: 'bpf', ok: true, side: 'src' } : { method: 'bpf', ok: true } };
   }
 
+  /**
+   * The event's time (ms; now when it has none or one in the future), or
+   * null for an event from long ago (a saved file): nothing seen now is
+   * about it.
+   */
+  private eventTime(ev: FlowEvent): number | null {
+    const now = this.now();
+    let t = Date.parse(ev.ts);
+    if (!Number.isFinite(t) || t > now + 1000) t = now;
+    return t < now - this.table.maxAgeMs ? null : t;
+  }
+
   /** resolve() when it needs no wait: the answer from the sightings already taken (or those in the ring buffer), else null. */
   resolveNow<R extends AttributedRecord>(ev: FlowEvent, rec: R): R | null {
     const netns = this.netnsOf(ev, rec);
     if (netns === null) return rec;
-    const now = this.now();
-    let t = Date.parse(ev.ts);
-    if (!Number.isFinite(t) || t > now + 1000) t = now;
-    if (t < now - this.table.maxAgeMs) return rec;
+    const t = this.eventTime(ev);
+    if (t === null) return rec;
     const first = this.answer(ev, rec, netns, t, false);
     if (first) {
       this.stats.asked++;
@@ -131,11 +141,9 @@ export class PortHook {
   async resolve<R extends AttributedRecord>(ev: FlowEvent, rec: R): Promise<R> {
     const netns = this.netnsOf(ev, rec);
     if (netns === null) return rec;
+    const t = this.eventTime(ev);
+    if (t === null) return rec;
     const now = this.now();
-    let t = Date.parse(ev.ts);
-    if (!Number.isFinite(t) || t > now + 1000) t = now;
-    // An event from long ago (a saved file): nothing seen now is about it.
-    if (t < now - this.table.maxAgeMs) return rec;
     this.stats.asked++;
     let first = this.answer(ev, rec, netns, t, false);
     if (first) return first;
