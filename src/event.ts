@@ -334,7 +334,31 @@ export function isoNanos(ns: bigint): string {
   return isoMicros(ns / 1000n);
 }
 
+/**
+ * A wall clock in microseconds since the epoch, with the monotonic clock's
+ * resolution: `mono()` (ms, fractional) plus an offset to the wall clock
+ * `wall()` (ms, whole). The offset is taken again whenever the two part by
+ * more than `slackMs`, so a step of the system clock (NTP's first sync after
+ * boot, an admin's `date -s`) shows in the very next stamp instead of never:
+ * the monotonic clock alone would stay on the time the process started with,
+ * apart from the kernel's own stamps (ct-events' C path reads
+ * CLOCK_REALTIME). Within the slack the stamps keep the monotonic clock's
+ * microseconds and never go back.
+ */
+export function wallClock(wall: () => number = Date.now, mono: () => number = () => performance.now(), slackMs = 2): () => number {
+  let offset = performance.timeOrigin;
+  return () => {
+    const m = mono();
+    const w = wall();
+    if (Math.abs(w - (offset + m)) > slackMs) offset = w - m;
+    return Math.round((offset + m) * 1000);
+  };
+}
+
+/** The current wall-clock time in microseconds since the epoch (see wallClock). */
+export const nowMicros = wallClock();
+
 /** The current time as an event `ts`: wall clock, microsecond resolution. */
 export function nowTs(): string {
-  return isoMicros(Math.round((performance.timeOrigin + performance.now()) * 1000));
+  return isoMicros(nowMicros());
 }

@@ -13,6 +13,7 @@ import { SelfDetector } from '../filter/self.js';
 import { protectDash, restoreDash, sourcesFrom } from '../input.js';
 import { runLines } from '../lines/run.js';
 import { parseDuration } from '../units.js';
+import { nowMicros } from '../event.js';
 import { DIMENSIONS, TopModel, type SortBy } from '../top/model.js';
 import { TopStage } from '../top/processor.js';
 import { renderJson, renderPlain, renderScreen, type ScreenState } from '../top/render.js';
@@ -36,7 +37,7 @@ function options(argv: string[], io: IO) {
   return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
 }
 
-const wallUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+const wallUs = nowMicros;
 
 function seconds(flag: string, text: string, min: number): number {
   const us = parseDuration(text);

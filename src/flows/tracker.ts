@@ -11,7 +11,7 @@
 // its record copies, not a parsed object (about half the memory), and a
 // record is put together from those texts, byte for byte what
 // JSON.stringify of the record object would be.
-import { isoMicros, type FlowEndReason } from '../event.js';
+import { isoMicros, nowMicros, type FlowEndReason } from '../event.js';
 import { tsMicros } from './time.js';
 
 export { tsMicros };
@@ -252,7 +252,7 @@ class OpenFlow {
 }
 
 function defaultNow(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+  return nowMicros();
 }
 
 /** Same original tuple (and ICMP id): the same flow, not a reused id. */

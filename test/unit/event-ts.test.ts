@@ -2,7 +2,7 @@
 // give exactly what the plain BigInt + Date computation gives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isoMicros, isoNanos, nowTs } from '../../src/event.js';
+import { isoMicros, isoNanos, nowTs, wallClock } from '../../src/event.js';
 
 /** The reference: exact BigInt arithmetic and a Date for every call. */
 function reference(u: bigint): string {
@@ -48,4 +48,36 @@ test('nowTs is the wall clock to the microsecond', () => {
   assert.match(ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
   const ms = Date.parse(ts);
   assert.ok(ms >= before - 1 && ms <= after + 1, `${ts} within [${before}, ${after}]`);
+});
+
+test('wallClock follows a step of the system clock at once, forward and back', () => {
+  // A fake wall clock (whole ms, as Date.now) and monotonic clock (fractional ms).
+  let wall = 1_700_000_000_000, mono = 5_000.25;
+  const now = wallClock(() => wall, () => mono);
+  const first = now();
+  assert.ok(Math.abs(first - (wall + 0.25) * 1000) <= 2000, `first stamp ${first} is on the wall clock`);
+  // Time passes on both clocks: the stamps keep the monotonic microseconds.
+  mono += 10.123; wall += 10;
+  assert.equal(now() - first, 10123);
+  // NTP's first sync steps the clock 90 s forward: the very next stamp has it.
+  wall += 90_000; mono += 0.001;
+  const stepped = now();
+  assert.ok(Math.abs(stepped - wall * 1000) < 1000, `after a forward step: ${stepped} vs ${wall * 1000}`);
+  // An admin sets the clock back an hour.
+  wall -= 3_600_000; mono += 0.5;
+  const back = now();
+  assert.ok(Math.abs(back - wall * 1000) < 1000, `after a backward step: ${back} vs ${wall * 1000}`);
+});
+
+test('wallClock keeps the monotonic resolution and order while the clocks agree within the slack', () => {
+  let wall = 1_700_000_000_000, mono = 0;
+  const now = wallClock(() => wall, () => mono);
+  let last = now();
+  for (let i = 0; i < 5000; i++) {
+    mono += 0.0137; // 13.7 µs
+    wall = 1_700_000_000_000 + Math.floor(mono) + (i % 3 === 0 ? 1 : 0); // Date.now's whole ms, a jitter of one
+    const t = now();
+    assert.ok(t > last, `stamp ${i} went back: ${t} after ${last}`);
+    last = t;
+  }
 });
