@@ -1,7 +1,7 @@
 // Shared by filter.bench.js and format.bench.js: time a command line that
 // reads a file on stdin and writes to /dev/null, and print lines per second.
-// The machine may be shared (CI, other engineers): each figure is the best
-// of RUNS runs, and the load average is printed with it.
+// The machine may be shared (CI, other engineers): each figure is the median
+// of RUNS runs (default 3), with every run's time and the load average.
 import { spawnSync } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 
@@ -25,10 +25,10 @@ export function output(cmd, args, input) {
   return r.stdout.toString();
 }
 
-/** Runs per measurement (the best is kept: other work on the machine only ever slows a run down). */
-export const RUNS = Math.max(1, Number(process.env.RUNS ?? 2));
+/** Runs per measurement; the median is kept. */
+export const RUNS = Math.max(1, Number(process.env.RUNS ?? 3));
 
-/** Time `runs` runs; print the best as lines/s, with every run's time. Returns the best rate. */
+/** Time `runs` runs; print the median as lines/s, with every run's time. Returns the median rate. */
 export function measure(name, lines, cmd, args, file, runs = RUNS) {
   const times = [];
   for (let i = 0; i < runs; i++) {
