@@ -4,11 +4,17 @@
 // cut at line ends, handed out in turn, and their results written strictly
 // in input order, so order is preserved and `file:N:` numbers stay right.
 // At most 2 chunks per worker are in flight: back-pressure from the output
-// reaches the input. A live stream (small reads) stays in this thread, with
-// no added latency; workers start only when a read brings 32 KiB or more.
-// Processors that keep state across lines declare `parallel: false` and
-// always run here. No `process`: streams, options and callbacks only.
+// reaches the input. A file is bulk input: workers start at its first read
+// of 32 KiB or more. A live stream (a pipe) stays in this thread as long as
+// this thread keeps up with it, whatever the size of its reads: workers
+// start only when a backlog builds, that is when processing has kept this
+// thread busy for most of a stretch of time (a worker's copies, messages
+// and cold code cost more CPU than the work of a stream one thread keeps up
+// with: ct-filter behind ct-attribute in a flood). Processors that keep
+// state across lines declare `parallel: false` and always run here. No
+// `process`: streams, options and callbacks only.
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import { processChunk, type ChunkResult, type Diag, type LineProcessor } from './chunk.js';
 import { MAX_LINE } from '../ndjson.js';
@@ -48,7 +54,17 @@ export interface RunCounts {
   lines: number;
   bad: number;
   failedSources: number;
+  /** Whether worker threads were started. */
+  parallel: boolean;
 }
+
+/**
+ * A stream's backlog: this thread was busy processing it for at least
+ * BUSY_SHARE of a stretch of at least BUSY_SPAN_MS (time waiting for input
+ * or for the output to drain is not busy).
+ */
+const BUSY_SPAN_MS = 50;
+const BUSY_SHARE = 0.5;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -84,7 +100,7 @@ const READ_SIZE = 1 << 20;
  * of the other buffer, so that the caller never has to join them. Anything
  * else (a pipe, a terminal) is read as a stream.
  */
-function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<Buffer | string>; cleanup: () => void } {
+function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<Buffer | string>; cleanup: () => void; bulk: boolean } {
   let fd = src.path !== undefined ? fs.openSync(src.path, 'r') : src.fd;
   const owned = src.path !== undefined;
   if (fd !== undefined && !owned) {
@@ -98,7 +114,7 @@ function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<
     const stream = src.open();
     const onAbort = () => stream.destroy();
     signal?.addEventListener('abort', onAbort, { once: true });
-    return { chunks: stream, cleanup: () => signal?.removeEventListener('abort', onAbort) };
+    return { chunks: stream, cleanup: () => signal?.removeEventListener('abort', onAbort), bulk: false };
   }
   const file = fd;
   const readInto = (b: Buffer, at: number) =>
@@ -133,7 +149,7 @@ function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<
       if (next) await next.catch(() => 0);
     }
   }
-  return { chunks: read(), cleanup: () => { if (owned) fs.closeSync(file); } };
+  return { chunks: read(), cleanup: () => { if (owned) fs.closeSync(file); }, bulk: true };
 }
 
 function waitDrain(out: Writable, signal?: AbortSignal): Promise<void> {
@@ -157,13 +173,17 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
   const threshold = o.parallelThreshold ?? 32 * 1024;
   const local: LineProcessor = await createProcessor(o.spec.name, o.spec.options as never);
   let pool: WorkerPool<PoolResult> | null = null;
-  const counts: RunCounts = { lines: 0, bad: 0, failedSources: 0 };
+  const counts: RunCounts = { lines: 0, bad: 0, failedSources: 0, parallel: false };
   const stopped = () => !!o.signal?.aborted || o.out.destroyed;
 
   try {
     for (const src of o.sources) {
       if (stopped()) break;
       let base = 0;
+      let bulk = false;
+      // The stretch of time being watched for a backlog, and the time spent processing in it.
+      let spanStart = performance.now();
+      let busy = 0;
       const queue: Promise<PoolResult>[] = [];
       const emit = async (r: PoolResult) => {
         for (const d of r.diags) {
@@ -181,15 +201,29 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         } else if (r.recycle && pool) (pool as WorkerPool<PoolResult>).recycle(r.recycle);
       };
       const drainOne = async () => emit(await queue.shift()!);
+      const parallel = o.jobs > 0 && o.spec.parallel;
       const dispatch = async (body: Buffer) => {
-        if (!pool && o.jobs > 0 && o.spec.parallel && body.length >= threshold) pool = processorPool(o.jobs, o.spec, maxLine);
+        if (!pool && parallel && bulk && body.length >= threshold) pool = processorPool(o.jobs, o.spec, maxLine);
         if (pool) {
+          counts.parallel = true;
           queue.push(pool.run(body));
           while (queue.length >= o.jobs * 2) await drainOne();
-        } else {
-          while (queue.length) await drainOne();
-          await emit(processChunk(body, local, maxLine));
+          return;
         }
+        while (queue.length) await drainOne();
+        const t0 = parallel ? performance.now() : 0;
+        const r = processChunk(body, local, maxLine);
+        if (parallel) {
+          const t1 = performance.now();
+          busy += t1 - t0;
+          if (t1 - spanStart >= BUSY_SPAN_MS) {
+            // Input waited while this thread worked: from now on the workers take it.
+            if (busy >= BUSY_SHARE * (t1 - spanStart)) bulk = true;
+            spanStart = t1;
+            busy = 0;
+          }
+        }
+        await emit(r);
       };
       const overlong = (length: number) => {
         queue.push(Promise.resolve({ out: Buffer.alloc(0), lines: 1, bad: 1, diags: [{ kind: 'bad', no: 1, message: `line longer than ${maxLine} bytes (${length}+), skipped` }] }));
@@ -198,7 +232,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
       let chunks: AsyncIterable<Buffer | string>;
       let cleanup = () => {};
       try {
-        ({ chunks, cleanup } = openChunks(src, o.signal));
+        ({ chunks, cleanup, bulk } = openChunks(src, o.signal));
       } catch (e) {
         o.onSourceError(src, e as Error);
         counts.failedSources++;

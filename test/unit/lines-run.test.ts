@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { runLines } from '../../src/lines/run.js';
+import { PassThrough, Writable } from 'node:stream';
+import { runLines, type RunCounts } from '../../src/lines/run.js';
 import type { Source } from '../../src/input.js';
 
 let tmp = '';
@@ -27,13 +27,13 @@ function lines(n: number, seed: number): string[] {
   return out;
 }
 
-async function run(sources: Source[], maxLine = 1 << 20): Promise<{ out: string; diags: string[]; counts: unknown }> {
+async function run(sources: Source[], maxLine = 1 << 20, jobs = 0): Promise<{ out: string; diags: string[]; counts: RunCounts }> {
   let out = '';
   const sink = new Writable({ write(c, _e, cb) { out += c.toString(); cb(); } });
   const diags: string[] = [];
   const counts = await runLines({
-    spec: { name: 'filter', options: { spec: {} }, parallel: false },
-    sources, out: sink, jobs: 0, maxLine,
+    spec: { name: 'filter', options: { spec: {} }, parallel: jobs > 0 },
+    sources, out: sink, jobs, maxLine,
     onDiag: (t) => diags.push(t),
     onSourceError: (s, e) => diags.push(`${s.name}: ${e.message}`),
   });
@@ -63,7 +63,7 @@ test('files of several blocks read directly are the same lines as read as stream
     assert.equal(r.diags[0].replace('+', ''), `b:1001: line longer than 1048576 bytes (${long.length}), skipped`);
   }
   assert.deepEqual(direct.counts, streamed.counts);
-  assert.deepEqual(direct.counts, { lines: a.length + b.length + 1, bad: 1, failedSources: 0 });
+  assert.deepEqual(direct.counts, { lines: a.length + b.length + 1, bad: 1, failedSources: 0, parallel: false });
 });
 
 test('a file with no line end at all, longer than a block: one over-long line', async () => {
@@ -73,4 +73,52 @@ test('a file with no line end at all, longer than a block: one over-long line', 
   assert.equal(r.out, '');
   assert.equal(r.diags.length, 1);
   assert.match(r.diags[0], /^one:1: line longer than 1048576 bytes/);
+});
+
+/** Flow events of about 600 bytes, as ct-attribute writes them. */
+function events(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(JSON.stringify({ ts: '2026-11-23T00:00:00.000001Z', event: 'new', id: i, family: 'ipv4', proto: 'udp', src: '10.0.0.5', sport: 40000 + (i % 20000), dst: '127.201.0.1', dport: 10000 + (i % 50000),
+      process: { pid: 4242, uid: 0, user: 'root', comm: 'flood', cmdline: ['flood', String(i), 'x'.repeat(300)] }, attribution: { method: 'bpf', ok: true } }));
+  }
+  return out;
+}
+
+test('a stream this thread keeps up with stays in this thread, whatever the size of its reads', async () => {
+  const ev = events(4000);
+  const input = new PassThrough();
+  const done = run([{ name: 'stdin', open: () => input }], 1 << 20, 2);
+  // 64 KiB and more a write (reads of that size started the workers before), with pauses between.
+  for (let i = 0; i < ev.length; i += 200) {
+    input.write(ev.slice(i, i + 200).join('\n') + '\n');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  input.end();
+  const r = await done;
+  assert.equal(r.out, ev.join('\n') + '\n');
+  assert.deepEqual(r.counts, { lines: ev.length, bad: 0, failedSources: 0, parallel: false });
+});
+
+test('a stream that keeps this thread busy (a backlog) goes to worker threads, the output unchanged', async () => {
+  const ev = events(150_000);
+  const text = ev.join('\n') + '\n';
+  const input = new PassThrough({ highWaterMark: 64 * 1024 });
+  const done = run([{ name: 'stdin', open: () => input }], 1 << 20, 2);
+  // Everything is there at once, in reads of 64 KiB: this thread never waits for input.
+  const buf = Buffer.from(text);
+  for (let i = 0; i < buf.length; i += 64 * 1024) if (!input.write(buf.subarray(i, i + 64 * 1024))) await new Promise((r) => input.once('drain', r));
+  input.end();
+  const r = await done;
+  assert.ok(r.out === text, 'the same lines, in order');
+  assert.deepEqual(r.counts, { lines: ev.length, bad: 0, failedSources: 0, parallel: true });
+});
+
+test('a file is bulk input: worker threads from its first block', async () => {
+  const f = path.join(tmp, 'bulk.ndjson');
+  const ev = events(3000);
+  writeFileSync(f, ev.join('\n') + '\n');
+  const r = await run([asFile('bulk', f)], 1 << 20, 2);
+  assert.equal(r.out, ev.join('\n') + '\n');
+  assert.deepEqual(r.counts, { lines: ev.length, bad: 0, failedSources: 0, parallel: true });
 });
