@@ -65,7 +65,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   const { tracker } = stage;
   const writeOut = () => {
     const s = stage.take();
-    if (s && !io.stdout.destroyed && !io.stdout.writableEnded) io.stdout.write(s);
+    if (s.length && !io.stdout.destroyed && !io.stdout.writableEnded) io.stdout.write(s);
   };
   // A live input can be quiet for long: the stream clock then follows the
   // wall clock, and interim records still come when they are due.
@@ -105,7 +105,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     while (more && !io.stdout.destroyed) {
       more = tracker.flush(reason === undefined ? 'end-of-input' : 'signal', 4096);
       const s = stage.take();
-      if (s && !io.stdout.write(s) && more) await drained(io.stdout);
+      if (s.length && !io.stdout.write(s) && more) await drained(io.stdout);
     }
   }
   const c = tracker.counts;

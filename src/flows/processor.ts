@@ -18,6 +18,7 @@ import type { LineProcessor, Report } from '../lines/chunk.js';
 import { FlowTracker, Changing, flowInputOf, icmpIdOf, tsMicros, KNOWN_FIELDS, HEAD_FIELDS, TAIL_FIELDS, NO_ICMP_ID, type FlowInput, type FlowOpening, type FlowTrackerOptions, tupleText } from './tracker.js';
 import { Fields, KeyTable, scanLine, T_ARR, T_FALSE, T_NUM, T_OBJ, T_STR, T_TRUE } from './scan.js';
 import { tsMicrosAt } from './time.js';
+import { TextBuffer } from '../lines/text-buffer.js';
 
 /** The contract's fields ct-flows reads or copies into its records' heads, type-checked on flow events. */
 const FIELDS = ['ts', 'id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply', 'state', 'status', 'counters', 'start', 'stop', 'host', 'dump'];
@@ -99,6 +100,9 @@ class ScannedEvent extends Changing implements FlowInput {
   dump = false;
   icmp: unknown = undefined;
   buf: Uint8Array = EMPTY;
+  tsBuf: Uint8Array = EMPTY;
+  tsStart = 0;
+  tsEnd = 0;
   /** The line: buf[at, end). */
   at = 0;
   end = 0;
@@ -114,44 +118,51 @@ class ScannedEvent extends Changing implements FlowInput {
     super();
   }
 
-  ts(): string {
-    return latin1(this.buf, this.f.start[this.ti], this.f.end[this.ti]);
-  }
-
-  sameTuple(t: string): boolean {
+  sameTuple(t: string, a: number, e: number): boolean {
     // The fields' text in the line, `"proto":"tcp"`, each after a comma but the first (see tupleText()).
     const f = this.f, b = this.buf;
-    // Next to each other, as ctpipe writes them: one string of them, compared whole.
+    // Next to each other, as ctpipe writes them: compared as one run of bytes.
     const run = this.tupleRun();
-    if (run >= 0) return latin1(b, run, f.end[this.dport]) === t;
-    let at = 0;
+    if (run >= 0) {
+      const n = f.end[this.dport] - run;
+      if (n !== e - a) return false;
+      for (let k = 0; k < n; k++) if (t.charCodeAt(a + k) !== b[run + k]) return false;
+      return true;
+    }
+    let at = a;
     for (let k = 0; k < 5; k++) {
       const i = k === 0 ? this.proto : k === 1 ? this.src : k === 2 ? this.sport : k === 3 ? this.dst : this.dport;
       if (i < 0) continue;
-      if (at > 0 && t.charCodeAt(at++) !== 44) return false;
-      const e = f.end[i];
-      for (let j = f.keyStart[i]; j < e; j++) if (t.charCodeAt(at++) !== b[j]) return false;
+      if (at > a && t.charCodeAt(at++) !== 44) return false;
+      const end = f.end[i];
+      for (let j = f.keyStart[i]; j < end; j++) if (t.charCodeAt(at++) !== b[j]) return false;
     }
-    return at === t.length;
+    return at === e;
   }
 
-  opening(): FlowOpening {
+  opening(o: FlowOpening): void {
     // Copies of the parts the flow keeps, not the line: it also holds
     // fields the flow does not need (event, timeout, its state and status).
+    // Gathered as bytes, then made one string.
     const f = this.f, order = this.order;
-    const field = (i: number) => (i < 0 ? undefined : latin1(this.buf, f.start[i], f.end[i]));
+    const need = 2 * (this.end - this.at) + 16;
+    if (this.scratch.length < need) this.scratch = Buffer.allocUnsafeSlow(Math.max(need, this.scratch.length * 2));
     let n = 0;
     for (let k = 0; k < HEAD_SLOTS.length; k++) if (f.index(HEAD_SLOTS[k]) >= 0) order[n++] = f.index(HEAD_SLOTS[k]);
-    const head = this.pieces(n);
-    const tuple = this.tuple(head);
+    this.tupleAt = this.tupleEnd = -1;
+    let p = this.pieces(n, 0);
+    o.headEnd = p;
+    o.tupleAt = this.tupleAt < 0 ? 0 : this.tupleAt;
+    o.tupleEnd = this.tupleAt < 0 ? 0 : this.tupleEnd;
     n = 0;
     for (let k = 0; k < TAIL_SLOTS.length; k++) if (f.index(TAIL_SLOTS[k]) >= 0) order[n++] = f.index(TAIL_SLOTS[k]);
     // Then the fields the tracker does not know, in their order (none is an array index or __proto__: the scanner declines those).
     for (let i = 0; i < f.count; i++) if (f.slot[i] < 0) order[n++] = i;
-    return {
-      ts: field(this.ti)!, lead: '', head, tail: this.pieces(n),
-      tuple,
-    };
+    p = this.pieces(n, p);
+    o.tailEnd = p;
+    p = this.copy(f.start[this.ti], f.end[this.ti], p);
+    o.tsEnd = p;
+    o.text = latin1(this.scratch, 0, p);
   }
 
   /**
@@ -166,48 +177,59 @@ class ScannedEvent extends Changing implements FlowInput {
       f.keyStart[this.dst] - 1 === f.end[this.sport] && f.keyStart[this.dport] - 1 === f.end[this.dst] ? f.keyStart[this.proto] : -1;
   }
 
-  /** The tuple's text (see tupleText()): where it can be, a part of the head's, which the flow keeps anyway. */
-  private tuple(head: string): string {
-    const run = this.tupleRun();
-    if (run >= 0) {
-      const t = latin1(this.buf, run, this.f.end[this.dport]);
-      const at = head.indexOf(t);
-      return at >= 0 ? head.slice(at, at + t.length) : t;
-    }
-    const field = (i: number) => (i < 0 ? undefined : latin1(this.buf, this.f.start[i], this.f.end[i]));
-    return tupleText(field(this.proto), field(this.src), field(this.sport), field(this.dst), field(this.dport));
-  }
-
   /** Field indexes, for opening(). */
   private readonly order = new Int16Array(128);
+  /** Where opening() gathers a flow's bytes. */
+  private scratch = Buffer.allocUnsafeSlow(1 << 14);
+  /** The tuple's fields in the scratch head, from pieces(): where the first starts and the last ends (-1: none). */
+  private tupleAt = -1;
+  private tupleEnd = -1;
 
-  /** `,"name":value` of the fields order[0, n), in that order, copied from the line: one copy for each run of them next to each other in it. */
-  private pieces(n: number): string {
+  /** buf[s, e) into the scratch at p; returns where it ends. */
+  private copy(s: number, e: number, p: number): number {
+    const b = this.buf, t = this.scratch;
+    if (e - s < 32) {
+      for (let i = s; i < e; i++) t[p++] = b[i];
+      return p;
+    }
+    t.set(b.subarray(s, e), p);
+    return p + e - s;
+  }
+
+  /**
+   * `,"name":value` of the fields order[0, n), in that order, copied from
+   * the line into the scratch at p: one copy for each run of them next to
+   * each other in it. Returns where they end. Notes where the tuple's fields are.
+   */
+  private pieces(n: number, p: number): number {
     const f = this.f, b = this.buf;
-    let out = '';
-    let runStart = -1, runEnd = -1;
+    let runStart = -1, runEnd = -1, runDst = p;
     for (let k = 0; k < n; k++) {
       const i = this.order[k];
       const ks = f.keyStart[i];
       // The comma before the key is the line's, unless the field comes first (after the `{`).
       const comma = b[ks - 1] === 44;
-      if (comma && ks - 1 === runEnd) {
-        runEnd = f.end[i];
-        continue;
+      if (!(comma && ks - 1 === runEnd)) {
+        if (runStart >= 0) p = this.copy(runStart, runEnd, p);
+        if (comma) {
+          runStart = ks - 1;
+          runDst = p;
+        } else {
+          this.scratch[p++] = 44;
+          runStart = ks;
+          runDst = p;
+        }
       }
-      if (runStart >= 0) out += latin1(b, runStart, runEnd);
-      if (comma) {
-        runStart = ks - 1;
-        runEnd = f.end[i];
-      } else {
-        out += ',' + latin1(b, ks, f.end[i]);
-        runStart = runEnd = -1;
+      runEnd = f.end[i];
+      const sl = f.slot[i];
+      if (sl >= S.proto && sl <= S.dport) {
+        if (this.tupleAt < 0) this.tupleAt = runDst + ks - runStart;
+        this.tupleEnd = runDst + runEnd - runStart;
       }
     }
-    if (runStart >= 0) out += latin1(b, runStart, runEnd);
-    return out;
+    if (runStart >= 0) p = this.copy(runStart, runEnd, p);
+    return p;
   }
-
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -229,7 +251,8 @@ function countersProblem(ev: Record<string, any>): string | null {
 
 export class FlowsStage implements LineProcessor {
   readonly tracker: FlowTracker;
-  private out = '';
+  /** The records the tracker writes, as bytes. */
+  private readonly out = new TextBuffer(1 << 16);
   private readonly check = compileCheck(FIELDS);
   private readonly fields = new Fields(KNOWN_FIELDS.length, S.reply, S.icmp);
   private readonly scanned = new ScannedEvent(this.fields);
@@ -237,18 +260,29 @@ export class FlowsStage implements LineProcessor {
   readonly paths = { fast: 0, slow: 0 };
 
   constructor(o: Omit<FlowTrackerOptions, 'onRecord'>) {
-    this.tracker = new FlowTracker({ ...o, onRecord: (r: string) => { this.out += r + '\n'; } });
+    this.tracker = new FlowTracker({ ...o, out: this.out });
   }
 
-  /** The records made since the last call, as NDJSON text ('' when none). */
-  take(): string {
-    const s = this.out;
-    this.out = '';
-    return s;
+  /** The records made since the last call, as NDJSON (UTF-8, empty when none); the Buffer is the caller's. */
+  take(): Buffer {
+    return this.out.take();
+  }
+
+  /** Records the last line completed (processChunk copies them at once), or null. */
+  private made(): Uint8Array | null {
+    return this.out.length ? this.out.view() : null;
+  }
+
+  /** Records first, then the line itself. */
+  private after(buf: Uint8Array, start: number, end: number): true | Uint8Array {
+    if (!this.out.length) return true;
+    this.out.addRange(buf, start, end);
+    this.out.addByte(10);
+    return this.out.view();
   }
 
   /** The fast path: undefined when the line must take the slow one, line(). */
-  lineBytes(buf: Buffer, start: number, end: number): true | string | null | undefined {
+  lineBytes(buf: Buffer, start: number, end: number): true | Uint8Array | null | undefined {
     const f = this.fields;
     if (!scanLine(buf, start, end, KEYS, f)) return undefined;
     const ei = f.index(S.event);
@@ -265,8 +299,7 @@ export class FlowsStage implements LineProcessor {
         if (us !== undefined) this.tracker.at(us);
       }
       this.paths.fast++;
-      const before = this.take();
-      return before ? before + latin1(buf, start, end) + '\n' : true;
+      return this.after(buf, start, end);
     }
     // A flow event: the fields ct-flows reads must be of their types, else the slow path says which is not.
     if (ti < 0 || f.type[ti] !== T_STR || f.flag[ti]) return undefined;
@@ -296,7 +329,9 @@ export class FlowsStage implements LineProcessor {
 
     this.paths.fast++;
     const e = this.scanned;
-    e.buf = buf;
+    e.buf = e.tsBuf = buf;
+    e.tsStart = f.start[ti];
+    e.tsEnd = f.end[ti];
     e.at = start;
     e.end = end;
     e.event = kind;
@@ -321,8 +356,8 @@ export class FlowsStage implements LineProcessor {
     e.start = this.text(buf, f.index(S.start), null);
     e.stop = this.text(buf, f.index(S.stop), null);
     this.tracker.event(e, us);
-    e.buf = EMPTY;
-    return this.take() || null;
+    e.buf = e.tsBuf = EMPTY;
+    return this.made();
   }
 
   private readonly hosts = new Recent(4);
@@ -336,7 +371,7 @@ export class FlowsStage implements LineProcessor {
   }
 
   /** The slow path: any line, parsed. */
-  line(text: string, report: Report): true | string | null {
+  line(text: string, report: Report): true | Uint8Array | null {
     this.paths.slow++;
     const ev = parseChecked(text, this.check, report);
     if (!ev) return null;
@@ -347,21 +382,23 @@ export class FlowsStage implements LineProcessor {
       if (ev.id === undefined) return this.bad(report, 'no "id" field: a flow event without its conntrack id cannot be paired');
       if (!Number.isInteger(ev.id) || ev.id < 0) return this.bad(report, `id: expected a whole number, got ${ev.id}`);
       this.tracker.event(flowInputOf(ev), us);
-      return this.take() || null;
+      return this.made();
     }
     if (isCountersRecord(ev)) {
       const why = countersProblem(ev);
       if (why) return this.bad(report, why);
       this.tracker.counters(flowInputOf(ev), tsMicros(ev.ts)!);
-      return this.take() || null;
+      return this.made();
     }
     // Anything else passes as it is. Its time (a stats heartbeat, say) still moves the stream clock.
     if (typeof ev.ts === 'string') {
       const us = tsMicros(ev.ts);
       if (us !== undefined) this.tracker.at(us);
     }
-    const before = this.take();
-    return before ? before + text + '\n' : true;
+    if (!this.out.length) return true;
+    this.out.add(text);
+    this.out.addByte(10);
+    return this.out.view();
   }
 
   private bad(report: Report, message: string): null {

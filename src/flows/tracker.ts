@@ -7,11 +7,15 @@
 // `process`, and is handed checked events (see processor.ts).
 //
 // Values are kept and compared as their JSON text, the text JSON.stringify
-// gives for them (FlowInput): an open flow holds the text of the fields
-// its record copies, not a parsed object (about half the memory), and a
-// record is put together from those texts, byte for byte what
-// JSON.stringify of the record object would be.
+// gives for them (FlowInput), in UTF-8: an open flow holds the bytes of the
+// fields its record copies in one string, not a parsed object, and a record
+// is written from those bytes straight into the output buffer, byte for
+// byte what JSON.stringify of the record object would be. Texts are kept as
+// strings whose characters are bytes (see bytesOf()): the garbage collector
+// moves and compacts strings, where memory outside its heap (a Buffer per
+// flow, or slabs shared by flows) would stay pinned by its longest-lived flow.
 import { isoMicros, nowMicros, type FlowEndReason } from '../event.js';
+import { TextBuffer } from '../lines/text-buffer.js';
 import { tsMicros } from './time.js';
 
 export { tsMicros };
@@ -21,8 +25,10 @@ export interface FlowTrackerOptions {
   maxFlows: number;
   /** Write an interim record for a flow open this long, and again each time as long again (microseconds); 0: never. */
   reportEvery?: number;
-  /** Every record, in order, as one line of JSON without its `\n`. */
-  onRecord(line: string): void;
+  /** Where the records go, in order, each a line of JSON ending in `\n`, as UTF-8. */
+  out?: TextBuffer;
+  /** Or: every record, in order, as one line of JSON without its `\n` (tests). */
+  onRecord?(line: string): void;
   /** Wall clock in microseconds, for advance() (default: performance's). */
   now?: () => number;
 }
@@ -42,20 +48,35 @@ export interface FlowCounts {
 }
 
 /**
- * What a flow record copies from the event that opens the flow, as JSON
- * text: `head` is `,"id":…` up to `reply` (the fields of the record before
- * `start`), `tail` is `,"zone":…` to `attribution` and the fields the
- * tracker does not know, in their order; `lead` is for those of them whose
- * names are array indices ("0", "42"), which JSON.stringify writes first.
- * And the event's `ts` and original tuple.
+ * What a flow record copies from the event that opens the flow, as the
+ * bytes of its JSON text, in one string (see bytesOf()), `text`: `head` is
+ * `,"id":…` up to `reply` (the fields of the record before `start`),
+ * `tail` is `,"zone":…` to `attribution` and the fields the tracker does
+ * not know, in their order, then the event's `ts`, then `lead`, for the
+ * fields whose names are array indices ("0", "42"), which JSON.stringify
+ * writes first. text = head [0, headEnd) + tail [headEnd, tailEnd) + ts
+ * [tailEnd, tsEnd) + lead [tsEnd, end). The original tuple (see
+ * tupleText()) is text[tupleAt, tupleEnd), a part of the head.
  */
 export interface FlowOpening {
-  ts: string;
-  lead: string;
-  head: string;
-  tail: string;
-  /** See tupleText(). */
-  tuple: string;
+  text: string;
+  headEnd: number;
+  tailEnd: number;
+  tsEnd: number;
+  tupleAt: number;
+  tupleEnd: number;
+}
+
+/**
+ * The bytes of text `s` as UTF-8, one character a byte: `s` itself when it
+ * is ASCII (as every text of the fast path is). Texts the tracker keeps are
+ * in this form, so that a record is written by copying characters as bytes.
+ */
+export function bytesOf(s: string): string;
+export function bytesOf(s: string | undefined): string | undefined;
+export function bytesOf(s: string | undefined): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  return s === undefined || !/[^\x00-\x7f]/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1');
 }
 
 /**
@@ -74,16 +95,10 @@ export function tupleText(proto?: string, src?: string, sport?: string, dst?: st
 }
 
 /**
- * A flow event (`new`, `update` or `destroy`) as the tracker takes it: the
- * values it keys and compares by, and the JSON text of the values it
- * copies. The texts must be JSON.stringify's (see scan.ts and flowInputOf).
- * Nothing of it is used once FlowTracker.event() has returned but the
- * strings it gave.
- */
-/**
- * Fields that change during a flow's life, as JSON texts. An event's are
- * kept while the flow is open: they must not be views into a larger string
- * (see detach()), or they would keep it alive too.
+ * Fields that change during a flow's life, as the bytes of their JSON
+ * texts (see bytesOf()). An event's are kept while the flow is open: they
+ * must not be views into a larger string (see detach()), or they would keep
+ * it alive too.
  */
 export class Changing {
   state: string | undefined = undefined;
@@ -98,7 +113,13 @@ export class Changing {
   stop: string | undefined = undefined;
 }
 
-/** One event as the tracker takes it: its changing fields (see Changing) and the rest. */
+/**
+ * A flow event (`new`, `update` or `destroy`) as the tracker takes it: the
+ * values it keys and compares by, and the JSON text of the values it
+ * copies, its changing fields (see Changing) among them. The texts must be
+ * JSON.stringify's (see scan.ts and flowInputOf). Nothing of it is used
+ * once FlowTracker.event() has returned but the strings it gave.
+ */
 export interface FlowInput extends Changing {
   event: 'new' | 'update' | 'destroy';
   id: number;
@@ -108,12 +129,14 @@ export interface FlowInput extends Changing {
   dump: boolean;
   /** undefined when there is no `icmp`; else what its `id` is compared by (see icmpIdOf). */
   icmp: unknown;
-  /** `ts`, as JSON text. */
-  ts(): string;
-  /** Its original tuple is this one (see tupleText()). */
-  sameTuple(tuple: string): boolean;
-  /** What the record copies when this event opens the flow. */
-  opening(): FlowOpening;
+  /** `ts`, as the bytes of its JSON text: tsBuf[tsStart, tsEnd). */
+  tsBuf: Uint8Array;
+  tsStart: number;
+  tsEnd: number;
+  /** Its original tuple is the one whose text (see tupleText()) is text[at, end) (bytes, see bytesOf()). */
+  sameTuple(text: string, at: number, end: number): boolean;
+  /** What the record copies when this event opens the flow, into `o`. */
+  opening(o: FlowOpening): void;
 }
 
 /** `icmp.id` of an `icmp` value, for comparing with ===: its JSON text; an object or array never equals another. */
@@ -141,6 +164,8 @@ export const KNOWN_FIELDS: readonly string[] = [
   'ts', 'event', ...HEAD_FIELDS, ...CHANGING_FIELDS, ...TAIL_FIELDS, 'timeout', 'use', 'finished', 'reason', 'incomplete', 'duration',
 ];
 const KNOWN = new Set(KNOWN_FIELDS);
+/** Hosts numbered for keys (see FlowTracker.keyOf()); more are keyed by name. */
+const MAX_HOSTS = 65536;
 
 /** An array index ("0" .. "4294967294"): JSON.stringify writes such keys before all others. */
 function isArrayIndex(k: string): boolean {
@@ -149,7 +174,7 @@ function isArrayIndex(k: string): boolean {
 }
 
 /** What a record copies from a parsed event that opens a flow (see FlowOpening), as JSON.stringify of the record object would write it. */
-export function openingOf(ev: Record<string, any>): FlowOpening {
+export function openingOf(ev: Record<string, any>, o: FlowOpening): void {
   let head = '';
   for (const k of HEAD_FIELDS) if (ev[k] !== undefined) head += `,"${k}":${JSON.stringify(ev[k])}`;
   let tail = '';
@@ -161,7 +186,18 @@ export function openingOf(ev: Record<string, any>): FlowOpening {
   const l = JSON.stringify(lead);
   const r = JSON.stringify(rest);
   if (r !== '{}') tail += ',' + r.slice(1, -1);
-  return { ts: JSON.stringify(ev.ts), lead: l === '{}' ? '' : l.slice(1, -1) + ',', head, tail, tuple: tupleOfEvent(ev) };
+  head = bytesOf(head);
+  tail = bytesOf(tail);
+  const ts = bytesOf(JSON.stringify(ev.ts));
+  // The tuple's text is in the head (its fields are there, next to each other, in its order).
+  const tuple = bytesOf(tupleOfEvent(ev));
+  const at = tuple === '' ? 0 : head.indexOf(tuple);
+  o.text = head + tail + ts + (l === '{}' ? '' : bytesOf(l.slice(1, -1) + ','));
+  o.headEnd = head.length;
+  o.tailEnd = head.length + tail.length;
+  o.tsEnd = o.tailEnd + ts.length;
+  o.tupleAt = at;
+  o.tupleEnd = at + tuple.length;
 }
 
 const text = (v: unknown) => (v === undefined ? undefined : JSON.stringify(v));
@@ -172,15 +208,17 @@ function tupleOfEvent(ev: Record<string, any>): string {
 
 /** A parsed, checked flow event as the tracker takes it (the slow path, and tests). */
 export function flowInputOf(ev: Record<string, any>): FlowInput {
-  const tuple = tupleOfEvent(ev);
+  const tuple = bytesOf(tupleOfEvent(ev));
+  const ts = Buffer.from(JSON.stringify(ev.ts) ?? '');
+  const t = (v: unknown) => bytesOf(text(v));
   return {
     event: ev.event, id: ev.id, host: ev.host, dump: ev.dump === true,
     icmp: ev.icmp === undefined ? undefined : icmpIdOf(ev.icmp),
-    state: text(ev.state), status: text(ev.status), counters: text(ev.counters), mark: text(ev.mark), labels: text(ev.labels),
-    helper: text(ev.helper), secmark: text(ev.secmark), start: text(ev.start), stop: text(ev.stop),
-    ts: () => JSON.stringify(ev.ts),
-    sameTuple: (t) => t === tuple,
-    opening: () => openingOf(ev),
+    state: t(ev.state), status: t(ev.status), counters: t(ev.counters), mark: t(ev.mark), labels: t(ev.labels),
+    helper: t(ev.helper), secmark: t(ev.secmark), start: t(ev.start), stop: t(ev.stop),
+    tsBuf: ts, tsStart: 0, tsEnd: ts.length,
+    sameTuple: (s, at, end) => end - at === tuple.length && s.startsWith(tuple, at),
+    opening: (o) => openingOf(ev, o),
   };
 }
 
@@ -199,21 +237,12 @@ function stringValue(text: string): string {
   return text.indexOf('\\') < 0 ? text.slice(1, -1) : JSON.parse(text);
 }
 
-/** The opening event's values. */
-function baseOf(ev: FlowInput): Changing {
-  const c = new Changing();
-  c.state = ev.state;
-  c.status = ev.status;
-  c.counters = ev.counters;
-  c.mark = ev.mark;
-  c.labels = ev.labels;
-  c.helper = ev.helper;
-  c.secmark = ev.secmark;
-  c.start = ev.start;
-  return c;
-}
-
-class OpenFlow {
+/**
+ * An open flow: what it copies from the event that opened it (the NEW or,
+ * for an incomplete flow, the first UPDATE or `--dump` entry), its changing
+ * fields as of that event (Changing's own) and of later ones (`latest`).
+ */
+class OpenFlow extends Changing implements FlowOpening {
   /** Stream clock at which the next interim record is due (Infinity: never). */
   due = Infinity;
   /** Neighbours in the tracker's order (see FlowTracker.first). */
@@ -221,33 +250,34 @@ class OpenFlow {
   next: OpenFlow | null = null;
   /** Fields of later events. */
   latest: Changing | null = null;
-  // From the event that opened it: the NEW (or, for an incomplete flow, the first UPDATE or `--dump` entry).
-  ts = '';
-  /** ts in microseconds. */
+  /** The opening event's ts in microseconds. */
   baseUs = 0;
-  lead = '';
-  head = '';
-  tail = '';
-  /** See tupleText(). */
-  tuple = '';
+  text = '';
+  headEnd = 0;
+  tailEnd = 0;
+  tsEnd = 0;
+  tupleAt = 0;
+  tupleEnd = 0;
   icmp: unknown = undefined;
-  base: Changing;
 
   constructor(readonly key: string | number, ev: FlowInput, tsUs: number, public incomplete: boolean) {
-    this.base = this.rebase(ev, tsUs);
+    super();
+    this.rebase(ev, tsUs);
   }
 
   /** Take `ev` as the event that opened the flow (also: its own NEW came after an UPDATE or `--dump` entry, and is the better start). */
-  rebase(ev: FlowInput, tsUs: number): Changing {
-    const o = ev.opening();
-    this.ts = o.ts;
+  rebase(ev: FlowInput, tsUs: number): void {
+    ev.opening(this);
     this.baseUs = tsUs;
-    this.lead = o.lead;
-    this.head = o.head;
-    this.tail = o.tail;
-    this.tuple = o.tuple;
     this.icmp = ev.icmp;
-    return (this.base = baseOf(ev));
+    this.state = ev.state;
+    this.status = ev.status;
+    this.counters = ev.counters;
+    this.mark = ev.mark;
+    this.labels = ev.labels;
+    this.helper = ev.helper;
+    this.secmark = ev.secmark;
+    this.start = ev.start;
   }
 }
 
@@ -257,7 +287,7 @@ function defaultNow(): number {
 
 /** Same original tuple (and ICMP id): the same flow, not a reused id. */
 function sameTuple(a: OpenFlow, b: FlowInput): boolean {
-  return b.sameTuple(a.tuple) && (a.icmp === undefined || b.icmp === undefined || a.icmp === b.icmp);
+  return b.sameTuple(a.text, a.tupleAt, a.tupleEnd) && (a.icmp === undefined || b.icmp === undefined || a.icmp === b.icmp);
 }
 
 
@@ -278,7 +308,9 @@ export class FlowTracker {
   private last: OpenFlow | null = null;
   private readonly max: number;
   private readonly every: number;
-  private readonly emit: (line: string) => void;
+  private readonly out: TextBuffer;
+  /** For onRecord: each record's line, taken from `out` as it is written. */
+  private readonly onRecord: ((line: string) => void) | undefined;
   private readonly now: () => number;
   /** The stream clock (µs): the latest time seen in the input, moved on by advance() while the input is quiet. */
   private clockUs = 0;
@@ -289,6 +321,8 @@ export class FlowTracker {
   private nextCheck = Infinity;
   /** The first `host` seen: its flows are keyed by id alone (a number), others by host and id. */
   private host0: string | undefined = undefined;
+  /** Other hosts, by number (1, 2, ...): a flow's key is a number made of the host's and the id (see keyOf()). */
+  private hosts = new Map<string, number>();
 
   constructor(o: FlowTrackerOptions) {
     if (!(Number.isInteger(o.maxFlows) && o.maxFlows >= 1)) throw new RangeError('maxFlows must be a whole number >= 1');
@@ -296,7 +330,8 @@ export class FlowTracker {
     if (!(every >= 0)) throw new RangeError('reportEvery must be >= 0');
     this.max = o.maxFlows;
     this.every = every > 0 ? every : Infinity;
-    this.emit = o.onRecord;
+    this.out = o.out ?? new TextBuffer(1 << 12);
+    this.onRecord = o.onRecord;
     this.now = o.now ?? defaultNow;
   }
 
@@ -419,14 +454,25 @@ export class FlowTracker {
     return false;
   }
 
+  /**
+   * A flow's key: host number * 2^32 + id, a number, without a string made
+   * per event. The first host is number 0 (as is no host); an id above 32
+   * bits, or a host past the table's bound, is keyed by a string, which
+   * begins with a digit when it is by number, with `h` when by name.
+   */
   private keyOf(ev: FlowInput): string | number {
     const h = ev.host;
-    if (h === undefined || h === this.host0) return ev.id;
-    if (this.host0 === undefined && typeof h === 'string') {
-      this.host0 = detach(h);
-      return ev.id;
+    let n = 0;
+    if (h !== undefined && h !== this.host0) {
+      if (this.host0 === undefined) this.host0 = detach(h);
+      else {
+        const k = this.hosts.get(h);
+        if (k !== undefined) n = k;
+        else if (this.hosts.size < MAX_HOSTS) this.hosts.set(detach(h)!, (n = this.hosts.size + 1));
+        else return 'h' + h + '\n' + ev.id;
+      }
     }
-    return h + '\n' + ev.id;
+    return ev.id <= 0xffffffff ? n * 4294967296 + ev.id : n + '\n' + ev.id;
   }
 
   private add(key: string | number, ev: FlowInput, tsUs: number, incomplete: boolean): void {
@@ -492,53 +538,91 @@ export class FlowTracker {
    * left out, as JSON.stringify leaves out undefined.
    */
   private write(f: OpenFlow, fin: FlowInput | null, finUs: number, reason: FlowEndReason | undefined): void {
-    const b = f.base;
     const l = f.latest;
+    const o = this.out;
+    const at = o.length;
     const finished = fin !== null;
-    const finTs = finished ? fin.ts() : '';
     if (finished) this.counts.finished++;
     // Kernel timestamps (nf_conntrack_timestamp) when the events carry them,
     // else the times ct-events received the NEW and the DESTROY.
-    let start = l !== null && l.start !== undefined ? l.start : b.start;
+    let start = l !== null && l.start !== undefined ? l.start : f.start;
     let startUs: number | undefined;
+    /** The start written is the opening event's ts. */
+    let startTs = false;
     if (start !== undefined && start.charCodeAt(0) === 34 /* a string */) startUs = tsMicros(stringValue(start));
-    else if (!f.incomplete) {
-      start = f.ts;
-      startUs = f.baseUs;
-    } else start = undefined;
+    else {
+      start = undefined;
+      if (!f.incomplete) {
+        startTs = true;
+        startUs = f.baseUs;
+      }
+    }
     let stop: string | undefined;
     let stopUs: number | undefined;
     if (finished) {
       stop = l !== null && l.stop !== undefined ? l.stop : fin.stop;
       if (stop !== undefined && stop.charCodeAt(0) === 34) stopUs = tsMicros(stringValue(stop));
       else {
-        stop = finTs;
+        stop = undefined;
         stopUs = finUs;
       }
     } else stopUs = this.clockUs;
-    let r = '{' + f.lead + '"ts":' + (finished ? finTs : '"' + isoMicros(this.clockUs) + '"') + ',"event":"flow"' + f.head;
-    if (start !== undefined) r += ',"start":' + start;
-    if (stop !== undefined) r += ',"stop":' + stop;
-    if (startUs !== undefined && stopUs !== undefined) r += ',"duration":' + String(Math.max(0, stopUs - startUs) / 1e6);
-    r += finished ? ',"finished":true' : ',"finished":false';
-    if (reason !== undefined) r += ',"reason":"' + reason + '"';
-    if (f.incomplete) r += ',"incomplete":true';
-    let v = l !== null && l.state !== undefined ? l.state : b.state;
-    if (v !== undefined) r += ',"state":' + v;
-    v = l !== null && l.status !== undefined ? l.status : b.status;
-    if (v !== undefined) r += ',"status":' + v;
-    v = l !== null && l.counters !== undefined ? l.counters : b.counters;
-    if (v !== undefined) r += ',"counters":' + v;
-    v = l !== null && l.mark !== undefined ? l.mark : b.mark;
-    if (v !== undefined) r += ',"mark":' + v;
-    v = l !== null && l.labels !== undefined ? l.labels : b.labels;
-    if (v !== undefined) r += ',"labels":' + v;
-    v = l !== null && l.helper !== undefined ? l.helper : b.helper;
-    if (v !== undefined) r += ',"helper":' + v;
-    v = l !== null && l.secmark !== undefined ? l.secmark : b.secmark;
-    if (v !== undefined) r += ',"secmark":' + v;
-    this.emit(r + f.tail + '}');
+    o.addByte(123); // {
+    if (f.text.length > f.tsEnd) o.addLatin1(f.text, f.tsEnd, f.text.length);
+    o.addLatin1('"ts":');
+    if (finished) o.addRange(fin.tsBuf, fin.tsStart, fin.tsEnd);
+    else o.addLatin1('"' + isoMicros(this.clockUs) + '"');
+    o.addLatin1(',"event":"flow"');
+    o.addLatin1(f.text, 0, f.headEnd);
+    if (start !== undefined) field(o, ',"start":', start);
+    else if (startTs) {
+      o.addLatin1(',"start":');
+      o.addLatin1(f.text, f.tailEnd, f.tsEnd);
+    }
+    if (finished) {
+      o.addLatin1(',"stop":');
+      if (stop !== undefined) o.addLatin1(stop);
+      else o.addRange(fin.tsBuf, fin.tsStart, fin.tsEnd);
+    }
+    if (startUs !== undefined && stopUs !== undefined) {
+      o.addLatin1(',"duration":');
+      o.addLatin1(String(Math.max(0, stopUs - startUs) / 1e6));
+    }
+    o.addLatin1(finished ? ',"finished":true' : ',"finished":false');
+    if (reason !== undefined) {
+      o.addLatin1(',"reason":"');
+      o.addLatin1(reason);
+      o.addByte(34);
+    }
+    if (f.incomplete) o.addLatin1(',"incomplete":true');
+    let v = l !== null && l.state !== undefined ? l.state : f.state;
+    if (v !== undefined) field(o, ',"state":', v);
+    v = l !== null && l.status !== undefined ? l.status : f.status;
+    if (v !== undefined) field(o, ',"status":', v);
+    v = l !== null && l.counters !== undefined ? l.counters : f.counters;
+    if (v !== undefined) field(o, ',"counters":', v);
+    v = l !== null && l.mark !== undefined ? l.mark : f.mark;
+    if (v !== undefined) field(o, ',"mark":', v);
+    v = l !== null && l.labels !== undefined ? l.labels : f.labels;
+    if (v !== undefined) field(o, ',"labels":', v);
+    v = l !== null && l.helper !== undefined ? l.helper : f.helper;
+    if (v !== undefined) field(o, ',"helper":', v);
+    v = l !== null && l.secmark !== undefined ? l.secmark : f.secmark;
+    if (v !== undefined) field(o, ',"secmark":', v);
+    o.addLatin1(f.text, f.headEnd, f.tailEnd);
+    o.addByte(125); // }
+    o.addByte(10);
+    if (this.onRecord) {
+      const v = o.view();
+      this.onRecord(v.toString('utf8', at, v.length - 1));
+    }
   }
+}
+
+/** `name` and a value's text (bytes, see bytesOf()). */
+function field(o: TextBuffer, name: string, v: string): void {
+  o.addLatin1(name);
+  o.addLatin1(v);
 }
 
 /** Keep the fields of a later event of the flow that change during its life. */

@@ -2,8 +2,9 @@
 // trailing `\r` removed, blank lines skipped but counted), decode each line,
 // and collect the output as bytes. A processor answers `true` to pass the
 // line through byte for byte (ct-filter), a string to write that text
-// (ct-format), or null for nothing. Used the same way in the main thread and
-// in worker threads (see run.ts). No I/O.
+// (ct-format), bytes to write (ct-flows' records, made as bytes), or null
+// for nothing. Used the same way in the main thread and in worker threads
+// (see run.ts). No I/O.
 
 import { isAscii, isUtf8 } from 'node:buffer';
 import { notText } from '../ndjson.js';
@@ -19,14 +20,21 @@ export interface Diag {
 
 export type Report = (d: Diag) => void;
 
+/**
+ * What a processor makes of a line: pass it (true), write this text or
+ * these bytes (copied at once: the processor may use their memory again
+ * for its next answer), or nothing (null).
+ */
+export type LineResult = true | string | Uint8Array | null;
+
 export interface LineProcessor {
-  line(text: string, report: Report): true | string | null;
+  line(text: string, report: Report): LineResult;
   /**
    * Optional, tried first on a line that starts with `{` (and is UTF-8):
    * the same answer from the line's bytes buf[start, end), without
    * decoding it, or undefined to have line() take it. It must not keep `buf`.
    */
-  lineBytes?(buf: Buffer, start: number, end: number, report: Report): true | string | null | undefined;
+  lineBytes?(buf: Buffer, start: number, end: number, report: Report): LineResult | undefined;
 }
 
 export interface ChunkResult {
@@ -65,7 +73,10 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     shared = false;
   };
   const flush = (limit: number) => {
-    room(Buffer.byteLength(pending), limit);
+    // Three bytes a UTF-16 unit at most: room for that is nearly always
+    // there, and the text is then encoded once, without counting its bytes first.
+    const most = pending.length * 3;
+    if (pos + most > (shared ? Math.min(limit, out.length) : out.length)) room(Buffer.byteLength(pending), limit);
     pos += out.write(pending, pos);
     pending = '';
   };
@@ -87,7 +98,7 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     if (end - start > maxLine) {
       report({ kind: 'bad', message: `line longer than ${maxLine} bytes (${end - start}), skipped` });
     } else if (end > start) {
-      let r: true | string | null | undefined;
+      let r: LineResult | undefined;
       const why = utf8 ? null : notText(buf, start, end);
       if (why) {
         report({ kind: 'bad', message: why });
@@ -107,8 +118,13 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
         buf.copy(out, pos, start, end);
         pos += end - start;
         out[pos++] = 10;
+      } else if (typeof r === 'string') {
+        if (r) pending += r;
       } else if (r) {
-        pending += r;
+        if (pending) flush(start);
+        room(r.length, stop + 1);
+        out.set(r, pos);
+        pos += r.length;
       }
     }
     start = stop + 1;

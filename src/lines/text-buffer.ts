@@ -29,6 +29,55 @@ export class TextBuffer {
     this.pos += b.copy(this.buf, this.pos);
   }
 
+  /**
+   * Append s[from, to), a string whose characters are bytes (0-255: text
+   * already encoded as UTF-8, or ASCII): copied as they are, no encoding.
+   * A whole string or its start costs no new string.
+   */
+  addLatin1(s: string, from = 0, to = s.length): void {
+    const n = to - from;
+    if (n > this.buf.length - this.pos) this.grow(n);
+    if (n < 24) {
+      // Short ones by hand: the native write costs more than its characters below about 24 of them.
+      const t = this.buf;
+      let p = this.pos;
+      for (let i = from; i < to; i++) t[p++] = s.charCodeAt(i);
+      this.pos = p;
+    } else this.pos += latin1Write.call(this.buf, from === 0 ? s : s.slice(from, to), this.pos, n);
+  }
+
+  /** Append b[start, end). */
+  addRange(b: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (n > this.buf.length - this.pos) this.grow(n);
+    const t = this.buf;
+    let p = this.pos;
+    // Short runs by hand: a native copy costs more than its bytes below about 32 of them.
+    if (n < 32) for (let i = start; i < end; i++) t[p++] = b[i];
+    else {
+      t.set(b.subarray(start, end), p);
+      p += n;
+    }
+    this.pos = p;
+  }
+
+  /** Append one byte. */
+  addByte(c: number): void {
+    if (this.pos >= this.buf.length) this.grow(1);
+    this.buf[this.pos++] = c;
+  }
+
+  /**
+   * What was added since the last take() or view(), as a view of this
+   * buffer, valid only until the next add: for a caller that copies it at
+   * once. The buffer is used again.
+   */
+  view(): Buffer {
+    const v = this.buf.subarray(0, this.pos);
+    this.pos = 0;
+    return v;
+  }
+
   get length(): number {
     return this.pos;
   }
@@ -55,3 +104,8 @@ export class TextBuffer {
     this.buf = bigger;
   }
 }
+
+// Buffer's own method under write(s, at, n, 'latin1'), without write()'s argument handling.
+const latin1Write: (this: Buffer, s: string, at: number, n: number) => number =
+  (Buffer.prototype as unknown as { latin1Write?: (this: Buffer, s: string, at: number, n: number) => number }).latin1Write ??
+  function (this: Buffer, s: string, at: number, n: number) { return this.write(s, at, n, 'latin1'); };
