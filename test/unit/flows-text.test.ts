@@ -168,6 +168,14 @@ function stream(n: number, seed: number): string {
     if (r() < 0.03) { ev.labels = [1, 65]; ev.helper = 'ftp'; ev.secmark = 7; }
     if (ev.event !== 'update' && r() < 0.1) { ev.start = '2026-11-23T00:00:00.000100Z'; if (ev.event === 'destroy') ev.stop = '2026-11-23T00:00:09.5Z'; }
     if (ev.icmp && r() < 0.3) ev.icmp.id = r() < 0.5 ? String(ev.icmp.id) : { v: ev.icmp.id };
+    // Streams of several hosts merged (flows keyed by host and id), no host, ids past 32 bits; by flow, so that they still pair.
+    // Some flows have a twin on another host: the same id, another port (the same flow if keyed by id alone: its id reused).
+    const h = ev.id % 11;
+    const twin = h === 0 && ev.id % 2 === 0 ? JSON.stringify({ ...ev, host: 'web-4', sport: ev.sport === undefined ? undefined : (ev.sport + 1) % 65536 }) : null;
+    if (h === 1) ev.host = 'web-2';
+    else if (h === 2) ev.host = ev.id % 5 === 0 ? 'hôte-3' : 'web-3';
+    else if (h === 3) delete ev.host;
+    else if (h === 4) ev.id = ev.id * 65536 + 7;
     let line: string;
     if (x < 0.08) line = loose(ev, r); // not JSON.stringify's form: the slow path
     else if (x < 0.11) {
@@ -185,6 +193,7 @@ function stream(n: number, seed: number): string {
     else if (y < 0.06) line = '{"0":true,' + line.slice(1);
     if (r() < 0.02) line += '\r';
     out.push(line);
+    if (twin !== null) out.push(twin);
     if (r() < 0.005) out.push(['not json', '[1,2]', '{"ts":"2026-11-23T00:00:00.000000Z","event":"new"}', '{"event":"destroy","id":1,"ts":"x"}', '   ', ''][Math.floor(r() * 6)]);
   }
   // As the stage reads it: UTF-8 (a lone surrogate written raw comes back as U+FFFD).
