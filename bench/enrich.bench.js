@@ -28,11 +28,17 @@
 //    events of 100 live TCP connections held by 20 python processes (each
 //    under bash under CHAIN (12) nested shells, orphaned at the top: a deep
 //    lineage that does not depend on where the bench runs), one `dns`
-//    record per 10 events: with all enrichments deep (`--hash --ancestry
-//    16`, DNS names on), with the defaults, with none (`--no-dns-names
-//    --ancestry 0`), and with every kind at its default depth (`--hash`,
-//    ancestry 4, DNS names on), alternating, one thread each, output to a
-//    file: events/s and the ratios (target >= 0.8x).
+//    record per 10 events: with none (`--no-dns-names --ancestry 0`, the
+//    baseline), the defaults (DNS names, ancestry 4), all enrichments on
+//    at the issue's defaults (`--hash`, ancestry 4, DNS names: the row of
+//    the target, >= 0.8x none) and deep (`--hash --ancestry 16`),
+//    alternating, one thread each. Each into a pipe read by `wc -l` (as a
+//    next stage reads it: the lines that arrived are counted) and into a
+//    fresh file (what the lines say is checked there): events/s, ct-
+//    attribute's CPU seconds (user + system), the bytes, and the time
+//    `cat` takes to move the same bytes into the same sinks (the part of
+//    the cost that is the output's size alone: a fresh file's pages cost
+//    far more on a virtual machine whose memory the host backs lazily).
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, openSync, closeSync, createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -319,34 +325,76 @@ async function throughputBench() {
       reply: { src: '127.0.0.1', sport: port, dst: '127.0.0.1', dport: sport }, state: 'ESTABLISHED', status: ['CONFIRMED'], mark: 0, zone: 0, host: 'bench' }));
   }
   writeFileSync(file, out.join('\n') + '\n');
-  const SETS = [['all enrichments (--hash --ancestry 16, DNS names)', ['--hash', '--ancestry', '16']], ['defaults (DNS names, ancestry 4)', []], ['none (--no-dns-names --ancestry 0)', ['--no-dns-names', '--ancestry', '0']],
-    ['every kind at its default depth (--hash, ancestry 4, DNS names)', ['--hash']]];
-  console.log(`throughput: ct-attribute reading ${fmt(EVENTS)} NEW events (+ ${fmt(EVENTS / 10)} dns records) of 100 live connections held by 20 python processes (each under bash under ${CHAIN} nested sh), one thread each, output to a file; ${RUNS} runs alternating; load average ${load()}`);
-  const rates = SETS.map(() => []);
+  // The baseline first; the target row ("all enrichments on") is every
+  // kind at the issue's default depth (ancestry 4); --ancestry 16 beside it.
+  const SETS = [
+    ['none (--no-dns-names --ancestry 0)', ['--no-dns-names', '--ancestry', '0']],
+    ['defaults (DNS names, ancestry 4)', []],
+    ['all enrichments on (DNS names, ancestry 4, --hash)', ['--hash']],
+    ['deep (DNS names, --ancestry 16, --hash)', ['--hash', '--ancestry', '16']],
+  ];
+  const q = (x) => `'${String(x).replace(/'/g, `'\\''`)}'`;
+  const err = path.join(tmp, 'thr-stderr');
+  /**
+   * `cmd` under bash, its output into `sink`; wall seconds, and the user +
+   * system CPU seconds of `cmd` alone (the subshell's `times`), and what the
+   * sink printed.
+   */
+  function timed(cmd, sink) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('bash', ['-c', `( ${cmd} 2>${q(err)}; echo "exit $?" >&2; times >&2 ) ${sink}`], { encoding: 'utf8' });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const tl = r.stderr.trim().split('\n');
+    const t = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s/.exec(tl.pop() ?? '');
+    const status = Number((/exit (\d+)/.exec(tl.join('\n')) ?? [, 'NaN'])[1]);
+    const cpu = t ? Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4]) : NaN;
+    return { wall, cpu, status, stdout: r.stdout.trim(), stderr: status ? readFileSync(err, 'utf8').trim().split('\n').pop() : '' };
+  }
+  const attr = (flags) => [BIN('ct-attribute'), ...flags, file].map(q).join(' ');
+  const outFile = (k) => path.join(tmp, `thr-${k}.ndjson`);
+  const fresh = path.join(tmp, 'thr-cat.ndjson');
+  console.log(`throughput: ct-attribute reading ${fmt(EVENTS)} NEW events (+ ${fmt(EVENTS / 10)} dns records) of 100 live connections held by 20 python processes (each under bash under ${CHAIN} nested sh), one thread each; ${RUNS} runs alternating, each set into a pipe (read by wc -l, as a next stage would read it) and into a fresh file; CPU: ct-attribute's user + system seconds; load average ${load()}`);
+  const runs = SETS.map(() => []);
   const checks = SETS.map(() => '');
   for (let i = 0; i < RUNS; i++) {
-    for (const [k, [, flags]] of SETS.entries()) {
-      const o = path.join(tmp, `thr-${k}.ndjson`);
-      const t0 = process.hrtime.bigint();
-      const r = spawnSync(BIN('ct-attribute'), [...flags, file], { stdio: ['ignore', openSync(o, 'w'), 'pipe'], encoding: 'utf8' });
-      const s = Number(process.hrtime.bigint() - t0) / 1e9;
-      rates[k].push(EVENTS / s);
-      // What the output says: attributed, named, hashed, with ancestors.
-      let ok = 0, named = 0, hashed = 0, anc = 0;
-      for await (const line of createInterface({ input: createReadStream(o), crlfDelay: Infinity })) {
-        if (!line.includes('"event":"new"')) continue;
-        const e = JSON.parse(line);
-        if (e.process) ok++;
-        if (e.dns) named++;
-        if (e.process?.hash?.sha256) hashed++;
-        if (e.process?.ancestors?.length) anc++;
+    for (const [k, [name, flags]] of SETS.entries()) {
+      const piped = timed(attr(flags), '| wc -l');
+      rmSync(outFile(k), { force: true });
+      const filed = timed(`${attr(flags)} > ${q(outFile(k))}`, '');
+      // What the file says (first run): attributed, named, hashed, with ancestors.
+      if (i === 0) {
+        let ok = 0, named = 0, hashed = 0, anc = 0;
+        for await (const line of createInterface({ input: createReadStream(outFile(k)), crlfDelay: Infinity })) {
+          if (!line.includes('"event":"new"')) continue;
+          const e = JSON.parse(line);
+          if (e.process) ok++;
+          if (e.dns) named++;
+          if (e.process?.hash?.sha256) hashed++;
+          if (e.process?.ancestors?.length) anc++;
+        }
+        checks[k] = `attributed ${fmt(ok)}, named ${fmt(named)}, hashed ${fmt(hashed)}, with ancestors ${fmt(anc)}`;
       }
-      checks[k] = `${(statSync(o).size / 2 ** 20).toFixed(0)} MiB written; attributed ${fmt(ok)}, named ${fmt(named)}, hashed ${fmt(hashed)}, with ancestors ${fmt(anc)}${r.status ? `, exit ${r.status}: ${r.stderr.trim().split('\n').pop()}` : ''}`;
-      console.log(`  run ${i + 1}, ${SETS[k][0]}: ${fmt(EVENTS / s)} events/s (${s.toFixed(2)} s; ${checks[k]}); load ${load()}`);
+      const bytes = statSync(outFile(k)).size;
+      // The same bytes moved by cat: into the pipe, into a fresh file.
+      const catPipe = timed(`cat ${q(outFile(k))}`, '| wc -l');
+      rmSync(fresh, { force: true });
+      const catFile = timed(`cat ${q(outFile(k))} > ${q(fresh)}`, '');
+      rmSync(fresh, { force: true });
+      const r = { piped, filed, bytes, lines: Number(piped.stdout), catPipe, catFile };
+      runs[k].push(r);
+      const bad = [piped, filed].find((x) => x.status);
+      console.log(`  run ${i + 1}, ${name}: pipe ${fmt(EVENTS / piped.wall)} events/s (${piped.wall.toFixed(2)} s, CPU ${piped.cpu.toFixed(2)} s, ${fmt(r.lines)} lines arrived), file ${fmt(EVENTS / filed.wall)} events/s (${filed.wall.toFixed(2)} s, CPU ${filed.cpu.toFixed(2)} s, ${(bytes / 2 ** 20).toFixed(0)} MiB); cat of those bytes: pipe ${catPipe.wall.toFixed(2)} s, fresh file ${catFile.wall.toFixed(2)} s (CPU ${catFile.cpu.toFixed(2)} s)${bad ? `; exit ${bad.status}: ${bad.stderr}` : ''}; load ${load()}`);
     }
   }
-  const [full, dflt, none, hashed] = rates.map(median);
-  console.log(`  median: all enrichments ${fmt(full)} events/s, defaults ${fmt(dflt)} events/s, none ${fmt(none)} events/s, --hash at default depth ${fmt(hashed)} events/s: all ${(full / none).toFixed(2)}x none (target >= 0.8x), defaults ${(dflt / none).toFixed(2)}x, --hash at default depth ${(hashed / none).toFixed(2)}x; load average ${load()}`);
+  const m = (k, f) => median(runs[k].map(f));
+  const ratio = (k, f, inverse = false) => (inverse ? m(0, f) / m(k, f) : m(k, f) / m(0, f)).toFixed(2);
+  console.log(`  medians (ratios against none; target >= 0.8x for all enrichments on):`);
+  for (const [k, [name]] of SETS.entries()) {
+    console.log(`    ${name}: pipe ${fmt(EVENTS / m(k, (r) => r.piped.wall))} events/s, ${ratio(k, (r) => r.piped.wall, true)}x; events per CPU second ${fmt(EVENTS / m(k, (r) => r.piped.cpu))}, ${ratio(k, (r) => r.piped.cpu, true)}x;` +
+      ` file ${fmt(EVENTS / m(k, (r) => r.filed.wall))} events/s, ${ratio(k, (r) => r.filed.wall, true)}x (CPU ${ratio(k, (r) => r.filed.cpu, true)}x); ${(m(k, (r) => r.bytes) / 2 ** 20).toFixed(0)} MiB, ${ratio(k, (r) => r.bytes)}x none's bytes;` +
+      ` cat of the same bytes: into the pipe ${m(k, (r) => r.catPipe.wall).toFixed(2)} s, into a fresh file ${m(k, (r) => r.catFile.wall).toFixed(2)} s; ${checks[k]}`);
+  }
+  console.log(`  load average ${load()}`);
   for (const pid of holders) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
   srv.close();
 }

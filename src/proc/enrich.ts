@@ -22,6 +22,8 @@ interface Made {
   out: ProcessInfo;
   /** Set while the hash was pending when `out` was made. */
   pending: boolean;
+  /** ExeHasher.finished when it was last asked: nothing can have changed until that count moves. */
+  asked: number;
 }
 
 export class ProcessEnricher {
@@ -54,11 +56,16 @@ export class ProcessEnricher {
     // A process object from the input (a line attributed before) is not this host's to read.
     if (p === null || typeof p !== 'object' || !Number.isInteger(p.pid) || p.pid <= 0 || (p.entity_id !== undefined && typeof p.entity_id !== 'string')) return p;
     const m = this.made.get(p);
-    if (m && !m.pending) return m.out;
+    // A pending digest is not asked for again (a stat of /proc/PID/exe per
+    // event) until some file has been finished since.
+    if (m && (!m.pending || m.asked === this.hasher!.finished)) return m.out;
     let hash: ExeHash | undefined;
     if (this.hasher) {
       hash = this.hashOf(p);
-      if (m && hash.pending) return m.out;
+      if (m && hash.pending) {
+        m.asked = this.hasher.finished;
+        return m.out;
+      }
     }
     const out: ProcessInfo = { ...p };
     if (this.ancestry) {
@@ -70,7 +77,7 @@ export class ProcessEnricher {
     const kind = exeKind(p.exe);
     if (kind === 'deleted') out.exe_deleted = true;
     else if (kind === 'memfd') out.exe_memfd = true;
-    this.made.set(p, { out, pending: !!hash?.pending });
+    this.made.set(p, { out, pending: !!hash?.pending, asked: this.hasher?.finished ?? 0 });
     return out;
   }
 }

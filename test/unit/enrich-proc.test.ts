@@ -119,6 +119,9 @@ test('process enrichment: a deleted binary still running is flagged and hashed a
   assert.equal(first.exe_deleted, true);
   assert.deepEqual(first.hash, { pending: true });
   assert.equal(e.enrich(p), first, 'the same object while pending');
+  const looks = e.hasher!.stats.looks;
+  for (let i = 0; i < 100; i++) assert.equal(e.enrich(p), first);
+  assert.equal(e.hasher!.stats.looks, looks, 'no stat of the exe link per event while nothing has been hashed since');
   await e.hasher!.settled();
   const second = e.enrich(p);
   assert.notEqual(second, first, 'a new object once the digest is known');
