@@ -309,6 +309,16 @@ export class Engine {
       const done = () => { if (waiting.get(ev.id) === p) waiting.delete(ev.id); };
       p.then(done, done);
     };
+    // An event attributed at once is enriched at once, in stream order: a
+    // promise (and two turns of the microtask queue) only for an
+    // enrichment that waits.
+    const enrichNow = (ev: FlowEvent) => {
+      const r = this.enrich(ev);
+      if (r) {
+        byId.set(ev.id, r);
+        work.push(r);
+      }
+    };
     for (const ev of events) {
       const prev = byId.get(ev.id) ?? (waiting.size ? waiting.get(ev.id) : undefined);
       if (prev) {
@@ -316,12 +326,12 @@ export class Engine {
         continue;
       }
       if (this.attributeNow(ev)) {
-        if (enrich) after(ev, Promise.resolve());
+        if (enrich) enrichNow(ev);
         continue;
       }
       const p = this.prepare(ev);
       if (!p) {
-        if (enrich) after(ev, Promise.resolve());
+        if (enrich) enrichNow(ev);
         continue;
       }
       if (!ending) {
@@ -343,10 +353,20 @@ export class Engine {
     return true;
   }
 
-  /** Run the enrichments on one attributed event, in order. */
-  async enrich(ev: FlowEvent): Promise<void> {
-    for (const e of this.enrichments) {
-      const r = e.enrich(ev, ev.process);
+  /** Run the enrichments on one attributed event, in order: a promise only once one of them waits. */
+  enrich(ev: FlowEvent): void | Promise<void> {
+    const es = this.enrichments;
+    for (let i = 0; i < es.length; i++) {
+      const r = es[i].enrich(ev, ev.process);
+      if (r) return this.enrichAfter(ev, i + 1, r);
+    }
+  }
+
+  private async enrichAfter(ev: FlowEvent, from: number, first: Promise<void>): Promise<void> {
+    await first;
+    const es = this.enrichments;
+    for (let i = from; i < es.length; i++) {
+      const r = es[i].enrich(ev, ev.process);
       if (r) await r;
     }
   }

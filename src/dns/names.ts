@@ -52,6 +52,9 @@ export class NameMap {
   private readonly minTtlMs: number;
   /** Queries noted so far. */
   private noted = 0;
+  /** The last flow time parsed: the events of one batch of ct-events share their stamp. */
+  private lastTs = '';
+  private lastT = NaN;
   readonly stats = { answers: 0, named: 0 };
 
   constructor(opts: NameMapOptions = {}) {
@@ -100,7 +103,11 @@ export class NameMap {
     if (ev.direction === 'in' || typeof ev.ts !== 'string') return undefined;
     const list = this.byAddr.peek(`${ev.host ?? ''}|${ev.dst}`);
     if (!list || !list.length) return undefined;
-    const t = Date.parse(ev.ts);
+    if (ev.ts !== this.lastTs) {
+      this.lastTs = ev.ts;
+      this.lastT = Date.parse(ev.ts);
+    }
+    const t = this.lastT;
     if (!Number.isFinite(t)) return undefined;
     const owner = ownerKey(ev.process);
     let best: Entry | undefined;
