@@ -119,6 +119,8 @@ export class Locality {
   }
 }
 
+const noop = () => {};
+
 /** A source that could not start. */
 export class EngineError extends Error {}
 
@@ -139,6 +141,7 @@ export class Engine {
     this.sources = opts.sources;
     this.enrichments = opts.enrichments ?? [];
     this.enrichedFields = this.enrichments.flatMap((e) => e.fields ?? []);
+    this.ahead = this.sources.filter((s) => s.lookAhead);
     this.flows = new BoundedMap(Math.max(2, opts.maxFlows ?? 100000));
     if (opts.isLocal) this.isLocal = opts.isLocal;
     else {
@@ -226,13 +229,13 @@ export class Engine {
    * remembered, or every source that wants it answers now): true when
    * done. Otherwise false, and attribute() must be awaited.
    */
-  attributeNow(ev: FlowEvent): boolean {
+  attributeNow(ev: FlowEvent, first?: Rec): boolean {
     let known: Rec | null = null;
     if (ev.event !== 'new') {
       known = this.recall(ev);
       if (known && this.fromMemory(ev, known)) return true;
     }
-    let rec = this.classify(ev);
+    let rec = first ?? this.classify(ev);
     for (const s of this.sources) {
       if (!s.wants(ev, rec, undefined)) continue;
       const r = s.refineNow ? s.refineNow(ev, rec) : null;
@@ -279,59 +282,69 @@ export class Engine {
   }
 
   /**
-   * Attribute and enrich a batch of flow events read together, in place.
-   * Events are announced in stream order; their lookups then start in the
-   * order of how soon their sockets may vanish (urgency()), all in one turn
-   * of the event loop, so that they leave together (one sock_diag
+   * Attribute and enrich a batch of flow events read together, in place
+   * (runBatch), resolving when all are done.
+   */
+  async run(events: FlowEvent[]): Promise<void> {
+    const w = this.runBatch(events);
+    if (w) await w;
+  }
+
+  /**
+   * Attribute and enrich a batch of flow events read together, in place;
+   * null when every one was done at once, else a promise of the rest.
+   * The batch's NEW events are first shown to the sources together
+   * (lookAhead: sock_diag asks for all their sockets in one datagram,
+   * answered inside its send), and each event is then answered at once
+   * when no lookup needs waiting for, with no promise made for it: at idle
+   * that is every event, and what a promise per step of an event's way
+   * allocated was most of its garbage (young-generation collections every
+   * few hundred events, in the idle latency's tail).
+   *
+   * The others are announced in stream order; their lookups then start in
+   * the order of how soon their sockets may vanish (urgency()), all in one
+   * turn of the event loop, so that they leave together (one sock_diag
    * datagram) and are answered most urgent first. Events of one flow are
    * attributed in order (NEW before DESTROY), also across batches: runs may
    * overlap (a later batch is read and looked up while an earlier one
    * still waits for a miss), and a later batch's event of a flow whose
-   * event still waits in an earlier one waits behind it. Resolves when all
-   * are done.
+   * event still waits in an earlier one waits behind it.
    */
-  async run(events: FlowEvent[]): Promise<void> {
+  runBatch(events: FlowEvent[]): Promise<void> | null {
     this.beginBatch();
-    const work: Promise<void>[] = [];
-    const byId = new Map<number, Promise<void>>();
     const waiting = this.waiting;
-    const enrich = this.enrichments.length > 0;
-    const pending: { p: Pending; urgency: number; at: number }[] = [];
+    const firsts = this.lookAhead(events);
+    let work: Promise<void>[] | null = null;
+    let byId: Map<number, Promise<void>> | null = null;
+    let pending: { p: Pending; urgency: number; at: number }[] | null = null;
     let ending: Set<number> | null = null;
-    const after = (ev: FlowEvent, p: Promise<void>) => {
+    const after = (ev: FlowEvent, p: Promise<void>, enrich: boolean) => {
       const q = enrich ? p.then(() => this.enrich(ev)) : p;
-      byId.set(ev.id, q);
-      work.push(q);
+      (byId ??= new Map()).set(ev.id, q);
+      (work ??= []).push(q);
     };
     const wait = (ev: FlowEvent, p: Promise<void>) => {
-      after(ev, p);
+      after(ev, p, this.enrichments.length > 0);
       waiting.set(ev.id, p);
       const done = () => { if (waiting.get(ev.id) === p) waiting.delete(ev.id); };
       p.then(done, done);
     };
-    // An event attributed at once is enriched at once, in stream order: a
-    // promise (and two turns of the microtask queue) only for an
-    // enrichment that waits.
-    const enrichNow = (ev: FlowEvent) => {
-      const r = this.enrich(ev);
-      if (r) {
-        byId.set(ev.id, r);
-        work.push(r);
-      }
-    };
-    for (const ev of events) {
-      const prev = byId.get(ev.id) ?? (waiting.size ? waiting.get(ev.id) : undefined);
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i];
+      const prev = (byId as Map<number, Promise<void>> | null)?.get(ev.id) ?? (waiting.size ? waiting.get(ev.id) : undefined);
       if (prev) {
         wait(ev, prev.then(() => this.attribute(ev)));
         continue;
       }
-      if (this.attributeNow(ev)) {
-        if (enrich) enrichNow(ev);
+      if (this.attributeNow(ev, firsts?.[i])) {
+        const e = this.enrich(ev);
+        if (e) after(ev, e, false);
         continue;
       }
       const p = this.prepare(ev);
       if (!p) {
-        if (enrich) enrichNow(ev);
+        const e = this.enrich(ev);
+        if (e) after(ev, e, false);
         continue;
       }
       if (!ending) {
@@ -340,11 +353,42 @@ export class Engine {
       }
       // The flow's later events wait behind this one, which waits for its turn.
       wait(ev, new Promise<void>((r) => (p.start = r)).then(() => this.resolve(p)));
-      pending.push({ p, urgency: urgency(ev, ending), at: pending.length });
+      (pending ??= []).push({ p, urgency: urgency(ev, ending), at: pending.length });
     }
-    if (pending.length > 1) pending.sort((a, b) => a.urgency - b.urgency || a.at - b.at);
-    for (const x of pending) x.p.start!();
-    if (work.length) await Promise.all(work);
+    if (pending) {
+      const list = pending as { p: Pending; urgency: number; at: number }[];
+      if (list.length > 1) list.sort((a, b) => a.urgency - b.urgency || a.at - b.at);
+      for (const x of list) x.p.start!();
+    }
+    if (!work) return null;
+    return Promise.all(work as Promise<void>[]).then(noop);
+  }
+
+  /** Sources that look ahead at a batch (lookAhead). */
+  private readonly ahead: readonly Source[] = [];
+
+  /**
+   * The batch's NEW events shown to the sources that look ahead, with
+   * their first answers (classify), which are returned by position for
+   * attributeNow; null when there are none. An event waiting behind an
+   * earlier one of its flow is left out.
+   */
+  private lookAhead(events: FlowEvent[]): (Rec | undefined)[] | null {
+    if (!this.ahead.length) return null;
+    let firsts: (Rec | undefined)[] | null = null;
+    let evs: FlowEvent[] | null = null;
+    let recs: Rec[] | null = null;
+    const waiting = this.waiting;
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i];
+      if (ev.event !== 'new' || (waiting.size && waiting.has(ev.id))) continue;
+      const rec = this.classify(ev);
+      (firsts ??= new Array(events.length))[i] = rec;
+      (evs ??= []).push(ev);
+      (recs ??= []).push(rec);
+    }
+    if (evs) for (const s of this.ahead) s.lookAhead!(evs, recs!);
+    return firsts;
   }
 
   /** A record that is not a flow event, shown to each enrichment in turn: whether it goes on downstream. */

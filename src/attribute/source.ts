@@ -17,6 +17,10 @@
 //     needed; sources without it make every event they want wait.
 //   - noteNow(ev, rec): an answer given without waiting, for sources that
 //     keep track of answers (audit).
+//   - lookAhead(evs, recs): a batch's NEW events and their first answers,
+//     before any of them is refined: lookups they will need may go out
+//     together now (sock_diag: one datagram, answered inside the send),
+//     so that refineNow can answer them without waiting.
 //   - status(): whether the method is live, and if not, why and the fix.
 //   - takeRecords(): special records (overruns) to put in the stream now.
 //
@@ -61,6 +65,7 @@ export interface Source {
   refine<R extends Answer>(ev: FlowEvent, rec: R, token: unknown): Promise<R> | R;
   refineNow?<R extends Answer>(ev: FlowEvent, rec: R): R | null;
   noteNow?(ev: FlowEvent, rec: Answer): void;
+  lookAhead?(evs: readonly FlowEvent[], recs: readonly Answer[]): void;
   /** Start of an input batch (lookups of one batch go out together). */
   beginBatch?(): void;
   status(): MethodStatus;

@@ -249,7 +249,8 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   const fast = run.slow ? () => undefined : inputReader(fields);
   const redactor = run.redactor;
   const out = new TextBuffer();
-  const processBatch = async (batch: Line[]): Promise<Buffer> => {
+  /** A batch's output: at once when every event was attributed without waiting (engine.runBatch), else a promise of it. */
+  const processBatch = (batch: Line[]): Buffer | Promise<Buffer> => {
     const outs: (string | FlowEvent)[] = new Array(batch.length);
     const texts: string[] = new Array(batch.length);
     const events: FlowEvent[] = [];
@@ -282,7 +283,10 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
       if (!('direction' in ev || 'process' in ev || 'peer' in ev || 'attribution' in ev || fields.some((f) => f in ev))) texts[i] = line.text;
       events.push(ev);
     }
-    await engine.run(events);
+    const w = engine.runBatch(events);
+    return w ? w.then(() => output(outs, texts)) : output(outs, texts);
+  };
+  const output = (outs: (string | FlowEvent)[], texts: string[]): Buffer => {
     if (!warnedPermission.has(engine) && engine.stats.reasons['no-permission']) {
       warnedPermission.add(engine);
       warn(io, NAME, noPermissionMessage());
@@ -317,9 +321,23 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     readableObjectMode: false,
     writableHighWaterMark: 4,
     transform(batch: Line[], _enc, cb) {
+      let out: Buffer | Promise<Buffer>;
+      try {
+        out = processBatch(batch);
+      } catch (e) {
+        failed = true;
+        cb(e as Error);
+        return;
+      }
+      if (inFlight === 0 && !(out instanceof Promise)) {
+        // Done at once, with nothing before it still waiting: out now,
+        // without a turn through the promise chain.
+        if (out.length && !failed) attr.push(out);
+        cb();
+        return;
+      }
       inFlight++;
       run.busy = true;
-      const out = processBatch(batch);
       tail = tail.then(() => out).then((bytes) => {
         inFlight--;
         run.busy = inFlight > 0;

@@ -49,8 +49,13 @@ export interface SockInfo {
 export function addrBytes(text: string, family: 'ipv4' | 'ipv6', out: Buffer, off: number): void {
   out.fill(0, off, off + 16);
   if (family === 'ipv4') {
-    const p = text.split('.');
-    for (let i = 0; i < 4; i++) out[off + i] = Number(p[i]) & 0xff;
+    // Digit by digit: a lookup per event, no array or strings made for it.
+    let i = 0, v = 0;
+    for (let k = 0; k < text.length && i < 4; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 46 /* . */) { out[off + i++] = v & 0xff; v = 0; } else v = v * 10 + (c - 48);
+    }
+    if (i < 4) out[off + i] = v & 0xff;
     return;
   }
   let t = text;
@@ -70,28 +75,42 @@ export function addrBytes(text: string, family: 'ipv4' | 'ipv6', out: Buffer, of
 }
 
 export function buildSockDiagRequest(q: SockQuery, seq: number): Buffer {
-  const len = 16 + INET_DIAG_REQ_SIZE;
-  const b = Buffer.alloc(len);
-  const flags = NLM_F_REQUEST | (q.exact ? 0 : NLM_F_DUMP);
-  if (LE) { b.writeUInt32LE(len, 0); b.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4); b.writeUInt16LE(flags, 6); b.writeUInt32LE(seq, 8); }
-  else { b.writeUInt32BE(len, 0); b.writeUInt16BE(SOCK_DIAG_BY_FAMILY, 4); b.writeUInt16BE(flags, 6); b.writeUInt32BE(seq, 8); }
-  const o = 16;
-  b[o] = q.family === 'ipv4' ? AF_INET : AF_INET6;
-  b[o + 1] = q.proto;
+  const b = Buffer.alloc(REQUEST_SIZE);
+  const e = q.exact;
+  writeRequest(b, 0, seq, q.family, q.proto, q.states ?? ALL_STATES, e ? e.src : null, e ? e.sport : 0, e ? e.dst : '', e ? e.dport : 0);
+  return b;
+}
+
+/** The bytes of one request (nlmsghdr + inet_diag_req_v2). */
+export const REQUEST_SIZE = 16 + INET_DIAG_REQ_SIZE;
+
+/**
+ * Write one request at out[off, off + REQUEST_SIZE): an exact lookup of
+ * (src, sport, dst, dport) as the kernel's inet_diag_sockid means them, or
+ * a dump when `src` is null. Flat arguments, so that a lookup per event
+ * makes no query objects.
+ */
+export function writeRequest(b: Buffer, off: number, seq: number, family: 'ipv4' | 'ipv6', proto: number, states: number, src: string | null, sport: number, dst: string, dport: number): void {
+  const len = REQUEST_SIZE;
+  b.fill(0, off, off + len);
+  const flags = NLM_F_REQUEST | (src !== null ? 0 : NLM_F_DUMP);
+  if (LE) { b.writeUInt32LE(len, off); b.writeUInt16LE(SOCK_DIAG_BY_FAMILY, off + 4); b.writeUInt16LE(flags, off + 6); b.writeUInt32LE(seq, off + 8); }
+  else { b.writeUInt32BE(len, off); b.writeUInt16BE(SOCK_DIAG_BY_FAMILY, off + 4); b.writeUInt16BE(flags, off + 6); b.writeUInt32BE(seq, off + 8); }
+  const o = off + 16;
+  b[o] = family === 'ipv4' ? AF_INET : AF_INET6;
+  b[o + 1] = proto;
   b[o + 2] = 0; // idiag_ext: no extensions; the cgroup id comes unasked
-  const states = q.states ?? ALL_STATES;
   if (LE) b.writeUInt32LE(states >>> 0, o + 4); else b.writeUInt32BE(states >>> 0, o + 4);
   const id = o + 8; // inet_diag_sockid: sport, dport (be16), src[16], dst[16], if, cookie[2]
-  if (q.exact) {
-    b.writeUInt16BE(q.exact.sport, id);
-    b.writeUInt16BE(q.exact.dport, id + 2);
-    addrBytes(q.exact.src, q.family, b, id + 4);
-    addrBytes(q.exact.dst, q.family, b, id + 20);
+  if (src !== null) {
+    b.writeUInt16BE(sport, id);
+    b.writeUInt16BE(dport, id + 2);
+    addrBytes(src, family, b, id + 4);
+    addrBytes(dst, family, b, id + 20);
   }
   // INET_DIAG_NOCOOKIE: match by tuple, not by socket cookie.
   b.writeUInt32LE(0xffffffff, id + 40);
   b.writeUInt32LE(0xffffffff, id + 44);
-  return b;
 }
 
 /** Decode one inet_diag_msg payload (bounds within buf). */
@@ -129,7 +148,17 @@ interface Pending {
   reject: (e: Error) => void;
   /** When sent (ms), for the timeout. */
   at: number;
+  /** A lookup of lookNow()'s batch: its answer goes into the batch's slot instead. */
+  batch?: NowBatch;
+  slot?: number;
 }
+
+/** The answers of one lookNow() batch: a socket, null for none, undefined for no answer yet (or an error). */
+interface NowBatch {
+  answers: (SockInfo | null | undefined)[];
+}
+
+const noop = () => {};
 
 /**
  * Requests outstanding at most. Each answer waits in our receive buffer
@@ -239,19 +268,20 @@ export class SockDiag {
 
   private finish(seq: number, p: Pending, err: Error | null): void {
     this.pending.delete(seq);
-    if (err) p.reject(err); else p.resolve(p.results);
+    if (p.batch) p.batch.answers[p.slot!] = err ? undefined : p.results[0] ?? null;
+    else if (err) p.reject(err); else p.resolve(p.results);
     if (this.waiting.length) this.next();
     this.idle();
   }
 
-  /** Nothing outstanding: let the process exit, stop the timeout sweep. */
+  /**
+   * Nothing outstanding: let the process exit. The timeout sweep (unref'd)
+   * stays until close(): at one lookup per event, starting and stopping a
+   * timer for each cost more than a sweep of nothing twice a second.
+   */
   private idle(): void {
     if (this.pending.size || this.outgoing.length) return;
     if (!this.closed) this.sock.unref();
-    if (this.sweep) {
-      clearInterval(this.sweep);
-      this.sweep = null;
-    }
   }
 
   query(q: SockQuery): Promise<SockInfo[]> {
@@ -270,12 +300,7 @@ export class SockDiag {
     const seq = this.seq = (this.seq + 1) >>> 0 || 1;
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new SockDiagError('sock_diag: the socket is closed'));
-      this.pending.set(seq, { results: [], resolve, reject, at: Date.now() });
-      this.sock.ref();
-      if (!this.sweep) {
-        this.sweep = setInterval(() => this.expire(), Math.max(50, this.timeoutMs / 4));
-        this.sweep.unref();
-      }
+      this.track(seq, { results: [], resolve, reject, at: Date.now() });
       if (this.outgoing.push(buildSockDiagRequest(q, seq)) === 1) queueMicrotask(() => this.flush());
     });
   }
@@ -289,7 +314,7 @@ export class SockDiag {
     this.sent.requests += bufs.length;
     const data = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
     if (this.fd !== null && this.sendNow(data)) {
-      this.readNow(seqs);
+      this.readNow(seqs[seqs.length - 1]);
       return;
     }
     const failed = (err: Error) => {
@@ -316,12 +341,11 @@ export class SockDiag {
   }
 
   /**
-   * Read answers already queued, until the last request in `seqs` has its
+   * Read answers already queued, until request `last` has its
    * answer (the kernel answers a datagram's requests in turn) or none is
    * left to read.
    */
-  private readNow(seqs: number[]): void {
-    const last = seqs[seqs.length - 1];
+  private readNow(last: number): void {
     while (this.pending.has(last)) {
       let n: number;
       try {
@@ -334,6 +358,83 @@ export class SockDiag {
       this.direct.reads++;
     }
     this.direct.datagrams++;
+  }
+
+  /** Exact lookups of the batch being gathered (lookNow), and the bytes of their requests. */
+  private now: NowBatch | null = null;
+  private nowBuf: Buffer = Buffer.alloc(0);
+  private nowN = 0;
+
+  /**
+   * Begin a batch of exact lookups answered at once: add them with
+   * lookNow(), send them in one datagram and read their answers with
+   * nowAnswers(). False when that cannot be done (no descriptor of our own
+   * to read, or lookups already wait their turn): query() then.
+   */
+  beginNow(): boolean {
+    if (this.fd === null || this.closed || this.waiting.length) return false;
+    this.now = { answers: [] };
+    this.nowN = 0;
+    return true;
+  }
+
+  /**
+   * Add an exact lookup to the batch begun by beginNow() (arguments as
+   * SockQuery's, flat): its slot in nowAnswers(), or -1 when the batch is
+   * full (MAX_IN_FLIGHT outstanding).
+   */
+  lookNow(family: 'ipv4' | 'ipv6', proto: number, src: string, sport: number, dst: string, dport: number): number {
+    const b = this.now;
+    if (!b || this.pending.size >= MAX_IN_FLIGHT) return -1;
+    const off = this.nowN * REQUEST_SIZE;
+    if (this.nowBuf.length < off + REQUEST_SIZE) {
+      const bigger = Buffer.alloc(Math.max(off + REQUEST_SIZE, this.nowBuf.length * 2, 16 * REQUEST_SIZE));
+      this.nowBuf.copy(bigger, 0, 0, off);
+      this.nowBuf = bigger;
+    }
+    const seq = this.seq = (this.seq + 1) >>> 0 || 1;
+    writeRequest(this.nowBuf, off, seq, family, proto, ALL_STATES, src, sport, dst, dport);
+    const slot = this.nowN++;
+    b.answers.push(undefined);
+    this.track(seq, { results: [], resolve: noop, reject: noop, at: Date.now(), batch: b, slot });
+    return slot;
+  }
+
+  /**
+   * Send the batch's lookups in one datagram and read their answers from
+   * the receive queue (the kernel answers inside the send: see the class's
+   * comment). An answer not there yet, or an error, is undefined: the
+   * caller asks again with query().
+   */
+  nowAnswers(): (SockInfo | null | undefined)[] {
+    const b = this.now;
+    this.now = null;
+    if (!b) return [];
+    const n = this.nowN;
+    this.nowN = 0;
+    if (!n) return b.answers;
+    const last = this.seq;
+    this.sent.datagrams++;
+    this.sent.requests += n;
+    if (this.fd !== null && this.sendNow(this.nowBuf.subarray(0, n * REQUEST_SIZE))) this.readNow(last);
+    else {
+      // Not sent: nothing will answer them.
+      for (const [seq, p] of this.pending) if (p.batch === b) this.pending.delete(seq);
+    }
+    // Those still unanswered are dropped when their answer comes (or expire).
+    for (const [, p] of this.pending) if (p.batch === b) { p.batch = undefined; p.resolve = noop; }
+    this.idle();
+    return b.answers;
+  }
+
+  /** A request now outstanding: the socket keeps the process alive, and the timeout sweep runs. */
+  private track(seq: number, p: Pending): void {
+    this.pending.set(seq, p);
+    this.sock.ref();
+    if (!this.sweep) {
+      this.sweep = setInterval(() => this.expire(), Math.max(50, this.timeoutMs / 4));
+      this.sweep.unref();
+    }
   }
 
   /** Requests unanswered for timeoutMs fail (an answer lost, or a kernel that never replies). */
@@ -350,6 +451,10 @@ export class SockDiag {
   close(): void {
     this.fd = null; // the number may be reused for another file once closed
     this.closed = true;
+    if (this.sweep) {
+      clearInterval(this.sweep);
+      this.sweep = null;
+    }
     this.sock.close();
   }
 }

@@ -20,6 +20,9 @@ interface Endpoint { addr: string; port: number }
 /** A socket's owner, or why none. */
 interface Owner { process?: ProcessInfo; reason?: string; holders?: number }
 
+/** The sockets lookAhead() found for a TCP event (before any listener is looked for). */
+interface Ahead { l: Lookup; a: SockInfo | null; b: SockInfo | null }
+
 /** What one flow needs looked up. */
 interface Lookup {
   direction: FlowEvent['direction'];
@@ -130,6 +133,46 @@ export class SockDiagSource implements Source {
   beginBatch(): void {
     this.batchAt = Date.now();
     this.index.newEpoch();
+    this.lookedAhead = false;
+  }
+
+  /**
+   * TCP sockets of a batch's events looked up together (lookAhead), by
+   * event: the refinement then needs no wait when their holders are known.
+   */
+  private ahead = new WeakMap<FlowEvent, Ahead>();
+  /** lookAhead() ran in this batch: an event it did not look up waits (refine). */
+  private lookedAhead = false;
+
+  /**
+   * The TCP lookups of a batch's NEW events in one datagram, answered
+   * inside its send(2) (SockDiag.beginNow): what refine() would ask, asked
+   * at once for all. UDP lookups have their own sharing (findSocket).
+   */
+  lookAhead(evs: readonly FlowEvent[], recs: readonly Answer[]): void {
+    this.lookedAhead = true;
+    const diag = this.diag;
+    let pending: { ev: FlowEvent; l: Lookup; a: number; b: number }[] | null = null;
+    for (let i = 0; i < evs.length; i++) {
+      const ev = evs[i];
+      if (ev.proto !== 'tcp' || !this.wants(ev, recs[i])) continue;
+      if (!pending) {
+        if (!diag.beginNow()) return;
+        pending = [];
+      }
+      const l = this.lookupOf(ev, recs[i].direction);
+      const a = l.wantOut ? diag.lookNow(l.family, l.proto, l.out.addr, l.out.port, l.outRemote.addr, l.outRemote.port) : -2;
+      const b = l.wantIn ? diag.lookNow(l.family, l.proto, l.inLocal.addr, l.inLocal.port, l.inRemote.addr, l.inRemote.port) : -2;
+      if (a === -1 || b === -1) break;
+      pending.push({ ev, l, a, b });
+    }
+    if (!pending) return;
+    const answers = diag.nowAnswers();
+    for (const x of pending) {
+      const a = x.a === -2 ? null : answers[x.a];
+      const b = x.b === -2 ? null : answers[x.b];
+      if (a !== undefined && b !== undefined) this.ahead.set(x.ev, { l: x.l, a, b });
+    }
   }
 
   wants(ev: FlowEvent, rec: Answer): boolean {
@@ -296,12 +339,15 @@ export class SockDiagSource implements Source {
       ? { src: local.addr, sport: local.port, dst: remote.addr, dport: remote.port }
       : { src: remote.addr, sport: remote.port, dst: local.addr, dport: local.port };
     const r = await this.diag.query({ family, proto, exact });
-    let s = r[0] ?? null;
-    if (proto === IPPROTO_TCP && (!s || s.inode === 0)) {
-      // A half-open inbound connection is a request socket with no inode:
-      // its owner is the listener on the local port.
-      s = (await this.findListener(family, local)) ?? s;
-    }
+    const s = r[0] ?? null;
+    return proto === IPPROTO_TCP ? this.withListener(family, local, s) : s;
+  }
+
+  /** A TCP lookup's socket `s`, or when it has no inode (or none was found) the listener on `local`'s port, if any. */
+  private async withListener(family: 'ipv4' | 'ipv6', local: Endpoint, s: SockInfo | null): Promise<SockInfo | null> {
+    // A half-open inbound connection is a request socket with no inode:
+    // its owner is the listener on the local port.
+    if (!s || s.inode === 0) return (await this.findListener(family, local)) ?? s;
     return s;
   }
 
@@ -400,10 +446,15 @@ export class SockDiagSource implements Source {
   }
 
   async refine<R extends Answer>(ev: FlowEvent, rec0: R): Promise<R> {
-    const l = this.lookupOf(ev, rec0.direction);
+    const got = this.ahead.get(ev);
+    if (got) this.ahead.delete(ev);
+    const l = got?.l ?? this.lookupOf(ev, rec0.direction);
     this.stats.lookups++;
     try {
-      const [a, b] = await Promise.all([
+      const [a, b] = got ? [
+        l.wantOut ? await this.withListener(l.family, l.out, got.a) : null,
+        l.wantIn ? await this.withListener(l.family, l.inLocal, got.b) : null,
+      ] : await Promise.all([
         l.wantOut ? this.findSocket(l.family, l.proto, l.out, l.outRemote, l.since) : Promise.resolve(null),
         l.wantIn ? this.findSocket(l.family, l.proto, l.inLocal, l.inRemote, l.since) : Promise.resolve(null),
       ]);
@@ -448,13 +499,51 @@ export class SockDiagSource implements Source {
    * held (see udpOwners); null when sock_diag must be asked.
    */
   refineNow<R extends Answer>(ev: FlowEvent, rec: R): R | null {
+    if (ev.proto === 'tcp') return this.tcpNow(ev, rec);
     const l = this.lookupOf(ev, rec.direction);
-    if (l.proto === IPPROTO_TCP) return null;
     const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out, l.since) : null;
     if (a === undefined) return null;
     const b = l.wantIn ? this.cachedUdpOwner(l.proto, l.inLocal, l.since) : null;
     if (b === undefined) return null;
     this.stats.lookups++;
     return this.build(rec, l, a, b);
+  }
+
+  /**
+   * A TCP event answered without waiting: its sockets found by lookAhead()
+   * (or, outside a batch, asked now alone), each with an inode, and their
+   * holders in the fd index at once. Null otherwise (a listener to look
+   * for, a holder to search for): refine() goes on from there.
+   */
+  private tcpNow<R extends Answer>(ev: FlowEvent, rec0: R): R | null {
+    let got = this.ahead.get(ev);
+    if (!got) {
+      if (this.lookedAhead) return null;
+      this.lookAhead([ev], [rec0]);
+      this.lookedAhead = false;
+      got = this.ahead.get(ev);
+      if (!got) return null;
+    }
+    const { l, a, b } = got;
+    if (l.wantOut && (!a || a.inode === 0)) return null;
+    if (l.wantIn && (!b || b.inode === 0)) return null;
+    const mine = l.direction === 'in' ? b : a;
+    const o = mine ? this.ownerIfKnown(mine, l.since) : null;
+    if (o === undefined) return null;
+    const p = l.direction === 'local' && b && mine ? this.ownerIfKnown(b, l.since) : null;
+    if (p === undefined) return null;
+    // The accepted socket closed before its owner was read: refine() names the listener's process.
+    if (l.direction === 'in' && b && !o?.process) return null;
+    this.ahead.delete(ev);
+    this.stats.lookups++;
+    return this.answer(rec0, l, mine, o, p);
+  }
+
+  /** The owner of a socket sock_diag has just seen, if known without waiting (ownerSoon); undefined when a rescan must be waited for. */
+  private ownerIfKnown(sock: SockInfo, since: number): Owner | undefined {
+    const known = this.ownerKnown(sock);
+    if (known) return known;
+    const found = this.index.find(sock.inode, since);
+    return found instanceof Promise ? undefined : this.ownerFrom(sock, found);
   }
 }
