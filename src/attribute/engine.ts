@@ -128,6 +128,11 @@ export class Engine {
   private closed = false;
   readonly sources: readonly Source[];
   readonly enrichments: readonly Enrichment[];
+  /**
+   * Remembered flows by conntrack id as an int32 (`id | 0`, one to one): a
+   * u32 id past 2^31 is a heap number to V8, allocated and hashed at each
+   * use of a Map, where an int32 is a small integer.
+   */
   private flows: BoundedMap<number, Rec>;
   /** Flows with an event still being attributed, by id, across overlapping runs (see run()). */
   private waiting = new Map<number, Promise<void>>();
@@ -417,11 +422,11 @@ export class Engine {
 
   private remember(id: number, rec: Rec): void {
     if (this.opts.flowCache === false) return;
-    this.flows.set(id, rec);
+    this.flows.set(id | 0, rec);
   }
 
   private recall(ev: FlowEvent): Rec | null {
-    const r = this.flows.get(ev.id);
+    const r = this.flows.get(ev.id | 0);
     if (!r) return null;
     if (r.proto !== ev.proto || r.src !== ev.src || r.sport !== ev.sport || r.dst !== ev.dst || r.dport !== ev.dport) return null;
     return r;
@@ -453,7 +458,7 @@ export class Engine {
     if (!(known.attribution.ok || ev.event === 'destroy' || known.direction === 'fwd')) return false;
     this.stats.cached++;
     this.apply(ev, known);
-    if (ev.event === 'destroy') this.flows.delete(ev.id);
+    if (ev.event === 'destroy') this.flows.delete(ev.id | 0);
     return true;
   }
 
@@ -465,7 +470,7 @@ export class Engine {
     }
     // NEW not seen (started before us, or lost), or not attributed yet: tried now.
     if (!rec.attribution.ok && rec.attribution.reason === 'socket-gone' && !known) rec.attribution.reason = 'not-seen';
-    if (ev.event === 'destroy') this.flows.delete(ev.id);
+    if (ev.event === 'destroy') this.flows.delete(ev.id | 0);
     else if (rec.attribution.ok || !known) this.remember(ev.id, rec);
     this.apply(ev, rec.attribution.ok || !known ? rec : known);
   }

@@ -21,24 +21,34 @@ function bytesOf(p: object): Buffer {
   return b;
 }
 
+/** `,"direction":...` for each direction. */
+const DIRECTION: Record<string, string> = Object.fromEntries(['out', 'in', 'local', 'fwd'].map((d) => [d, ',"direction":' + JSON.stringify(d)]));
+
 /** Append to `out` the line of `ev`, whose input line is `text`, with its owner and the enrichments' `fields` added at its end. */
 export function appendOwner(out: TextBuffer, text: string, ev: FlowEvent, fields: readonly string[] = []): void {
-  const end = text.lastIndexOf('}');
-  let s = text.slice(0, end) + ',"direction":' + JSON.stringify(ev.direction);
+  // Piece by piece into the buffer: the input text is not copied into a
+  // longer string first (flattened, then encoded), only encoded.
+  out.add(text.slice(0, text.lastIndexOf('}')));
+  out.add(DIRECTION[ev.direction as string] ?? ',"direction":' + JSON.stringify(ev.direction));
   if (ev.process) {
-    out.add(s + ',"process":');
+    out.add(',"process":');
     out.addBytes(bytesOf(ev.process));
-    s = '';
   }
   if (ev.peer) {
-    out.add(s + ',"peer":');
+    out.add(',"peer":');
     out.addBytes(bytesOf(ev.peer));
-    s = '';
   }
-  s += ',"attribution":' + JSON.stringify(ev.attribution);
-  for (const f of fields) {
+  // A frozen attribution is shared by many events (sources/sockdiag.ts: FOUND): its bytes are made once.
+  const a = ev.attribution;
+  if (a && Object.isFrozen(a)) {
+    out.add(',"attribution":');
+    out.addBytes(bytesOf(a));
+  } else out.add(',"attribution":' + JSON.stringify(a));
+  let s = '}\n';
+  for (let i = fields.length - 1; i >= 0; i--) {
+    const f = fields[i];
     const v = (ev as unknown as Record<string, unknown>)[f];
-    if (v !== undefined) s += ',' + JSON.stringify(f) + ':' + JSON.stringify(v);
+    if (v !== undefined) s = ',' + JSON.stringify(f) + ':' + JSON.stringify(v) + s;
   }
-  out.add(s + '}\n');
+  out.add(s);
 }

@@ -1,7 +1,8 @@
 // ct-attribute: add the owner (process, user, unit, container) to each flow event.
-import { createReadStream, fstatSync } from 'node:fs';
+import { createReadStream, fstatSync, WriteStream } from 'node:fs';
+import { Socket } from 'node:net';
 import v8 from 'node:v8';
-import { Transform } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type IO } from '../cli.js';
 import { LineSplitter, parseObject, type Line } from '../ndjson.js';
@@ -369,16 +370,54 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   if (io.signal.aborted) onAbort();
   let inputError: unknown = null;
   if (input !== io.stdin) input.once('error', (e: Error) => { inputError = e; });
+  const sink = outputSink(io.stdout, out, (e) => splitter.destroy(e));
   try {
-    await pipeline(input, splitter, attr, io.stdout, { end: false });
+    await pipeline(input, splitter, attr, sink.stream, { end: false });
   } catch (e) {
     if (e !== inputError) throw e;
     warn(io, NAME, `${label}: ${(e as Error).message}`);
     return -1;
   } finally {
+    sink.done();
     io.signal.removeEventListener('abort', onAbort);
   }
   return bad;
+}
+
+/**
+ * Where the batches' output goes: stdout, each batch's buffer given back
+ * to `out` (TextBuffer.recycle) once stdout has written it, so that a
+ * flood fills the same few buffers again instead of making one per batch.
+ * Only for streams whose write callback means the bytes have left (a pipe,
+ * socket or terminal; a file stream): another (an in-memory stream that
+ * keeps the chunk it was given) is written to as it is, and keeps its chunks.
+ * `onError`: stdout failed (the input is to be stopped).
+ */
+function outputSink(stdout: Writable, out: TextBuffer, onError: (e: Error) => void): { stream: Writable; done: () => void } {
+  if (!(stdout instanceof Socket || stdout instanceof WriteStream)) return { stream: stdout, done: () => {} };
+  let drained: (() => void) | null = null;
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (stdout.write(chunk, (err) => { if (!err) out.recycle(chunk); })) cb();
+      else drained = cb;
+    },
+  });
+  const onDrain = () => {
+    const cb = drained;
+    drained = null;
+    cb?.();
+  };
+  // A write error (EPIPE: the reader left) ends the run at once, as it does
+  // when stdout is in the pipeline itself: before any other listener (the
+  // command's, which ends the input) lets what was read be taken as a
+  // whole input (its last line cut).
+  const onStdoutError = (e: Error) => {
+    stream.destroy(e);
+    onError(e);
+  };
+  stdout.on('drain', onDrain);
+  stdout.prependListener('error', onStdoutError);
+  return { stream, done: () => { stdout.off('drain', onDrain); stdout.off('error', onStdoutError); } };
 }
 
 export const command: Command = { name: NAME, readsStdin: true, libuvStdout: true, main };

@@ -2,7 +2,11 @@
 // that appends thousands of lines to one string makes a rope, which is
 // flattened and encoded again when written: several times the cost of
 // encoding each line into a buffer as it comes (bench/attribute.bench.js,
-// cached part). No I/O.
+// cached part). A buffer taken and written out may be given back
+// (recycle) and is then filled again: every buffer made is memory outside
+// V8's heap that V8 counts towards its next full collection, and at a
+// flood's pace a new one per batch set one off every few megabytes
+// written. No I/O.
 
 export class TextBuffer {
   private buf: Buffer;
@@ -10,6 +14,10 @@ export class TextBuffer {
 
   /** What the next buffer starts with: a little more than the last output took, so that it rarely grows. */
   private size: number;
+  /** Buffers taken and given back (recycle), to be filled again. */
+  private spare: Buffer[] = [];
+  /** The memory of the buffers handed out whole by take(): only those are taken back. */
+  private lent = new WeakSet<ArrayBuffer>();
 
   constructor(private readonly least = 1 << 16) {
     this.size = least;
@@ -92,14 +100,39 @@ export class TextBuffer {
       return small;
     }
     const out = this.buf.subarray(0, this.pos);
+    this.lent.add(out.buffer as ArrayBuffer);
     this.size = Math.max(this.least, Math.ceil(this.pos * 1.25));
-    this.buf = Buffer.allocUnsafeSlow(this.size);
+    this.buf = this.fresh(this.size);
     this.pos = 0;
     return out;
   }
 
+  /**
+   * Give back a buffer take() returned, once nothing refers to its bytes
+   * any more (it was written out): it is filled again by a later batch.
+   * Others are ignored.
+   */
+  recycle(b: Buffer): void {
+    const ab = b.buffer as ArrayBuffer;
+    if (!this.lent.has(ab) || this.spare.length >= 4) return;
+    this.lent.delete(ab);
+    this.spare.push(Buffer.from(ab));
+  }
+
+  /** A buffer of at least `n` bytes: a spare one if one is big enough. */
+  private fresh(n: number): Buffer {
+    for (let i = this.spare.length - 1; i >= 0; i--) {
+      const b = this.spare[i];
+      if (b.length >= n) {
+        this.spare.splice(i, 1);
+        return b;
+      }
+    }
+    return Buffer.allocUnsafeSlow(n);
+  }
+
   private grow(n: number): void {
-    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
+    const bigger = this.fresh(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(bigger, 0, 0, this.pos);
     this.buf = bigger;
   }

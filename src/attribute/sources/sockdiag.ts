@@ -48,10 +48,24 @@ interface Lookup {
  */
 function eventMs(ev: FlowEvent): number {
   const start = typeof ev.start === 'string' ? Date.parse(ev.start) : NaN;
-  const t = Date.parse(ev.ts);
+  const t = tsMs(ev.ts);
   if (!Number.isNaN(start) && !(start > t)) return start;
   return Number.isNaN(t) ? Infinity : t;
 }
+
+/** The last `ts` parsed and its time: the events of one batch of ct-events share their `ts`. */
+let lastTs = '';
+let lastTsMs = NaN;
+function tsMs(ts: string): number {
+  if (ts !== lastTs) {
+    lastTsMs = Date.parse(ts);
+    lastTs = ts;
+  }
+  return lastTsMs;
+}
+
+/** The attribution of an owner found (shared: never changed; one with `holders` is made for its event). */
+const FOUND: Attribution = Object.freeze({ method: 'sock_diag', ok: true }) as Attribution;
 
 const UDP_OWNER_MS = 200;
 /** Exact UDP lookups finding nothing before a census of the table's ports is taken (see SockDiagSource.census). */
@@ -201,7 +215,7 @@ export class SockDiagSource implements Source {
    * asked. `since` is when the flow began (eventMs, ms), for closed sockets and empty endpoints.
    */
   private cachedUdpOwner(proto: number, local: Endpoint, since: number): SockInfo | null | undefined {
-    const key = `${proto}|${local.addr}|${local.port}`;
+    const key = this.udpKey(proto, local);
     const hit = this.udpOwners.get(key);
     if (hit) {
       if (this.closedOwner.has(hit.sock)) {
@@ -293,7 +307,7 @@ export class SockDiagSource implements Source {
           return null;
         }
       }
-      const key = `${proto}|${local.addr}|${local.port}`;
+      const key = this.udpKey(proto, local);
       // Events read together all miss together (when the entry expires, or
       // for a new socket): one question for them all, not one each.
       const inflight = this.udpAsking.get(key);
@@ -308,6 +322,17 @@ export class SockDiagSource implements Source {
     }
     return this.findSocketNow(family, proto, local, remote);
   }
+
+  /** The key of a UDP local endpoint in udpOwners and udpAbsent (the last one made is kept: a flood from one socket asks for one endpoint). */
+  private udpKey(proto: number, local: Endpoint): string {
+    const k = this.lastKey;
+    if (k.proto === proto && k.port === local.port && k.addr === local.addr) return k.key;
+    k.proto = proto;
+    k.port = local.port;
+    k.addr = local.addr;
+    return (k.key = `${proto}|${local.addr}|${local.port}`);
+  }
+  private lastKey = { proto: -1, addr: '', port: -1, key: '' };
 
   /** UDP owner lookups on their way, by local endpoint (see findSocket). */
   private udpAsking = new Map<string, Promise<SockInfo | null>>();
@@ -406,7 +431,7 @@ export class SockDiagSource implements Source {
   private answer<R extends Answer>(rec0: R, l: Lookup, mine: SockInfo | null, o: Owner | null, peer: Owner | null): R {
     if (!mine || !o) return { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
     const rec: R = o.process
-      ? { ...rec0, process: o.process, attribution: { method: 'sock_diag', ok: true } }
+      ? { ...rec0, process: o.process, attribution: o.holders && o.holders > 1 ? { method: 'sock_diag', ok: true } : FOUND }
       // An orphaned or TIME_WAIT socket (no inode) has no owner's uid: the kernel says 0.
       : { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: o.reason, ...(mine.inode ? { uid: mine.uid } : {}) } as Attribution };
     if (o.holders && o.holders > 1) (rec.attribution as any).holders = o.holders;
@@ -466,7 +491,7 @@ export class SockDiagSource implements Source {
         if (ls) {
           const lo = this.owner(ls);
           if (lo.process) {
-            const fixed: R = { ...rec0, process: lo.process, attribution: { method: 'sock_diag', ok: true } };
+            const fixed: R = { ...rec0, process: lo.process, attribution: lo.holders && lo.holders > 1 ? { method: 'sock_diag', ok: true } : FOUND };
             if (lo.holders && lo.holders > 1) (fixed.attribution as any).holders = lo.holders;
             return fixed;
           }
