@@ -82,7 +82,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
     } catch (e) {
       throw new Failure((e as Error).message);
     }
-    const cutter = new LineCutter(MAX_LINE, (no, len) => warn(io, NAME, `stdin:${no}: line longer than ${MAX_LINE} bytes (${len}${len > MAX_LINE + 1 ? '+' : ''}), skipped`));
+    const cutter = new LineCutter(MAX_LINE, (no, len) => warn(io, NAME, `stdin:${no}: line longer than ${MAX_LINE} bytes (${len}), skipped`));
     const readError = await readInto(io, rec, cutter);
     const result: RecordResult = await rec.end();
     if (cutter.skipped) warn(io, NAME, `${cutter.skipped} over-long line${cutter.skipped === 1 ? '' : 's'} skipped`);

@@ -2,12 +2,14 @@
 // and a document (ECS or raw, with its index from the event's date and its
 // deterministic _id), written as UTF-8 into one output buffer, with a small
 // table of where each item starts and which input line it came from. The
-// same function runs in this thread and in worker threads (workers.ts), so
-// everything it returns is transferable: a Buffer and an Int32Array.
+// lines are cut, numbered and checked by the one line engine
+// (src/lines/chunk.ts). The same function runs in this thread and in worker
+// threads (workers.ts), so everything it returns is transferable: a Buffer
+// and an Int32Array.
 //
 // No I/O, no `process`; options are plain data (they cross to workers).
-import { isAscii, isUtf8 } from 'node:buffer';
-import { notText, parseObject } from '../ndjson.js';
+import { parseObject } from '../ndjson.js';
+import { processChunk, type LineProcessor, type Report } from '../lines/chunk.js';
 import { compilePattern, type IndexPattern } from './index-name.js';
 import { documentId } from './doc-id.js';
 import { toEcsJson } from './ecs.js';
@@ -66,69 +68,72 @@ export function lineMapper(o: MapperOptions): (text: string) => LineResult {
   };
 }
 
+/** What a line too long to map is reported as (ct-es's words since its first version). */
+const tooLong = (_max: number, length: number) => `line of ${length} bytes is too long, skipped`;
+
+/**
+ * The bulk items of a chunk's lines, as the line processor that
+ * src/lines/chunk.ts drives: it cuts the lines, numbers them, skips blank
+ * ones and reports those that are not text or too long, as for every
+ * stream command; each line here becomes an action line and a document.
+ */
+class Items implements LineProcessor {
+  out: Buffer;
+  pos = 0;
+  meta = new Int32Array(256);
+  items = 0;
+
+  constructor(private readonly map: (text: string) => LineResult, private readonly op: OpType, size: number) {
+    // ECS documents are about 2.5 times their event; grown when that is not enough.
+    this.out = Buffer.allocUnsafeSlow(Math.max(65536, size * 3));
+  }
+
+  line(text: string, report: Report, no = 0): null {
+    const r = this.map(text);
+    if (typeof r === 'string') {
+      report({ kind: 'bad', message: r });
+      return null;
+    }
+    const action = actionLine(this.op, r.index, r.id);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    const need = (action.length + r.source.length) * 3 + 2;
+    let out = this.out;
+    let pos = this.pos;
+    if (pos + need > out.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, pos + need));
+      out.copy(bigger, 0, 0, pos);
+      this.out = out = bigger;
+    }
+    const k = this.items;
+    if ((k + 1) * 4 > this.meta.length) {
+      const m = new Int32Array(this.meta.length * 2);
+      m.set(this.meta);
+      this.meta = m;
+    }
+    const at = pos;
+    pos += out.write(action, pos);
+    out[pos++] = 10;
+    const sourceAt = pos;
+    pos += out.write(r.source, pos);
+    out[pos++] = 10;
+    const meta = this.meta;
+    meta[k * 4] = at;
+    meta[k * 4 + 1] = sourceAt;
+    meta[k * 4 + 2] = pos;
+    meta[k * 4 + 3] = no;
+    this.items = k + 1;
+    this.pos = pos;
+    return null;
+  }
+}
+
 /**
  * Map the complete lines of `buf` (it must end at a line end, or be the
  * input's last bytes). Over-long lines are reported, not mapped.
  */
 export function mapChunk(buf: Buffer, map: (text: string) => LineResult, o: MapperOptions): MappedChunk {
-  // ECS documents are about 2.5 times their event; grown when that is not enough.
-  let out = Buffer.allocUnsafeSlow(Math.max(65536, buf.length * 3));
-  let pos = 0;
-  let meta = new Int32Array(256);
-  let items = 0;
-  const bad: BadLine[] = [];
-  const all = buf.toString('utf8');
-  // When the chunk is ASCII, string offsets are byte offsets: lines are slices.
-  const ascii = all.length === buf.length && isAscii(buf);
-  // Lines that are not UTF-8 are skipped; each is checked only when the chunk as a whole is not.
-  const utf8 = ascii || isUtf8(buf);
-  let no = 0;
-  let start = 0;
-  while (start < buf.length) {
-    const nl = ascii ? all.indexOf('\n', start) : buf.indexOf(10, start);
-    const stop = nl < 0 ? buf.length : nl;
-    no++;
-    let end = stop;
-    if (end > start && buf[end - 1] === 13) end--;
-    if (end - start > o.maxLine) {
-      bad.push({ no, message: `line of ${end - start} bytes is too long, skipped` });
-    } else if (end > start && !utf8 && notText(buf, start, end)) {
-      bad.push({ no, message: notText(buf, start, end)! });
-    } else if (end > start) {
-      const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
-      if (text.trim() !== '') {
-        const r = map(text);
-        if (typeof r === 'string') {
-          bad.push({ no, message: r });
-        } else {
-          const action = actionLine(o.op, r.index, r.id);
-          // UTF-8 takes at most 3 bytes per UTF-16 unit.
-          const need = (action.length + r.source.length) * 3 + 2;
-          if (pos + need > out.length) {
-            const bigger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, pos + need));
-            out.copy(bigger, 0, 0, pos);
-            out = bigger;
-          }
-          if ((items + 1) * 4 > meta.length) {
-            const m = new Int32Array(meta.length * 2);
-            m.set(meta);
-            meta = m;
-          }
-          const at = pos;
-          pos += out.write(action, pos);
-          out[pos++] = 10;
-          const sourceAt = pos;
-          pos += out.write(r.source, pos);
-          out[pos++] = 10;
-          meta[items * 4] = at;
-          meta[items * 4 + 1] = sourceAt;
-          meta[items * 4 + 2] = pos;
-          meta[items * 4 + 3] = no;
-          items++;
-        }
-      }
-    }
-    start = stop + 1;
-  }
-  return { out: out.subarray(0, pos), meta, items, lines: no, bad };
+  const items = new Items(map, o.op, buf.length);
+  const r = processChunk(buf, items, o.maxLine, false, tooLong);
+  const bad: BadLine[] = r.diags.map((d) => ({ no: d.no!, message: d.message }));
+  return { out: items.out.subarray(0, items.pos), meta: items.meta, items: items.items, lines: r.lines, bad };
 }

@@ -28,7 +28,8 @@ export type Report = (d: Diag) => void;
 export type LineResult = true | string | Uint8Array | null;
 
 export interface LineProcessor {
-  line(text: string, report: Report): LineResult;
+  /** `no` is the line's number within the chunk (1-based), for a processor that keeps its own account of lines (ct-es's items). */
+  line(text: string, report: Report, no?: number): LineResult;
   /**
    * Optional, tried first on a line that starts with `{` (and is UTF-8):
    * the same answer from the line's bytes buf[start, end), without
@@ -45,14 +46,23 @@ export interface ChunkResult {
   diags: Diag[];
 }
 
+/** What a line longer than maxLine is reported as, by default. */
+function longerThan(maxLine: number, length: number): string {
+  return `line longer than ${maxLine} bytes (${length}), skipped`;
+}
+
+const NO_OUTPUT = Buffer.alloc(0);
+
 /**
  * Process one chunk. With `inPlace`, the output is written over the input
  * it replaces (it never gets ahead of the line being read; when it would,
  * it moves to a buffer of its own), so bulk input costs no new memory.
+ * Otherwise the output's memory is taken when there is output. `tooLong`
+ * words the report of a line longer than maxLine.
  */
-export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inPlace = false): ChunkResult {
+export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inPlace = false, tooLong?: (maxLine: number, length: number) => string): ChunkResult {
   const len = buf.length;
-  let out = inPlace ? Buffer.from(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset) : Buffer.allocUnsafeSlow(Math.max(len + 4096, 16384));
+  let out = inPlace ? Buffer.from(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset) : NO_OUTPUT;
   let shared = inPlace;
   let pos = 0;
   let start = 0;
@@ -67,8 +77,9 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
   /** Make room for n more bytes at pos; `limit` is how far the output may reach over the input. */
   const room = (n: number, limit: number) => {
     if (pos + n <= (shared ? Math.min(limit, out.length) : out.length)) return;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, pos + n, 16384));
-    out.copy(bigger, 0, 0, pos);
+    // The first output of a chunk is about as long as its input (ct-filter's, passing most lines), rarely longer.
+    const bigger = Buffer.allocUnsafeSlow(Math.max(out === NO_OUTPUT ? len + 4096 : out.length * 2, pos + n, 16384));
+    if (pos) out.copy(bigger, 0, 0, pos);
     out = bigger;
     shared = false;
   };
@@ -96,7 +107,7 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     let end = stop;
     if (end > start && buf[end - 1] === 13) end--;
     if (end - start > maxLine) {
-      report({ kind: 'bad', message: `line longer than ${maxLine} bytes (${end - start}), skipped` });
+      report({ kind: 'bad', message: (tooLong ?? longerThan)(maxLine, end - start) });
     } else if (end > start) {
       let r: LineResult | undefined;
       const why = utf8 ? null : notText(buf, start, end);
@@ -108,7 +119,7 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
         r = bytes && buf[start] === 123 /* { */ ? p.lineBytes!(buf, start, end, report) : undefined;
         if (r === undefined) {
           const text = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
-          r = text.charCodeAt(0) === 123 /* { */ || text.trim() !== '' ? p.line(text, report) : null;
+          r = text.charCodeAt(0) === 123 /* { */ || text.trim() !== '' ? p.line(text, report, no) : null;
         }
       }
       if (r === true) {
@@ -130,5 +141,5 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     start = stop + 1;
   }
   if (pending) flush(Infinity);
-  return { out: out.subarray(0, pos), lines: no, bad, diags };
+  return { out: pos === 0 && out === NO_OUTPUT ? Buffer.alloc(0) : out.subarray(0, pos), lines: no, bad, diags };
 }

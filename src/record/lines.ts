@@ -1,91 +1,78 @@
-// Cutting ct-record's input into whole lines without parsing it: each chunk
-// is split at its last newline, the rest is kept until its newline comes.
-// The bytes are handed on as slices of the chunks read (no copies). Lines
-// are counted so that an over-long line can be named; one longer than the
-// bound is reported and skipped, so memory stays bounded.
+// ct-record's input as whole lines, without parsing it: the bytes are cut
+// by src/lines/cut.ts, the one cutter every reader uses, kept as they came
+// (a byte order mark too), and handed on as views of the chunks read (only
+// a line that two chunks share is copied). Lines are counted so that an
+// over-long line can be named; one longer than the bound is reported and
+// skipped, whether it spans chunks (the cutter never holds it) or lies
+// within one, so memory stays bounded.
+import { LineCutter as Cutter, countLines, type Cut } from '../lines/cut.js';
 
 export class LineCutter {
-  private tail: Buffer[] = [];
-  private tailLen = 0;
-  private skipping = false;
-  /** Newlines seen: the number of the last complete line. */
+  private readonly cutter: Cutter;
+  private out: Buffer[] = [];
+  private readonly onCut = (c: Cut) => {
+    if (c.body) this.body(c.body);
+    else this.tooLong(++this.lines, c.overlong);
+  };
+  /** Line ends seen: the number of the last complete line. */
   lines = 0;
   /** Over-long lines skipped. */
   skipped = 0;
 
-  constructor(private maxLine: number, private onTooLong: (lineNo: number, length: number) => void) {}
+  constructor(private readonly maxLine: number, private readonly onTooLong: (lineNo: number, length: number) => void) {
+    this.cutter = new Cutter(maxLine, { keepBom: true });
+  }
 
   /** Bytes of an incomplete last line held. */
   get pending(): number {
-    return this.tailLen;
+    return this.cutter.pending;
   }
 
-  /** The complete lines of `chunk` (with what came before them), as slices ending in `\n`. */
+  /** The complete lines of `chunk` (with what came before them), as buffers ending in `\n`. */
   cut(chunk: Buffer): Buffer[] {
-    const out: Buffer[] = [];
-    let nl = chunk.indexOf(10);
-    if (nl < 0) {
-      if (!this.skipping) this.hold(chunk);
-      return out;
-    }
-    this.lines++;
-    let seg: number;
-    if (this.skipping || this.tailLen + nl > this.maxLine) {
-      if (!this.skipping) this.tooLong(this.lines, this.tailLen + nl);
-      this.skipping = false;
-      seg = nl + 1;
-    } else {
-      for (const t of this.tail) out.push(t);
-      seg = 0;
-    }
-    this.tail = [];
-    this.tailLen = 0;
-    let start = nl + 1;
-    const max = this.maxLine;
-    if (chunk.length - start > max) {
-      // Only a chunk longer than the bound can hold a whole over-long line.
-      for (nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-        this.lines++;
-        if (nl - start > max) {
-          this.tooLong(this.lines, nl - start);
-          if (start > seg) out.push(chunk.subarray(seg, start));
-          seg = nl + 1;
-        }
-        start = nl + 1;
-      }
-    } else {
-      for (nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, nl + 1)) {
-        this.lines++;
-        start = nl + 1;
-      }
-    }
-    if (start > seg) out.push(chunk.subarray(seg, start));
-    if (start < chunk.length) this.hold(chunk.subarray(start));
-    return out;
+    this.cutter.push(chunk, this.onCut);
+    return this.take();
   }
 
   /** At the end of input: a last line without `\n` gets one. */
   finish(): Buffer[] {
-    if (this.skipping || this.tailLen === 0) {
-      this.skipping = false;
-      return [];
+    this.cutter.end(this.onCut);
+    const out = this.take();
+    if (out.length) {
+      // Only a last line without its line end is left at the end.
+      this.lines++;
+      out.push(NEWLINE);
     }
-    this.lines++;
-    const out = [...this.tail, Buffer.from('\n')];
-    this.tail = [];
-    this.tailLen = 0;
     return out;
   }
 
-  private hold(b: Buffer): void {
-    this.tail.push(b);
-    this.tailLen += b.length;
-    if (this.tailLen > this.maxLine) {
-      this.tooLong(this.lines + 1, this.tailLen);
-      this.skipping = true;
-      this.tail = [];
-      this.tailLen = 0;
+  private take(): Buffer[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  /** A run of whole lines: passed on, but for any line in it longer than the bound. */
+  private body(b: Buffer): void {
+    const max = this.maxLine;
+    // Only a run longer than the bound can hold a whole over-long line.
+    if (b.length <= max + 1) {
+      this.out.push(b);
+      this.lines += countLines(b);
+      return;
     }
+    let seg = 0;
+    let start = 0;
+    for (let nl = b.indexOf(10); nl >= 0; nl = b.indexOf(10, start)) {
+      this.lines++;
+      if (nl - start > max) {
+        this.tooLong(this.lines, nl - start);
+        if (start > seg) this.out.push(b.subarray(seg, start));
+        seg = nl + 1;
+      }
+      start = nl + 1;
+    }
+    if (b.length > seg) this.out.push(b.subarray(seg));
   }
 
   private tooLong(no: number, length: number): void {
@@ -93,3 +80,5 @@ export class LineCutter {
     this.onTooLong(no, length);
   }
 }
+
+const NEWLINE = Buffer.from('\n');

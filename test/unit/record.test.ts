@@ -155,6 +155,14 @@ test('lines: only whole lines are handed on, whatever the chunking; blank lines 
   assert.equal(r.lines, 2);
 });
 
+test('lines: the bytes as they came, a byte order mark at the start too (cut by src/lines/cut.ts, which drops it for the readers that parse)', () => {
+  for (const chunks of [['\ufeff{"a":1}\n'], ['\ufeff', '{"a":1}\nb'], ['\ufeffx']]) {
+    const r = cutAll(chunks);
+    const all = chunks.join('');
+    assert.equal(r.out, all.endsWith('\n') ? all : all + '\n');
+  }
+});
+
 test('lines: an over-long line is reported with its number and skipped, the others kept', () => {
   const long = 'x'.repeat(40);
   let r = cutAll([`a\n${long}\nb\n`], 16);
