@@ -32,13 +32,13 @@ class Remembered implements Base, Answer {
   readonly dst: string;
   readonly dport?: number;
   readonly direction: FlowEvent['direction'];
-  constructor(b: Base, public attribution: Attribution) {
-    this.proto = b.proto;
-    this.src = b.src;
-    this.sport = b.sport;
-    this.dst = b.dst;
-    this.dport = b.dport;
-    this.direction = b.direction;
+  constructor(ev: FlowEvent, direction: FlowEvent['direction'], public attribution: Attribution) {
+    this.proto = ev.proto;
+    this.src = ev.src;
+    this.sport = ev.sport;
+    this.dst = ev.dst;
+    this.dport = ev.dport;
+    this.direction = direction;
   }
 }
 
@@ -215,10 +215,9 @@ export class Engine {
     const srcLocal = this.isLocal(ev.src);
     const dstLocal = this.isLocal(ev.reply?.src ?? ev.dst);
     const direction: FlowEvent['direction'] = srcLocal && dstLocal ? 'local' : srcLocal ? 'out' : dstLocal ? 'in' : 'fwd';
-    const base: Base = { proto: ev.proto, src: ev.src, sport: ev.sport, dst: ev.dst, dport: ev.dport, direction };
-    if (direction === 'fwd') return new Remembered(base, { method: 'none', ok: false, reason: 'forwarded' });
-    if (!PROTO_NUM[ev.proto] || ev.sport === undefined) return new Remembered(base, { method: 'none', ok: false, reason: 'unsupported-protocol' });
-    return new Remembered(base, { method: 'none', ok: false, reason: 'socket-gone' });
+    if (direction === 'fwd') return new Remembered(ev, direction, { method: 'none', ok: false, reason: 'forwarded' });
+    if (!PROTO_NUM[ev.proto] || ev.sport === undefined) return new Remembered(ev, direction, { method: 'none', ok: false, reason: 'unsupported-protocol' });
+    return new Remembered(ev, direction, { method: 'none', ok: false, reason: 'socket-gone' });
   }
 
   /**

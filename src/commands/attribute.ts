@@ -226,6 +226,12 @@ function records(run: Run): string {
   return s;
 }
 
+/** Whether `ev` has one of `fields` (a loop: no closure made per event). */
+function hasAny(ev: object, fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i++) if (fields[i] in ev) return true;
+  return false;
+}
+
 /** Input batches being attributed at once at most (see attributeInput). */
 const MAX_BATCHES = 16;
 
@@ -281,7 +287,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
       outs[i] = ev;
       // The input text is kept and the owner appended to it, unless the
       // event was attributed before (its fields are then replaced).
-      if (!('direction' in ev || 'process' in ev || 'peer' in ev || 'attribution' in ev || fields.some((f) => f in ev))) texts[i] = line.text;
+      if (!('direction' in ev || 'process' in ev || 'peer' in ev || 'attribution' in ev || hasAny(ev, fields))) texts[i] = line.text;
       events.push(ev);
     }
     const w = engine.runBatch(events);

@@ -23,8 +23,15 @@ interface Owner { process?: ProcessInfo; reason?: string; holders?: number }
 /** The sockets lookAhead() found for a TCP event (before any listener is looked for). */
 interface Ahead { l: Lookup; a: SockInfo | null; b: SockInfo | null }
 
+/** What an answer is built from: the flow's direction and when it began. */
+interface Want {
+  direction: FlowEvent['direction'];
+  /** When the flow began (ms; see eventMs). */
+  since: number;
+}
+
 /** What one flow needs looked up. */
-interface Lookup {
+interface Lookup extends Want {
   direction: FlowEvent['direction'];
   proto: number;
   family: 'ipv4' | 'ipv6';
@@ -214,8 +221,8 @@ export class SockDiagSource implements Source {
    * The UDP owner of `local` if known; null when no socket can be the flow's (udpAbsent, census); undefined when sock_diag must be
    * asked. `since` is when the flow began (eventMs, ms), for closed sockets and empty endpoints.
    */
-  private cachedUdpOwner(proto: number, local: Endpoint, since: number): SockInfo | null | undefined {
-    const key = this.udpKey(proto, local);
+  private cachedUdpOwner(proto: number, addr: string, port: number, since: number): SockInfo | null | undefined {
+    const key = this.udpKey(proto, addr, port);
     const hit = this.udpOwners.get(key);
     if (hit) {
       if (this.closedOwner.has(hit.sock)) {
@@ -236,7 +243,7 @@ export class SockDiagSource implements Source {
     }
     if (this.udpAbsent.size && since < (this.udpAbsent.get(key) ?? -Infinity)) return null;
     const c = this.census.get(proto);
-    if (c && c.ports && !c.ports.has(local.port) && since < c.at) {
+    if (c && c.ports && !c.ports.has(port) && since < c.at) {
       this.noneSinceCensus++;
       return null;
     }
@@ -296,7 +303,7 @@ export class SockDiagSource implements Source {
 
   private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint, since: number): Promise<SockInfo | null> {
     if (proto !== IPPROTO_TCP) {
-      const cached = this.cachedUdpOwner(proto, local, since);
+      const cached = this.cachedUdpOwner(proto, local.addr, local.port, since);
       if (cached !== undefined) return cached;
       const c = this.censusFor(proto, since);
       if (c) {
@@ -307,7 +314,7 @@ export class SockDiagSource implements Source {
           return null;
         }
       }
-      const key = this.udpKey(proto, local);
+      const key = this.udpKey(proto, local.addr, local.port);
       // Events read together all miss together (when the entry expires, or
       // for a new socket): one question for them all, not one each.
       const inflight = this.udpAsking.get(key);
@@ -324,13 +331,13 @@ export class SockDiagSource implements Source {
   }
 
   /** The key of a UDP local endpoint in udpOwners and udpAbsent (the last one made is kept: a flood from one socket asks for one endpoint). */
-  private udpKey(proto: number, local: Endpoint): string {
+  private udpKey(proto: number, addr: string, port: number): string {
     const k = this.lastKey;
-    if (k.proto === proto && k.port === local.port && k.addr === local.addr) return k.key;
+    if (k.proto === proto && k.port === port && k.addr === addr) return k.key;
     k.proto = proto;
-    k.port = local.port;
-    k.addr = local.addr;
-    return (k.key = `${proto}|${local.addr}|${local.port}`);
+    k.port = port;
+    k.addr = addr;
+    return (k.key = `${proto}|${addr}|${port}`);
   }
   private lastKey = { proto: -1, addr: '', port: -1, key: '' };
 
@@ -428,7 +435,7 @@ export class SockDiagSource implements Source {
   }
 
   /** The answer from the sockets found (`a` for the originating end, `b` for the replying end) and their owners. */
-  private answer<R extends Answer>(rec0: R, l: Lookup, mine: SockInfo | null, o: Owner | null, peer: Owner | null): R {
+  private answer<R extends Answer>(rec0: R, l: Want, mine: SockInfo | null, o: Owner | null, peer: Owner | null): R {
     if (!mine || !o) return { ...rec0, attribution: { method: 'sock_diag', ok: false, reason: 'socket-gone' } };
     const rec: R = o.process
       ? { ...rec0, process: o.process, attribution: o.holders && o.holders > 1 ? { method: 'sock_diag', ok: true } : FOUND }
@@ -440,7 +447,7 @@ export class SockDiagSource implements Source {
   }
 
   /** build() without waiting: every owner looked up at once. */
-  private build<R extends Answer>(rec0: R, l: Lookup, a: SockInfo | null, b: SockInfo | null): R {
+  private build<R extends Answer>(rec0: R, l: Want, a: SockInfo | null, b: SockInfo | null): R {
     const mine = l.direction === 'in' ? b : a;
     const o = mine ? this.owner(mine, l.since) : null;
     const p = l.direction === 'local' && b && o ? this.owner(b, l.since) : null;
@@ -525,13 +532,16 @@ export class SockDiagSource implements Source {
    */
   refineNow<R extends Answer>(ev: FlowEvent, rec: R): R | null {
     if (ev.proto === 'tcp') return this.tcpNow(ev, rec);
-    const l = this.lookupOf(ev, rec.direction);
-    const a = l.wantOut ? this.cachedUdpOwner(l.proto, l.out, l.since) : null;
+    // What lookupOf() would say, without its objects: this runs for every event of a flood.
+    const direction = rec.direction;
+    const proto = PROTO_NUM[ev.proto];
+    const since = eventMs(ev);
+    const a = direction !== 'in' ? this.cachedUdpOwner(proto, ev.src, ev.sport!, since) : null;
     if (a === undefined) return null;
-    const b = l.wantIn ? this.cachedUdpOwner(l.proto, l.inLocal, l.since) : null;
+    const b = direction !== 'out' && (direction === 'in' || this.opts.peer !== false) ? this.cachedUdpOwner(proto, ev.reply.src, ev.reply.sport!, since) : null;
     if (b === undefined) return null;
     this.stats.lookups++;
-    return this.build(rec, l, a, b);
+    return this.build(rec, { direction, since }, a, b);
   }
 
   /**
