@@ -27,6 +27,13 @@ interface Entry {
   owner?: string;
   /** NameMap.noted when the owner was last looked for in vain: looked for again only once a query is noted since. */
   sought?: number;
+  /**
+   * The name last given from this answer: given again, the same object, to
+   * the flows that follow at the same age (the events of one ct-events
+   * batch share their time), rather than one object per flow held in each
+   * flow's memory (src/attribute/enrichments/dns.ts). Never changed once given.
+   */
+  given?: DnsName;
 }
 
 export interface NameMapOptions {
@@ -133,6 +140,8 @@ export class NameMap {
     if (!best || bestTier === 4) return undefined;
     this.stats.named++;
     const age = Math.max(0, Math.round(t - best.at)) / 1000;
-    return best.cnames ? { name: best.name, cnames: best.cnames, age, server: best.server } : { name: best.name, age, server: best.server };
+    const given = best.given;
+    if (given !== undefined && given.age === age) return given;
+    return (best.given = best.cnames ? { name: best.name, cnames: best.cnames, age, server: best.server } : { name: best.name, age, server: best.server });
   }
 }
