@@ -146,6 +146,8 @@ for (let c = 32; c < 256; c++) PLAIN[c] = c === 34 || c === 92 ? 0 : c < 128 ? 1
 // left in `built`.
 let built: unknown;
 let depth = 0;
+/** Whether the last number scanned was a plain integer (see num()). */
+let plainInt = false;
 
 /** A string from b[i] (just past its opening quote). */
 function str(b: Buffer, i: number, end: number, build: boolean): number {
@@ -239,6 +241,8 @@ function num(b: Buffer, i: number, end: number, build: boolean): number {
   }
   // Sixteen characters and more may round: Number() of the text rounds as JSON.parse does.
   if (build) built = plain && i - s < 16 ? (neg ? -v : v) : Number(b.toString('latin1', s, i));
+  // An integer whose text is what String() of its value gives (not -0, no exponent, exact).
+  plainInt = plain && i - s < 16 && !(neg && v === 0);
   return i;
 }
 
@@ -317,4 +321,230 @@ function arr(b: Buffer, i: number, end: number, build: boolean): number {
     built = a;
     return i;
   }
+}
+
+// ---------------------------------------------------------------- spans
+
+/** What a located value is (FieldLocator.kind). */
+export const ABSENT = 0;
+/** A string of ASCII characters without escapes: its bytes are its text. */
+export const STR = 1;
+/** Any other string (escapes, or characters beyond ASCII). */
+export const STR_OTHER = 2;
+/** An integer whose text is String() of its value. */
+export const INT = 3;
+/** Any other number. */
+export const NUM = 4;
+export const TRUE = 5, FALSE = 6, NULL = 7, OBJECT = 8, ARRAY = 9;
+
+/** One level of the paths a locator finds: a key's name, its slot (or -1), the level below it (or null). */
+interface Level {
+  names: Uint8Array[];
+  slots: number[];
+  below: (Level | null)[];
+  table: Int16Array;
+  mask: number;
+  /** Every slot under this level, cleared when its object comes again (a repeated key: its last value counts). */
+  under: number[];
+}
+
+/**
+ * Where the values of some field paths (`src`, `process.pid`,
+ * `process.parent.comm`) are in one line's bytes, and what kind of value
+ * each is, without building any of them: for a stage that writes them out
+ * as they are (ct-format's templates). It checks the whole line as
+ * EventReader does and declines the same kinds of lines (escaped keys where
+ * names are looked for, nesting deeper than MAX_DEPTH), and also a line
+ * where a path goes through an array (`labels.0`); the caller then parses
+ * it whole. value() gives a located field as JSON.parse of the line would.
+ */
+export class FieldLocator {
+  /** Each path's slot, in the order given. */
+  readonly slots: ReadonlyMap<string, number>;
+  /** Per slot: ABSENT, STR, ... */
+  readonly kind: Uint8Array;
+  /** Per slot: the value's bytes in buf (a string's without its quotes). */
+  readonly from: Int32Array;
+  readonly to: Int32Array;
+  /** The line's buffer (valid until the next locate()). */
+  buf: Buffer = Buffer.alloc(0);
+  private readonly top: Level;
+
+  constructor(paths: readonly string[]) {
+    const slots = new Map<string, number>();
+    const mk = (): Level => ({ names: [], slots: [], below: [], table: new Int16Array(0), mask: 0, under: [] });
+    const top = mk();
+    for (const path of paths) {
+      if (slots.has(path)) continue;
+      const slot = slots.size;
+      slots.set(path, slot);
+      let level = top;
+      const seg = path.split('.');
+      for (let d = 0; d < seg.length; d++) {
+        const name = seg[d];
+        if (name === '__proto__' || name === '' || !/^[\x20-\x7e]+$/.test(name) || /["\\]/.test(name)) throw new Error(`locator: cannot find a field named ${JSON.stringify(name)}`);
+        let k = level.names.findIndex((n) => Buffer.from(name, 'latin1').equals(n));
+        if (k < 0) {
+          k = level.names.length;
+          level.names.push(Buffer.from(name, 'latin1'));
+          level.slots.push(-1);
+          level.below.push(null);
+        }
+        level.under.push(slot);
+        if (d === seg.length - 1) level.slots[k] = slot;
+        else level = level.below[k] ??= mk();
+      }
+    }
+    const index = (l: Level) => {
+      for (let size = 8; ; size *= 2) {
+        const t = new Int16Array(size).fill(-1);
+        let ok = true;
+        for (let k = 0; k < l.names.length && ok; k++) {
+          const h = hashBytes(l.names[k]) & (size - 1);
+          if (t[h] >= 0) ok = false;
+          else t[h] = k;
+        }
+        if (ok) {
+          l.table = t;
+          l.mask = size - 1;
+          break;
+        }
+      }
+      for (const b of l.below) if (b) index(b);
+    };
+    index(top);
+    this.top = top;
+    this.slots = slots;
+    this.kind = new Uint8Array(slots.size);
+    this.from = new Int32Array(slots.size);
+    this.to = new Int32Array(slots.size);
+  }
+
+  /** Find the paths in the JSON object buf[start, end); false when the line must take the slow path. */
+  locate(buf: Buffer, start: number, end: number): boolean {
+    if (start >= end || buf[start] !== 123 || buf[end - 1] !== 125) return false;
+    this.kind.fill(ABSENT);
+    this.buf = buf;
+    depth = 0;
+    return this.object(buf, start, end, this.top) === end;
+  }
+
+  private object(b: Buffer, i: number, end: number, level: Level): number {
+    if (++depth > MAX_DEPTH) return -1;
+    i++;
+    if (i < end && b[i] === 125) {
+      depth--;
+      return i + 1;
+    }
+    const kind = this.kind;
+    for (;;) {
+      if (i >= end || b[i] !== 34) return -1;
+      const ks = ++i;
+      let h = 0;
+      let c = 0;
+      while (i < end && PLAIN[(c = b[i])] !== 0) {
+        h = (Math.imul(h, 31) + c) | 0;
+        i++;
+      }
+      // An escape in a key could spell a name looked for: declined.
+      if (i >= end || c !== 34) return -1;
+      let k = level.table[h & level.mask];
+      if (k >= 0 && !sameName(b, ks, i, level.names[k])) k = -1;
+      if (++i >= end || b[i] !== 58) return -1;
+      i++;
+      if (k < 0) {
+        i = value(b, i, end, false);
+        if (i < 0) return -1;
+      } else {
+        const below = level.below[k];
+        const slot = level.slots[k];
+        if (below) for (const s of below.under) kind[s] = ABSENT;
+        if (i >= end) return -1;
+        const vs = i;
+        const c0 = b[i];
+        let kd: number;
+        if (c0 === 34) {
+          // The common string first: ASCII, no escape.
+          i++;
+          while (i < end && PLAIN[b[i]] === 1) i++;
+          if (i < end && b[i] === 34) {
+            kd = STR;
+            i++;
+          } else {
+            kd = STR_OTHER;
+            i = str(b, vs + 1, end, false);
+          }
+        } else if (c0 === 123) {
+          kd = OBJECT;
+          i = below ? this.object(b, i, end, below) : obj(b, i, end, false);
+        } else if (c0 === 91) {
+          // A path through an array (an index): the slow path reads it.
+          if (below) return -1;
+          kd = ARRAY;
+          i = arr(b, i, end, false);
+        } else {
+          i = value(b, i, end, false);
+          kd = c0 === 116 ? TRUE : c0 === 102 ? FALSE : c0 === 110 ? NULL : plainInt ? INT : NUM;
+        }
+        if (i < 0) return -1;
+        if (slot >= 0) {
+          kind[slot] = kd;
+          const q = kd === STR || kd === STR_OTHER ? 1 : 0;
+          this.from[slot] = vs + q;
+          this.to[slot] = i - q;
+        }
+      }
+      if (i >= end) return -1;
+      const c1 = b[i++];
+      if (c1 === 44) continue;
+      if (c1 !== 125) return -1;
+      depth--;
+      return i;
+    }
+  }
+
+  /** The value at a slot, as JSON.parse of the line gives it (undefined when absent). */
+  value(slot: number): unknown {
+    const b = this.buf, f = this.from[slot], t = this.to[slot];
+    switch (this.kind[slot]) {
+      case STR: return b.toString('latin1', f, t);
+      case STR_OTHER: return JSON.parse(b.toString('utf8', f - 1, t + 1));
+      case INT: case NUM: return Number(b.toString('latin1', f, t));
+      case TRUE: return true;
+      case FALSE: return false;
+      case NULL: return null;
+      case OBJECT: case ARRAY: return JSON.parse(b.toString('utf8', f, t));
+      default: return undefined;
+    }
+  }
+
+  /** An INT slot's value, without making a string. */
+  int(slot: number): number {
+    const b = this.buf;
+    let i = this.from[slot];
+    const t = this.to[slot];
+    const neg = b[i] === 45;
+    if (neg) i++;
+    let v = 0;
+    for (; i < t; i++) v = v * 10 + (b[i] - 48);
+    return neg ? -v : v;
+  }
+
+  /** Whether an ARRAY slot holds strings only. */
+  allStrings(slot: number): boolean {
+    const b = this.buf, t = this.to[slot];
+    let i = this.from[slot] + 1;
+    if (b[i] === 93) return true;
+    for (;;) {
+      if (b[i] !== 34) return false;
+      i = str(b, i + 1, t, false);
+      if (b[i++] !== 44) return true;
+    }
+  }
+}
+
+function hashBytes(name: Uint8Array): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name[i]) | 0;
+  return h;
 }

@@ -31,6 +31,7 @@ const TYPES: Record<FieldType, [Check, string]> = {
 interface Node {
   key: string;
   path: string;
+  type: FieldType;
   check: Check;
   expected: string;
   members: Node[];
@@ -44,7 +45,7 @@ function tree(keep: (path: string) => boolean): Node[] {
     if (!f.on.includes('flow-event') || f.path === 'event' || !keep(f.path)) continue;
     const dot = f.path.lastIndexOf('.');
     const [check, expected] = TYPES[f.type];
-    const node: Node = { key: f.path.slice(dot + 1), path: f.path, check, expected, members: [] };
+    const node: Node = { key: f.path.slice(dot + 1), path: f.path, type: f.type, check, expected, members: [] };
     byPath.set(f.path, node);
     if (dot < 0) top.push(node);
     else byPath.get(f.path.slice(0, dot))?.members.push(node);
@@ -75,6 +76,24 @@ function describe(v: unknown): string {
 }
 
 export type RecordCheck = (r: Record<string, any>) => string | null;
+
+/**
+ * The fields compileCheck(fields) checks, parents before their members, with
+ * their types (for a reader that checks types where the values are, without
+ * building them). A member is checked only when its parent is an object.
+ */
+export function checkedFields(fields: Iterable<string>): { path: string; type: FieldType }[] {
+  const paths = [...fields];
+  const out: { path: string; type: FieldType }[] = [];
+  const walk = (nodes: Node[]) => {
+    for (const n of nodes) {
+      out.push({ path: n.path, type: n.type });
+      walk(n.members);
+    }
+  };
+  walk(tree((p) => paths.some((r) => r === p || r.startsWith(p + '.') || p.startsWith(r + '.'))));
+  return out;
+}
 
 /**
  * A check for the first thing wrong with a record, or null when it is fine.

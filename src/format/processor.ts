@@ -5,7 +5,8 @@
 import { isFlowEvent, isFlowRecord } from '../event.js';
 import { compileCheck, parseChecked } from '../filter/validate.js';
 import type { LineProcessor, Report } from '../lines/chunk.js';
-import { EventReader } from '../event/reader.js';
+import { EventReader, FieldLocator, STR } from '../event/reader.js';
+import { ByteWriter, compileByteFormat, locatedCheck } from './bytes.js';
 import { compilePreset, compileTemplate, FieldError, templateFields, PRESETS, CSV_FIELDS, type PresetOptions, type Renderer } from './template.js';
 
 export interface FormatProcessorOptions {
@@ -57,22 +58,34 @@ export function compileFormat(o: FormatProcessorOptions): { render: Renderer; he
   return compilePreset(o.preset ?? 'default', o.options);
 }
 
+const [NEW, UPDATE, DESTROY, FLOW] = ['new', 'update', 'destroy', 'flow'].map((k) => Buffer.from(k));
+/** Whether b[f, t) is `name`. */
+function is(b: Buffer, f: number, t: number, name: Buffer): boolean {
+  if (t - f !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (b[f + i] !== name[i]) return false;
+  return true;
+}
+
 export function createProcessor(o: FormatProcessorOptions): LineProcessor {
   const { render } = compileFormat(o);
   const fields = formatFields(o);
   const check = compileCheck(fields ?? undefined);
-  const draw = (ev: Record<string, any>, report: Report): string | null => {
+  // Every line's output, whichever path made it, gathered here in order as bytes (flush() hands them over).
+  const out = new ByteWriter();
+  const draw = (ev: Record<string, any>, report: Report): void => {
     let s: string;
     try {
       s = render(ev);
     } catch (e) {
       if (e instanceof FieldError) {
         report({ kind: 'bad', message: e.message });
-        return null;
+        return;
       }
       throw e;
     }
-    return s === '' ? null : s + '\n';
+    if (s === '') return;
+    out.text(s);
+    out.byte(10);
   };
   const p: LineProcessor = {
     line(text, report) {
@@ -87,19 +100,53 @@ export function createProcessor(o: FormatProcessorOptions): LineProcessor {
         report({ kind: 'note', message: describeSpecial(ev) });
         return null;
       }
-      return draw(ev, report);
+      draw(ev, report);
+      return null;
     },
+    flush: () => out.take(),
   };
-  // A format that names its fields renders from those alone, read lazily
-  // (src/event/reader.ts); one that reads every field (kv) parses lines whole.
-  if (fields) {
-    const reader = new EventReader({ read: [...new Set(['event', ...fields.map((f) => f.split('.')[0])])] });
+  if (!fields) return p; // kv reads every field: lines parsed whole
+  const bytes = compileByteFormat(o);
+  if (bytes) {
+    // The fast path: the line written from where its fields are (src/format/bytes.ts).
+    const checked = locatedCheck(fields);
+    let loc: FieldLocator;
+    try {
+      loc = new FieldLocator([...bytes.paths, 'event', ...checked.paths]);
+    } catch {
+      return p; // a path the locator cannot find (a field name with quotes): lines parsed whole
+    }
+    const event = loc.slots.get('event')!;
     p.lineBytes = (buf, start, end, report) => {
-      const ev = reader.read(buf, start, end);
-      // Declined lines, special records (their note shows every field) and wrong types (the slow path says which) go to line().
-      if (ev === undefined || !(isFlowEvent(ev) || isFlowRecord(ev)) || check(ev) !== null) return undefined;
-      return draw(ev, report);
+      if (!loc.locate(buf, start, end) || loc.kind[event] !== STR) return undefined;
+      // new, update, destroy: their fields' types checked; ct-flows' flow records are not (as check()); anything else is a special record.
+      const f = loc.from[event], t = loc.to[event];
+      const kind = is(buf, f, t, NEW) || is(buf, f, t, UPDATE) || is(buf, f, t, DESTROY) ? 1 : is(buf, f, t, FLOW) ? 2 : 0;
+      if (kind === 0 || (kind === 1 && !checked.check(loc))) return undefined;
+      const mark = out.pos;
+      try {
+        bytes.render(loc, out);
+      } catch (e) {
+        out.pos = mark;
+        if (e instanceof FieldError) {
+          report({ kind: 'bad', message: e.message });
+          return null;
+        }
+        throw e;
+      }
+      if (out.pos > mark) out.byte(10);
+      return null;
     };
+    return p;
   }
+  // The other formats render from the fields they name alone, read lazily (src/event/reader.ts).
+  const reader = new EventReader({ read: [...new Set(['event', ...fields.map((f) => f.split('.')[0])])] });
+  p.lineBytes = (buf, start, end, report) => {
+    const ev = reader.read(buf, start, end);
+    // Declined lines, special records (their note shows every field) and wrong types (the slow path says which) go to line().
+    if (ev === undefined || !(isFlowEvent(ev) || isFlowRecord(ev)) || check(ev) !== null) return undefined;
+    draw(ev, report);
+    return null;
+  };
   return p;
 }

@@ -637,7 +637,7 @@ const NUMBER = /^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/;
  * `=cmd|...`, a user name `@x`) gets a leading `'` and quotes, as OWASP's
  * CSV injection advice has it, so that it is shown as text.
  */
-function csvField(s: string): string {
+export function csvField(s: string): string {
   if (FORMULA.test(s) && !NUMBER.test(s)) return '"\'' + s.replace(/"/g, '""') + '"';
   return /[",]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
@@ -648,7 +648,7 @@ function csvField(s: string): string {
  * they would take for a formula gets a leading `'` there too (TSV has no
  * quoting).
  */
-function tsvField(s: string): string {
+export function tsvField(s: string): string {
   const e = escapeControls(s.includes('\\') ? s.replace(/\\/g, '\\\\') : s);
   return FORMULA.test(e) && !NUMBER.test(e) ? "'" + e : e;
 }

@@ -45,7 +45,7 @@ export const TS_FORMATS = ['iso', 'epoch', 'epoch-ms', 'epoch-us'] as const;
 /** A timestamp text that could not be read as ISO 8601. */
 export class TimestampError extends Error {}
 
-interface Instant {
+export interface Instant {
   /** Whole seconds since the epoch. */
   sec: number;
   /** Microseconds within the second, 0..999999. */
@@ -216,6 +216,22 @@ function compileStrftime(pattern: string, tz: TimeZoneMode): (t: Instant) => str
 }
 
 /**
+ * A function from an instant to text, in the format and zone of
+ * compileTsFormat (which reads the timestamp text first).
+ */
+export function compileInstantFormat(fmt: string = 'iso', tz: TimeZoneMode = 'utc'): (t: Instant) => string {
+  if (fmt === 'iso' && tz === 'utc') return (t) => new Date(t.sec * 1000).toISOString().slice(0, 19) + '.' + pad6(t.us) + 'Z';
+  if (fmt === 'epoch') return (t) => String(t.sec);
+  if (fmt === 'epoch-ms') return (t) => String(t.sec * 1000 + Math.floor(t.us / 1000));
+  if (fmt === 'epoch-us') return (t) => (t.sec === 0 ? String(t.us) : String(t.sec) + pad6(t.us));
+  const pattern = fmt === 'iso' ? '%Y-%m-%dT%H:%M:%S.%f' : fmt;
+  const f = compileStrftime(pattern, tz);
+  // Local ISO: the offset with a colon (RFC 3339), which strftime's %z lacks.
+  if (fmt === 'iso') return (t) => f(t) + offsetText(fieldsOf(t.sec, tz).off, true);
+  return f;
+}
+
+/**
  * A function from an event timestamp to text. `fmt`: `iso` (ISO 8601 with
  * microseconds: unchanged in UTC, with the offset in local time), `epoch`
  * (whole seconds, as strftime's `%s`), `epoch-ms`, `epoch-us`, or a strftime
@@ -223,27 +239,48 @@ function compileStrftime(pattern: string, tz: TimeZoneMode): (t: Instant) => str
  * milliseconds). Throws TimestampError for a value that is not a timestamp.
  */
 export function compileTsFormat(fmt: string = 'iso', tz: TimeZoneMode = 'utc'): (ts: string) => string {
+  const f = compileInstantFormat(fmt, tz);
   if (fmt === 'iso' && tz === 'utc') {
     return (ts) => {
       // The event's own form is already what is wanted: pass it through.
       if (ts.length === 27 && ts.charCodeAt(26) === 90 /* Z */ && ts.charCodeAt(10) === 84 /* T */) return ts;
-      const t = parseIso(ts);
-      return new Date(t.sec * 1000).toISOString().slice(0, 19) + '.' + pad6(t.us) + 'Z';
-    };
-  }
-  if (fmt === 'epoch') return (ts) => String(parseIso(ts).sec);
-  if (fmt === 'epoch-ms') return (ts) => { const t = parseIso(ts); return String(t.sec * 1000 + Math.floor(t.us / 1000)); };
-  if (fmt === 'epoch-us') return (ts) => { const t = parseIso(ts); return t.sec === 0 ? String(t.us) : String(t.sec) + pad6(t.us); };
-  const pattern = fmt === 'iso' ? '%Y-%m-%dT%H:%M:%S.%f' : fmt;
-  const f = compileStrftime(pattern, tz);
-  if (fmt === 'iso') {
-    // Local ISO: the offset with a colon (RFC 3339), which strftime's %z lacks.
-    return (ts) => {
-      const t = parseIso(ts);
-      return f(t) + offsetText(fieldsOf(t.sec, tz).off, true);
+      return f(parseIso(ts));
     };
   }
   return (ts) => f(parseIso(ts));
+}
+
+/** The instant isoBytes() last read (one object, used again: read it before the next call). */
+const lastInstant: Instant = { sec: 0, us: 0 };
+let minuteKey = -1;
+let minuteMs = 0;
+
+/**
+ * The instant of an event's own timestamp form, `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+ * (27 bytes at b[from]), as parseIso() reads it; null for any other text
+ * (then parseIso() says what is wrong with it). The minute's start is kept
+ * from the last call: events come in time order.
+ */
+export function isoBytes(b: Uint8Array, from: number, to: number): Instant | null {
+  if (to - from !== 27 || b[from + 26] !== 90 || b[from + 10] !== 84 || b[from + 4] !== 45 || b[from + 7] !== 45 ||
+    b[from + 13] !== 58 || b[from + 16] !== 58 || b[from + 19] !== 46) return null;
+  const d = (k: number) => {
+    const c = b[from + k] - 48;
+    return c >= 0 && c <= 9 ? c : -1000000;
+  };
+  const Y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+  const m = d(5) * 10 + d(6), day = d(8) * 10 + d(9), H = d(11) * 10 + d(12), M = d(14) * 10 + d(15), S = d(17) * 10 + d(18);
+  let us = 0;
+  for (let k = 20; k < 26; k++) us = us * 10 + d(k);
+  if (Y < 0 || m < 0 || day < 0 || H < 0 || M < 0 || S < 0 || us < 0 || m > 12 || day > 31 || H > 23 || M > 59 || S > 60) return null;
+  const key = (((Y * 13 + m) * 32 + day) * 24 + H) * 60 + M;
+  if (key !== minuteKey) {
+    minuteMs = Date.UTC(Y, m - 1, day, H, M, 0);
+    minuteKey = key;
+  }
+  lastInstant.sec = minuteMs / 1000 + S;
+  lastInstant.us = us;
+  return lastInstant;
 }
 
 /** Whether `fmt` is something compileTsFormat understands (a name, or a pattern with a directive). */

@@ -36,6 +36,12 @@ export interface LineProcessor {
    * decoding it, or undefined to have line() take it. It must not keep `buf`.
    */
   lineBytes?(buf: Buffer, start: number, end: number, report: Report): LineResult | undefined;
+  /**
+   * Optional, for a processor that gathers its lines' output as bytes itself
+   * (ct-format): what it wrote since the last call, taken at the end of the
+   * chunk. Its line() and lineBytes() then answer null.
+   */
+  flush?(): Buffer;
 }
 
 export interface ChunkResult {
@@ -141,5 +147,10 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     start = stop + 1;
   }
   if (pending) flush(Infinity);
+  const own = p.flush?.();
+  if (own?.length) {
+    room(own.length, Infinity);
+    pos += own.copy(out, pos);
+  }
   return { out: pos === 0 && out === NO_OUTPUT ? Buffer.alloc(0) : out.subarray(0, pos), lines: no, bad, diags };
 }

@@ -48,6 +48,8 @@ export interface RunOptions {
   maxLine?: number;
   /** Bytes a read must bring for workers to start (default 32 KiB). */
   parallelThreshold?: number;
+  /** The stretch of time a stream's backlog is measured over (default BUSY_SPAN_MS). */
+  busySpanMs?: number;
 }
 
 export interface RunCounts {
@@ -60,10 +62,13 @@ export interface RunCounts {
 
 /**
  * A stream's backlog: this thread was busy processing it for at least
- * BUSY_SHARE of a stretch of at least BUSY_SPAN_MS (time waiting for input
- * or for the output to drain is not busy).
+ * BUSY_SHARE of each of BUSY_SPANS stretches of BUSY_SPAN_MS in a row (time
+ * waiting for input or for the output to drain is not busy; more than one
+ * stretch, so that the first chunks, run before the code is compiled, do
+ * not count as one).
  */
 const BUSY_SPAN_MS = 50;
+const BUSY_SPANS = 2;
 const BUSY_SHARE = 0.5;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -171,6 +176,7 @@ function waitDrain(out: Writable, signal?: AbortSignal): Promise<void> {
 export async function runLines(o: RunOptions): Promise<RunCounts> {
   const maxLine = o.maxLine ?? MAX_LINE;
   const threshold = o.parallelThreshold ?? 32 * 1024;
+  const span = o.busySpanMs ?? BUSY_SPAN_MS;
   const local: LineProcessor = await createProcessor(o.spec.name, o.spec.options as never);
   let pool: WorkerPool<PoolResult> | null = null;
   const counts: RunCounts = { lines: 0, bad: 0, failedSources: 0, parallel: false };
@@ -184,6 +190,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
       // The stretch of time being watched for a backlog, and the time spent processing in it.
       let spanStart = performance.now();
       let busy = 0;
+      let busySpans = 0;
       const queue: Promise<PoolResult>[] = [];
       const emit = async (r: PoolResult) => {
         for (const d of r.diags) {
@@ -216,9 +223,10 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         if (parallel) {
           const t1 = performance.now();
           busy += t1 - t0;
-          if (t1 - spanStart >= BUSY_SPAN_MS) {
+          if (t1 - spanStart >= span) {
             // Input waited while this thread worked: from now on the workers take it.
-            if (busy >= BUSY_SHARE * (t1 - spanStart)) bulk = true;
+            busySpans = busy >= BUSY_SHARE * (t1 - spanStart) ? busySpans + 1 : 0;
+            if (busySpans >= BUSY_SPANS) bulk = true;
             spanStart = t1;
             busy = 0;
           }

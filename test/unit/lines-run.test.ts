@@ -27,13 +27,13 @@ function lines(n: number, seed: number): string[] {
   return out;
 }
 
-async function run(sources: Source[], maxLine = 1 << 20, jobs = 0): Promise<{ out: string; diags: string[]; counts: RunCounts }> {
+async function run(sources: Source[], maxLine = 1 << 20, jobs = 0, busySpanMs?: number): Promise<{ out: string; diags: string[]; counts: RunCounts }> {
   let out = '';
   const sink = new Writable({ write(c, _e, cb) { out += c.toString(); cb(); } });
   const diags: string[] = [];
   const counts = await runLines({
     spec: { name: 'filter', options: { spec: {} }, parallel: jobs > 0 },
-    sources, out: sink, jobs, maxLine,
+    sources, out: sink, jobs, maxLine, busySpanMs,
     onDiag: (t) => diags.push(t),
     onSourceError: (s, e) => diags.push(`${s.name}: ${e.message}`),
   });
@@ -90,9 +90,9 @@ test('a stream this thread keeps up with stays in this thread, whatever the size
   const input = new PassThrough();
   const done = run([{ name: 'stdin', open: () => input }], 1 << 20, 2);
   // 64 KiB and more a write (reads of that size started the workers before), with pauses between.
-  for (let i = 0; i < ev.length; i += 200) {
-    input.write(ev.slice(i, i + 200).join('\n') + '\n');
-    await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < ev.length; i += 120) {
+    input.write(ev.slice(i, i + 120).join('\n') + '\n');
+    await new Promise((r) => setTimeout(r, 20));
   }
   input.end();
   const r = await done;
@@ -101,10 +101,11 @@ test('a stream this thread keeps up with stays in this thread, whatever the size
 });
 
 test('a stream that keeps this thread busy (a backlog) goes to worker threads, the output unchanged', async () => {
-  const ev = events(150_000);
+  const ev = events(40_000);
   const text = ev.join('\n') + '\n';
   const input = new PassThrough({ highWaterMark: 64 * 1024 });
-  const done = run([{ name: 'stdin', open: () => input }], 1 << 20, 2);
+  // Stretches of 2 ms: the backlog is seen within the first megabytes however fast the machine.
+  const done = run([{ name: 'stdin', open: () => input }], 1 << 20, 2, 2);
   // Everything is there at once, in reads of 64 KiB: this thread never waits for input.
   const buf = Buffer.from(text);
   for (let i = 0; i < buf.length; i += 64 * 1024) if (!input.write(buf.subarray(i, i + 64 * 1024))) await new Promise((r) => input.once('drain', r));
