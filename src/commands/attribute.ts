@@ -264,6 +264,8 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     for (let i = 0; i < batch.length; i++) {
       const line = batch[i];
       let obj = fast(line);
+      // The fast reader declines a line with any of the fields added here (inputReader).
+      const plain = obj !== undefined;
       if (obj === undefined) {
         try {
           obj = parseObject(line.text);
@@ -287,7 +289,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
       outs[i] = ev;
       // The input text is kept and the owner appended to it, unless the
       // event was attributed before (its fields are then replaced).
-      if (!('direction' in ev || 'process' in ev || 'peer' in ev || 'attribution' in ev || hasAny(ev, fields))) texts[i] = line.text;
+      if (plain || !('direction' in ev || 'process' in ev || 'peer' in ev || 'attribution' in ev || hasAny(ev, fields))) texts[i] = line.text;
       events.push(ev);
     }
     const w = engine.runBatch(events);
