@@ -237,10 +237,14 @@ function stringValue(text: string): string {
   return text.indexOf('\\') < 0 ? text.slice(1, -1) : JSON.parse(text);
 }
 
+// Bits of OpenFlow.later: a changing field that a later event has set.
+const L_STATE = 1, L_STATUS = 2, L_COUNTERS = 4, L_MARK = 8, L_LABELS = 16, L_HELPER = 32, L_SECMARK = 64, L_START = 128;
+
 /**
  * An open flow: what it copies from the event that opened it (the NEW or,
- * for an incomplete flow, the first UPDATE or `--dump` entry), its changing
- * fields as of that event (Changing's own) and of later ones (`latest`).
+ * for an incomplete flow, the first UPDATE or `--dump` entry), and its
+ * changing fields (Changing's own): the latest event's where it has them,
+ * else the opening event's. `stop` only ever comes from a later event.
  */
 class OpenFlow extends Changing implements FlowOpening {
   /** Stream clock at which the next interim record is due (Infinity: never). */
@@ -248,8 +252,8 @@ class OpenFlow extends Changing implements FlowOpening {
   /** Neighbours in the tracker's order (see FlowTracker.first). */
   prev: OpenFlow | null = null;
   next: OpenFlow | null = null;
-  /** Fields of later events. */
-  latest: Changing | null = null;
+  /** The changing fields later events have set (L_* bits): a new opening event (rebase()) leaves them. */
+  later = 0;
   /** The opening event's ts in microseconds. */
   baseUs = 0;
   text = '';
@@ -270,14 +274,15 @@ class OpenFlow extends Changing implements FlowOpening {
     ev.opening(this);
     this.baseUs = tsUs;
     this.icmp = ev.icmp;
-    this.state = ev.state;
-    this.status = ev.status;
-    this.counters = ev.counters;
-    this.mark = ev.mark;
-    this.labels = ev.labels;
-    this.helper = ev.helper;
-    this.secmark = ev.secmark;
-    this.start = ev.start;
+    const l = this.later;
+    if (!(l & L_STATE)) this.state = ev.state;
+    if (!(l & L_STATUS)) this.status = ev.status;
+    if (!(l & L_COUNTERS)) this.counters = ev.counters;
+    if (!(l & L_MARK)) this.mark = ev.mark;
+    if (!(l & L_LABELS)) this.labels = ev.labels;
+    if (!(l & L_HELPER)) this.helper = ev.helper;
+    if (!(l & L_SECMARK)) this.secmark = ev.secmark;
+    if (!(l & L_START)) this.start = ev.start;
   }
 }
 
@@ -538,14 +543,13 @@ export class FlowTracker {
    * left out, as JSON.stringify leaves out undefined.
    */
   private write(f: OpenFlow, fin: FlowInput | null, finUs: number, reason: FlowEndReason | undefined): void {
-    const l = f.latest;
     const o = this.out;
     const at = o.length;
     const finished = fin !== null;
     if (finished) this.counts.finished++;
     // Kernel timestamps (nf_conntrack_timestamp) when the events carry them,
     // else the times ct-events received the NEW and the DESTROY.
-    let start = l !== null && l.start !== undefined ? l.start : f.start;
+    let start = f.start;
     let startUs: number | undefined;
     /** The start written is the opening event's ts. */
     let startTs = false;
@@ -560,7 +564,7 @@ export class FlowTracker {
     let stop: string | undefined;
     let stopUs: number | undefined;
     if (finished) {
-      stop = l !== null && l.stop !== undefined ? l.stop : fin.stop;
+      stop = f.stop !== undefined ? f.stop : fin.stop;
       if (stop !== undefined && stop.charCodeAt(0) === 34) stopUs = tsMicros(stringValue(stop));
       else {
         stop = undefined;
@@ -595,19 +599,19 @@ export class FlowTracker {
       o.addByte(34);
     }
     if (f.incomplete) o.addLatin1(',"incomplete":true');
-    let v = l !== null && l.state !== undefined ? l.state : f.state;
+    let v = f.state;
     if (v !== undefined) field(o, ',"state":', v);
-    v = l !== null && l.status !== undefined ? l.status : f.status;
+    v = f.status;
     if (v !== undefined) field(o, ',"status":', v);
-    v = l !== null && l.counters !== undefined ? l.counters : f.counters;
+    v = f.counters;
     if (v !== undefined) field(o, ',"counters":', v);
-    v = l !== null && l.mark !== undefined ? l.mark : f.mark;
+    v = f.mark;
     if (v !== undefined) field(o, ',"mark":', v);
-    v = l !== null && l.labels !== undefined ? l.labels : f.labels;
+    v = f.labels;
     if (v !== undefined) field(o, ',"labels":', v);
-    v = l !== null && l.helper !== undefined ? l.helper : f.helper;
+    v = f.helper;
     if (v !== undefined) field(o, ',"helper":', v);
-    v = l !== null && l.secmark !== undefined ? l.secmark : f.secmark;
+    v = f.secmark;
     if (v !== undefined) field(o, ',"secmark":', v);
     o.addLatin1(f.text, f.headEnd, f.tailEnd);
     o.addByte(125); // }
@@ -627,14 +631,15 @@ function field(o: TextBuffer, name: string, v: string): void {
 
 /** Keep the fields of a later event of the flow that change during its life. */
 function absorb(f: OpenFlow, ev: FlowInput): void {
-  const l = (f.latest ??= new Changing());
-  if (ev.state !== undefined) l.state = ev.state;
-  if (ev.status !== undefined) l.status = ev.status;
-  if (ev.counters !== undefined) l.counters = ev.counters;
-  if (ev.mark !== undefined) l.mark = ev.mark;
-  if (ev.labels !== undefined) l.labels = ev.labels;
-  if (ev.helper !== undefined) l.helper = ev.helper;
-  if (ev.secmark !== undefined) l.secmark = ev.secmark;
-  if (ev.start !== undefined) l.start = ev.start;
-  if (ev.stop !== undefined) l.stop = ev.stop;
+  let l = f.later;
+  if (ev.state !== undefined) { f.state = ev.state; l |= L_STATE; }
+  if (ev.status !== undefined) { f.status = ev.status; l |= L_STATUS; }
+  if (ev.counters !== undefined) { f.counters = ev.counters; l |= L_COUNTERS; }
+  if (ev.mark !== undefined) { f.mark = ev.mark; l |= L_MARK; }
+  if (ev.labels !== undefined) { f.labels = ev.labels; l |= L_LABELS; }
+  if (ev.helper !== undefined) { f.helper = ev.helper; l |= L_HELPER; }
+  if (ev.secmark !== undefined) { f.secmark = ev.secmark; l |= L_SECMARK; }
+  if (ev.start !== undefined) { f.start = ev.start; l |= L_START; }
+  if (ev.stop !== undefined) f.stop = ev.stop;
+  f.later = l;
 }

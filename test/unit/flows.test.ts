@@ -358,3 +358,20 @@ test('counters records (ct-events --counters-every): folded into the open flow\'
   const end = run(stage, JSON.stringify(ev('destroy', 25, 1, { counters: fin })) + '\n');
   assert.deepEqual(JSON.parse(end.out).counters, fin);
 });
+
+test('a flow opened by UPDATEs, then its own NEW: the NEW is the start, the UPDATEs\' changing fields still win over the NEW\'s', () => {
+  const { out, feed } = tracker();
+  const c1 = { orig: { packets: 1, bytes: 2 }, reply: { packets: 3, bytes: 4 } };
+  feed(
+    ev('update', 1, 1, { state: 'ESTABLISHED', mark: undefined, counters: c1 }),
+    ev('update', 2, 1, { state: 'FIN_WAIT', status: undefined, mark: 5 }),
+    ev('new', 3, 1, { state: 'SYN_SENT', mark: 0, labels: [1] }),
+    ev('destroy', 4, 1, { state: undefined, status: ['DYING'], mark: undefined }),
+  );
+  assert.equal(out.length, 1);
+  const r = out[0];
+  assert.deepEqual([r.start, r.stop, r.duration, r.incomplete], [at(3), at(4), 1, undefined]);
+  // state and mark from the second UPDATE (a later event's); the first UPDATE's counters were its opening values, which the NEW's replace (none); labels the NEW's, status the DESTROY's.
+  assert.deepEqual([r.state, r.mark, r.counters, r.labels, r.status], ['FIN_WAIT', 5, undefined, [1], ['DYING']]);
+  assert.equal(r.process.pid, 2314);
+});
