@@ -84,8 +84,9 @@ class Items implements LineProcessor {
   items = 0;
 
   constructor(private readonly map: (text: string) => LineResult, private readonly op: OpType, size: number) {
-    // ECS documents are about 2.5 times their event; grown when that is not enough.
-    this.out = Buffer.allocUnsafeSlow(Math.max(65536, size * 3));
+    // ECS documents are about 2.5 times their event; grown when that is not enough. Sized by the run:
+    // a run of one line (the end of a line the chunk before began, see cut.ts) takes little.
+    this.out = Buffer.allocUnsafeSlow(Math.max(4096, size * 3));
   }
 
   line(text: string, report: Report, no = 0): null {
