@@ -206,3 +206,16 @@ test('dns enrichment: a flow keeps the name of its NEW for its UPDATE and DESTRO
   // Forgotten at its DESTROY: an UPDATE after it is looked up anew.
   assert.equal(named(flow('2026-01-01T00:00:03.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update' })), 'b.test');
 });
+
+test('dns enrichment: ids from 2^31 up (half of the u32 range) are flows of their own, remembered to their DESTROY', () => {
+  const en = new DnsEnrichment();
+  const named = (ev: FlowEvent) => { en.enrich(ev); return ev.dns?.name; };
+  en.record(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'a.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+  const high = 0xfffffff7, low = 0x7ffffff7;
+  assert.equal(named(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '1.2.3.4', 100, { id: high })), 'a.test');
+  en.record(dns('2026-01-01T00:00:01.000Z', '10.0.0.5', 1111, 'b.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+  assert.equal(named(flow('2026-01-01T00:00:01.100Z', '10.0.0.5', '1.2.3.4', 100, { id: low })), 'b.test');
+  assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: high, event: 'update' })), 'a.test');
+  assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: low, event: 'destroy' })), 'b.test');
+  assert.equal(named(flow('2026-01-01T00:00:03.000Z', '10.0.0.5', '1.2.3.4', 100, { id: high, event: 'destroy' })), 'a.test');
+});

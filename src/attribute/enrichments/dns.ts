@@ -62,7 +62,9 @@ export class DnsEnrichment {
   enrich(ev: FlowEvent, _owner?: ProcessInfo): void {
     if (ev.event === 'new') this.names.noteQuery(ev);
     if (ev.direction === 'in') return;
-    const id = ev.id;
+    // The conntrack id (a u32) as an int32, one to one: ids from 2^31 up are
+    // heap numbers, slow as Map keys, and half of all ids are that high.
+    const id = ev.id | 0;
     const ports = portsOf(ev);
     let d: DnsName | undefined;
     if (ev.event === 'new') {
