@@ -51,21 +51,8 @@ export class EventReader {
     for (const n of spec.read) this.add(n, READ);
     for (const n of spec.decline ?? []) this.add(n, DECLINE);
     // A table with one name a slot (the names' hashes differ in their low bits).
-    let size = 32;
-    for (; ; size *= 2) {
-      const t = new Int16Array(size).fill(-1);
-      let ok = true;
-      for (let k = 0; k < this.names.length && ok; k++) {
-        const h = hashOf(this.names[k]) & (size - 1);
-        if (t[h] >= 0) ok = false;
-        else t[h] = k;
-      }
-      if (ok) {
-        this.table = t;
-        break;
-      }
-    }
-    this.mask = size - 1;
+    this.table = slotTable(this.keys, 32);
+    this.mask = this.table.length - 1;
     this.values = new Array(spec.read.length).fill(undefined);
     // A literal of fixed keys: V8 gives every result one hidden class.
     // The names are checked above to need no escaping beyond JSON's.
@@ -125,10 +112,22 @@ export class EventReader {
   }
 }
 
-function hashOf(name: string): number {
-  let h = 0;
-  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) | 0;
-  return h;
+/**
+ * The smallest table of a power of two slots, `min` or more, in which each
+ * name's hash (its low bits) picks a slot of its own: the slot holds the
+ * name's index, -1 no name.
+ */
+function slotTable(names: readonly Uint8Array[], min: number): Int16Array {
+  for (let size = min; ; size *= 2) {
+    const t = new Int16Array(size).fill(-1);
+    let ok = true;
+    for (let k = 0; k < names.length && ok; k++) {
+      const h = hashBytes(names[k]) & (size - 1);
+      if (t[h] >= 0) ok = false;
+      else t[h] = k;
+    }
+    if (ok) return t;
+  }
 }
 
 function sameName(b: Uint8Array, s: number, e: number, name: Uint8Array): boolean {
@@ -396,20 +395,8 @@ export class FieldLocator {
       }
     }
     const index = (l: Level) => {
-      for (let size = 8; ; size *= 2) {
-        const t = new Int16Array(size).fill(-1);
-        let ok = true;
-        for (let k = 0; k < l.names.length && ok; k++) {
-          const h = hashBytes(l.names[k]) & (size - 1);
-          if (t[h] >= 0) ok = false;
-          else t[h] = k;
-        }
-        if (ok) {
-          l.table = t;
-          l.mask = size - 1;
-          break;
-        }
-      }
+      l.table = slotTable(l.names, 8);
+      l.mask = l.table.length - 1;
       for (const b of l.below) if (b) index(b);
     };
     index(top);
