@@ -33,6 +33,29 @@ export function bufferLines(b: Buffer): Buffer[] {
 }
 
 /** Every NDJSON fixture's bytes, each ending with a line end, one after another. */
+/**
+ * A line damaged by 1 to 3 random edits: a piece of `pieces` put in, a few
+ * characters taken out, the rest cut off, or a stretch of the line copied
+ * elsewhere in it (a key or value swapped for another: repeats keys, moves
+ * types around). `r` gives numbers in [0, 1).
+ */
+export function damage(line: string, r: () => number, pieces: readonly string[]): string {
+  let s = line;
+  const edits = 1 + Math.floor(r() * 3);
+  for (let e = 0; e < edits; e++) {
+    const at = Math.floor(r() * (s.length + 1));
+    const x = r();
+    if (x < 0.4) s = s.slice(0, at) + pieces[Math.floor(r() * pieces.length)] + s.slice(at);
+    else if (x < 0.7) s = s.slice(0, at) + s.slice(at + 1 + Math.floor(r() * 4));
+    else if (x < 0.85) s = s.slice(0, at);
+    else {
+      const b = Math.floor(r() * s.length);
+      s = s.slice(0, at) + s.slice(b, b + 1 + Math.floor(r() * 30)) + s.slice(at);
+    }
+  }
+  return s;
+}
+
 export function ndjsonFixturesInput(): Buffer {
   return Buffer.concat(ndjsonFixtureFiles().map((f) => readFileSync(f)).map((f) => (f.length && f[f.length - 1] !== 10 ? Buffer.concat([f, Buffer.from('\n')]) : f)));
 }

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { EventReader } from '../../src/event/reader.js';
 import { nestsDeeper, MAX_DEPTH } from '../../src/ndjson.js';
 import { ATTRIBUTION_READS } from '../../src/commands/attribute.js';
-import { ROOT, ndjsonFixtureFiles, bufferLines } from '../helpers.js';
+import { ROOT, ndjsonFixtureFiles, bufferLines, damage } from '../helpers.js';
 
 const READ = [...ATTRIBUTION_READS, 'state', 'status', 'counters', 'labels', 'icmp', 'community_id', 'mark', 'zone', 'dump'];
 const DECLINE = ['process', 'peer', 'direction', 'attribution', 'dns'];
@@ -86,20 +86,7 @@ test('randomly damaged events: never a value JSON.parse would not give, never a 
   let read = 0, tried = 0;
   for (const line of generate(3000, 11) as Iterable<string>) {
     for (let k = 0; k < 8; k++) {
-      let s = line;
-      const edits = 1 + Math.floor(r() * 3);
-      for (let e = 0; e < edits; e++) {
-        const at = Math.floor(r() * (s.length + 1));
-        const x = r();
-        if (x < 0.4) s = s.slice(0, at) + PIECES[Math.floor(r() * PIECES.length)] + s.slice(at);
-        else if (x < 0.7) s = s.slice(0, at) + s.slice(at + 1 + Math.floor(r() * 4));
-        else if (x < 0.85) s = s.slice(0, at);
-        else {
-          // A key or value swapped for another of the line: repeats keys, moves types around.
-          const b = Math.floor(r() * s.length);
-          s = s.slice(0, at) + s.slice(b, b + 1 + Math.floor(r() * 30)) + s.slice(at);
-        }
-      }
+      const s = damage(line, r, PIECES);
       tried++;
       if (agree(Buffer.from(s), all, [], [...READ, ...DECLINE])) read++;
       agree(Buffer.from(s));

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FieldLocator, ABSENT, STR, INT, ARRAY } from '../../src/event/reader.js';
 import { nestsDeeper, MAX_DEPTH } from '../../src/ndjson.js';
-import { ROOT, ndjsonFixtureFiles, bufferLines } from '../helpers.js';
+import { ROOT, ndjsonFixtureFiles, bufferLines, damage } from '../helpers.js';
 
 const PATHS = ['ts', 'event', 'id', 'src', 'sport', 'dport', 'reply', 'reply.src', 'reply.sport', 'status', 'process', 'process.pid', 'process.cmdline',
   'process.user', 'process.container.id', 'process.parent.pid', 'counters.orig.bytes', 'dns.name', 'host', 'community_id'];
@@ -93,19 +93,7 @@ test('randomly damaged events: never a value JSON.parse would not give, never a 
   let located = 0, tried = 0;
   for (const line of generate(3000, 12)) {
     for (let k = 0; k < 8; k++) {
-      let s = line;
-      const edits = 1 + Math.floor(r() * 3);
-      for (let e = 0; e < edits; e++) {
-        const i = Math.floor(r() * (s.length + 1));
-        const x = r();
-        if (x < 0.45) s = s.slice(0, i) + PIECES[Math.floor(r() * PIECES.length)] + s.slice(i);
-        else if (x < 0.7) s = s.slice(0, i) + s.slice(i + 1 + Math.floor(r() * 4));
-        else if (x < 0.8) s = s.slice(0, i);
-        else {
-          const b = Math.floor(r() * s.length);
-          s = s.slice(0, i) + s.slice(b, b + 1 + Math.floor(r() * 30)) + s.slice(i);
-        }
-      }
+      const s = damage(line, r, PIECES);
       tried++;
       if (agree(Buffer.from(s))) located++;
     }
