@@ -4,6 +4,7 @@ import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { nestsDeeper, MAX_DEPTH } from '../src/ndjson.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -54,6 +55,18 @@ export function damage(line: string, r: () => number, pieces: readonly string[])
     }
   }
   return s;
+}
+
+/** JSON.parse's answer for a line: the object, or null when the slow path would call it bad (not JSON, not an object, nested too deep). */
+export function slowPathObject(text: string): Record<string, unknown> | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || nestsDeeper(text, MAX_DEPTH)) return null;
+  return v as Record<string, unknown>;
 }
 
 export function ndjsonFixturesInput(): Buffer {

@@ -10,26 +10,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventReader } from '../../src/event/reader.js';
-import { nestsDeeper, MAX_DEPTH } from '../../src/ndjson.js';
 import { ATTRIBUTION_READS } from '../../src/commands/attribute.js';
-import { ROOT, ndjsonFixtureFiles, bufferLines, damage } from '../helpers.js';
+import { ROOT, ndjsonFixtureFiles, bufferLines, damage, slowPathObject } from '../helpers.js';
 
 const READ = [...ATTRIBUTION_READS, 'state', 'status', 'counters', 'labels', 'icmp', 'community_id', 'mark', 'zone', 'dump'];
 const DECLINE = ['process', 'peer', 'direction', 'attribution', 'dns'];
 const reader = new EventReader({ read: READ, decline: DECLINE });
 const all = new EventReader({ read: [...READ, ...DECLINE] });
 
-/** JSON.parse's answer for a line: the object, or null when the slow path would call it bad. */
-function slow(text: string): Record<string, unknown> | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || nestsDeeper(text, MAX_DEPTH)) return null;
-  return v as Record<string, unknown>;
-}
+const slow = slowPathObject;
 
 /** Check one line's bytes; returns whether the fast path read it. */
 function agree(bytes: Buffer, r = reader, decline = DECLINE, read = READ): boolean {

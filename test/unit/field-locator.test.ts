@@ -10,8 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FieldLocator, ABSENT, STR, INT, ARRAY } from '../../src/event/reader.js';
-import { nestsDeeper, MAX_DEPTH } from '../../src/ndjson.js';
-import { ROOT, ndjsonFixtureFiles, bufferLines, damage } from '../helpers.js';
+import { ROOT, ndjsonFixtureFiles, bufferLines, damage, slowPathObject } from '../helpers.js';
 
 const PATHS = ['ts', 'event', 'id', 'src', 'sport', 'dport', 'reply', 'reply.src', 'reply.sport', 'status', 'process', 'process.pid', 'process.cmdline',
   'process.user', 'process.container.id', 'process.parent.pid', 'counters.orig.bytes', 'dns.name', 'host', 'community_id'];
@@ -21,16 +20,7 @@ const { generate, rng } = await import(pathToFileURL(path.join(ROOT, 'bench', 'g
   generate: (n: number, seed: number) => Iterable<string>; rng: (seed: number) => () => number;
 };
 
-function slow(text: string): Record<string, unknown> | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || nestsDeeper(text, MAX_DEPTH)) return null;
-  return v as Record<string, unknown>;
-}
+const slow = slowPathObject;
 
 /** A path's value as template.ts' getters read it: absent when a step is not an object. */
 function at(o: unknown, p: string): unknown {
