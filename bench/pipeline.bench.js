@@ -11,15 +11,17 @@
 // Each writes to a file. The bench counts the flood's flows that arrived at
 // the pipeline's end and in conntrack's output, how many of the pipeline's
 // name the flooding process's pid, the CPU time of each stage (from
-// /proc/<pid>/stat) and their total against conntrack's, and the time from
+// /proc/<pid>/stat) and their total against conntrack's, each one's read and
+// write system calls per flow (/proc/<pid>/io), and the time from
 // the flood's end until the pipeline wrote its last line (the output file's
 // mtime). RUNS runs (default 3), each in a fresh namespace; medians; the
 // load average before and after. ct-attribute runs with --stats (its counts
 // are printed: sock_diag requests, bpf answers). ATTR_ARGS and FILTER_ARGS
 // add options to ct-attribute and ct-filter (say FILTER_ARGS='--jobs 0');
-// PROFILE=dir runs the three stages under node --cpu-prof into dir.
+// PROFILE=dir runs the three stages under node --cpu-prof into dir; KEEP=dir
+// keeps each run's pipeline output there.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, openSync, closeSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, openSync, closeSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,6 +148,18 @@ function readConntrack(file) {
   return flows;
 }
 
+/** A process's read and write system calls and bytes, from /proc/<pid>/io. */
+function ioCounts(pid) {
+  const out = { syscr: NaN, syscw: NaN, wchar: NaN };
+  try {
+    for (const l of readFileSync(`/proc/${pid}/io`, 'utf8').split('\n')) {
+      const [k, v] = l.split(': ');
+      if (k in out) out[k] = Number(v);
+    }
+  } catch { /* gone */ }
+  return out;
+}
+
 const STAGES = ['ct-events', 'ct-attribute', 'ct-filter'];
 
 async function oneRun(run, floodBin, ctBuf) {
@@ -166,12 +180,14 @@ async function oneRun(run, floodBin, ctBuf) {
   await sleep(500);
   const pids = [...stages.map((s) => s.child.pid), base.child.pid];
   const cpu0 = pids.map(cpuSeconds);
+  const io0 = pids.map(ioCounts);
   const r = spawnSync('ip', ['netns', 'exec', ns, floodBin, String(FLOWS), String(SOCKET_EVERY), String(RATE)], { encoding: 'utf8' });
   const floodEnd = Date.now();
   if (r.status !== 0) throw new Error(`flood: ${r.stderr}`);
   const [floodPid, secs] = r.stdout.trim().split('\n').map(Number);
   await settle([f('pipeline.out'), f('conntrack.out')]);
   const cpu1 = pids.map(cpuSeconds);
+  const io1 = pids.map(ioCounts);
   const lastLine = statSync(f('pipeline.out')).mtimeMs;
   ev.child.kill('SIGTERM');
   base.child.kill('SIGINT');
@@ -179,6 +195,7 @@ async function oneRun(run, floodBin, ctBuf) {
   const nft = spawnSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'chain', 'inet', 'bench', 'out'], { encoding: 'utf8' }).stdout;
   const made = Number(/packets (\d+)/.exec(nft)?.[1] ?? NaN);
   delNs(ns);
+  if (process.env.KEEP) copyFileSync(f('pipeline.out'), path.join(path.resolve(process.env.KEEP), `${run}-pipeline.out`));
   const p = readPipeline(f('pipeline.out'), floodPid);
   const b = readConntrack(f('conntrack.out'));
   const cpu = cpu1.map((c, i) => c - cpu0[i]);
@@ -192,6 +209,8 @@ async function oneRun(run, floodBin, ctBuf) {
   if (others) console.log(`    not the flooder: ${others}`);
   console.log(`    conntrack -E: ${fmt(b)} captured (${pct(b, FLOWS)})`);
   console.log(`    CPU s: ${STAGES.map((s, i) => `${s} ${cpu[i].toFixed(2)}`).join(', ')}; total ${total.toFixed(2)}; conntrack ${cpu[3].toFixed(2)}; ratio ${res.ratio.toFixed(2)}x`);
+  const io = io1.map((c, i) => Object.fromEntries(Object.keys(c).map((k) => [k, c[k] - io0[i][k]])));
+  console.log(`    system calls per flow (reads/writes, bytes written): ${[...STAGES, 'conntrack'].map((s, i) => `${s} ${(io[i].syscr / FLOWS).toFixed(2)}/${(io[i].syscw / FLOWS).toFixed(2)}, ${Math.round(io[i].wchar / FLOWS)} B`).join('; ')}`);
   console.log(`    exits: ${[...STAGES, 'conntrack'].map((s, i) => `${s} ${exits[i]}`).join(', ')}`);
   for (const s of STAGES) {
     const all = readFileSync(f(`${s}.err`), 'utf8').trim().split('\n');
