@@ -9,7 +9,7 @@
 import { networkInterfaces } from 'node:os';
 import type { FlowEvent, ProcessInfo, Attribution, AttributionStatsRecord } from '../event.js';
 import { BoundedMap } from '../lru.js';
-import type { Answer, Enrichment, MethodStatus, Source } from './source.js';
+import type { Answer, Enrichment, FlowMemo, MethodStatus, Source } from './source.js';
 import { PROTO_NUM } from './sources/sockdiag.js';
 
 /** A flow's tuple (to guard against reused ids) and direction. */
@@ -23,9 +23,10 @@ interface Base {
 }
 
 /** What is known of a flow's owner (one shape for all, made often). */
-class Remembered implements Base, Answer {
+class Remembered implements Base, Answer, FlowMemo {
   process?: ProcessInfo = undefined;
   peer?: ProcessInfo = undefined;
+  kept?: unknown = undefined;
   readonly proto: string;
   readonly src: string;
   readonly sport?: number;
@@ -42,13 +43,14 @@ class Remembered implements Base, Answer {
   }
 }
 
-type Rec = Answer & Base;
+/** A flow's record: its answer, tuple, and what an enrichment keeps for it (FlowMemo). */
+export type Rec = Answer & Base & FlowMemo;
 
-/** An event announced to the sources, its lookups still to run. */
+/** An event announced to the sources, its lookups still to run (tokens null: answered from memory by `known`). */
 interface Pending {
   ev: FlowEvent;
   known: Rec | null;
-  tokens: unknown[];
+  tokens: unknown[] | null;
   /** Lets its lookups begin (run(): in order of urgency). */
   start?: () => void;
 }
@@ -135,7 +137,7 @@ export class Engine {
    */
   private flows: BoundedMap<number, Rec>;
   /** Flows with an event still being attributed, by id, across overlapping runs (see run()). */
-  private waiting = new Map<number, Promise<void>>();
+  private waiting = new Map<number, Promise<unknown>>();
   private readonly isLocal: (addr: string) => boolean;
   readonly stats: EngineStats = { ok: 0, failed: 0, cached: 0, reasons: {}, methods: {}, answers: {}, events: 0 };
 
@@ -230,43 +232,42 @@ export class Engine {
 
   /**
    * Attribute `ev` at once if no lookup needs waiting for (the flow is
-   * remembered, or every source that wants it answers now): true when
-   * done. Otherwise false, and attribute() must be awaited.
+   * remembered, or every source that wants it answers now): the flow's
+   * record when done. Otherwise null, and attribute() must be awaited.
    */
-  attributeNow(ev: FlowEvent, first?: Rec): boolean {
+  attributeNow(ev: FlowEvent, first?: Rec): Rec | null {
     let known: Rec | null = null;
     if (ev.event !== 'new') {
       known = this.recall(ev);
-      if (known && this.fromMemory(ev, known)) return true;
+      if (known && this.fromMemory(ev, known)) return known;
     }
     let rec = first ?? this.classify(ev);
     for (const s of this.sources) {
       if (!s.wants(ev, rec, undefined)) continue;
       const r = s.refineNow ? s.refineNow(ev, rec) : null;
-      if (!r) return false;
+      if (!r) return null;
       rec = r;
     }
     if (ev.event === 'new') for (const s of this.sources) s.noteNow?.(ev, rec);
-    this.settle(ev, rec, known);
-    return true;
+    return this.settle(ev, rec, known);
   }
 
-  /** Add direction, process and attribution to one flow event (in place). */
-  async attribute(ev: FlowEvent): Promise<void> {
+  /** Add direction, process and attribution to one flow event (in place): the flow's record. */
+  async attribute(ev: FlowEvent): Promise<Rec> {
     const p = this.prepare(ev);
-    if (p) await this.resolve(p);
+    return p.tokens ? this.resolve(p) : p.known!;
   }
 
   /**
    * The part of attribute() done in stream order: the flow memory, and
    * announcing the event to the sources (audit: see
-   * sources/audit/correlator.ts). Null when memory answered it.
+   * sources/audit/correlator.ts). Its tokens are null when memory answered it.
    */
-  private prepare(ev: FlowEvent): Pending | null {
+  private prepare(ev: FlowEvent): Pending {
     let known: Rec | null = null;
     if (ev.event !== 'new') {
       known = this.recall(ev);
-      if (known && this.fromMemory(ev, known)) return null;
+      if (known && this.fromMemory(ev, known)) return { ev, known, tokens: null };
     }
     const srcs = this.sources;
     const tokens: unknown[] = new Array(srcs.length);
@@ -275,14 +276,15 @@ export class Engine {
   }
 
   /** The lookups of a prepared event, in chain order. */
-  private async resolve(p: Pending): Promise<void> {
-    const { ev, tokens } = p;
+  private async resolve(p: Pending): Promise<Rec> {
+    const { ev } = p;
+    const tokens = p.tokens!;
     const srcs = this.sources;
     let rec = this.classify(ev);
     for (let i = 0; i < srcs.length; i++) {
       if (srcs[i].wants(ev, rec, tokens[i])) rec = await srcs[i].refine(ev, rec, tokens[i]);
     }
-    this.settle(ev, rec, p.known);
+    return this.settle(ev, rec, p.known);
   }
 
   /**
@@ -318,37 +320,37 @@ export class Engine {
     this.beginBatch();
     const waiting = this.waiting;
     const firsts = this.lookAhead(events);
-    let work: Promise<void>[] | null = null;
-    let byId: Map<number, Promise<void>> | null = null;
+    let work: Promise<unknown>[] | null = null;
+    let byId: Map<number, Promise<unknown>> | null = null;
     let pending: { p: Pending; urgency: number; at: number }[] | null = null;
     let ending: Set<number> | null = null;
-    const after = (ev: FlowEvent, p: Promise<void>, enrich: boolean) => {
-      const q = enrich ? p.then(() => this.enrich(ev)) : p;
+    const after = (ev: FlowEvent, q: Promise<unknown>) => {
       (byId ??= new Map()).set(ev.id, q);
       (work ??= []).push(q);
     };
-    const wait = (ev: FlowEvent, p: Promise<void>) => {
-      after(ev, p, this.enrichments.length > 0);
+    const wait = (ev: FlowEvent, p: Promise<Rec>) => {
+      after(ev, this.enrichments.length > 0 ? p.then((rec) => this.enrich(ev, rec)) : p);
       waiting.set(ev.id, p);
       const done = () => { if (waiting.get(ev.id) === p) waiting.delete(ev.id); };
       p.then(done, done);
     };
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
-      const prev = (byId as Map<number, Promise<void>> | null)?.get(ev.id) ?? (waiting.size ? waiting.get(ev.id) : undefined);
+      const prev = (byId as Map<number, Promise<unknown>> | null)?.get(ev.id) ?? (waiting.size ? waiting.get(ev.id) : undefined);
       if (prev) {
         wait(ev, prev.then(() => this.attribute(ev)));
         continue;
       }
-      if (this.attributeNow(ev, firsts?.[i])) {
-        const e = this.enrich(ev);
-        if (e) after(ev, e, false);
+      const now = this.attributeNow(ev, firsts?.[i]);
+      if (now) {
+        const e = this.enrich(ev, now);
+        if (e) after(ev, e);
         continue;
       }
       const p = this.prepare(ev);
-      if (!p) {
-        const e = this.enrich(ev);
-        if (e) after(ev, e, false);
+      if (!p.tokens) {
+        const e = this.enrich(ev, p.known!);
+        if (e) after(ev, e);
         continue;
       }
       if (!ending) {
@@ -365,7 +367,7 @@ export class Engine {
       for (const x of list) x.p.start!();
     }
     if (!work) return null;
-    return Promise.all(work as Promise<void>[]).then(noop);
+    return Promise.all(work as Promise<unknown>[]).then(noop);
   }
 
   /** Sources that look ahead at a batch (lookAhead). */
@@ -401,20 +403,24 @@ export class Engine {
     return true;
   }
 
-  /** Run the enrichments on one attributed event, in order: a promise only once one of them waits. */
-  enrich(ev: FlowEvent): void | Promise<void> {
+  /**
+   * Run the enrichments on one attributed event, in order, with its flow's
+   * record (what attribution applied: the remembered one for a flow's later
+   * events): a promise only once one of them waits.
+   */
+  enrich(ev: FlowEvent, flow: FlowMemo): void | Promise<void> {
     const es = this.enrichments;
     for (let i = 0; i < es.length; i++) {
-      const r = es[i].enrich(ev, ev.process);
-      if (r) return this.enrichAfter(ev, i + 1, r);
+      const r = es[i].enrich(ev, ev.process, flow);
+      if (r) return this.enrichAfter(ev, flow, i + 1, r);
     }
   }
 
-  private async enrichAfter(ev: FlowEvent, from: number, first: Promise<void>): Promise<void> {
+  private async enrichAfter(ev: FlowEvent, flow: FlowMemo, from: number, first: Promise<void>): Promise<void> {
     await first;
     const es = this.enrichments;
     for (let i = from; i < es.length; i++) {
-      const r = es[i].enrich(ev, ev.process);
+      const r = es[i].enrich(ev, ev.process, flow);
       if (r) await r;
     }
   }
@@ -461,17 +467,22 @@ export class Engine {
     return true;
   }
 
-  private settle(ev: FlowEvent, rec: Rec, known: Rec | null): void {
+  /** The answer applied to the event, and the flow's record it came from. */
+  private settle(ev: FlowEvent, rec: Rec, known: Rec | null): Rec {
     if (ev.event === 'new') {
       this.remember(ev.id, rec);
       this.apply(ev, rec);
-      return;
+      return rec;
     }
     // NEW not seen (started before us, or lost), or not attributed yet: tried now.
     if (!rec.attribution.ok && rec.attribution.reason === 'socket-gone' && !known) rec.attribution.reason = 'not-seen';
+    const kept = rec.attribution.ok || !known ? rec : known;
+    // A later answer replacing the remembered one keeps what the enrichments kept for the flow.
+    if (known && kept !== known) kept.kept = known.kept;
     if (ev.event === 'destroy') this.flows.delete(ev.id | 0);
-    else if (rec.attribution.ok || !known) this.remember(ev.id, rec);
-    this.apply(ev, rec.attribution.ok || !known ? rec : known);
+    else if (kept === rec) this.remember(ev.id, rec);
+    this.apply(ev, kept);
+    return kept;
   }
 
   get flowCount(): number {

@@ -75,11 +75,23 @@ export interface Source {
   close?(): Promise<void> | void;
 }
 
+/**
+ * The engine's record of one flow, as an enrichment sees it: `kept` is what
+ * an enrichment keeps for the flow's later events (the dns enrichment: the
+ * name found at its NEW, or null), undefined until one sets it. It goes
+ * when the engine forgets the flow (its DESTROY, or the least recently used
+ * beyond --max-flows); with the flow memory off (--no-cache) each event has
+ * a record of its own. One slot: the dns enrichment is its only user.
+ */
+export interface FlowMemo {
+  kept?: unknown;
+}
+
 export interface Enrichment {
   readonly name: string;
   /** Top-level event fields it may set. */
   readonly fields?: readonly string[];
-  enrich(ev: FlowEvent, owner: ProcessInfo | undefined): void | Promise<void>;
+  enrich(ev: FlowEvent, owner: ProcessInfo | undefined, flow: FlowMemo): void | Promise<void>;
   /**
    * A record that is not a flow event (a `dns` record, an overrun), in
    * stream order, before the flow events read with it are enriched.

@@ -137,7 +137,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
   if (!Number.isInteger(hashMax) || hashMax < 1) throw new UsageError('--hash-max-bytes must be a positive whole number');
   const enrichments = [];
   if (depth > 0 || a.hash) enrichments.push(new ProcessEnrichment({ depth, hash: a.hash as boolean, hashMaxBytes: hashMax, cmdline: a.cmdline as boolean, maxEntries: Number(a['max-processes']) }));
-  if (a['dns-names']) enrichments.push(new DnsEnrichment({ pass: a['pass-dns'] as boolean, maxFlows: Number(a['max-flows']) }));
+  if (a['dns-names']) enrichments.push(new DnsEnrichment({ pass: a['pass-dns'] as boolean }));
   const engine = createEngine({
     enrichments,
     cmdline: a.cmdline as boolean,

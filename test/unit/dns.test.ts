@@ -11,6 +11,8 @@ import { parseAnswerPacket } from '../../src/dns/packet.js';
 import { parseMessage, readName, resolution, DnsError } from '../../src/dns/message.js';
 import { NameMap } from '../../src/dns/names.js';
 import { DnsEnrichment } from '../../src/attribute/enrichments/dns.js';
+import { Engine } from '../../src/attribute/engine.js';
+import type { Answer, Source } from '../../src/attribute/source.js';
 import type { DnsRecord, FlowEvent } from '../../src/event.js';
 
 const FIX = new URL('../../../test/fixtures/nflog/', import.meta.url);
@@ -184,32 +186,59 @@ test('name map: an answer seen after a flow event never names it (records and ev
   assert.equal(m.lookup(flow('2026-01-01T00:00:00.900Z', '10.0.0.5', '5.6.7.8', 100)), undefined);
 });
 
-test('dns enrichment: a flow keeps the name of its NEW for its UPDATE and DESTROY; an id handed out again is another flow', () => {
+/**
+ * The dns enrichment behind a real engine, as ct-attribute runs it: the
+ * flow's name is kept in the engine's record of the flow. `ok` pids are
+ * attributed by a source that answers from the event (the others are
+ * socket-gone and keep the event's own process).
+ */
+function dnsEngine(ok = new Set<number>()): { en: DnsEnrichment; named: (ev: FlowEvent) => string | undefined; engine: Engine } {
+  const answer = <R extends Answer>(ev: FlowEvent, rec: R): R => (ev.process && ok.has(ev.process.pid) ? { ...rec, process: ev.process, attribution: { method: 'test', ok: true } } : rec);
+  const source: Source = { name: 'test', wants: () => true, refine: answer, refineNow: answer, status: () => ({ method: 'test', live: true }) };
   const en = new DnsEnrichment();
-  const named = (ev: FlowEvent) => { en.enrich(ev); return ev.dns?.name; };
-  en.record(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'a.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
-  assert.equal(named(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '1.2.3.4', 100, { id: 7 })), 'a.test');
-  // A later answer for the same address: the open flow keeps its first name, and the age of its NEW.
-  en.record(dns('2026-01-01T00:00:01.000Z', '10.0.0.5', 1111, 'b.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
-  const upd = flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update' });
-  assert.equal(named(upd), 'a.test');
-  assert.equal(upd.dns?.age, 0.1);
-  // An unnamed flow stays unnamed to its end, though a name for its remote came meanwhile.
-  assert.equal(named(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '5.6.7.8', 100, { id: 8 })), undefined);
-  en.record(dns('2026-01-01T00:00:00.200Z', '10.0.0.5', 2222, 'c.test', '5.6.7.8', 60) as unknown as Record<string, unknown>);
-  assert.equal(named(flow('2026-01-01T00:00:00.300Z', '10.0.0.5', '5.6.7.8', 100, { id: 8, event: 'destroy' })), undefined);
-  // The same id with other ports (or another remote) is not the remembered flow: looked up anew.
-  assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update', sport: 40001 })), 'b.test');
-  assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '5.6.7.8', 100, { id: 7, event: 'destroy' })), 'c.test');
-  // ... and the mismatch did not forget the flow: its own DESTROY still has its name.
-  assert.equal(named(flow('2026-01-01T00:00:03.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'destroy' })), 'a.test');
-  // Forgotten at its DESTROY: an UPDATE after it is looked up anew.
-  assert.equal(named(flow('2026-01-01T00:00:03.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update' })), 'b.test');
-});
+  const engine = new Engine({ sources: [source], enrichments: [en], isLocal: (a) => a.startsWith('10.0.0.') });
+  const named = (ev: FlowEvent) => {
+    assert.equal(engine.runBatch([ev]), null, 'enriched at once');
+    return ev.dns?.name;
+  };
+  return { en, named, engine };
+}
+
+for (const ok of [false, true]) {
+  test(`dns enrichment: a flow keeps the name of its NEW for its UPDATE and DESTROY; an id handed out again is another flow (${ok ? 'attributed' : 'unattributed'})`, () => {
+    const { en, named, engine } = dnsEngine(new Set(ok ? [100] : []));
+    en.record(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'a.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+    assert.equal(named(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '1.2.3.4', 100, { id: 7 })), 'a.test');
+    // A later answer for the same address: the open flow keeps its first name, and the age of its NEW.
+    en.record(dns('2026-01-01T00:00:01.000Z', '10.0.0.5', 1111, 'b.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+    const upd = flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update' });
+    assert.equal(named(upd), 'a.test');
+    assert.equal(upd.dns?.age, 0.1);
+    assert.equal(upd.attribution?.ok, ok);
+    // An unnamed flow stays unnamed to its end, though a name for its remote came meanwhile.
+    assert.equal(named(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '5.6.7.8', 100, { id: 8 })), undefined);
+    en.record(dns('2026-01-01T00:00:00.200Z', '10.0.0.5', 2222, 'c.test', '5.6.7.8', 60) as unknown as Record<string, unknown>);
+    assert.equal(named(flow('2026-01-01T00:00:00.300Z', '10.0.0.5', '5.6.7.8', 100, { id: 8, event: 'update' })), undefined);
+    assert.equal(named(flow('2026-01-01T00:00:00.300Z', '10.0.0.5', '5.6.7.8', 100, { id: 8, event: 'destroy' })), undefined);
+    // Forgotten with the flow at its DESTROY: a later event of that id is looked up anew.
+    assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '5.6.7.8', 100, { id: 8, event: 'update' })), 'c.test');
+    // The same id with other ports (or another remote) is not the remembered flow: looked up anew.
+    assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 7, event: 'update', sport: 40001 })), 'b.test');
+    assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '5.6.7.8', 100, { id: 7, event: 'destroy' })), 'c.test');
+    // A flow whose NEW was not seen keeps the name of its first event seen.
+    const first = flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 9, event: 'update' });
+    assert.equal(named(first), 'b.test');
+    en.record(dns('2026-01-01T00:00:03.000Z', '10.0.0.5', 1111, 'd.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+    assert.equal(named(flow('2026-01-01T00:00:04.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 9, event: 'destroy' })), 'b.test');
+    // Inbound flows are not named.
+    en.record(dns('2026-01-01T00:00:05.000Z', '10.0.0.5', 1111, 'e.test', '9.9.9.9', 60) as unknown as Record<string, unknown>);
+    assert.equal(named(flow('2026-01-01T00:00:05.100Z', '9.9.9.9', '10.0.0.5', 100, { id: 10 })), undefined);
+    assert.equal(engine.flowCount, 2, 'ids 8 (its UPDATE after its DESTROY) and 10 are remembered');
+  });
+}
 
 test('dns enrichment: ids from 2^31 up (half of the u32 range) are flows of their own, remembered to their DESTROY', () => {
-  const en = new DnsEnrichment();
-  const named = (ev: FlowEvent) => { en.enrich(ev); return ev.dns?.name; };
+  const { en, named } = dnsEngine();
   en.record(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'a.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
   const high = 0xfffffff7, low = 0x7ffffff7;
   assert.equal(named(flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '1.2.3.4', 100, { id: high })), 'a.test');
@@ -218,4 +247,30 @@ test('dns enrichment: ids from 2^31 up (half of the u32 range) are flows of thei
   assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: high, event: 'update' })), 'a.test');
   assert.equal(named(flow('2026-01-01T00:00:02.000Z', '10.0.0.5', '1.2.3.4', 100, { id: low, event: 'destroy' })), 'b.test');
   assert.equal(named(flow('2026-01-01T00:00:03.000Z', '10.0.0.5', '1.2.3.4', 100, { id: high, event: 'destroy' })), 'a.test');
+});
+
+test('dns enrichment: a flow whose event waits for a lookup is named from its own record, its later events from the same', async () => {
+  // A source that answers only after a wait: the engine's promise path.
+  const later = async <R extends Answer>(ev: FlowEvent, rec: R): Promise<R> => {
+    await new Promise((r) => setTimeout(r, 5));
+    return { ...rec, process: ev.process, attribution: { method: 'slow', ok: true } };
+  };
+  const source: Source = { name: 'slow', wants: () => true, refine: later, status: () => ({ method: 'slow', live: true }) };
+  const en = new DnsEnrichment();
+  const engine = new Engine({ sources: [source], enrichments: [en], isLocal: (a) => a.startsWith('10.0.0.') });
+  en.record(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'a.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+  const evs = [
+    flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '1.2.3.4', 100, { id: 21 }),
+    flow('2026-01-01T00:00:00.100Z', '10.0.0.5', '1.2.3.4', 100, { id: 21, event: 'update' }),
+  ];
+  const w = engine.runBatch(evs);
+  assert.ok(w, 'waits');
+  en.record(dns('2026-01-01T00:00:00.050Z', '10.0.0.5', 2222, 'b.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+  await w;
+  // Named when its lookup ended (b.test came meanwhile, before the flow's time); its UPDATE, which waited behind it, the same.
+  assert.deepEqual(evs.map((e) => [e.dns?.name, e.attribution?.method]), [['b.test', 'slow'], ['b.test', 'slow']]);
+  en.record(dns('2026-01-01T00:00:00.060Z', '10.0.0.5', 3333, 'c.test', '1.2.3.4', 60) as unknown as Record<string, unknown>);
+  await engine.run([flow('2026-01-01T00:00:01.000Z', '10.0.0.5', '1.2.3.4', 100, { id: 21, event: 'destroy' })].map((e) => (evs.push(e), e)));
+  assert.equal(evs[2]!.dns?.name, 'b.test');
+  assert.equal(engine.flowCount, 0);
 });
