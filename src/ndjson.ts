@@ -153,24 +153,3 @@ export function parseObject(text: string): Record<string, any> {
 export function toLine(obj: unknown): string {
   return JSON.stringify(obj) + '\n';
 }
-
-/**
- * A transform from `Line[]` batches to text: `fn` returns the output for a
- * line ('' for nothing). One string is pushed per batch.
- */
-export function mapLines(fn: (line: Line) => string): Transform {
-  return new Transform({
-    writableObjectMode: true,
-    readableObjectMode: false,
-    transform(batch: Line[], _enc, cb) {
-      let out = '';
-      try {
-        for (const line of batch) out += fn(line);
-      } catch (e) {
-        return cb(e as Error);
-      }
-      if (out) this.push(out);
-      cb();
-    },
-  });
-}

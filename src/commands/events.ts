@@ -1,7 +1,7 @@
 // ct-events: conntrack events from the kernel as NDJSON.
 import { hostname } from 'node:os';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { stage } from '../stage.js';
 import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
 import { ConntrackSource, CtnetlinkError, EventLines } from '../netlink/socket.js';
 import { FLOW_EVENTS, nowTs, type FlowEventKind } from '../event.js';
@@ -188,50 +188,48 @@ export async function main(argv: string[], io: IO): Promise<number> {
     flushQueued = false;
     if (lines.pending && !serialize.destroyed) serialize.push(lines.take());
   };
-  const serialize = new Transform({
+  const serialize = stage({
     writableObjectMode: true,
     readableObjectMode: false,
     // Records, each an event or a batch of events' lines: few wait here, so
     // that what waits for a slow reader is in the source's queue (--queue).
     writableHighWaterMark: 16,
-    transform(rec, _enc, cb) {
-      if (dnsPending.length || dnsLost) drainDns();
-      if (counters?.pending) for (const r of counters.take()) lines.line(r);
-      if (rec instanceof EventLines) {
-        // Lines the addon wrote go out as they are, after what waits here.
-        if (lines.pending) this.push(lines.take());
-        written += rec.count;
-        if (injectStats) {
-          injectStats = false;
-          lines.line(statsRecord());
-        }
-        if (!lines.pending) return cb(null, rec.buf);
-        this.push(rec.buf);
-        return cb(null, lines.take());
-      }
-      lines.line(rec);
-      if (rec.event !== 'overrun') written++;
+  }, function (rec, _enc, cb) {
+    if (dnsPending.length || dnsLost) drainDns();
+    if (counters?.pending) for (const r of counters.take()) lines.line(r);
+    if (rec instanceof EventLines) {
+      // Lines the addon wrote go out as they are, after what waits here.
+      if (lines.pending) this.push(lines.take());
+      written += rec.count;
       if (injectStats) {
         injectStats = false;
         lines.line(statsRecord());
       }
-      // Through the callback when the batch is full or the reader is behind:
-      // then the transform waits for the reader, and so does the source.
-      if (lines.pending >= BATCH || this.readableLength >= this.readableHighWaterMark) {
-        cb(null, lines.take());
-        return;
-      }
-      if (!flushQueued) {
-        flushQueued = true;
-        setImmediate(flushLines);
-      }
-      cb();
-    },
-    flush(cb) {
-      drainDns();
-      if (counters?.pending) for (const r of counters.take()) lines.line(r);
-      cb(null, lines.pending ? lines.take() : undefined);
-    },
+      if (!lines.pending) return cb(null, rec.buf);
+      this.push(rec.buf);
+      return cb(null, lines.take());
+    }
+    lines.line(rec);
+    if (rec.event !== 'overrun') written++;
+    if (injectStats) {
+      injectStats = false;
+      lines.line(statsRecord());
+    }
+    // Through the callback when the batch is full or the reader is behind:
+    // then the transform waits for the reader, and so does the source.
+    if (lines.pending >= BATCH || this.readableLength >= this.readableHighWaterMark) {
+      cb(null, lines.take());
+      return;
+    }
+    if (!flushQueued) {
+      flushQueued = true;
+      setImmediate(flushLines);
+    }
+    cb();
+  }, function (cb) {
+    drainDns();
+    if (counters?.pending) for (const r of counters.take()) lines.line(r);
+    cb(null, lines.pending ? lines.take() : undefined);
   });
   // Counters records go out before the next event, or at once when the
   // stream is idle; while the reader is behind they wait (and the poller

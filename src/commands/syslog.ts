@@ -1,8 +1,8 @@
 // ct-syslog: events (or any text lines) to syslog, locally or over the network.
 import fs from 'node:fs';
 import { hostname } from 'node:os';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { stage } from '../stage.js';
 import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
 import { LineSplitter, type Line } from '../ndjson.js';
 import { VERSION } from '../version.js';
@@ -206,40 +206,39 @@ export async function main(argv: string[], io: IO): Promise<number> {
     bad++;
     warn(io, NAME, `stdin:${no}: ${why}`);
   });
-  const encode = new Transform({
+  const encode = stage({
     writableObjectMode: true,
     readableObjectMode: true,
     // Batches (one per input chunk) are the unit here: hold few, so that a full queue stops stdin soon.
     writableHighWaterMark: 1,
     readableHighWaterMark: 1,
-    transform(batch: Line[], _enc, cb) {
-      const out: string[] = [];
-      for (const line of batch) {
-        const before = encoder.truncated;
-        const shortened = encoder.shortened;
-        const oversize = encoder.oversize;
-        try {
-          const m = encoder.encode(line.text, line);
-          if (m !== null) out.push(m);
-        } catch (e) {
-          if (!(e instanceof LineError)) return cb(e as Error);
-          bad++;
-          warn(io, NAME, `stdin:${line.no}: ${e.message}`);
-          continue;
-        }
-        if (before === 0 && encoder.truncated === 1) {
-          warn(io, NAME, `stdin:${line.no}: message longer than ${maxSize} bytes, cut to fit (--max-size); further cuts are counted`);
-        }
-        if (shortened === 0 && encoder.shortened === 1) {
-          warn(io, NAME, `stdin:${line.no}: event longer than ${maxSize} bytes: its command line (or other long fields) shortened to fit, named in its "truncated" field (--max-size); further ones are counted`);
-        }
-        if (oversize === 0 && encoder.oversize === 1) {
-          warn(io, NAME, `stdin:${line.no}: event longer than ${maxSize} bytes even with its long fields shortened: sent whole, the receiver may refuse or cut it (--max-size); further ones are counted`);
-        }
+  }, function (batch: Line[], _enc, cb) {
+    const out: string[] = [];
+    for (const line of batch) {
+      const before = encoder.truncated;
+      const shortened = encoder.shortened;
+      const oversize = encoder.oversize;
+      try {
+        const m = encoder.encode(line.text, line);
+        if (m !== null) out.push(m);
+      } catch (e) {
+        if (!(e instanceof LineError)) return cb(e as Error);
+        bad++;
+        warn(io, NAME, `stdin:${line.no}: ${e.message}`);
+        continue;
       }
-      if (out.length) this.push(out);
-      cb();
-    },
+      if (before === 0 && encoder.truncated === 1) {
+        warn(io, NAME, `stdin:${line.no}: message longer than ${maxSize} bytes, cut to fit (--max-size); further cuts are counted`);
+      }
+      if (shortened === 0 && encoder.shortened === 1) {
+        warn(io, NAME, `stdin:${line.no}: event longer than ${maxSize} bytes: its command line (or other long fields) shortened to fit, named in its "truncated" field (--max-size); further ones are counted`);
+      }
+      if (oversize === 0 && encoder.oversize === 1) {
+        warn(io, NAME, `stdin:${line.no}: event longer than ${maxSize} bytes even with its long fields shortened: sent whole, the receiver may refuse or cut it (--max-size); further ones are counted`);
+      }
+    }
+    if (out.length) this.push(out);
+    cb();
   });
   const shipper = new Shipper({
     transport, queue, dropWhenFull: a['drop-when-full'] as boolean, drainTimeoutMs: drainMs, backoffMaxMs: retryMaxMs,

@@ -1,11 +1,11 @@
 // src/ndjson.ts: LineSplitter's line numbers whatever the chunking, CRLF,
 // blank lines, over-long lines, UTF-8 split across chunks; parseObject,
-// toLine, mapLines.
+// toLine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LineSplitter, MAX_DEPTH, MAX_LINE, nestsDeeper, parseObject, toLine, mapLines, type Line } from '../../src/ndjson.js';
+import { LineSplitter, MAX_DEPTH, MAX_LINE, nestsDeeper, parseObject, toLine, type Line } from '../../src/ndjson.js';
 
 interface Split {
   lines: Pick<Line, 'text' | 'no'>[];
@@ -183,22 +183,4 @@ test('toLine: one JSON object, newline-terminated, with no newline inside', () =
   assert.ok(s.endsWith('\n'));
   assert.equal(s.indexOf('\n'), s.length - 1);
   assert.deepEqual(JSON.parse(s), { a: 'multi\nline', b: '\u2028' });
-});
-
-test('mapLines: one string out per batch; a throw becomes a stream error', async () => {
-  const out: string[] = [];
-  await pipeline(
-    Readable.from([[{ text: 'a', no: 1 }, { text: 'b', no: 2 }], [{ text: 'skip', no: 3 }]], { objectMode: true }),
-    mapLines((l) => (l.text === 'skip' ? '' : `${l.no}:${l.text}\n`)),
-    new Writable({ write(c, _e, cb) { out.push(String(c)); cb(); } }),
-  );
-  assert.deepEqual(out, ['1:a\n2:b\n']);
-  await assert.rejects(
-    pipeline(
-      Readable.from([[{ text: 'a', no: 1 }]], { objectMode: true }),
-      mapLines(() => { throw new Error('boom'); }),
-      new Writable({ write(_c, _e, cb) { cb(); } }),
-    ),
-    /boom/,
-  );
 });
