@@ -26,6 +26,12 @@ export interface ReaderSpec {
   /** Top-level fields to return, their values decoded (objects and arrays too). */
   read: readonly string[];
   /**
+   * A read field's value may be the very object returned for an earlier
+   * line whose bytes there were the same (see Memo): for a caller that
+   * never changes what it is given.
+   */
+  share?: boolean;
+  /**
    * Top-level fields whose mere presence sends the line to the slow path
    * (a stage that must see the whole record when it has one: already
    * attributed events, for ct-attribute).
@@ -34,6 +40,66 @@ export interface ReaderSpec {
 }
 
 const READ = 1, DECLINE = 2;
+
+/**
+ * The big values of the last lines, so that the next line holding the same
+ * bytes there is not checked again: in a stream from one busy owner every
+ * event carries the same `process` object (a kilobyte and more, with its
+ * ancestors' command lines), the most of each line's bytes. A JSON value
+ * (an object, array or string) is delimited by its own bytes, and checking
+ * it depends on nothing outside them (a top-level member's value always
+ * starts at the same depth), so bytes equal to a value once checked are that
+ * value, valid, and end where it ended. The memory is direct-mapped by the
+ * member's name; a member whose value keeps changing is left alone for a
+ * while (MEMO_REST lines) after MEMO_MISSES misses in a row.
+ */
+const MEMO_MIN = 192;
+const MEMO_SLOTS = 8;
+const MEMO_MISSES = 4;
+const MEMO_REST = 64;
+/** No value decoded for a remembered value (it was only checked). */
+const UNBUILT = Symbol('unbuilt');
+
+class Memo {
+  /** Per slot: the name's hash, the value's bytes (len of them), its decoded value or UNBUILT. */
+  readonly hash = new Int32Array(MEMO_SLOTS);
+  readonly len = new Int32Array(MEMO_SLOTS);
+  readonly bytes: Buffer[] = Array.from({ length: MEMO_SLOTS }, () => Buffer.alloc(0));
+  readonly value: unknown[] = new Array(MEMO_SLOTS).fill(UNBUILT);
+  readonly misses = new Int32Array(MEMO_SLOTS);
+  /** Lines still to go before a slot that kept missing remembers again. */
+  readonly rest = new Int32Array(MEMO_SLOTS);
+
+  /** The end of the value at b[i] when it is the slot's remembered one, else -1. */
+  match(slot: number, h: number, b: Buffer, i: number, end: number): number {
+    const n = this.len[slot];
+    if (n === 0 || this.hash[slot] !== h) return -1;
+    if (i + n <= end && b[i] === this.bytes[slot][0] && this.bytes[slot].compare(b, i, i + n, 0, n) === 0) {
+      this.misses[slot] = 0;
+      return i + n;
+    }
+    if (++this.misses[slot] >= MEMO_MISSES) {
+      this.len[slot] = 0;
+      this.rest[slot] = MEMO_REST;
+      this.misses[slot] = 0;
+    }
+    return -1;
+  }
+
+  /** Remember the value b[s, e), just checked (and decoded into v, or UNBUILT). */
+  keep(slot: number, h: number, b: Buffer, s: number, e: number, v: unknown): void {
+    if (this.rest[slot] > 0) {
+      this.rest[slot]--;
+      return;
+    }
+    const n = e - s;
+    if (this.bytes[slot].length < n) this.bytes[slot] = Buffer.allocUnsafeSlow(Math.max(n, 2 * this.bytes[slot].length));
+    b.copy(this.bytes[slot], 0, s, e);
+    this.hash[slot] = h;
+    this.len[slot] = n;
+    this.value[slot] = v;
+  }
+}
 
 /** Reads one spec's fields from lines; make one per spec and use it for every line. */
 export class EventReader {
@@ -46,8 +112,11 @@ export class EventReader {
   private readonly values: unknown[];
   /** The object of the fields, made with one shape whatever the line's key order. */
   private readonly make: (v: unknown[]) => Record<string, unknown>;
+  private readonly memo = new Memo();
+  private readonly share: boolean;
 
   constructor(spec: ReaderSpec) {
+    this.share = !!spec.share;
     for (const n of spec.read) this.add(n, READ);
     for (const n of spec.decline ?? []) this.add(n, DECLINE);
     // A table with one name a slot (the names' hashes differ in their low bits).
@@ -95,9 +164,31 @@ export class EventReader {
       if (k >= 0 && this.kinds[k] === DECLINE) return undefined;
       if (++i >= end || b[i] !== 58 /* : */) return undefined;
       const want = k >= 0;
-      i = value(b, i + 1, end, want);
-      if (i < 0) return undefined;
-      if (want) values[k] = built;
+      const vs = i + 1;
+      // A value to decode is looked up only when a remembered one may be shared.
+      const memo = !want || this.share;
+      const slot = h & (MEMO_SLOTS - 1);
+      i = memo ? this.memo.match(slot, h, b, vs, end) : -1;
+      if (i >= 0) {
+        if (want) {
+          const v = this.memo.value[slot];
+          if (v !== UNBUILT) values[k] = v;
+          else {
+            // Remembered unread (the same bytes under a name not read): decoded now.
+            i = value(b, vs, end, true);
+            values[k] = built;
+            this.memo.value[slot] = built;
+          }
+        }
+      } else {
+        i = value(b, vs, end, want);
+        if (i < 0) return undefined;
+        if (want) values[k] = built;
+        // Not a number: where one ends depends on the byte after it.
+        if (memo && i - vs >= MEMO_MIN && b[vs] !== 45 && (b[vs] < 48 || b[vs] > 57)) {
+          this.memo.keep(slot, h, b, vs, i, want ? built : UNBUILT);
+        }
+      }
       if (i >= end) return undefined;
       c = b[i++];
       if (c === 44 /* , */) continue;

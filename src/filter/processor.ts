@@ -44,7 +44,7 @@ export function createProcessor(o: FilterProcessorOptions): LineProcessor {
   };
   // The fast path reads the top-level fields the criteria and their checks read (and what attributed() looks at, when it is asked).
   const top = new Set(['event', ...filter.fields.map((f) => f.split('.')[0]), ...(needs.length ? ['process', 'attribution', 'direction'] : [])]);
-  const reader = new EventReader({ read: [...top] });
+  const reader = new EventReader({ read: [...top], share: true });
   return {
     line(text, report) {
       const ev = parseChecked(text, check, report);

@@ -60,16 +60,28 @@ function longerThan(maxLine: number, length: number): string {
 const NO_OUTPUT = Buffer.alloc(0);
 
 /**
- * Process one chunk. With `inPlace`, the output is written over the input
- * it replaces (it never gets ahead of the line being read; when it would,
- * it moves to a buffer of its own), so bulk input costs no new memory.
- * Otherwise the output's memory is taken when there is output. `tooLong`
+ * Where a chunk's output goes: `true`, written over the input it replaces
+ * (it never gets ahead of the line being read; when it would, it moves to a
+ * buffer of its own), so bulk input costs no new memory; `false`, memory of
+ * its own, taken when there is output; `'view'`, as false, but when the
+ * output is a stretch of the input's bytes as they are (every line passed,
+ * ct-filter's common case) it is a view of the input, not a copy: for a
+ * caller that never uses the input's memory again.
+ */
+export type OutputMemory = boolean | 'view';
+
+/**
+ * Process one chunk, its output in memory as `inPlace` says. `tooLong`
  * words the report of a line longer than maxLine.
  */
-export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inPlace = false, tooLong?: (maxLine: number, length: number) => string): ChunkResult {
+export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inPlace: OutputMemory = false, tooLong?: (maxLine: number, length: number) => string): ChunkResult {
   const len = buf.length;
-  let out = inPlace ? Buffer.from(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset) : NO_OUTPUT;
-  let shared = inPlace;
+  let out = inPlace === true ? Buffer.from(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset) : NO_OUTPUT;
+  let shared = inPlace === true;
+  // Lines passed as they are, one after the other in the input, are copied
+  // as one stretch, buf[runFrom, runTo), when something else comes (or the
+  // chunk ends): one copy a stretch instead of one a line.
+  let runFrom = 0, runTo = 0;
   let pos = 0;
   let start = 0;
   let pending = ''; // text output, encoded in one go rather than line by line
@@ -88,6 +100,16 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     if (pos) out.copy(bigger, 0, 0, pos);
     out = bigger;
     shared = false;
+  };
+  const flushRun = () => {
+    const n = runTo - runFrom;
+    // In place, the stretch may already be where it goes (nothing before it was dropped).
+    if (!(shared && pos === runFrom)) {
+      room(n, runTo);
+      buf.copy(out, pos, runFrom, runTo);
+    }
+    pos += n;
+    runFrom = runTo = 0;
   };
   const flush = (limit: number) => {
     // Three bytes a UTF-16 unit at most: room for that is nearly always
@@ -130,14 +152,28 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
       }
       if (r === true) {
         if (pending) flush(start);
-        // In place, pos <= start: copy() moves overlapping bytes correctly.
-        room(end - start + 1, stop + 1);
-        buf.copy(out, pos, start, end);
-        pos += end - start;
-        out[pos++] = 10;
+        if (end === stop && stop < len) {
+          // The line and its \n as they are in the input: part of a stretch.
+          if (runTo !== start) {
+            if (runTo > runFrom) flushRun();
+            runFrom = start;
+          }
+          runTo = stop + 1;
+        } else {
+          if (runTo > runFrom) flushRun();
+          // In place, pos <= start: copy() moves overlapping bytes correctly.
+          room(end - start + 1, stop + 1);
+          buf.copy(out, pos, start, end);
+          pos += end - start;
+          out[pos++] = 10;
+        }
       } else if (typeof r === 'string') {
-        if (r) pending += r;
+        if (r) {
+          if (runTo > runFrom) flushRun();
+          pending += r;
+        }
       } else if (r) {
+        if (runTo > runFrom) flushRun();
         if (pending) flush(start);
         room(r.length, stop + 1);
         out.set(r, pos);
@@ -146,8 +182,13 @@ export function processChunk(buf: Buffer, p: LineProcessor, maxLine: number, inP
     }
     start = stop + 1;
   }
-  if (pending) flush(Infinity);
   const own = p.flush?.();
+  if (runTo > runFrom) {
+    // Nothing but one stretch of the input's bytes: a view of them, when the caller allows it.
+    if (inPlace === 'view' && out === NO_OUTPUT && !own?.length) return { out: buf.subarray(runFrom, runTo), lines: no, bad, diags };
+    flushRun();
+  }
+  if (pending) flush(Infinity);
   if (own?.length) {
     room(own.length, Infinity);
     pos += own.copy(out, pos);

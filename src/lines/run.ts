@@ -187,6 +187,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
       if (stopped()) break;
       let base = 0;
       let bulk = false;
+      let reused = true;
       // The stretch of time being watched for a backlog, and the time spent processing in it.
       let spanStart = performance.now();
       let busy = 0;
@@ -219,7 +220,8 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         }
         while (queue.length) await drainOne();
         const t0 = parallel ? performance.now() : 0;
-        const r = processChunk(body, local, maxLine);
+        // A stream's chunks are memory of their own (a file's reads reuse two buffers): ct-filter's output may be a view of them.
+        const r = processChunk(body, local, maxLine, reused ? false : 'view');
         if (parallel) {
           const t1 = performance.now();
           busy += t1 - t0;
@@ -241,6 +243,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
       let cleanup = () => {};
       try {
         ({ chunks, cleanup, bulk } = openChunks(src, o.signal));
+        reused = bulk;
       } catch (e) {
         o.onSourceError(src, e as Error);
         counts.failedSources++;

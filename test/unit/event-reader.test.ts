@@ -145,3 +145,88 @@ test('ct-attribute\'s input: an unattributed flow event is read fast; attributed
   assert.equal(at(JSON.stringify({ ...ev, attribution: { method: 'none', ok: false } })), undefined);
   assert.equal(at('{"ts":"x","event":"overrun","lost":7}'), undefined);
 });
+
+// The memory of big values (Memo in reader.ts): a line whose value is byte
+// for byte one checked before is not checked again. A line one byte away
+// from the remembered value must still get JSON.parse's answer, whatever
+// the byte and wherever it is.
+const OWNER = {
+  pid: 20264, ppid: 20141, uid: 0, user: 'root', gid: 0, group: 'root', comm: 'python3', exe: '/usr/bin/python3.11',
+  cmdline: ['/usr/bin/python3', '-c', 'import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b"p", ("127.1.1.1", 9))'],
+  cgroup: '/system.slice/x.service', unit: 'x.service', container: null, start_time: '2026-12-06T11:50:37.500Z', entity_id: 'zgfV0LGiSvxDCmFIXfbHTw',
+  parent: { pid: 20141, comm: 'node', exe: '/usr/bin/node', cmdline: ['node', 'bench/pipeline.bench.js'], start_time: '2026-12-06T11:50:37.010Z' },
+  ancestors: [{ pid: 1, comm: 'systemd', exe: '/usr/lib/systemd/systemd', cmdline: ['/sbin/init', 'splash', 'é€'] }],
+};
+const flow = (id: number, process: unknown = OWNER) => JSON.stringify({
+  ts: '2026-12-06T11:50:37.942699Z', event: 'new', id, family: 'ipv4', proto: 'udp', src: '127.0.0.1', sport: 47463, dst: '127.201.255.1', dport: 9,
+  reply: { src: '127.201.255.1', sport: 9, dst: '127.0.0.1', dport: 47463 }, status: ['CONFIRMED'], direction: 'local', process, attribution: { method: 'bpf', ok: true },
+});
+
+test('a big value the same bytes as the last line\'s is not checked again; a line one byte away from it, anywhere, still gets JSON.parse\'s answer', () => {
+  const kinds: [() => EventReader, string[]][] = [
+    [() => new EventReader({ read: ['event', 'proto', 'dport'] }), ['event', 'proto', 'dport']], // process only checked
+    [() => new EventReader({ read: ['event', 'process'], share: true }), ['event', 'process']], // process decoded, shared
+    [() => new EventReader({ read: ['event', 'process'] }), ['event', 'process']], // process decoded afresh each line
+  ];
+  const line = flow(1);
+  const at = line.indexOf('"process":') + 10;
+  const stop = line.indexOf(',"attribution"');
+  assert.ok(stop - at > 500);
+  const BYTES = ['"', '\\', '{', '}', '[', ']', ',', ':', '0', '-', 'e', 'x', ' ', '\u0001', '\u007f', 'é'];
+  const edits: string[] = [];
+  for (let p = at - 1; p <= stop + 1; p++) {
+    for (const c of BYTES) edits.push(line.slice(0, p) + c + line.slice(p + 1)); // a byte replaced
+    edits.push(line.slice(0, p) + line.slice(p + 1)); // a byte gone
+    edits.push(line.slice(0, p) + 'a' + line.slice(p)); // a byte more
+  }
+  // The line cut inside the remembered value, or just after it.
+  for (const end of [at + 1, stop - 1, stop, stop + 1]) edits.push(line.slice(0, end));
+  let read = 0, declined = 0;
+  for (const [make, fields] of kinds) {
+    // Each edit right after the line, remembered (a reader of its own), and in one stream of them all.
+    const stream = make();
+    const r0 = make();
+    assert.ok(agree(Buffer.from(line), r0, [], fields));
+    for (const e of edits) {
+      const r = make();
+      assert.ok(agree(Buffer.from(line), r, [], fields));
+      assert.ok(agree(Buffer.from(line), r, [], fields));
+      if (agree(Buffer.from(e), r, [], fields)) read++;
+      else declined++;
+      assert.ok(agree(Buffer.from(line), r, [], fields));
+      agree(Buffer.from(e), stream, [], fields);
+      assert.ok(agree(Buffer.from(line), stream, [], fields));
+    }
+  }
+  // Some of those edits leave valid JSON (a digit for a digit, a letter in a string): read, with their own values.
+  assert.ok(read > 1000 && declined > 10000, `read ${read}, declined ${declined}`);
+});
+
+test('the remembered value: shared when asked for (share), a fresh object otherwise; values that keep changing, and names of one hash', () => {
+  const shared = new EventReader({ read: ['event', 'process'], share: true });
+  const fresh = new EventReader({ read: ['event', 'process'] });
+  const a = shared.readText(flow(1))!, b = shared.readText(flow(2))!;
+  assert.equal(a.process, b.process, 'the same object');
+  assert.deepStrictEqual(b.process, OWNER);
+  const c = fresh.readText(flow(1))!, d = fresh.readText(flow(2))!;
+  assert.notEqual(c.process, d.process);
+  assert.deepStrictEqual(d.process, OWNER);
+  // A value that changes every line (a new pid each time), then stays.
+  for (let i = 0; i < 300; i++) {
+    const owner = i < 200 ? { ...OWNER, pid: i } : OWNER;
+    assert.deepStrictEqual(shared.readText(flow(i, owner))!.process, owner);
+  }
+  // "Aa" and "BB" hash alike: a value remembered unread under one is decoded when the other, read, holds the same bytes.
+  const r = new EventReader({ read: ['BB'], share: true });
+  const big = JSON.stringify(OWNER);
+  assert.deepStrictEqual(r.readText(`{"Aa":${big}}`), { BB: undefined });
+  assert.deepStrictEqual(r.readText(`{"BB":${big}}`), { BB: OWNER });
+  assert.deepStrictEqual(r.readText(`{"Aa":${big},"BB":${big}}`), { BB: OWNER });
+  assert.deepStrictEqual(r.readText(`{"BB":${big},"Aa":${big.replace('python3', 'python4')}}`), { BB: OWNER });
+  // A remembered big string, and a big number (never remembered: where it ends depends on the byte after it).
+  const s = new EventReader({ read: ['n'] });
+  const long = 'x'.repeat(300);
+  for (const t of [`{"s":"${long}","n":1}`, `{"s":"${long}","n":2}`, `{"s":"${long}x","n":3}`, `{"n":${'1'.repeat(250)}}`, `{"n":${'1'.repeat(250)}5}`, `{"n":${'1'.repeat(250)}}`]) {
+    assert.deepStrictEqual({ ...s.readText(t) }, { n: JSON.parse(t).n }, t);
+  }
+});

@@ -249,6 +249,36 @@ test('processChunk in place: output over the input, or a buffer of its own when 
   assert.equal(u.out.toString(), '{"event":"x","é":"☃"}\n');
 });
 
+test('processChunk: passed lines copied a stretch at a time; a view of the input when the caller allows it and the output is one stretch of it', () => {
+  const p = createProcessor({ spec: { proto: ['tcp'] } });
+  const tcp = (n: number) => JSON.stringify(ev({ id: n }));
+  const udp = (n: number) => JSON.stringify(ev({ id: n, proto: 'udp' }));
+  // Passed lines in stretches broken by dropped ones, a blank line, a CRLF line end, a bad line, and a last line without its newline.
+  const lines = [tcp(1), tcp(2), udp(3), tcp(4), '', tcp(5), tcp(6) + '\r', tcp(7), 'x', tcp(8), udp(9), tcp(10)];
+  const want = [1, 2, 4, 5, 6, 7, 8, 10].map(tcp).join('\n') + '\n';
+  const input = lines.join('\n');
+  for (const mode of [false, 'view', true] as const) {
+    const r = processChunk(Buffer.from(input), p, 1 << 20, mode);
+    assert.equal(r.out.toString(), want, String(mode));
+    assert.equal(r.bad, 1);
+    const r2 = processChunk(Buffer.from(input + '\n'), p, 1 << 20, mode);
+    assert.equal(r2.out.toString(), want, String(mode));
+  }
+  // Every line passed: a view with 'view', a copy otherwise.
+  const all = Buffer.from([tcp(1), tcp(2), tcp(3)].join('\n') + '\n');
+  const v = processChunk(all, p, 1 << 20, 'view');
+  assert.equal(v.out.buffer, all.buffer);
+  assert.equal(v.out.toString(), all.toString());
+  const c = processChunk(all, p, 1 << 20, false);
+  assert.notEqual(c.out.buffer, all.buffer);
+  assert.equal(c.out.toString(), all.toString());
+  // Dropped lines first, then one stretch: still a view, of the stretch alone.
+  const tail = Buffer.from([udp(1), tcp(2), tcp(3)].join('\n') + '\n');
+  const t = processChunk(tail, p, 1 << 20, 'view');
+  assert.equal(t.out.buffer, tail.buffer);
+  assert.equal(t.out.toString(), [tcp(2), tcp(3)].join('\n') + '\n');
+});
+
 test('compileCheck with member paths checks those members only', () => {
   const c = compileCheck(['process.uid']);
   assert.equal(c(ev({ process: { pid: 'x', uid: 1 } })), null);
