@@ -45,11 +45,11 @@ const READ = 1, DECLINE = 2;
  * The big values of the last lines, so that the next line holding the same
  * bytes there is not checked again: in a stream from one busy owner every
  * event carries the same `process` object (a kilobyte and more, with its
- * ancestors' command lines), the most of each line's bytes. A JSON value
- * (an object, array or string) is delimited by its own bytes, and checking
- * it depends on nothing outside them (a top-level member's value always
- * starts at the same depth), so bytes equal to a value once checked are that
- * value, valid, and end where it ended. The memory is direct-mapped by the
+ * ancestors' command lines), the most of each line's bytes. A JSON object
+ * or array is delimited by its own bytes, and checking it depends on
+ * nothing outside them (a top-level member's value always starts at the
+ * same depth), so bytes equal to a value once checked are that value,
+ * valid, and end where it ended. The memory is direct-mapped by the
  * member's name; a member whose value keeps changing is left alone for a
  * while (MEMO_REST lines) after MEMO_MISSES misses in a row.
  */
@@ -165,35 +165,42 @@ export class EventReader {
       if (++i >= end || b[i] !== 58 /* : */) return undefined;
       const want = k >= 0;
       const vs = i + 1;
-      // A value to decode is looked up only when a remembered one may be shared.
-      const memo = !want || this.share;
-      const slot = h & (MEMO_SLOTS - 1);
-      i = memo ? this.memo.match(slot, h, b, vs, end) : -1;
-      if (i >= 0) {
-        if (want) {
-          const v = this.memo.value[slot];
-          if (v !== UNBUILT) values[k] = v;
-          else {
-            // Remembered unread (the same bytes under a name not read): decoded now.
-            i = value(b, vs, end, true);
-            values[k] = built;
-            this.memo.value[slot] = built;
-          }
-        }
-      } else {
+      // Objects and arrays go by the memory of big values; one to decode only when a remembered one may be shared.
+      if ((b[vs] === 123 || b[vs] === 91) && (!want || this.share)) i = this.big(b, vs, end, h, k);
+      else {
         i = value(b, vs, end, want);
-        if (i < 0) return undefined;
         if (want) values[k] = built;
-        // Not a number: where one ends depends on the byte after it.
-        if (memo && i - vs >= MEMO_MIN && b[vs] !== 45 && (b[vs] < 48 || b[vs] > 57)) {
-          this.memo.keep(slot, h, b, vs, i, want ? built : UNBUILT);
-        }
       }
+      if (i < 0) return undefined;
       if (i >= end) return undefined;
       c = b[i++];
       if (c === 44 /* , */) continue;
       return c === 125 && i === end ? this.make(values) : undefined;
     }
+  }
+
+  /** An object or array at b[vs], of the field k (or -1) named with hash h, by way of the memory of big values. */
+  private big(b: Buffer, vs: number, end: number, h: number, k: number): number {
+    const memo = this.memo;
+    const slot = h & (MEMO_SLOTS - 1);
+    let i = memo.match(slot, h, b, vs, end);
+    if (i >= 0) {
+      if (k < 0) return i;
+      const v = memo.value[slot];
+      if (v !== UNBUILT) {
+        this.values[k] = v;
+        return i;
+      }
+      // Remembered unread (the same bytes under a name not read): decoded now.
+      i = value(b, vs, end, true);
+      this.values[k] = memo.value[slot] = built;
+      return i;
+    }
+    i = b[vs] === 123 ? obj(b, vs, end, k >= 0) : arr(b, vs, end, k >= 0);
+    if (i < 0) return -1;
+    if (k >= 0) this.values[k] = built;
+    if (i - vs >= MEMO_MIN) memo.keep(slot, h, b, vs, i, k >= 0 ? built : UNBUILT);
+    return i;
   }
 
   /** read() of a line as text (tests, and callers without the bytes). */
