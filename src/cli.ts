@@ -10,6 +10,7 @@ import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { VERSION } from './version.js';
 import { nearest } from './suggest.js';
+import { addon } from './native/addon.js';
 
 export interface IO {
   stdin: Readable;
@@ -168,6 +169,7 @@ function makeStdout(proc: NodeJS.Process, libuvPipe = false): { stream: Writable
   try {
     st = fs.fstatSync(1);
   } catch { /* closed stdout: let proc.stdout report it */ }
+  if (st && st.isFIFO()) widenPipe(1);
   if (st && st.isFIFO() && !libuvPipe) {
     try {
       // A FIFO's open for writing waits for a reader, for ever if the
@@ -187,6 +189,24 @@ function makeStdout(proc: NodeJS.Process, libuvPipe = false): { stream: Writable
     return { stream: fs.createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 256 * 1024 }), isTTY: false };
   }
   return { stream: proc.stdout, isTTY: false };
+}
+
+/**
+ * The capacity a stage gives the pipe it writes into: 1 MiB, the most an
+ * unprivileged process may ask for by default (/proc/sys/fs/pipe-max-size).
+ * At the kernel's 64 KiB a stage writing a flood waits and is woken again
+ * for every 64 KiB its reader takes, a cost paid per byte: ct-attribute
+ * with every enrichment on (lines of 2 KB, bench/enrich.bench.js) spent
+ * about a quarter more CPU than without them into a 64 KiB pipe, and a
+ * tenth more into a 1 MiB one.
+ */
+export const PIPE_BYTES = 1 << 20;
+
+/** Best effort: a pipe at its user's limit (pipe-user-pages-soft), or a host without the addon, keeps its size. */
+function widenPipe(fd: number): void {
+  try {
+    if (addon().pipeSize(fd, 0) < PIPE_BYTES) addon().pipeSize(fd, PIPE_BYTES);
+  } catch { /* left as it is */ }
 }
 
 /** Run a command as this process. The bin shims call only this. */

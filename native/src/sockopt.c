@@ -1,8 +1,12 @@
 // setsockopt(2) and getsockopt(2) with int values on a descriptor Node holds
-// (socket(7), netlink(7)): Node exposes neither for netlink sockets.
+// (socket(7), netlink(7)): Node exposes neither for netlink sockets. And a
+// pipe's capacity (fcntl(2) F_SETPIPE_SZ, pipe(7)), which Node does not set:
+// a stage writing a flood into a 64 KiB pipe is woken for every 64 KiB.
 //   setsockopt(fd, level, name, value) -> undefined, throws {code, errno}
 //   getsockopt(fd, level, name) -> number, throws {code, errno}
+//   pipeSize(fd, bytes) -> the pipe's capacity after (bytes 0: asks only), throws {code, errno}
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <linux/netlink.h>
 #include "addon.h"
@@ -42,7 +46,22 @@ static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
   return ct_int(env, v);
 }
 
+static napi_value js_pipe_size(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, bytes;
+  if (argc < 2) return ct_throw_type(env, "pipeSize(fd, bytes)");
+  if (!ct_arg_int(env, argv[0], &fd, "fd") || !ct_arg_int(env, argv[1], &bytes, "bytes")) return NULL;
+  if (bytes < 0) return ct_throw_type(env, "pipeSize: bytes must be >= 0");
+  if (bytes > 0 && fcntl(fd, F_SETPIPE_SZ, bytes) < 0) return ct_throw_errno(env, errno, "fcntl F_SETPIPE_SZ");
+  int n = fcntl(fd, F_GETPIPE_SZ);
+  if (n < 0) return ct_throw_errno(env, errno, "fcntl F_GETPIPE_SZ");
+  return ct_int(env, n);
+}
+
 void ct_register_sockopt(napi_env env, napi_value exports) {
   ct_export(env, exports, "setsockopt", js_setsockopt);
   ct_export(env, exports, "getsockopt", js_getsockopt);
+  ct_export(env, exports, "pipeSize", js_pipe_size);
 }

@@ -51,6 +51,8 @@ export interface Addon {
   setsockopt(fd: number, level: number, name: number, value: number): void;
   /** getsockopt(2) of an int option; throws a NativeError. */
   getsockopt(fd: number, level: number, name: number): number;
+  /** A pipe's capacity set to `bytes` (fcntl F_SETPIPE_SZ; 0: only asked), and returned as the kernel rounded it; throws a NativeError. */
+  pipeSize(fd: number, bytes: number): number;
   /** Conntrack mode's conversion of one datagram (for tests): [lines, lines written, events decoded], or null when left to JavaScript. */
   conntrackLines(datagram: Buffer, ts: string, host: Buffer | null, protos: Buffer | null, family: number): [Buffer, number, number] | null;
 }
