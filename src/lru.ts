@@ -34,8 +34,18 @@ export class BoundedMap<K, V> {
   }
 
   set(key: K, value: V): this {
-    if (this.young.has(key)) {
-      this.young.set(key, value);
+    const young = this.young;
+    if (young.size < this.half) {
+      // No turn of the generations can come: set in the young one first,
+      // whose size then says whether the key was there (two lookups of a
+      // new key, not three).
+      const n = young.size;
+      young.set(key, value);
+      if (young.size !== n && this.old.size !== 0) this.old.delete(key);
+      return this;
+    }
+    if (young.has(key)) {
+      young.set(key, value);
       return this;
     }
     this.old.delete(key);

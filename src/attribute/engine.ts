@@ -123,6 +123,20 @@ export class Locality {
 
 const noop = () => {};
 
+/**
+ * The first answers (classify), shared by every event that starts from
+ * them: never changed (a source that improves an answer sets a new
+ * attribution), and frozen, so that ct-attribute's output makes their
+ * JSON once (src/attribute/output.ts).
+ */
+const FIRST: Record<'forwarded' | 'unsupported-protocol' | 'socket-gone', Attribution> = {
+  'forwarded': Object.freeze({ method: 'none', ok: false, reason: 'forwarded' }) as Attribution,
+  'unsupported-protocol': Object.freeze({ method: 'none', ok: false, reason: 'unsupported-protocol' }) as Attribution,
+  'socket-gone': Object.freeze({ method: 'none', ok: false, reason: 'socket-gone' }) as Attribution,
+};
+/** A NEW event not seen, or one whose flow was not attributed yet, tried again now with no socket found. */
+const NOT_SEEN: Attribution = Object.freeze({ method: 'none', ok: false, reason: 'not-seen' }) as Attribution;
+
 /** A source that could not start. */
 export class EngineError extends Error {}
 
@@ -139,7 +153,20 @@ export class Engine {
   /** Flows with an event still being attributed, by id, across overlapping runs (see run()). */
   private waiting = new Map<number, Promise<unknown>>();
   private readonly isLocal: (addr: string) => boolean;
-  readonly stats: EngineStats = { ok: 0, failed: 0, cached: 0, reasons: {}, methods: {}, answers: {}, events: 0 };
+  private readonly counts: EngineStats = { ok: 0, failed: 0, cached: 0, reasons: {}, methods: {}, answers: {}, events: 0 };
+  /**
+   * Answers given with one attribution object in a row, not counted yet
+   * (see count()): a flood's events share one, and counting each by
+   * method and reason in the maps cost four keyed lookups an event.
+   */
+  private streak: Attribution | null = null;
+  private streakLength = 0;
+
+  /** The counts so far. */
+  get stats(): EngineStats {
+    this.flushCounts();
+    return this.counts;
+  }
 
   /** The top-level fields the enrichments may set, in their order. */
   readonly enrichedFields: readonly string[];
@@ -217,9 +244,9 @@ export class Engine {
     const srcLocal = this.isLocal(ev.src);
     const dstLocal = this.isLocal(ev.reply?.src ?? ev.dst);
     const direction: FlowEvent['direction'] = srcLocal && dstLocal ? 'local' : srcLocal ? 'out' : dstLocal ? 'in' : 'fwd';
-    if (direction === 'fwd') return new Remembered(ev, direction, { method: 'none', ok: false, reason: 'forwarded' });
-    if (!PROTO_NUM[ev.proto] || ev.sport === undefined) return new Remembered(ev, direction, { method: 'none', ok: false, reason: 'unsupported-protocol' });
-    return new Remembered(ev, direction, { method: 'none', ok: false, reason: 'socket-gone' });
+    if (direction === 'fwd') return new Remembered(ev, direction, FIRST['forwarded']);
+    if (!PROTO_NUM[ev.proto] || ev.sport === undefined) return new Remembered(ev, direction, FIRST['unsupported-protocol']);
+    return new Remembered(ev, direction, FIRST['socket-gone']);
   }
 
   /**
@@ -442,14 +469,36 @@ export class Engine {
     if (rec.process) ev.process = rec.process;
     if (rec.peer) ev.peer = rec.peer;
     ev.attribution = rec.attribution;
-    const a = rec.attribution;
-    this.stats[a.ok ? 'ok' : 'failed']++;
-    if (!a.ok && a.reason) this.stats.reasons[a.reason] = (this.stats.reasons[a.reason] ?? 0) + 1;
-    if (a.ok) this.stats.methods[a.method] = (this.stats.methods[a.method] ?? 0) + 1;
-    this.stats.events++;
-    const by = this.stats.answers[a.method] ?? (this.stats.answers[a.method] = {});
+    this.count(rec.attribution);
+  }
+
+  /** Count an answer: the same attribution object as the last one's adds to the run. */
+  private count(a: Attribution): void {
+    if (a === this.streak) {
+      this.streakLength++;
+      return;
+    }
+    this.flushCounts();
+    this.streak = a;
+    this.streakLength = 1;
+  }
+
+  /** Add the run of answers not counted yet to the counts. */
+  private flushCounts(): void {
+    const a = this.streak;
+    if (a === null) return;
+    const n = this.streakLength;
+    this.streak = null;
+    this.streakLength = 0;
+    const s = this.counts;
+    if (a.ok) s.ok += n;
+    else s.failed += n;
+    if (!a.ok && a.reason) s.reasons[a.reason] = (s.reasons[a.reason] ?? 0) + n;
+    if (a.ok) s.methods[a.method] = (s.methods[a.method] ?? 0) + n;
+    s.events += n;
+    const by = s.answers[a.method] ?? (s.answers[a.method] = {});
     const k = a.ok ? 'ok' : a.reason ?? 'unknown';
-    by[k] = (by[k] ?? 0) + 1;
+    by[k] = (by[k] ?? 0) + n;
   }
 
   /** The counts as a special record for the stream (see ct-event(5)). */
@@ -461,7 +510,7 @@ export class Engine {
 
   private fromMemory(ev: FlowEvent, known: Rec): boolean {
     if (!(known.attribution.ok || ev.event === 'destroy' || known.direction === 'fwd')) return false;
-    this.stats.cached++;
+    this.counts.cached++;
     this.apply(ev, known);
     if (ev.event === 'destroy') this.flows.delete(ev.id | 0);
     return true;
@@ -475,7 +524,10 @@ export class Engine {
       return rec;
     }
     // NEW not seen (started before us, or lost), or not attributed yet: tried now.
-    if (!rec.attribution.ok && rec.attribution.reason === 'socket-gone' && !known) rec.attribution.reason = 'not-seen';
+    if (!rec.attribution.ok && rec.attribution.reason === 'socket-gone' && !known) {
+      // A new object (or the shared one): an attribution may be shared by other events' answers.
+      rec.attribution = rec.attribution === FIRST['socket-gone'] ? NOT_SEEN : { ...rec.attribution, reason: 'not-seen' };
+    }
     const kept = rec.attribution.ok || !known ? rec : known;
     // A later answer replacing the remembered one keeps what the enrichments kept for the flow.
     if (known && kept !== known) kept.kept = known.kept;

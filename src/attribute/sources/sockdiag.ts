@@ -75,6 +75,57 @@ function tsMs(ts: string): number {
 const FOUND: Attribution = Object.freeze({ method: 'sock_diag', ok: true }) as Attribution;
 
 const UDP_OWNER_MS = 200;
+
+/** An entry of EndpointMap: one address at a (protocol, port), and the next at the same one. */
+interface EndpointEntry<V> { addr: string; v: V; next: EndpointEntry<V> | null }
+
+/**
+ * Values by UDP local endpoint (protocol, address, port), keyed by a small
+ * integer (protocol and port) with the address compared in its chain: a
+ * lookup builds no key string, where a flood asks for two endpoints per
+ * event (its socket's, and a new peer port each time).
+ */
+export class EndpointMap<V> {
+  private byPort = new Map<number, EndpointEntry<V>>();
+  size = 0;
+
+  get(proto: number, addr: string, port: number): V | undefined {
+    let e: EndpointEntry<V> | null = this.byPort.get(proto * 65536 + port) ?? null;
+    while (e !== null && e.addr !== addr) e = e.next;
+    return e !== null ? e.v : undefined;
+  }
+
+  set(proto: number, addr: string, port: number, v: V): void {
+    const k = proto * 65536 + port;
+    const first = this.byPort.get(k) ?? null;
+    for (let e: EndpointEntry<V> | null = first; e; e = e.next) {
+      if (e.addr === addr) {
+        e.v = v;
+        return;
+      }
+    }
+    this.byPort.set(k, { addr, v, next: first });
+    this.size++;
+  }
+
+  delete(proto: number, addr: string, port: number): void {
+    const k = proto * 65536 + port;
+    let prev: EndpointEntry<V> | null = null;
+    for (let e = this.byPort.get(k) ?? null; e; prev = e, e = e.next) {
+      if (e.addr !== addr) continue;
+      if (prev) prev.next = e.next;
+      else if (e.next) this.byPort.set(k, e.next);
+      else this.byPort.delete(k);
+      this.size--;
+      return;
+    }
+  }
+
+  clear(): void {
+    this.byPort = new Map();
+    this.size = 0;
+  }
+}
 /** Exact UDP lookups finding nothing before a census of the table's ports is taken (see SockDiagSource.census). */
 const CENSUS_AFTER = 32;
 
@@ -153,6 +204,7 @@ export class SockDiagSource implements Source {
    */
   beginBatch(): void {
     this.batchAt = Date.now();
+    this.epoch++;
     this.index.newEpoch();
     this.lookedAhead = false;
   }
@@ -211,7 +263,7 @@ export class SockDiagSource implements Source {
    * had the flow's local endpoint, and while it had it no other socket
    * could. A flow that began after that moment is never given to it.
    */
-  private udpOwners = new Map<string, { sock: SockInfo; at: number; confirmedAt: number }>();
+  private udpOwners = new EndpointMap<{ sock: SockInfo; at: number; confirmedAt: number }>();
   /** Sockets seen closed, with the process that held them (see udpOwners). */
   private closedOwner = new WeakMap<SockInfo, ProcessInfo>();
   /** When the current batch began (see beginBatch), or 0. */
@@ -222,8 +274,7 @@ export class SockDiagSource implements Source {
    * asked. `since` is when the flow began (eventMs, ms), for closed sockets and empty endpoints.
    */
   private cachedUdpOwner(proto: number, addr: string, port: number, since: number): SockInfo | null | undefined {
-    const key = this.udpKey(proto, addr, port);
-    const hit = this.udpOwners.get(key);
+    const hit = this.udpOwners.get(proto, addr, port);
     if (hit) {
       if (this.closedOwner.has(hit.sock)) {
         if (since <= hit.confirmedAt) return hit.sock;
@@ -241,7 +292,7 @@ export class SockDiagSource implements Source {
         }
       }
     }
-    if (this.udpAbsent.size && since < (this.udpAbsent.get(key) ?? -Infinity)) return null;
+    if (this.udpAbsent.size && since < (this.udpAbsent.get(proto, addr, port) ?? -Infinity)) return null;
     const c = this.census.get(proto);
     if (c && c.ports && !c.ports.has(port) && since < c.at) {
       this.noneSinceCensus++;
@@ -299,7 +350,7 @@ export class SockDiagSource implements Source {
    * at once: a flood from closed sockets asks sock_diag once per port, not
    * once per flow, and leaves the rest to the methods that saw the sends.
    */
-  private udpAbsent = new Map<string, number>();
+  private udpAbsent = new EndpointMap<number>();
 
   private async findSocket(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint, since: number): Promise<SockInfo | null> {
     if (proto !== IPPROTO_TCP) {
@@ -314,52 +365,41 @@ export class SockDiagSource implements Source {
           return null;
         }
       }
-      const key = this.udpKey(proto, local.addr, local.port);
       // Events read together all miss together (when the entry expires, or
       // for a new socket): one question for them all, not one each.
-      const inflight = this.udpAsking.get(key);
+      const inflight = this.udpAsking.get(proto, local.addr, local.port);
       if (inflight) return inflight;
-      const asking = this.askUdpOwner(key, family, proto, local, remote);
-      this.udpAsking.set(key, asking);
+      const asking = this.askUdpOwner(family, proto, local, remote);
+      this.udpAsking.set(proto, local.addr, local.port, asking);
       try {
         return await asking;
       } finally {
-        this.udpAsking.delete(key);
+        this.udpAsking.delete(proto, local.addr, local.port);
       }
     }
     return this.findSocketNow(family, proto, local, remote);
   }
 
-  /** The key of a UDP local endpoint in udpOwners and udpAbsent (the last one made is kept: a flood from one socket asks for one endpoint). */
-  private udpKey(proto: number, addr: string, port: number): string {
-    const k = this.lastKey;
-    if (k.proto === proto && k.port === port && k.addr === addr) return k.key;
-    k.proto = proto;
-    k.port = port;
-    k.addr = addr;
-    return (k.key = `${proto}|${addr}|${port}`);
-  }
-  private lastKey = { proto: -1, addr: '', port: -1, key: '' };
-
   /** UDP owner lookups on their way, by local endpoint (see findSocket). */
-  private udpAsking = new Map<string, Promise<SockInfo | null>>();
+  private udpAsking = new EndpointMap<Promise<SockInfo | null>>();
 
-  private async askUdpOwner(key: string, family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
+  private async askUdpOwner(family: 'ipv4' | 'ipv6', proto: number, local: Endpoint, remote: Endpoint): Promise<SockInfo | null> {
     const asked = Date.now();
     const s = await this.findSocketNow(family, proto, local, remote);
+    const { addr, port } = local;
     if (s && s.inode) {
       if (this.udpOwners.size > 4096) this.udpOwners.clear();
-      this.udpOwners.set(key, { sock: s, at: asked, confirmedAt: asked });
-      this.udpAbsent.delete(key);
+      this.udpOwners.set(proto, addr, port, { sock: s, at: asked, confirmedAt: asked });
+      this.udpAbsent.delete(proto, addr, port);
     } else {
       if (!s) {
         if (this.udpAbsent.size > 4096) this.udpAbsent.clear();
-        this.udpAbsent.set(key, asked);
+        this.udpAbsent.set(proto, addr, port, asked);
         this.noneSinceCensus++;
       }
       // Nothing there now: a closed socket's entry stays, for its flows still to come.
-      const old = this.udpOwners.get(key);
-      if (old && !this.closedOwner.has(old.sock)) this.udpOwners.delete(key);
+      const old = this.udpOwners.get(proto, addr, port);
+      if (old && !this.closedOwner.has(old.sock)) this.udpOwners.delete(proto, addr, port);
     }
     return s;
   }
@@ -415,9 +455,26 @@ export class SockDiagSource implements Source {
     return undefined;
   }
 
+  /** Batches begun (beginBatch); 0: none, every lookup is on its own. */
+  private epoch = 0;
+  /**
+   * The last owner found in this batch, and its socket: a flood's events
+   * of one batch ask for the same socket's owner, which the fd index
+   * confirms once per batch (newEpoch) and would answer the same.
+   */
+  private lastOwner: { epoch: number; sock: SockInfo | null; owner: Owner | null } = { epoch: 0, sock: null, owner: null };
+
   /** The owner of a socket, looked up at once (the fd index's lookup: a rescan is done in full). */
   private owner(sock: SockInfo, since?: number): Owner {
-    return this.ownerKnown(sock) ?? this.ownerFrom(sock, this.index.lookup(sock.inode, since));
+    const last = this.lastOwner;
+    if (last.sock === sock && last.epoch === this.epoch && this.epoch !== 0) return last.owner!;
+    const o = this.ownerKnown(sock) ?? this.ownerFrom(sock, this.index.lookup(sock.inode, since));
+    if (o.process) {
+      last.epoch = this.epoch;
+      last.sock = sock;
+      last.owner = o;
+    }
+    return o;
   }
 
   /**
@@ -446,12 +503,20 @@ export class SockDiagSource implements Source {
     return rec;
   }
 
-  /** build() without waiting: every owner looked up at once. */
-  private build<R extends Answer>(rec0: R, l: Want, a: SockInfo | null, b: SockInfo | null): R {
+  /**
+   * build() without waiting: every owner looked up at once. The owner found
+   * is written into `rec` itself (the engine's answer for this event alone,
+   * refineNow's), not into a copy: this runs for every event of a flood.
+   */
+  private build<R extends Answer>(rec: R, l: Want, a: SockInfo | null, b: SockInfo | null): R {
     const mine = l.direction === 'in' ? b : a;
     const o = mine ? this.owner(mine, l.since) : null;
     const p = l.direction === 'local' && b && o ? this.owner(b, l.since) : null;
-    return this.answer(rec0, l, mine, o, p);
+    if (!mine || !o || !o.process || (o.holders !== undefined && o.holders > 1)) return this.answer(rec, l, mine, o, p);
+    rec.process = o.process;
+    rec.attribution = FOUND;
+    if (l.direction === 'local' && p?.process) rec.peer = p.process;
+    return rec;
   }
 
   /**
