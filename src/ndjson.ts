@@ -17,6 +17,21 @@ export interface Line {
   end: number;
 }
 
+/**
+ * A line whose text is decoded from its bytes when first asked for
+ * (LineSplitter's lazyText): a reader of the bytes that rarely needs the
+ * text does not decode every line.
+ */
+class LazyLine implements Line {
+  private t: string | undefined = undefined;
+  constructor(readonly no: number, readonly buf: Buffer, readonly start: number, readonly end: number) {}
+
+  get text(): string {
+    if (this.t === undefined) this.t = this.buf.toString('utf8', this.start, this.end);
+    return this.t;
+  }
+}
+
 /** The largest line accepted; a longer one is reported and skipped, so memory stays bounded. */
 export const MAX_LINE = 1 << 20;
 
@@ -83,8 +98,12 @@ export class LineSplitter extends Transform {
     }
   };
 
-  constructor(private onBad?: (no: number, why: string) => void) {
+  /** Lines' text made when first asked for (LazyLine): for a reader of their bytes (ct-attribute). */
+  private readonly lazyText: boolean;
+
+  constructor(private onBad?: (no: number, why: string) => void, o: { lazyText?: boolean } = {}) {
     super({ readableObjectMode: true, writableObjectMode: false, readableHighWaterMark: 4 });
+    this.lazyText = !!o.lazyText;
   }
 
   override _transform(chunk: Buffer | string, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -107,6 +126,7 @@ export class LineSplitter extends Transform {
 
   /** The lines of one run of whole lines. */
   private lines(buf: Buffer): void {
+    if (this.lazyText) return this.lazyLines(buf);
     // Nearly always ASCII: then one decode for the run, and each line a slice of it.
     const ascii = isAscii(buf);
     const all = ascii ? buf.toString('latin1') : '';
@@ -127,6 +147,30 @@ export class LineSplitter extends Transform {
         else {
           const line = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
           if (line.charCodeAt(0) === 123 /* { */ || line.trim() !== '') this.out.push({ text: line, no: this.no, buf, start, end });
+        }
+      }
+      start = stop + 1;
+    }
+  }
+
+  /** lines() with each line's text left to be made when asked for (the same lines, checks and reports). */
+  private lazyLines(buf: Buffer): void {
+    const utf8 = isUtf8(buf);
+    const len = buf.length;
+    let start = 0;
+    while (start < len) {
+      const nl = buf.indexOf(10, start);
+      const stop = nl < 0 ? len : nl;
+      this.no++;
+      let end = stop;
+      if (end > start && buf[end - 1] === 13) end--;
+      if (end - start > MAX_LINE) this.onBad?.(this.no, `line of ${end - start} bytes is too long, skipped`);
+      else if (end > start) {
+        const why = utf8 ? null : notText(buf, start, end);
+        if (why) this.onBad?.(this.no, why);
+        else {
+          const line = new LazyLine(this.no, buf, start, end);
+          if (buf[start] === 123 /* { */ || line.text.trim() !== '') this.out.push(line);
         }
       }
       start = stop + 1;

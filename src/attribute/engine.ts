@@ -8,7 +8,7 @@
 // (factory.ts) gave it. No `process` access.
 import { networkInterfaces } from 'node:os';
 import type { FlowEvent, ProcessInfo, Attribution, AttributionStatsRecord } from '../event.js';
-import { BoundedMap } from '../lru.js';
+import { IntBoundedMap } from '../lru.js';
 import type { Answer, Enrichment, FlowMemo, MethodStatus, Source } from './source.js';
 import { PROTO_NUM } from './sources/sockdiag.js';
 
@@ -149,7 +149,7 @@ export class Engine {
    * u32 id past 2^31 is a heap number to V8, allocated and hashed at each
    * use of a Map, where an int32 is a small integer.
    */
-  private flows: BoundedMap<number, Rec>;
+  private flows: IntBoundedMap<Rec>;
   /** Flows with an event still being attributed, by id, across overlapping runs (see run()). */
   private waiting = new Map<number, Promise<unknown>>();
   private readonly isLocal: (addr: string) => boolean;
@@ -176,7 +176,7 @@ export class Engine {
     this.enrichments = opts.enrichments ?? [];
     this.enrichedFields = this.enrichments.flatMap((e) => e.fields ?? []);
     this.ahead = this.sources.filter((s) => s.lookAhead);
-    this.flows = new BoundedMap(Math.max(2, opts.maxFlows ?? 100000));
+    this.flows = new IntBoundedMap(Math.max(2, opts.maxFlows ?? 100000));
     if (opts.isLocal) this.isLocal = opts.isLocal;
     else {
       const l = new Locality();

@@ -232,6 +232,9 @@ function hasAny(ev: object, fields: readonly string[]): boolean {
   return false;
 }
 
+/** An input line's bytes, buf[start, end). */
+type Bytes = Pick<Line, 'buf' | 'start' | 'end'>;
+
 /** Input batches being attributed at once at most (see attributeInput). */
 const MAX_BATCHES = 16;
 
@@ -251,7 +254,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   const splitter = new LineSplitter((no, why) => {
     bad++;
     warn(io, NAME, `${label}:${no}: ${why}`);
-  });
+  }, { lazyText: true });
   const fields = engine.enrichedFields;
   const fast = run.slow ? () => undefined : inputReader(fields);
   const redactor = run.redactor;
@@ -259,7 +262,8 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   /** A batch's output: at once when every event was attributed without waiting (engine.runBatch), else a promise of it. */
   const processBatch = (batch: Line[]): Buffer | Promise<Buffer> => {
     const outs: (string | FlowEvent)[] = new Array(batch.length);
-    const texts: string[] = new Array(batch.length);
+    /** The input lines that the owner is appended to (see appendOwner), by position. */
+    const inputs: (Bytes | undefined)[] = new Array(batch.length);
     const events: FlowEvent[] = [];
     for (let i = 0; i < batch.length; i++) {
       const line = batch[i];
@@ -289,13 +293,20 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
       outs[i] = ev;
       // The input text is kept and the owner appended to it, unless the
       // event was attributed before (its fields are then replaced).
-      if (plain || !('direction' in ev || 'process' in ev || 'peer' in ev || 'attribution' in ev || hasAny(ev, fields))) texts[i] = line.text;
+      if (plain || !('direction' in ev || 'process' in ev || 'peer' in ev || 'attribution' in ev || hasAny(ev, fields))) inputs[i] = line;
       events.push(ev);
     }
     const w = engine.runBatch(events);
-    return w ? w.then(() => output(outs, texts)) : output(outs, texts);
+    if (!w) return output(outs, inputs);
+    // The lines' bytes are a view of the input read, to be used before the
+    // next batch (ndjson.ts): kept, as copies, while this one waits.
+    for (let i = 0; i < inputs.length; i++) {
+      const l = inputs[i];
+      if (l !== undefined) inputs[i] = { buf: Buffer.from(l.buf.subarray(l.start, l.end)), start: 0, end: l.end - l.start };
+    }
+    return w.then(() => output(outs, inputs));
   };
-  const output = (outs: (string | FlowEvent)[], texts: string[]): Buffer => {
+  const output = (outs: (string | FlowEvent)[], inputs: (Bytes | undefined)[]): Buffer => {
     if (!warnedPermission.has(engine) && engine.stats.reasons['no-permission']) {
       warnedPermission.add(engine);
       warn(io, NAME, noPermissionMessage());
@@ -303,8 +314,11 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     for (let i = 0; i < outs.length; i++) {
       const o = outs[i];
       if (typeof o === 'string') out.add(o);
-      else if (texts[i] !== undefined) appendOwner(out, texts[i], redactor ? redactor.event(o) : o, fields);
-      else out.add(JSON.stringify(redactor ? redactor.event(o) : o) + '\n');
+      else {
+        const l = inputs[i];
+        if (l !== undefined) appendOwner(out, l.buf, l.start, l.end, redactor ? redactor.event(o) : o, fields);
+        else out.add(JSON.stringify(redactor ? redactor.event(o) : o) + '\n');
+      }
     }
     out.add(records(run));
     return out.take();
