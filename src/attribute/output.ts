@@ -22,8 +22,23 @@ function bytesOf(p: object): Buffer {
   return b;
 }
 
-/** `,"direction":...` for each direction. */
-const DIRECTION: Record<string, string> = Object.fromEntries(['out', 'in', 'local', 'fwd'].map((d) => [d, ',"direction":' + JSON.stringify(d)]));
+/** Each shared (frozen) attribution's `,"attribution":` and JSON, as UTF-8 bytes. */
+const attributionBytes = new WeakMap<object, Buffer>();
+
+function attributionOf(a: object): Buffer {
+  let b = attributionBytes.get(a);
+  if (b === undefined) {
+    b = Buffer.from(',"attribution":' + JSON.stringify(a), 'utf8');
+    attributionBytes.set(a, b);
+  }
+  return b;
+}
+
+const DIRECTIONS = ['out', 'in', 'local', 'fwd'];
+/** `,"direction":...` for each direction, as bytes; and with `,"process":` after it. */
+const DIRECTION: Record<string, Buffer> = Object.fromEntries(DIRECTIONS.map((d) => [d, Buffer.from(',"direction":' + JSON.stringify(d))]));
+const DIRECTION_PROCESS: Record<string, Buffer> = Object.fromEntries(DIRECTIONS.map((d) => [d, Buffer.from(',"direction":' + JSON.stringify(d) + ',"process":')]));
+const PEER = Buffer.from(',"peer":');
 
 /**
  * Append to `out` the line of `ev`, whose input line is buf[start, end)
@@ -32,30 +47,28 @@ const DIRECTION: Record<string, string> = Object.fromEntries(['out', 'in', 'loca
  */
 export function appendOwner(out: TextBuffer, buf: Uint8Array, start: number, end: number, ev: FlowEvent, fields: readonly string[] = []): void {
   // The input's bytes up to its last `}` (a byte that is never part of a
-  // longer UTF-8 character), then the added fields piece by piece.
+  // longer UTF-8 character), then the added fields: bytes made once where
+  // they are shared (the direction's, an owner's, a shared attribution's).
   let close = end - 1;
   while (close > start && buf[close] !== 125 /* } */) close--;
   out.addRange(buf, start, close);
-  out.add(DIRECTION[ev.direction as string] ?? ',"direction":' + JSON.stringify(ev.direction));
-  if (ev.process) {
-    out.add(',"process":');
-    out.addBytes(bytesOf(ev.process));
-  }
+  const d = (ev.process ? DIRECTION_PROCESS : DIRECTION)[ev.direction as string];
+  if (d !== undefined) out.addBytes(d);
+  else out.add(',"direction":' + JSON.stringify(ev.direction) + (ev.process ? ',"process":' : ''));
+  if (ev.process) out.addBytes(bytesOf(ev.process));
   if (ev.peer) {
-    out.add(',"peer":');
+    out.addBytes(PEER);
     out.addBytes(bytesOf(ev.peer));
   }
   // A frozen attribution is shared by many events (sources/sockdiag.ts: FOUND): its bytes are made once.
   const a = ev.attribution;
-  if (a && Object.isFrozen(a)) {
-    out.add(',"attribution":');
-    out.addBytes(bytesOf(a));
-  } else out.add(',"attribution":' + JSON.stringify(a));
-  let s = '}\n';
-  for (let i = fields.length - 1; i >= 0; i--) {
+  if (a && Object.isFrozen(a)) out.addBytes(attributionOf(a));
+  else out.add(',"attribution":' + JSON.stringify(a));
+  for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
     const v = (ev as unknown as Record<string, unknown>)[f];
-    if (v !== undefined) s = ',' + JSON.stringify(f) + ':' + JSON.stringify(v) + s;
+    if (v !== undefined) out.add(',' + JSON.stringify(f) + ':' + JSON.stringify(v));
   }
-  out.add(s);
+  out.addByte(125 /* } */);
+  out.addByte(10 /* \n */);
 }

@@ -34,7 +34,9 @@ export class TextBuffer {
   /** Append bytes already encoded (ct-attribute's owner JSON, made once per owner). */
   addBytes(b: Buffer): void {
     if (b.length > this.buf.length - this.pos) this.grow(b.length);
-    this.pos += b.copy(this.buf, this.pos);
+    // set(), not b.copy(): copy() makes a view of the source for each call.
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
   }
 
   /**
