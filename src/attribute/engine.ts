@@ -99,6 +99,17 @@ export interface EngineStats {
 export class Locality {
   private local = new Set<string>();
   private localAt = 0;
+  /**
+   * Whether the age of the list was checked since the last stale() (the
+   * engine calls it once per batch): an event does not pay a Date.now(),
+   * a call that makes a heap number, twice.
+   */
+  private checked = false;
+
+  /** The next has() checks the list's age again. */
+  stale(): void {
+    this.checked = false;
+  }
 
   constructor() {
     this.refresh();
@@ -116,7 +127,10 @@ export class Locality {
   /** Is `addr` an address of this host (in this network namespace)? */
   has(addr: string): boolean {
     if (addr.startsWith('127.') || addr === '::1' || addr.startsWith('::ffff:127.')) return true;
-    if (Date.now() - this.localAt > 2000) this.refresh();
+    if (!this.checked) {
+      this.checked = true;
+      if (Date.now() - this.localAt > 2000) this.refresh();
+    }
     return this.local.has(addr) || (addr.startsWith('::ffff:') && this.local.has(addr.slice(7)));
   }
 }
@@ -153,6 +167,8 @@ export class Engine {
   /** Flows with an event still being attributed, by id, across overlapping runs (see run()). */
   private waiting = new Map<number, Promise<unknown>>();
   private readonly isLocal: (addr: string) => boolean;
+  /** The host's own addresses, unless the options gave isLocal. */
+  private readonly locality: Locality | null = null;
   private readonly counts: EngineStats = { ok: 0, failed: 0, cached: 0, reasons: {}, methods: {}, answers: {}, events: 0 };
   /**
    * Answers given with one attribution object in a row, not counted yet
@@ -180,6 +196,7 @@ export class Engine {
     if (opts.isLocal) this.isLocal = opts.isLocal;
     else {
       const l = new Locality();
+      this.locality = l;
       this.isLocal = (a) => l.has(a);
     }
   }
@@ -254,6 +271,7 @@ export class Engine {
    * attributing them (see SockDiagSource.beginBatch).
    */
   beginBatch(): void {
+    this.locality?.stale();
     for (const s of this.sources) s.beginBatch?.();
   }
 
@@ -281,6 +299,7 @@ export class Engine {
 
   /** Add direction, process and attribution to one flow event (in place): the flow's record. */
   async attribute(ev: FlowEvent): Promise<Rec> {
+    this.locality?.stale();
     const p = this.prepare(ev);
     return p.tokens ? this.resolve(p) : p.known!;
   }

@@ -271,9 +271,11 @@ export class SockDiagSource implements Source {
 
   /**
    * The UDP owner of `local` if known; null when no socket can be the flow's (udpAbsent, census); undefined when sock_diag must be
-   * asked. `since` is when the flow began (eventMs, ms), for closed sockets and empty endpoints.
+   * asked. `since` is when the flow began (eventMs, ms), for closed sockets and empty endpoints;
+   * `now`: the time (ms) an entry's age is measured at (refineNow: when the batch began, which
+   * all its events share: Date.now() costs a call and a heap number each time).
    */
-  private cachedUdpOwner(proto: number, addr: string, port: number, since: number): SockInfo | null | undefined {
+  private cachedUdpOwner(proto: number, addr: string, port: number, since: number, now = Date.now()): SockInfo | null | undefined {
     const hit = this.udpOwners.get(proto, addr, port);
     if (hit) {
       if (this.closedOwner.has(hit.sock)) {
@@ -283,7 +285,7 @@ export class SockDiagSource implements Source {
         const t = this.batchAt || Date.now();
         if (this.index.holds(hit.sock.inode)) {
           if (t > hit.confirmedAt) hit.confirmedAt = t;
-          return Date.now() - hit.at < UDP_OWNER_MS ? hit.sock : undefined;
+          return now - hit.at < UDP_OWNER_MS ? hit.sock : undefined;
         }
         const last = this.withInode.get(hit.sock.inode);
         if (last) {
@@ -601,9 +603,11 @@ export class SockDiagSource implements Source {
     const direction = rec.direction;
     const proto = PROTO_NUM[ev.proto];
     const since = eventMs(ev);
-    const a = direction !== 'in' ? this.cachedUdpOwner(proto, ev.src, ev.sport!, since) : null;
+    // Called in a batch (Engine.runBatch, after beginBatch): its time.
+    const now = this.batchAt || Date.now();
+    const a = direction !== 'in' ? this.cachedUdpOwner(proto, ev.src, ev.sport!, since, now) : null;
     if (a === undefined) return null;
-    const b = direction !== 'out' && (direction === 'in' || this.opts.peer !== false) ? this.cachedUdpOwner(proto, ev.reply.src, ev.reply.sport!, since) : null;
+    const b = direction !== 'out' && (direction === 'in' || this.opts.peer !== false) ? this.cachedUdpOwner(proto, ev.reply.src, ev.reply.sport!, since, now) : null;
     if (b === undefined) return null;
     this.stats.lookups++;
     return this.build(rec, { direction, since }, a, b);
