@@ -62,6 +62,17 @@ export class NameMap {
   /** The last flow time parsed: the events of one batch of ct-events share their stamp. */
   private lastTs = '';
   private lastT = NaN;
+  /** The last record time parsed (add). */
+  private lastAddTs = '';
+  private lastAddAt = NaN;
+  /** The last local address noted (noteQuery): a flood's NEW events mostly share their source. */
+  private lastLocal = '';
+  /** Records taken in (add): the last address's answers (lastList) hold until this moves. */
+  private changes = 0;
+  private lastHost = '';
+  private lastDst = '';
+  private lastChanges = -1;
+  private lastList: Entry[] | undefined = undefined;
   readonly stats = { answers: 0, named: 0 };
 
   constructor(opts: NameMapOptions = {}) {
@@ -71,8 +82,13 @@ export class NameMap {
 
   /** A DNS question's own flow, with its owner: remembered by its local end. */
   noteQuery(ev: FlowEvent): void {
-    if (ev.event === 'new' && (ev.direction === 'out' || ev.direction === 'local') && !this.local.peek(ev.src)) this.local.set(ev.src, true);
-    if (ev.dport !== 53 || ev.event !== 'new' || ev.sport === undefined) return;
+    if (ev.event !== 'new') return;
+    // The last address noted is still held: only a set of another evicts.
+    if ((ev.direction === 'out' || ev.direction === 'local') && ev.src !== this.lastLocal) {
+      this.lastLocal = ev.src;
+      if (!this.local.peek(ev.src)) this.local.set(ev.src, true);
+    }
+    if (ev.dport !== 53 || ev.sport === undefined) return;
     const k = ownerKey(ev.process);
     if (k) {
       this.queries.set(`${ev.proto}|${ev.src}|${ev.sport}`, k);
@@ -84,10 +100,16 @@ export class NameMap {
   add(r: DnsRecord): void {
     // The record came through a pipe: only well-formed parts are kept.
     if (typeof r.ts !== 'string' || !Array.isArray(r.answers) || typeof r.name !== 'string' || typeof r.client !== 'string' || typeof r.server !== 'string') return;
-    const at = Date.parse(r.ts);
+    // The records of one ct-events batch share their stamp: parsed once.
+    if (r.ts !== this.lastAddTs) {
+      this.lastAddTs = r.ts;
+      this.lastAddAt = Date.parse(r.ts);
+    }
+    const at = this.lastAddAt;
     if (!Number.isFinite(at)) return;
     const cnames = Array.isArray(r.cnames) && r.cnames.length && r.cnames.every((c) => typeof c === 'string') ? r.cnames.slice(0, 16) : undefined;
     this.stats.answers++;
+    this.changes++;
     const query = `${r.proto}|${r.client}|${r.cport}`;
     const host = r.host ?? '';
     for (const a of r.answers) {
@@ -108,7 +130,18 @@ export class NameMap {
   /** The name `ev`'s remote (dst) was resolved from, by the most specific client; undefined when none holds. */
   lookup(ev: FlowEvent): DnsName | undefined {
     if (ev.direction === 'in' || typeof ev.ts !== 'string') return undefined;
-    const list = this.byAddr.peek(`${ev.host ?? ''}|${ev.dst}`);
+    // The address's answers found for the event before, unless a record came
+    // since: no key string made and looked up per event of a busy remote.
+    const host = ev.host ?? '';
+    let list: Entry[] | undefined;
+    if (ev.dst === this.lastDst && host === this.lastHost && this.changes === this.lastChanges) list = this.lastList;
+    else {
+      list = this.byAddr.peek(`${host}|${ev.dst}`);
+      this.lastDst = ev.dst;
+      this.lastHost = host;
+      this.lastChanges = this.changes;
+      this.lastList = list;
+    }
     if (!list || !list.length) return undefined;
     if (ev.ts !== this.lastTs) {
       this.lastTs = ev.ts;

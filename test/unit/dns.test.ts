@@ -176,6 +176,32 @@ test('name map: bounded by addresses and answers per address', () => {
   assert.equal(m.lookup(flow('2026-01-01T00:00:01.000Z', '10.2.0.0', '8.8.8.8', 1)), undefined, 'beyond the last 8 answers for one address');
 });
 
+test('name map: a record taken in between two events of one remote is seen by the second (the last answers found are not kept past it)', () => {
+  const m = new NameMap();
+  const t = '2026-01-01T00:00:01.000Z';
+  assert.equal(m.lookup(flow(t, '10.0.0.5', '1.2.3.4', 100)), undefined);
+  m.add(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'a.test', '1.2.3.4', 60));
+  assert.equal(m.lookup(flow(t, '10.0.0.5', '1.2.3.4', 100))?.name, 'a.test');
+  assert.equal(m.lookup(flow(t, '10.0.0.5', '1.2.3.4', 100))?.name, 'a.test');
+  m.add(dns('2026-01-01T00:00:00.500Z', '10.0.0.5', 2222, 'b.test', '1.2.3.4', 60));
+  assert.equal(m.lookup(flow(t, '10.0.0.5', '1.2.3.4', 100))?.name, 'b.test');
+  // Another host's events (ct-events --host) are another map's, though the address is the same.
+  assert.equal(m.lookup(flow(t, '10.0.0.5', '1.2.3.4', 100, { host: 'other' })), undefined);
+  assert.equal(m.lookup(flow(t, '10.0.0.5', '1.2.3.4', 100))?.name, 'b.test');
+  // A malformed record changes nothing, and is not taken for one.
+  m.add({ ...dns('2026-01-01T00:00:00.600Z', '10.0.0.5', 3333, 'c.test', '1.2.3.4', 60), ts: 5 } as unknown as DnsRecord);
+  assert.equal(m.lookup(flow(t, '10.0.0.5', '1.2.3.4', 100))?.name, 'b.test');
+  // The host's own addresses, noted from its outbound flows one after another: what one of them asked names the others' flows.
+  m.add(dns('2026-01-01T00:00:00.700Z', '10.0.0.7', 4444, 'other.test', '5.6.7.8', 60));
+  assert.equal(m.lookup(flow(t, '10.0.0.6', '5.6.7.8', 100)), undefined, '10.0.0.7 not known as this host\'s');
+  for (const src of ['10.0.0.6', '10.0.0.6', '10.0.0.7', '10.0.0.7']) m.noteQuery(flow(t, src, '9.9.9.9', 100));
+  assert.equal(m.lookup(flow(t, '10.0.0.6', '5.6.7.8', 100))?.name, 'other.test');
+  // Inbound NEW events teach nothing.
+  m.add(dns('2026-01-01T00:00:00.800Z', '10.0.0.9', 5555, 'in.test', '5.6.7.9', 60));
+  m.noteQuery(flow(t, '10.0.0.9', '9.9.9.9', 100, { direction: 'in' }));
+  assert.equal(m.lookup(flow(t, '10.0.0.6', '5.6.7.9', 100)), undefined);
+});
+
 test('name map: an answer seen after a flow event never names it (records and events of one batch are taken in together)', () => {
   const m = new NameMap();
   m.add(dns('2026-01-01T00:00:00.000Z', '10.0.0.5', 1111, 'early.test', '1.2.3.4', 60));
