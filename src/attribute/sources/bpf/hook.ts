@@ -38,6 +38,9 @@ export interface PortHookOptions {
   now?: () => number;
 }
 
+/** The attribution of an owner named here (shared by the events it names: never changed; frozen, so its JSON is made once). */
+const NAMED: Attribution = Object.freeze({ method: 'bpf', ok: true }) as Attribution;
+
 export class PortHook {
   private readonly procs: ProcessReader | null;
   private waiting = new Map<string, Set<() => void>>();
@@ -108,7 +111,7 @@ export class PortHook {
     }
     this.stats.match++;
     const p = this.processOf(a.sighting);
-    return { ...rec, process: fwd ? { ...p, netns } : p, attribution: fwd ? { method: 'bpf', ok: true, side: 'src' } : { method: 'bpf', ok: true } };
+    return { ...rec, process: fwd ? { ...p, netns } : p, attribution: fwd ? { method: 'bpf', ok: true, side: 'src' } : NAMED };
   }
 
   /**
@@ -118,10 +121,21 @@ export class PortHook {
    */
   private eventTime(ev: FlowEvent): number | null {
     const now = this.now();
-    let t = Date.parse(ev.ts);
+    let t = this.tsMs(ev.ts);
     if (!Number.isFinite(t) || t > now + 1000) t = now;
     return t < now - this.table.maxAgeMs ? null : t;
   }
+
+  /** Date.parse(ts), the last one kept: the events of one batch of ct-events share their ts. */
+  private tsMs(ts: string): number {
+    if (ts !== this.lastTs) {
+      this.lastTsMs = Date.parse(ts);
+      this.lastTs = ts;
+    }
+    return this.lastTsMs;
+  }
+  private lastTs: unknown = undefined;
+  private lastTsMs = NaN;
 
   /** resolve() when it needs no wait: the answer from the sightings already taken (or those in the ring buffer), else null. */
   resolveNow<R extends AttributedRecord>(ev: FlowEvent, rec: R): R | null {

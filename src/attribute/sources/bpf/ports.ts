@@ -36,6 +36,18 @@ export interface PortTableOptions {
   skewMs?: number;
 }
 
+/** The answer when no sighting fits (shared: never changed). */
+const NONE: PortAnswer = Object.freeze({ kind: 'none' }) as PortAnswer;
+
+/**
+ * Whether sighting `s` may be a flow's to remote port `dport` received
+ * between lo and hi (ms): a connected socket names its remote port, and
+ * one with another is not this flow's.
+ */
+function fits(s: Sighting, lo: number, hi: number, dport: number): boolean {
+  return s.t <= hi && s.t >= lo && (s.dport === 0 || s.dport === dport);
+}
+
 export class PortTable {
   /** Sightings by port, the ports seen least recently forgotten first. */
   private ports: BoundedMap<string, Sighting[]>;
@@ -78,22 +90,33 @@ export class PortTable {
    * (ms), began.
    */
   resolve(netns: number, proto: number, sport: number, dport: number, t: number): PortAnswer {
-    const list = this.ports.peek(PortTable.key(netns, proto, sport));
-    if (!list) return { kind: 'none' };
+    const list = this.ports.peek(this.keyOf(netns, proto, sport));
+    if (!list) return NONE;
     const hi = t + this.skewMs, lo = t - this.maxAgeMs;
-    // A connected socket names its remote port: one with another is not this flow's.
-    const fits = (s: Sighting) => s.t <= hi && s.t >= lo && (s.dport === 0 || s.dport === dport);
     let best: Sighting | null = null;
-    for (let i = list.length - 1; i >= 0; i--) if (fits(list[i])) { best = list[i]; break; }
-    if (!best) return { kind: 'none' };
+    for (let i = list.length - 1; i >= 0; i--) if (fits(list[i], lo, hi, dport)) { best = list[i]; break; }
+    if (!best) return NONE;
     // A process is a pid and its start: a reused pid is another process.
-    const others = new Map<string, number>();
+    let others: Map<string, number> | null = null;
     for (const s of list) {
-      if (s !== best && fits(s) && s.t >= t - this.guardMs && (s.pid !== best.pid || s.start !== best.start)) others.set(`${s.pid}/${s.start}`, s.pid);
+      if (s !== best && fits(s, lo, hi, dport) && s.t >= t - this.guardMs && (s.pid !== best.pid || s.start !== best.start)) (others ??= new Map()).set(`${s.pid}/${s.start}`, s.pid);
     }
-    if (others.size) return { kind: 'ambiguous', pids: [best.pid, ...others.values()] };
+    if (others) return { kind: 'ambiguous', pids: [best.pid, ...others.values()] };
     return { kind: 'match', sighting: best };
   }
+
+  /** key(), the last one made kept: a flood's events ask for one port, not a new string each. */
+  private keyOf(netns: number, proto: number, sport: number): string {
+    const k = this.lastKey;
+    if (k.netns !== netns || k.proto !== proto || k.sport !== sport) {
+      k.netns = netns;
+      k.proto = proto;
+      k.sport = sport;
+      k.key = PortTable.key(netns, proto, sport);
+    }
+    return k.key;
+  }
+  private lastKey = { netns: NaN, proto: NaN, sport: NaN, key: '' };
 
   get size(): number {
     return this.ports.size;
