@@ -157,6 +157,65 @@ function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<
   return { chunks: read(), cleanup: () => { if (owned) fs.closeSync(file); }, bulk: true };
 }
 
+/**
+ * Output written at most every WRITE_EVERY_MS while it keeps coming: each
+ * write to a pipe or file is a hop to libuv's thread pool and back (fs
+ * streams, src/cli.ts), and in a flood a stream's chunks come a few dozen
+ * lines at a time, a write each. A chunk's output that comes sooner after
+ * the last write is held, with what follows it, until then (or until
+ * HOLD_MAX bytes are held) and written in one go; one that comes later is
+ * written at once, so a quiet stream's lines are not delayed at all.
+ */
+const WRITE_EVERY_MS = 5;
+const HOLD_MAX = 1 << 20;
+
+class Gate {
+  private held: Buffer[] = [];
+  private bytes = 0;
+  private last = -Infinity;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly out: Writable, private readonly signal?: AbortSignal) {}
+
+  /** Write b now or soon (in order); resolves when more may be written. */
+  async put(b: Buffer): Promise<void> {
+    if (this.out.writableNeedDrain) await waitDrain(this.out, this.signal);
+    const now = performance.now();
+    if (this.held.length === 0 && now - this.last >= WRITE_EVERY_MS) {
+      this.last = now;
+      if (!this.out.write(b)) await waitDrain(this.out, this.signal);
+      return;
+    }
+    this.held.push(b);
+    this.bytes += b.length;
+    if (this.bytes >= HOLD_MAX) return this.flush();
+    this.timer ??= setTimeout(() => void this.flush(), Math.max(0, this.last + WRITE_EVERY_MS - now));
+  }
+
+  /** Write what is held now. */
+  flush(): Promise<void> | undefined {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.held.length === 0 || this.out.destroyed) {
+      this.held = [];
+      this.bytes = 0;
+      return;
+    }
+    this.last = performance.now();
+    const held = this.held;
+    this.held = [];
+    this.bytes = 0;
+    // Corked: the held chunks go in one writev.
+    this.out.cork();
+    let more = true;
+    for (const b of held) more = this.out.write(b);
+    this.out.uncork();
+    return more ? undefined : waitDrain(this.out, this.signal);
+  }
+}
+
 function waitDrain(out: Writable, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
@@ -181,6 +240,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
   let pool: WorkerPool<PoolResult> | null = null;
   const counts: RunCounts = { lines: 0, bad: 0, failedSources: 0, parallel: false };
   const stopped = () => !!o.signal?.aborted || o.out.destroyed;
+  const gate = new Gate(o.out, o.signal);
 
   try {
     for (const src of o.sources) {
@@ -203,9 +263,12 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         counts.bad += r.bad;
         if (r.out.length && !stopped()) {
           const ab = r.recycle;
-          // The memory is reused once written, not before.
-          const more = o.out.write(r.out, ab && pool ? () => (pool as WorkerPool<PoolResult>).recycle(ab) : undefined);
-          if (!more) await waitDrain(o.out, o.signal);
+          if (ab && pool) {
+            // The memory is reused once written, not before: written now, after what is held.
+            await gate.flush();
+            const more = o.out.write(r.out, () => (pool as WorkerPool<PoolResult>).recycle(ab));
+            if (!more) await waitDrain(o.out, o.signal);
+          } else await gate.put(r.out);
         } else if (r.recycle && pool) (pool as WorkerPool<PoolResult>).recycle(r.recycle);
       };
       const drainOne = async () => emit(await queue.shift()!);
@@ -272,6 +335,8 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
     }
   } finally {
     if (pool) await (pool as WorkerPool<PoolResult>).close();
+    // What is held is written (an interrupted run too: SIGINT flushes what is buffered).
+    await gate.flush();
   }
   return counts;
 }

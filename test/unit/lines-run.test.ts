@@ -123,3 +123,35 @@ test('a file is bulk input: worker threads from its first block', async () => {
   assert.equal(r.out, ev.join('\n') + '\n');
   assert.deepEqual(r.counts, { lines: ev.length, bad: 0, failedSources: 0, parallel: true });
 });
+
+test('output that keeps coming is gathered into fewer writes, in order; a line after a quiet spell is written at once', async () => {
+  const ev = events(2000);
+  const input = new PassThrough();
+  const writes: string[] = [];
+  // writev, as fs streams have: what is held goes in one call.
+  const sink = new Writable({
+    write(c, _e, cb) { writes.push(c.toString()); cb(); },
+    writev(cs, cb) { writes.push(cs.map((c) => c.chunk.toString()).join('')); cb(); },
+  });
+  const done = runLines({
+    spec: { name: 'filter', options: { spec: {} }, parallel: false }, sources: [{ name: 'stdin', open: () => input }], out: sink, jobs: 0,
+    onDiag: () => {}, onSourceError: () => {},
+  });
+  // A line a chunk, each taken before the next comes.
+  for (const e of ev) {
+    input.write(e + '\n');
+    await new Promise((r) => setImmediate(r));
+  }
+  // Then quiet, then one line: written before any timer could have run.
+  await new Promise((r) => setTimeout(r, 50));
+  const before = writes.join('');
+  assert.equal(before, ev.join('\n') + '\n', 'everything held was written within the quiet spell');
+  input.write('{"event":"stats","n":1}\n');
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(writes.join('').slice(before.length), '{"event":"stats","n":1}\n');
+  input.write('{"event":"stats","n":2}\n');
+  input.end();
+  await done;
+  assert.equal(writes.join(''), ev.join('\n') + '\n{"event":"stats","n":1}\n{"event":"stats","n":2}\n');
+  assert.ok(writes.length < ev.length / 4, `${writes.length} writes for ${ev.length} chunks`);
+});
