@@ -1,8 +1,8 @@
 // ct-attribute: add the owner (process, user, unit, container) to each flow event.
-import { createReadStream, fstatSync, ReadStream, WriteStream } from 'node:fs';
+import { createReadStream, fstatSync, WriteStream } from 'node:fs';
 import { Socket } from 'node:net';
 import v8 from 'node:v8';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type IO } from '../cli.js';
 import { LineSplitter, parseObject, type Line } from '../ndjson.js';
@@ -235,23 +235,6 @@ function hasAny(ev: object, fields: readonly string[]): boolean {
 /** An input line's bytes, buf[start, end). */
 type Bytes = Pick<Line, 'buf' | 'start' | 'end'>;
 
-/**
- * Bytes read from a saved file at a time: each read of a file is a trip
- * through libuv's thread pool, and each chunk a batch with its own costs;
- * fs streams read 64 KiB by default.
- */
-const FILE_CHUNK = 1 << 20;
-
-/**
- * The standard input: when it is node's stream of a regular file (`<
- * saved.ndjson`), the file read FILE_CHUNK at a time instead.
- */
-function stdinOf(io: IO): Readable {
-  const s = io.stdin;
-  if (!(s instanceof ReadStream) || (s as unknown as { fd: unknown }).fd !== 0 || !isRegularFile(0)) return s;
-  return createReadStream('', { fd: 0, highWaterMark: FILE_CHUNK, autoClose: false });
-}
-
 /** Input batches being attributed at once at most (see attributeInput). */
 const MAX_BATCHES = 16;
 
@@ -267,7 +250,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   const engine = run.engine;
   let bad = 0;
   const label = file === '-' ? 'stdin' : file;
-  const input = file === '-' ? stdinOf(io) : createReadStream(file, { highWaterMark: FILE_CHUNK });
+  const input = file === '-' ? io.stdin : createReadStream(file);
   const splitter = new LineSplitter((no, why) => {
     bad++;
     warn(io, NAME, `${label}:${no}: ${why}`);
@@ -408,7 +391,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
   // A signal that came while the methods were starting (audit rules being set up) ends the input now.
   if (io.signal.aborted) onAbort();
   let inputError: unknown = null;
-  if (file !== '-') input.once('error', (e: Error) => { inputError = e; });
+  if (input !== io.stdin) input.once('error', (e: Error) => { inputError = e; });
   const sink = outputSink(io.stdout, out, (e) => splitter.destroy(e));
   try {
     await pipeline(input, splitter, attr, sink.stream, { end: false });
