@@ -114,13 +114,17 @@ export class EventReader {
   private readonly make: (v: unknown[]) => Record<string, unknown>;
   private readonly memo = new Memo();
   private readonly share: boolean;
+  /** Two names of one hash: every line takes the slow path. */
+  private readonly slow: boolean;
 
   constructor(spec: ReaderSpec) {
     this.share = !!spec.share;
     for (const n of spec.read) this.add(n, READ);
     for (const n of spec.decline ?? []) this.add(n, DECLINE);
     // A table with one name a slot (the names' hashes differ in their low bits).
-    this.table = slotTable(this.keys, 32);
+    const table = slotTable(this.keys, 32);
+    this.slow = table === null;
+    this.table = table ?? new Int16Array(1).fill(-1);
     this.mask = this.table.length - 1;
     this.values = new Array(spec.read.length).fill(undefined);
     // A literal of fixed keys: V8 gives every result one hidden class.
@@ -142,7 +146,7 @@ export class EventReader {
    */
   read(buf: Buffer, start: number, end: number): Record<string, unknown> | undefined {
     const b = buf;
-    if (start >= end || b[start] !== 123 /* { */ || b[end - 1] !== 125 /* } */) return undefined;
+    if (this.slow || start >= end || b[start] !== 123 /* { */ || b[end - 1] !== 125 /* } */) return undefined;
     const values = this.values;
     values.fill(undefined);
     depth = 0;
@@ -215,8 +219,14 @@ export class EventReader {
  * name's hash (its low bits) picks a slot of its own: the slot holds the
  * name's index, -1 no name.
  */
-function slotTable(names: readonly Uint8Array[], min: number): Int16Array {
-  for (let size = min; ; size *= 2) {
+/**
+ * A table of the names' slots by the low bits of their hashes, one name a
+ * slot, or null when two names' whole hashes are the same ("Aa" and "BB"):
+ * no size parts them, and the reader or locator then sends every line to
+ * the slow path.
+ */
+function slotTable(names: readonly Uint8Array[], min: number): Int16Array | null {
+  for (let size = min; size <= SLOT_TABLE_MAX; size *= 2) {
     const t = new Int16Array(size).fill(-1);
     let ok = true;
     for (let k = 0; k < names.length && ok; k++) {
@@ -226,7 +236,10 @@ function slotTable(names: readonly Uint8Array[], min: number): Int16Array {
     }
     if (ok) return t;
   }
+  return null;
 }
+/** The largest slot table tried (names of one whole hash never part). */
+const SLOT_TABLE_MAX = 1 << 14;
 
 function sameName(b: Uint8Array, s: number, e: number, name: Uint8Array): boolean {
   if (e - s !== name.length) return false;
@@ -466,6 +479,8 @@ export class FieldLocator {
   /** The line's buffer (valid until the next locate()). */
   buf: Buffer = Buffer.alloc(0);
   private readonly top: Level;
+  /** Two names of one hash at one level: every line takes the slow path. */
+  private readonly slow: boolean;
 
   constructor(paths: readonly string[]) {
     const slots = new Map<string, number>();
@@ -492,12 +507,16 @@ export class FieldLocator {
         else level = level.below[k] ??= mk();
       }
     }
+    let slow = false;
     const index = (l: Level) => {
-      l.table = slotTable(l.names, 8);
+      const table = slotTable(l.names, 8);
+      if (table === null) slow = true;
+      l.table = table ?? new Int16Array(1).fill(-1);
       l.mask = l.table.length - 1;
       for (const b of l.below) if (b) index(b);
     };
     index(top);
+    this.slow = slow;
     this.top = top;
     this.slots = slots;
     this.kind = new Uint8Array(slots.size);
@@ -507,7 +526,7 @@ export class FieldLocator {
 
   /** Find the paths in the JSON object buf[start, end); false when the line must take the slow path. */
   locate(buf: Buffer, start: number, end: number): boolean {
-    if (start >= end || buf[start] !== 123 || buf[end - 1] !== 125) return false;
+    if (this.slow || start >= end || buf[start] !== 123 || buf[end - 1] !== 125) return false;
     this.kind.fill(ABSENT);
     this.buf = buf;
     depth = 0;

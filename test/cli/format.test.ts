@@ -65,6 +65,12 @@ test('a template as the first argument or with -t; files after it', async () => 
   assert.equal(c.stdout, want);
 });
 
+test('placeholders of fields whose names hash alike (<extra:Aa> <extra:BB>): each value printed, the stream ends', async () => {
+  const r = await runBin('ct-format', ['<extra:Aa> <extra:BB> <extra:Ab>'], '{"ts":"2026-01-01T00:00:00Z","event":"new","Aa":1,"BB":"two","Ab":3}\n{"ts":"2026-01-01T00:00:01Z","event":"new","BB":4}\n');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '1 two 3\n- 4 -\n');
+});
+
 test('--ts-format and --tz; -m for missing fields', async () => {
   const r = await runBin('ct-format', ['--ts-format', '%d/%m/%Y %H:%M:%S.%f', '--tz', 'local', '-m', 'N/A', '<ts> <process.container.name>'], events, { env: { ...process.env, TZ: 'Asia/Kolkata' } });
   assert.equal(r.code, 0, r.stderr);

@@ -230,3 +230,10 @@ test('the remembered value: shared when asked for (share), a fresh object otherw
     assert.deepStrictEqual({ ...s.readText(t) }, { n: JSON.parse(t).n }, t);
   }
 });
+
+test('fields whose names\' whole hashes are equal ("Aa", "BB"): every line left to JSON.parse, no endless table', () => {
+  const line = Buffer.from('{"Aa":1,"BB":2,"Ab":3}');
+  assert.equal(new EventReader({ read: ['Aa', 'BB'] }).read(line, 0, line.length), undefined);
+  assert.equal(new EventReader({ read: ['Aa'], decline: ['BB'] }).read(line, 0, line.length), undefined);
+  assert.deepEqual(new EventReader({ read: ['Aa', 'Ab'] }).read(line, 0, line.length), { Aa: 1, Ab: 3 });
+});

@@ -115,3 +115,15 @@ test('repeated keys, kinds, and what is declined', () => {
   assert.throws(() => new FieldLocator(['p.__proto__']), /cannot find/);
   assert.throws(() => new FieldLocator(['a"b']), /cannot find/);
 });
+
+test('names whose whole hashes are equal ("Aa", "BB") at one level: every line left to the slow path, no endless table', () => {
+  const line = Buffer.from('{"Aa":1,"BB":{"Aa":"x","BB":"y"}}');
+  for (const paths of [['Aa', 'BB'], ['BB.Aa', 'BB.BB'], ['ts', 'Aa', 'BB', 'src']]) {
+    const l = new FieldLocator(paths);
+    assert.equal(l.locate(line, 0, line.length), false, paths.join(','));
+  }
+  // One of the two at each level is found on the fast path.
+  const one = new FieldLocator(['Ab', 'BB.BB']);
+  assert.equal(one.locate(line, 0, line.length), true);
+  assert.equal(one.value(one.slots.get('BB.BB')!), 'y');
+});
