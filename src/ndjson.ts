@@ -126,9 +126,10 @@ export class LineSplitter extends Transform {
 
   /** The lines of one run of whole lines. */
   private lines(buf: Buffer): void {
-    if (this.lazyText) return this.lazyLines(buf);
-    // Nearly always ASCII: then one decode for the run, and each line a slice of it.
-    const ascii = isAscii(buf);
+    // With lazyText a line's text is made when asked for (LazyLine); otherwise,
+    // nearly always ASCII: then one decode for the run, and each line a slice of it.
+    const lazy = this.lazyText;
+    const ascii = !lazy && isAscii(buf);
     const all = ascii ? buf.toString('latin1') : '';
     // One check for the whole run; each line again only when it fails.
     const utf8 = ascii || isUtf8(buf);
@@ -144,7 +145,10 @@ export class LineSplitter extends Transform {
       else if (end > start) {
         const why = utf8 ? null : notText(buf, start, end);
         if (why) this.onBad?.(this.no, why);
-        else {
+        else if (lazy) {
+          const line = new LazyLine(this.no, buf, start, end);
+          if (buf[start] === 123 /* { */ || line.text.trim() !== '') this.out.push(line);
+        } else {
           const line = ascii ? all.slice(start, end) : buf.toString('utf8', start, end);
           if (line.charCodeAt(0) === 123 /* { */ || line.trim() !== '') this.out.push({ text: line, no: this.no, buf, start, end });
         }
@@ -153,29 +157,6 @@ export class LineSplitter extends Transform {
     }
   }
 
-  /** lines() with each line's text left to be made when asked for (the same lines, checks and reports). */
-  private lazyLines(buf: Buffer): void {
-    const utf8 = isUtf8(buf);
-    const len = buf.length;
-    let start = 0;
-    while (start < len) {
-      const nl = buf.indexOf(10, start);
-      const stop = nl < 0 ? len : nl;
-      this.no++;
-      let end = stop;
-      if (end > start && buf[end - 1] === 13) end--;
-      if (end - start > MAX_LINE) this.onBad?.(this.no, `line of ${end - start} bytes is too long, skipped`);
-      else if (end > start) {
-        const why = utf8 ? null : notText(buf, start, end);
-        if (why) this.onBad?.(this.no, why);
-        else {
-          const line = new LazyLine(this.no, buf, start, end);
-          if (buf[start] === 123 /* { */ || line.text.trim() !== '') this.out.push(line);
-        }
-      }
-      start = stop + 1;
-    }
-  }
 }
 
 /** Parse one line as a JSON object; throws a message fit for `stdin:N: …`. */
