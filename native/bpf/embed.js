@@ -19,7 +19,11 @@ try {
   const obj = path.join(dir, 'prog.o');
   const clang = process.env.CLANG || 'clang';
   // libbpf's BPF-side headers (<bpf/bpf_helpers.h>, ...) from libbpf-dev.
-  execFileSync(clang, ['-target', 'bpf', '-mcpu=v3', '-g', '-O2', '-Wall', '-Werror', '-c', src, '-o', obj], { stdio: 'inherit' });
+  // The BTF keeps the source's file name, joined to the directory clang ran
+  // in: both that directory and the source's are mapped to `.`, so that no
+  // path of the machine that built it is in the object.
+  const maps = [process.cwd(), path.dirname(path.resolve(src))].map((d) => `-ffile-prefix-map=${d}=.`);
+  execFileSync(clang, ['-target', 'bpf', '-mcpu=v3', '-g', '-O2', '-Wall', '-Werror', ...maps, '-c', src, '-o', obj], { stdio: 'inherit' });
   let stripped = false;
   for (const strip of [process.env.LLVM_STRIP, 'llvm-strip', ...[19, 18, 17, 16, 15, 14].map((v) => `llvm-strip-${v}`)]) {
     if (!strip) continue;
