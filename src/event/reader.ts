@@ -225,7 +225,7 @@ export class EventReader {
  * no size parts them, and the reader or locator then sends every line to
  * the slow path.
  */
-function slotTable(names: readonly Uint8Array[], min: number): Int16Array | null {
+export function slotTable(names: readonly Uint8Array[], min: number): Int16Array | null {
   for (let size = min; size <= SLOT_TABLE_MAX; size *= 2) {
     const t = new Int16Array(size).fill(-1);
     let ok = true;

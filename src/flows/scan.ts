@@ -11,6 +11,7 @@
 // JSON.parse, so what is valid and what error a bad line gets stay
 // JSON.parse's. Reads bytes, allocates nothing on the lines it accepts
 // (bar the rare number not in plain integer form); no I/O.
+import { slotTable } from '../event/reader.js';
 
 /** Kinds of value, by their first byte. */
 export const T_STR = 1, T_NUM = 2, T_OBJ = 3, T_ARR = 4, T_TRUE = 5, T_FALSE = 6, T_NULL = 7;
@@ -287,20 +288,11 @@ export class KeyTable {
 
   constructor(readonly names: readonly string[]) {
     this.bytes = names.map((n) => Buffer.from(`"${n}"`, 'latin1'));
-    for (let size = 64; ; size *= 2) {
-      const t = new Int16Array(size).fill(-1);
-      let ok = true;
-      for (let s = 0; s < names.length && ok; s++) {
-        const h = hashOf(names[s]) & (size - 1);
-        if (t[h] >= 0) ok = false;
-        else t[h] = s;
-      }
-      if (ok) {
-        this.mask = size - 1;
-        this.table = t;
-        return;
-      }
-    }
+    // The reader's slot table, over the names without their quotes (as find() is given their hash).
+    const table = slotTable(names.map((n) => Buffer.from(n, 'latin1')), 64);
+    if (table === null) throw new Error(`flows: two known field names of one hash (${names.join(', ')})`);
+    this.table = table;
+    this.mask = table.length - 1;
   }
 
   /** Slot of the key b[ks..ke) (quotes included), hashed h; -1 when it is none of the names. */
@@ -312,12 +304,6 @@ export class KeyTable {
     for (let k = 1; k < n.length - 1; k++) if (buf[ks + k] !== n[k]) return -1;
     return s;
   }
-}
-
-function hashOf(name: string): number {
-  let h = 0;
-  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) | 0;
-  return h;
 }
 
 /**
