@@ -6,7 +6,7 @@
 // addresses becomes a `dns` record (ct-event(5)). The table only logs: no
 // verdict, policy accept; it is removed at close. Loss is counted.
 import { existsSync, readlinkSync } from 'node:fs';
-import { nowTs, type DnsRecord } from '../event.js';
+import { isoMicros, nowMicros, type DnsRecord } from '../event.js';
 import { NflogSource, NflogError } from '../netlink/nflog-source.js';
 import { parseAnswerPacket } from './packet.js';
 import { DnsError } from './message.js';
@@ -61,6 +61,24 @@ function ownNetns(): number | undefined {
   }
 }
 
+/** How far the kernel's stamp of a packet may be from our clock and still be taken: past it, the clock was set. */
+const KERNEL_STAMP_SLACK_US = 60e6;
+
+/**
+ * An answer's ts: the kernel's stamp of the packet (when it came in, or was
+ * logged), which is before its client had it and so before any flow the
+ * client starts after it. The time it is read is not: the flow's event may
+ * be read first, by the addon, and stamped then, while the answer waits its
+ * turn in the event loop (11 of 1000 resolve-then-connect rounds in CI were
+ * stamped 1 to 2 µs after their flow). Without a stamp (older kernels send
+ * one only for a packet stamped on its way in), or with one far from our
+ * clock, the time it is read.
+ */
+export function answerTs(kernelMicros: number | undefined, now: number): string {
+  if (kernelMicros !== undefined && Math.abs(kernelMicros - now) <= KERNEL_STAMP_SLACK_US) return isoMicros(Math.min(kernelMicros, now));
+  return isoMicros(now);
+}
+
 export class DnsObserver {
   private source: NflogSource;
   private installed = false;
@@ -73,7 +91,7 @@ export class DnsObserver {
     this.source = new NflogSource({
       group: opts.group,
       tries: 16,
-      onPacket: (buf, p) => this.onPacket(buf.subarray(p.start, p.end)),
+      onPacket: (buf, p) => this.onPacket(buf.subarray(p.start, p.end), p.micros),
       onLost: (n, reason) => opts.onLost(n, reason),
       onWarning: opts.onWarning,
     });
@@ -107,10 +125,10 @@ export class DnsObserver {
     this.installed = true;
   }
 
-  private onPacket(p: Buffer): void {
+  private onPacket(p: Buffer, kernelMicros: number | undefined): void {
     this.counts.answers++;
     let rec: DnsRecord | null;
-    let ts = nowTs();
+    let ts = answerTs(kernelMicros, nowMicros());
     // Read before a batch of flow events: no later than the batch (see drain()).
     if (this.notAfter !== undefined && ts > this.notAfter) ts = this.notAfter;
     try {

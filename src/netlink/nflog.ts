@@ -16,7 +16,7 @@ export const NFULNL_COPY_PACKET = 2;
 export const NFULNL_CFG_F_SEQ = 0x0001;
 
 /** enum nfulnl_attr_type (the ones read here). */
-export const NFULA_PACKET_HDR = 1, NFULA_PAYLOAD = 9, NFULA_PREFIX = 10, NFULA_SEQ = 12;
+export const NFULA_PACKET_HDR = 1, NFULA_TIMESTAMP = 3, NFULA_PAYLOAD = 9, NFULA_PREFIX = 10, NFULA_SEQ = 12;
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -76,6 +76,12 @@ export interface LoggedPacket {
   seq?: number;
   /** The netfilter hook the rule ran in (NF_INET_*), from NFULA_PACKET_HDR. */
   hook?: number;
+  /**
+   * When the kernel logged the packet (NFULA_TIMESTAMP: the packet's receive
+   * stamp, or the wall clock as it was logged), in microseconds since the
+   * epoch. Linux sends it for the prerouting, input and forward hooks.
+   */
+  micros?: number;
   /** The rule's `prefix`. */
   prefix?: string;
 }
@@ -102,6 +108,11 @@ export function decodeLogged(buf: Buffer, m: NlMessage): LoggedPacket | null {
       payload = true;
     } else if (type === NFULA_SEQ && vlen >= 4) {
       out.seq = buf.readUInt32BE(v);
+    } else if (type === NFULA_TIMESTAMP && vlen >= 16) {
+      // struct nfulnl_msg_packet_timestamp: seconds and microseconds, big-endian 64-bit.
+      const sec = Number(buf.readBigUInt64BE(v));
+      const usec = Number(buf.readBigUInt64BE(v + 8));
+      if (usec < 1e6) out.micros = sec * 1e6 + usec;
     } else if (type === NFULA_PACKET_HDR && vlen >= 3) {
       out.hook = buf[v + 2];
     } else if (type === NFULA_PREFIX) {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { splitMessages, DecodeError } from '../../src/netlink/conntrack.js';
 import { decodeLogged, bindRequest, NFULNL_CFG_F_SEQ } from '../../src/netlink/nflog.js';
 import { parseAnswerPacket } from '../../src/dns/packet.js';
+import { answerTs } from '../../src/dns/observer.js';
 import { parseMessage, readName, resolution, DnsError } from '../../src/dns/message.js';
 import { NameMap } from '../../src/dns/names.js';
 import { DnsEnrichment } from '../../src/attribute/enrichments/dns.js';
@@ -17,7 +18,7 @@ import type { DnsRecord, FlowEvent } from '../../src/event.js';
 
 const FIX = new URL('../../../test/fixtures/nflog/', import.meta.url);
 
-function logged(file: string): { buf: Buffer; start: number; end: number; seq?: number } {
+function logged(file: string): { buf: Buffer; start: number; end: number; seq?: number; micros?: number } {
   const buf = readFileSync(new URL(file, FIX));
   const msgs = splitMessages(buf);
   assert.equal(msgs.length, 1);
@@ -42,6 +43,19 @@ test('NFLOG: real datagrams of UDP and TCP answers decode to dns records', () =>
   // A segment without data (the server's SYN-ACK) is no answer.
   const s = logged('tcp-synack.bin');
   assert.equal(parseAnswerPacket(s.buf.subarray(s.start, s.end), 'T'), null);
+});
+
+test('NFLOG: the kernel\'s stamp of a packet is its answer\'s ts, unless it is far from our clock', () => {
+  const a = logged('udp-a-cname.bin');
+  assert.equal(a.micros, 1796516413759587);
+  assert.equal(logged('tcp-answer.bin').micros, 1796516413761797);
+  // Read 3 ms after the kernel logged it: stamped when logged.
+  assert.equal(answerTs(a.micros, a.micros! + 3000), '2026-12-06T00:20:13.759587Z');
+  // A stamp a little ahead of our clock (its slack): never later than now.
+  assert.equal(answerTs(a.micros, a.micros! - 5), '2026-12-06T00:20:13.759582Z');
+  // No stamp, or one from before the clock was set: the time it is read.
+  assert.equal(answerTs(undefined, a.micros!), '2026-12-06T00:20:13.759587Z');
+  assert.equal(answerTs(5e6, a.micros!), '2026-12-06T00:20:13.759587Z');
 });
 
 test('NFLOG: the bind request numbers packets and copies them whole', () => {
