@@ -11,7 +11,7 @@
 // Each writes to a file. The bench counts the flood's flows that arrived at
 // the pipeline's end and in conntrack's output, how many of the pipeline's
 // name the flooding process's pid, the CPU time of each stage (from
-// /proc/<pid>/stat) and their total against conntrack's, each one's read and
+// /proc/<pid>/stat; its system part too) and their total against conntrack's, each one's read and
 // write system calls per flow (/proc/<pid>/io), the CPU per flow each
 // captured (conntrack -E loses part of the flood), and the time from
 // the flood's end until the pipeline wrote its last line (the output file's
@@ -119,6 +119,17 @@ async function waitSubscribed(ns, file, probePort) {
   throw new Error(`${path.basename(file)} never showed the probe`);
 }
 
+/** A process's system CPU seconds (stime), the kernel's share of cpuSeconds (pipe copies, system calls). */
+function sysSeconds(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[12]) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
 function readPipeline(file, pid) {
   let flows = 0, mine = 0, overruns = 0, lost = 0, other = 0;
   const reasons = {};
@@ -181,6 +192,7 @@ async function oneRun(run, floodBin, ctBuf) {
   await sleep(500);
   const pids = [...stages.map((s) => s.child.pid), base.child.pid];
   const cpu0 = pids.map(cpuSeconds);
+  const sys0 = pids.map(sysSeconds);
   const io0 = pids.map(ioCounts);
   const r = spawnSync('ip', ['netns', 'exec', ns, floodBin, String(FLOWS), String(SOCKET_EVERY), String(RATE)], { encoding: 'utf8' });
   const floodEnd = Date.now();
@@ -188,6 +200,7 @@ async function oneRun(run, floodBin, ctBuf) {
   const [floodPid, secs] = r.stdout.trim().split('\n').map(Number);
   await settle([f('pipeline.out'), f('conntrack.out')]);
   const cpu1 = pids.map(cpuSeconds);
+  const sys1 = pids.map(sysSeconds);
   const io1 = pids.map(ioCounts);
   const lastLine = statSync(f('pipeline.out')).mtimeMs;
   ev.child.kill('SIGTERM');
@@ -200,10 +213,11 @@ async function oneRun(run, floodBin, ctBuf) {
   const p = readPipeline(f('pipeline.out'), floodPid);
   const b = readConntrack(f('conntrack.out'));
   const cpu = cpu1.map((c, i) => c - cpu0[i]);
+  const sys = sys1.map((c, i) => c - sys0[i]);
   const total = cpu[0] + cpu[1] + cpu[2];
   // Per flow captured as well: conntrack -E loses part of a flood, and its CPU is spent on what it printed.
   const perFlow = (total / p.flows) / (cpu[3] / b);
-  const res = { secs, p, b, made, cpu, total, base: cpu[3], ratio: total / cpu[3], perFlow, catchUp: (lastLine - floodEnd) / 1000, exits };
+  const res = { secs, p, b, made, cpu, sys, total, base: cpu[3], ratio: total / cpu[3], perFlow, catchUp: (lastLine - floodEnd) / 1000, exits };
   console.log(`  run ${run}: flood ${secs.toFixed(2)} s (${fmt(FLOWS / secs)} flows/s), kernel's rule counted ${fmt(made)} new flows (incl. probes)`);
   console.log(`    pipeline: ${fmt(p.flows)} captured (${pct(p.flows, FLOWS)}), lost ${fmt(p.lost)} in ${p.overruns} overrun records; ` +
     `${fmt(p.mine)} attributed to the flooder pid ${floodPid} (${pct(p.mine, FLOWS)} of the flood, ${pct(p.mine, p.flows)} of those captured); ` +
@@ -213,6 +227,7 @@ async function oneRun(run, floodBin, ctBuf) {
   console.log(`    conntrack -E: ${fmt(b)} captured (${pct(b, FLOWS)})`);
   console.log(`    CPU s: ${STAGES.map((s, i) => `${s} ${cpu[i].toFixed(2)}`).join(', ')}; total ${total.toFixed(2)}; conntrack ${cpu[3].toFixed(2)}; ratio ${res.ratio.toFixed(2)}x; ` +
     `per flow captured ${(1e6 * total / p.flows).toFixed(1)} us against ${(1e6 * cpu[3] / b).toFixed(1)} us, ${perFlow.toFixed(2)}x`);
+  console.log(`    of which system (kernel) CPU s: ${[...STAGES, 'conntrack'].map((s, i) => `${s} ${sys[i].toFixed(2)}`).join(', ')}`);
   const io = io1.map((c, i) => Object.fromEntries(Object.keys(c).map((k) => [k, c[k] - io0[i][k]])));
   console.log(`    system calls per flow (reads/writes, bytes written): ${[...STAGES, 'conntrack'].map((s, i) => `${s} ${(io[i].syscr / FLOWS).toFixed(2)}/${(io[i].syscw / FLOWS).toFixed(2)}, ${Math.round(io[i].wchar / FLOWS)} B`).join('; ')}`);
   console.log(`    exits: ${[...STAGES, 'conntrack'].map((s, i) => `${s} ${exits[i]}`).join(', ')}`);
@@ -250,6 +265,7 @@ async function main() {
   console.log(`  median CPU s: ${STAGES.map((s, i) => `${s} ${m((r) => r.cpu[i]).toFixed(2)}`).join(', ')}; total ${m((r) => r.total).toFixed(2)}; conntrack ${m((r) => r.base).toFixed(2)}; ` +
     `ratio pipeline/conntrack (median of the runs' ratios) ${m((r) => r.ratio).toFixed(2)}x (target <= 3x); ` +
     `per flow each captured ${m((r) => r.perFlow).toFixed(2)}x`);
+  console.log(`  median system CPU s: ${[...STAGES, 'conntrack'].map((s, i) => `${s} ${m((r) => r.sys[i]).toFixed(2)}`).join(', ')}`);
   console.log(`  median catch-up after the flood's end: ${m((r) => r.catchUp).toFixed(2)} s (target <= 2 s)`);
   console.log(`  load average after: ${load()}`);
 }
