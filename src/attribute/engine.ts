@@ -407,6 +407,7 @@ export class Engine {
       wait(ev, new Promise<void>((r) => (p.start = r)).then(() => this.resolve(p)));
       (pending ??= []).push({ p, urgency: urgency(ev, ending), at: pending.length });
     }
+    for (const s of this.sources) s.endBatch?.();
     if (pending) {
       const list = pending as { p: Pending; urgency: number; at: number }[];
       if (list.length > 1) list.sort((a, b) => a.urgency - b.urgency || a.at - b.at);

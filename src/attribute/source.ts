@@ -20,7 +20,8 @@
 //   - lookAhead(evs, recs): a batch's NEW events and their first answers,
 //     before any of them is refined: lookups they will need may go out
 //     together now (sock_diag: one datagram, answered inside the send),
-//     so that refineNow can answer them without waiting.
+//     so that refineNow can answer them without waiting; endBatch() says
+//     when every event of the batch has been tried.
 //   - status(): whether the method is live, and if not, why and the fix.
 //   - takeRecords(): special records (overruns) to put in the stream now.
 //
@@ -68,6 +69,8 @@ export interface Source {
   lookAhead?(evs: readonly FlowEvent[], recs: readonly Answer[]): void;
   /** Start of an input batch (lookups of one batch go out together). */
   beginBatch?(): void;
+  /** Every event of the batch begun has been tried at once (what lookAhead learnt for them alone is dropped). */
+  endBatch?(): void;
   status(): MethodStatus;
   takeRecords?(): Record<string, unknown>[];
   /** A line of counts for --stats, or null. */

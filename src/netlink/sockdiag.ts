@@ -427,6 +427,35 @@ export class SockDiag {
     return b.answers;
   }
 
+  /**
+   * A dump (q without `exact`) sent and read to its end at once, as
+   * nowAnswers() reads lookups: the kernel makes a dump's first part inside
+   * the send and each later one inside the read that empties the queue
+   * (netlink_recvmsg), so the whole dump is there to read. Null when that
+   * cannot be done (no descriptor of our own, lookups waiting their turn,
+   * the send refused, or an answer not there yet: its rest is then dropped
+   * when it comes): the caller uses query() or goes without.
+   */
+  dumpNow(q: SockQuery): SockInfo[] | null {
+    if (this.fd === null || this.closed || this.waiting.length || this.pending.size >= MAX_IN_FLIGHT) return null;
+    const seq = this.seq = (this.seq + 1) >>> 0 || 1;
+    let got: SockInfo[] | null = null;
+    const p: Pending = { results: [], resolve: (r) => { got = r; }, reject: noop, at: Date.now() };
+    this.track(seq, p);
+    this.sent.datagrams++;
+    this.sent.requests++;
+    if (this.fd === null || !this.sendNow(buildSockDiagRequest(q, seq))) {
+      this.pending.delete(seq);
+      this.idle();
+      return null;
+    }
+    this.readNow(seq);
+    // Not read to its end (or failed): what is left is dropped when it comes.
+    p.resolve = noop;
+    this.idle();
+    return got;
+  }
+
   /** A request now outstanding: the socket keeps the process alive, and the timeout sweep runs. */
   private track(seq: number, p: Pending): void {
     this.pending.set(seq, p);

@@ -118,3 +118,75 @@ test('UDP: local flows to many ports nobody listens on: their peers are not aske
     else assert.equal(ev.peer, undefined, `event ${ev.id}: nobody listens on ${ev.dport}`);
   }
 });
+
+test('UDP: a batch read after the last census began is answered at once from a census taken before it is tried (runBatch), peers named as before; a later event is not answered from it', { skip: needRoot() }, async (t) => {
+  const sock = dgram.createSocket('udp4');
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  t.after(() => sock.close());
+  const listener = dgram.createSocket('udp4');
+  listener.bind(0, '127.0.0.1');
+  await once(listener, 'listening');
+  t.after(() => listener.close());
+  const sport = sock.address().port;
+  const lport = listener.address().port;
+  const attr = createEngine({ euid: process.geteuid!(), bpf: false, netns: false });
+  t.after(() => attr.close());
+  const src = attr.source('sock_diag') as any;
+  const used = new Set([sport, lport]);
+  /** `n` ports free now (bound and released), none given before. */
+  const freePorts = async (n: number) => {
+    const out: number[] = [];
+    while (out.length < n) {
+      const s = dgram.createSocket('udp4');
+      s.bind(0, '127.0.0.1');
+      await once(s, 'listening');
+      const p = s.address().port;
+      s.close();
+      if (!used.has(p)) {
+        used.add(p);
+        out.push(p);
+      }
+    }
+    return out;
+  };
+  let id = 930000;
+  // Until a census has been found worth taking, events wait for it (refine); the listener's end is learnt.
+  for (let b = 0; b < 3; b++) {
+    await new Promise((r) => setTimeout(r, 3));
+    await attr.run([...(await freePorts(50)).map((p) => localUdp(id++, sport, p)), localUdp(id++, sport, lport)]);
+  }
+  const census = src.census.get(17);
+  assert.ok(census?.ports, 'a census was taken');
+  // A census is taken when the ends it answers outnumber the sockets it lists (CENSUS_AFTER more): batches big enough on any host.
+  const size = census.ports.size + 40;
+  const ahead0 = src.stats.censusesAhead;
+  for (let b = 0; b < 6; b++) {
+    const ports = await freePorts(size);
+    await new Promise((r) => setTimeout(r, 3));
+    // Stamped now: not before any census begun so far (to the millisecond), as a live stream's events are.
+    const ts = new Date(Date.now() + 1).toISOString();
+    const events = ports.map((p) => localUdp(id++, sport, p, ts));
+    events.push(localUdp(id++, sport, lport, ts));
+    assert.equal(attr.runBatch(events), null, `batch ${b}: every event answered at once`);
+    for (const ev of events) {
+      assert.equal(ev.process?.pid, process.pid, `event ${ev.id} names this process`);
+      if (ev.dport === lport) assert.equal(ev.peer?.pid, process.pid, `event ${ev.id}: the listening peer is named`);
+      else assert.equal(ev.peer, undefined, `event ${ev.id}: nobody listens on ${ev.dport}`);
+    }
+  }
+  assert.equal(src.stats.censusesAhead - ahead0, 6, 'a census taken ahead of each batch');
+  // A port bound after the last census, by an event stamped after it and tried outside any batch: asked for, not answered from that census.
+  const [lateport] = await freePorts(1);
+  const late = dgram.createSocket('udp4');
+  late.bind(lateport, '127.0.0.1');
+  await once(late, 'listening');
+  t.after(() => late.close());
+  const ev = localUdp(id++, sport, lateport, new Date(Date.now() + 1).toISOString());
+  if (!attr.attributeNow(ev)) await attr.attribute(ev);
+  assert.equal(ev.peer?.pid, process.pid, 'the late listener is named');
+  // And in a batch of its own.
+  const ev2 = localUdp(id++, sport, lateport, new Date(Date.now() + 1).toISOString());
+  await attr.run([ev2]);
+  assert.equal(ev2.peer?.pid, process.pid, 'the late listener is named in a batch');
+});

@@ -126,6 +126,12 @@ export class EndpointMap<V> {
     this.size = 0;
   }
 }
+/**
+ * A census of a protocol's UDP ports (see SockDiagSource.census): begun at
+ * `at` (ms), the ports listed once the dump is read (null until then).
+ */
+interface Census { at: number; ports: Set<number> | null; taking: Promise<Set<number> | null> }
+
 /** Exact UDP lookups finding nothing before a census of the table's ports is taken (see SockDiagSource.census). */
 const CENSUS_AFTER = 32;
 
@@ -146,7 +152,7 @@ export class SockDiagSource implements Source {
   private readonly index: SocketIndex;
   private readonly procs: ProcessReader;
   /** Lookups; owners waited for (a rescan); sockets gone while their holder was searched for. */
-  readonly stats = { lookups: 0, waited: 0, goneWhileFinding: 0, censuses: 0 };
+  readonly stats = { lookups: 0, waited: 0, goneWhileFinding: 0, censuses: 0, censusesAhead: 0 };
 
   constructor(private opts: SockDiagSourceOptions) {
     this.diag = new SockDiag();
@@ -188,7 +194,7 @@ export class SockDiagSource implements Source {
 
   statsLine(): string {
     const x = this.index.scans;
-    return `sock_diag: lookups ${this.stats.lookups} (requests ${this.diag.sent.requests} in ${this.diag.sent.datagrams} datagrams, UDP port censuses ${this.stats.censuses}; owners waited for ${this.stats.waited}, sockets gone meanwhile ${this.stats.goneWhileFinding}); fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
+    return `sock_diag: lookups ${this.stats.lookups} (requests ${this.diag.sent.requests} in ${this.diag.sent.datagrams} datagrams, UDP port censuses ${this.stats.censuses} (${this.stats.censusesAhead} before their batch); owners waited for ${this.stats.waited}, sockets gone meanwhile ${this.stats.goneWhileFinding}); fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
   }
 
   close(): void {
@@ -207,6 +213,12 @@ export class SockDiagSource implements Source {
     this.epoch++;
     this.index.newEpoch();
     this.lookedAhead = false;
+    this.aheadCensus = null;
+  }
+
+  /** The batch's events have all been tried at once: a census taken ahead of it answers for no later event. */
+  endBatch(): void {
+    this.aheadCensus = null;
   }
 
   /**
@@ -224,6 +236,7 @@ export class SockDiagSource implements Source {
    */
   lookAhead(evs: readonly FlowEvent[], recs: readonly Answer[]): void {
     this.lookedAhead = true;
+    this.censusAhead(evs, recs);
     const diag = this.diag;
     let pending: { ev: FlowEvent; l: Lookup; a: number; b: number }[] | null = null;
     for (let i = 0; i < evs.length; i++) {
@@ -246,6 +259,77 @@ export class SockDiagSource implements Source {
       const b = x.b === -2 ? null : answers[x.b];
       if (a !== undefined && b !== undefined) this.ahead.set(x.ev, { l: x.l, a, b });
     }
+  }
+
+  /**
+   * A batch's UDP events that only a census begun after they were received
+   * can answer at once (an end with no entry of its own, and the last
+   * census older than the event): when a census is due for them by the
+   * rule of censusFor(), it is taken now, read at once (SockDiag.dumpNow),
+   * before any of them is attributed, so that refineNow() answers them all
+   * from it instead of each one taking refine()'s way (a promise, and a
+   * wait for a census or an exact lookup). In a flood of local flows to
+   * fresh ports that was every event of a batch read after the last census
+   * began. An end the census lists still asks sock_diag, as before.
+   */
+  private censusAhead(evs: readonly FlowEvent[], recs: readonly Answer[]): void {
+    if (this.censusBusy) return;
+    let stale = 0;
+    let proto = 0;
+    for (let i = 0; i < evs.length; i++) {
+      const ev = evs[i];
+      if (ev.proto === 'tcp') continue;
+      const rec = recs[i];
+      if (!this.wants(ev, rec)) continue;
+      const p = PROTO_NUM[ev.proto];
+      // One protocol a batch (a flood's): another one's events take their usual way.
+      if (proto !== 0 && p !== proto) continue;
+      const c = this.census.get(p);
+      // Only where a census has been found worth taking (censusFor) and has been taken.
+      if (!c || !c.ports) continue;
+      const since = eventMs(ev);
+      if (since < c.at) continue;
+      const d = rec.direction;
+      const out = d !== 'in' && this.endUnknown(p, ev.src, ev.sport!, since);
+      const inn = d !== 'out' && (d === 'in' || this.opts.peer !== false) && this.endUnknown(p, ev.reply.src, ev.reply.sport!, since);
+      if (out || inn) {
+        proto = p;
+        stale++;
+      }
+    }
+    if (!stale) return;
+    const c = this.census.get(proto)!;
+    if (this.noneSinceCensus + stale < CENSUS_AFTER + c.ports!.size) return;
+    const at = Date.now();
+    const v4 = this.diag.dumpNow({ family: 'ipv4', proto });
+    const v6 = v4 && this.diag.dumpNow({ family: 'ipv6', proto });
+    if (!v4 || !v6) return;
+    const ports = new Set<number>();
+    for (const x of v4) ports.add(x.sport);
+    for (const x of v6) ports.add(x.sport);
+    const c2: Census = { at, ports, taking: Promise.resolve(ports) };
+    this.census.set(proto, c2);
+    this.aheadCensus = c2;
+    this.noneSinceCensus = 0;
+    this.stats.censuses++;
+    this.stats.censusesAhead++;
+  }
+
+  /**
+   * The census censusAhead() took for the batch being tried: every event of
+   * that batch was read before it began, so each flow began before it (its
+   * conntrack entry was made before ct-events could read it): for those it
+   * answers whatever their times say, which are stamped to the microsecond
+   * and compared to the millisecond (a flood's events are read within the
+   * millisecond they were stamped in). Cleared at the batch's end (endBatch)
+   * and at the next one's start.
+   */
+  private aheadCensus: Census | null = null;
+
+  /** Whether the UDP end (proto, addr, port) has no entry that answers for a flow begun at `since` (cachedUdpOwner before its census). */
+  private endUnknown(proto: number, addr: string, port: number, since: number): boolean {
+    if (this.udpOwners.get(proto, addr, port)) return false;
+    return !(this.udpAbsent.size && since < (this.udpAbsent.get(proto, addr, port) ?? -Infinity));
   }
 
   wants(ev: FlowEvent, rec: Answer): boolean {
@@ -273,9 +357,10 @@ export class SockDiagSource implements Source {
    * The UDP owner of `local` if known; null when no socket can be the flow's (udpAbsent, census); undefined when sock_diag must be
    * asked. `since` is when the flow began (eventMs, ms), for closed sockets and empty endpoints;
    * `now`: the time (ms) an entry's age is measured at (refineNow: when the batch began, which
-   * all its events share: Date.now() costs a call and a heap number each time).
+   * all its events share: Date.now() costs a call and a heap number each time); `ahead`: the census
+   * taken ahead of the batch the flow's event is in (see censusAhead), which answers for it whatever its time.
    */
-  private cachedUdpOwner(proto: number, addr: string, port: number, since: number, now = Date.now()): SockInfo | null | undefined {
+  private cachedUdpOwner(proto: number, addr: string, port: number, since: number, now = Date.now(), ahead: Census | null = null): SockInfo | null | undefined {
     const hit = this.udpOwners.get(proto, addr, port);
     if (hit) {
       if (this.closedOwner.has(hit.sock)) {
@@ -296,7 +381,8 @@ export class SockDiagSource implements Source {
     }
     if (this.udpAbsent.size && since < (this.udpAbsent.get(proto, addr, port) ?? -Infinity)) return null;
     const c = this.census.get(proto);
-    if (c && c.ports && !c.ports.has(port) && since < c.at) {
+    // A census taken ahead of the batch being tried (censusAhead) began after every one of its events was read.
+    if (c && c.ports && !c.ports.has(port) && (since < c.at || c === ahead)) {
       this.noneSinceCensus++;
       return null;
     }
@@ -313,12 +399,12 @@ export class SockDiagSource implements Source {
    * ports, plus one for each socket the last dump listed, were found
    * empty by exact lookups or by the last census.
    */
-  private census = new Map<number, { at: number; ports: Set<number> | null; taking: Promise<Set<number> | null> }>();
+  private census = new Map<number, Census>();
   private noneSinceCensus = 0;
   private censusBusy = false;
 
   /** A census that can answer for an event received at `since` (ms), begun now if due; null when none is. */
-  private censusFor(proto: number, since: number): { at: number; ports: Set<number> | null; taking: Promise<Set<number> | null> } | null {
+  private censusFor(proto: number, since: number): Census | null {
     const c = this.census.get(proto);
     if (c && since < c.at) return c;
     // One dump at a time (a netlink socket runs one: EBUSY).
@@ -326,7 +412,7 @@ export class SockDiagSource implements Source {
     this.censusBusy = true;
     this.noneSinceCensus = 0;
     const at = Date.now();
-    const next: { at: number; ports: Set<number> | null; taking: Promise<Set<number> | null> } = { at, ports: null, taking: Promise.resolve(null) };
+    const next: Census = { at, ports: null, taking: Promise.resolve(null) };
     const both = async () => [await this.diag.query({ family: 'ipv4', proto }), await this.diag.query({ family: 'ipv6', proto })];
     next.taking = both().then(([v4, v6]) => {
       const ports = new Set<number>();
@@ -605,9 +691,10 @@ export class SockDiagSource implements Source {
     const since = eventMs(ev);
     // Called in a batch (Engine.runBatch, after beginBatch): its time.
     const now = this.batchAt || Date.now();
-    const a = direction !== 'in' ? this.cachedUdpOwner(proto, ev.src, ev.sport!, since, now) : null;
+    const ahead = this.aheadCensus;
+    const a = direction !== 'in' ? this.cachedUdpOwner(proto, ev.src, ev.sport!, since, now, ahead) : null;
     if (a === undefined) return null;
-    const b = direction !== 'out' && (direction === 'in' || this.opts.peer !== false) ? this.cachedUdpOwner(proto, ev.reply.src, ev.reply.sport!, since, now) : null;
+    const b = direction !== 'out' && (direction === 'in' || this.opts.peer !== false) ? this.cachedUdpOwner(proto, ev.reply.src, ev.reply.sport!, since, now, ahead) : null;
     if (b === undefined) return null;
     this.stats.lookups++;
     return this.build(rec, { direction, since }, a, b);
