@@ -9,7 +9,7 @@ import { parseObject } from '../ndjson.js';
 import { EventReader } from '../event/reader.js';
 import { FieldError, type Renderer } from '../format/template.js';
 import {
-  formatRfc3164, formatRfc5424, sdElement, truncateUtf8,
+  formatRfc3164, formatRfc5424, rfc5424Around, rfc5424Time, sdElement, truncateUtf8,
   type Header, type SyslogFormat,
 } from './message.js';
 
@@ -52,6 +52,20 @@ export interface LineBytes {
   start: number;
   end: number;
 }
+
+/** A line with its text (which may be made only when asked for: LineSplitter's lazyText). */
+export interface TextLine extends LineBytes {
+  readonly text: string;
+}
+
+/**
+ * Messages made from a line's bytes are written one after another into
+ * chunks of this size: one allocation per few hundred messages, each
+ * message a view of its chunk (held while any message in it is queued).
+ */
+const CHUNK_BYTES = 256 * 1024;
+/** Event kinds whose header the encoder keeps at most (new, update, destroy, flow, overrun, ...). */
+const AROUND_KINDS = 16;
 
 /** The fields the header and the structured data take from an event. */
 const HEADER_READS = ['event', 'ts', 'host'];
@@ -181,6 +195,10 @@ export class Encoder {
    * field), take parseObject.
    */
   private readonly reader: EventReader | null;
+  private chunk: Buffer = Buffer.alloc(0);
+  private used = 0;
+  private readonly arounds = new Map<string | undefined, [Buffer, Buffer]>();
+  private aroundHost: string | undefined = undefined;
 
   constructor(private o: EncodeOptions, private onTruncate?: (bytes: number) => void) {
     this.now = o.now ?? (() => new Date());
@@ -190,14 +208,93 @@ export class Encoder {
       : null;
   }
 
+  /**
+   * One input line to one message: on the fast path (a compact event line,
+   * a JSON body, the message within maxSize) its bytes, the header written
+   * in front of the line's own bytes, with no string made of the line;
+   * otherwise as encode(). Null when there is nothing to send. Throws LineError.
+   */
+  encodeLine(line: TextLine): Buffer | string | null {
+    const o = this.o;
+    const r = this.reader;
+    if (r === null || o.input === 'text' || line.buf[line.start] !== 123 /* { */) return this.encode(line.text, line);
+    const ev = r.read(line.buf, line.start, line.end);
+    if (ev === undefined) return this.encode(line.text, line, true);
+    const kind = typeof ev.event === 'string' ? ev.event : undefined;
+    const sev = kind !== undefined && o.severityByKind && Object.prototype.hasOwnProperty.call(o.severityByKind, kind) ? o.severityByKind[kind] : o.severity;
+    const host = o.hostname ?? (typeof ev.host === 'string' && ev.host !== '' ? ev.host : o.defaultHostname);
+    const ts = typeof ev.ts === 'string' ? ev.ts : undefined;
+    const len = line.end - line.start;
+    let c: Buffer;
+    let at: number;
+    let off: number;
+    if (o.format === 'rfc5424') {
+      const around = this.aroundOf(host, kind, sev);
+      const time = rfc5424Time(ts, this.now);
+      // Structured data takes its values from the event: it may be any UTF-8.
+      const sd = o.sdId ? eventSd(ev, o.sdId) : '';
+      c = this.room(around[0].length + time.length + around[1].length + 3 * sd.length + 8 + len);
+      at = off = this.used;
+      c.set(around[0], off);
+      off += around[0].length;
+      off += c.write(time, off, 'latin1');
+      c.set(around[1], off);
+      off += around[1].length;
+      if (sd) off += c.write(sd, off, 'utf8');
+      else c[off++] = 45; // -
+      c[off++] = 32;
+    } else {
+      // RFC 3164's header is printable ASCII (formatRfc3164 replaces anything else).
+      const head = formatRfc3164({ facility: o.facility, severity: sev, ts, hostname: host, appName: o.appName, procid: o.procid, msgid: kind }, '', { local: o.local }, this.now);
+      c = this.room(head.length + 8 + len);
+      at = this.used;
+      off = at + c.write(head, at, 'latin1');
+    }
+    if (this.body === 'cee') off += c.write('@cee: ', off, 'latin1');
+    // Over the limit: encode() shortens the event's long fields (it needs the whole event).
+    if (off - at + len > o.maxSize) return this.encode(line.text, line);
+    line.buf.copy(c, off, line.start, line.end);
+    this.used = off + len;
+    return c.subarray(at, this.used);
+  }
+
+  /** The chunk to write the next message into, with at least `n` bytes free from `used`. */
+  private room(n: number): Buffer {
+    if (this.chunk.length - this.used < n) {
+      this.chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, n));
+      this.used = 0;
+    }
+    return this.chunk;
+  }
+
+  /**
+   * RFC 5424's header on either side of the timestamp, as bytes, for
+   * events of `host` and `kind` (the severity follows from the kind): made
+   * once per kind, not per message; a few kinds are remembered (any string
+   * may come as a kind), for the last host seen.
+   */
+  private aroundOf(host: string, kind: string | undefined, sev: number): [Buffer, Buffer] {
+    if (host !== this.aroundHost) {
+      this.arounds.clear();
+      this.aroundHost = host;
+    }
+    let a = this.arounds.get(kind);
+    if (a === undefined) {
+      const o = this.o;
+      const [pre, post] = rfc5424Around({ facility: o.facility, severity: sev, hostname: host, appName: o.appName, procid: o.procid, msgid: kind });
+      a = [Buffer.from(pre, 'latin1'), Buffer.from(post, 'latin1')];
+      if (this.arounds.size < AROUND_KINDS) this.arounds.set(kind, a);
+    }
+    return a;
+  }
   /** One input line to one message; null when there is nothing to send (a template rendered ''). Throws LineError. */
-  encode(text: string, bytes?: LineBytes): string | null {
+  encode(text: string, bytes?: LineBytes, declined = false): string | null {
     const o = this.o;
     let ev: Record<string, any> | null = null;
     // Read from the bytes: the line is compact JSON, and so its own body.
     let compact = false;
     if (o.input === 'json' || (o.input === 'auto' && text.charCodeAt(0) === 123 /* { */)) {
-      if (this.reader && bytes) {
+      if (this.reader && bytes && !declined) {
         ev = this.reader.read(bytes.buf, bytes.start, bytes.end) ?? null;
         compact = ev !== null;
       }

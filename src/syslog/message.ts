@@ -123,11 +123,20 @@ export function rfc3164Tag(appName: string | undefined): string {
   return (s.length > 32 ? s.slice(0, 32) : s) || 'ct-syslog';
 }
 
+/**
+ * RFC 5424's header on either side of its TIMESTAMP: `<PRI>1 ` and
+ * ` HOSTNAME APP-NAME PROCID MSGID ` (SD and MSG follow). They change only
+ * with the severity, host and kind, so a sender of many events can keep them.
+ */
+export function rfc5424Around(h: Header): [string, string] {
+  return [`<${pri(h.facility, h.severity)}>1 `, ` ${headerField(h.hostname, MAX_HOSTNAME)} ` +
+    `${headerField(h.appName, MAX_APP_NAME)} ${headerField(h.procid, MAX_PROCID)} ${headerField(h.msgid, MAX_MSGID)} `];
+}
+
 /** `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG` (RFC 5424 section 6). No BOM: see ct-syslog(1). */
 export function formatRfc5424(h: Header, msg: string, now: () => Date = () => new Date()): string {
-  return `<${pri(h.facility, h.severity)}>1 ${rfc5424Time(h.ts, now)} ${headerField(h.hostname, MAX_HOSTNAME)} ` +
-    `${headerField(h.appName, MAX_APP_NAME)} ${headerField(h.procid, MAX_PROCID)} ${headerField(h.msgid, MAX_MSGID)} ` +
-    `${h.sd || '-'}${msg === '' ? '' : ' ' + msg}`;
+  const [pre, post] = rfc5424Around(h);
+  return pre + rfc5424Time(h.ts, now) + post + (h.sd || '-') + (msg === '' ? '' : ' ' + msg);
 }
 
 /**

@@ -17,6 +17,32 @@ export function relpFrame(txnr: number, command: string, data = ''): string {
   return `${txnr} ${command} ${Buffer.byteLength(data, 'utf8')} ${data}\n`;
 }
 
+/** `syslog` frames of messages (text or UTF-8 bytes) in one Buffer, each with the TXNR `next()` gives, in order. */
+export function relpFrames(msgs: readonly (string | Buffer)[], next: () => number): Buffer {
+  const n = msgs.length;
+  const heads = new Array<string>(n);
+  const lens = new Array<number>(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const m = msgs[i];
+    const len = typeof m === 'string' ? Buffer.byteLength(m, 'utf8') : m.length;
+    heads[i] = len === 0 ? `${next()} syslog 0` : `${next()} syslog ${len} `;
+    lens[i] = len;
+    total += heads[i].length + len + 1;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    const m = msgs[i];
+    off += out.write(heads[i], off, 'latin1');
+    if (typeof m === 'string') out.write(m, off, 'utf8');
+    else m.copy(out, off);
+    off += lens[i];
+    out[off++] = 10;
+  }
+  return out;
+}
+
 /**
  * The `open` offers. librelp (rsyslog's imrelp) still speaks and answers
  * relp_version=0, the version every deployed peer uses.

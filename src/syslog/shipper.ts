@@ -7,7 +7,7 @@
 // line per change of state, never one per message), and never touches
 // `process`.
 import { Writable } from 'node:stream';
-import { FatalTransportError, NoListenerError, reason, type Connection, type Handlers, type Transport } from './transports.js';
+import { FatalTransportError, NoListenerError, reason, type Connection, type Handlers, type Message, type Transport } from './transports.js';
 
 export interface ShipperOptions {
   transport: Transport;
@@ -49,18 +49,18 @@ export interface ShipperStats {
 
 /** A fixed-size ring of messages. */
 class Ring {
-  private buf: (string | undefined)[];
+  private buf: (Message | undefined)[];
   private head = 0;
   length = 0;
   constructor(readonly capacity: number) {
     this.buf = new Array(capacity);
   }
-  push(m: string): void {
+  push(m: Message): void {
     this.buf[(this.head + this.length) % this.capacity] = m;
     this.length++;
   }
-  at(i: number): string {
-    return this.buf[(this.head + i) % this.capacity] as string;
+  at(i: number): Message {
+    return this.buf[(this.head + i) % this.capacity] as Message;
   }
   shift(n: number): void {
     for (let i = 0; i < n; i++) this.buf[(this.head + i) % this.capacity] = undefined;
@@ -73,7 +73,7 @@ class Ring {
 const MAX_BATCH = 512;
 
 /**
- * A Writable (object mode) of messages: a string, or an array of strings
+ * A Writable (object mode) of messages: a message (text, or its UTF-8 bytes), or an array of them
  * (one input batch). It finishes when everything queued is sent, or when the
  * drain time has run out; `stats` says which.
  */
@@ -92,7 +92,7 @@ export class Shipper extends Writable {
   private stableTimer: NodeJS.Timeout | null = null;
   private pumpScheduled = false;
   /** A write waiting for room: the rest of its batch and its callback. */
-  private waiting: { msgs: string[]; i: number; cb: (e?: Error | null) => void } | null = null;
+  private waiting: { msgs: Message[]; i: number; cb: (e?: Error | null) => void } | null = null;
   private dropping = 0;
   /** When the input ended, the drain clock started: until then 0. */
   private deadline = 0;
@@ -133,8 +133,8 @@ export class Shipper extends Writable {
 
   // ------------------------------------------------------------ input side
 
-  override _write(chunk: string | string[], _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    const msgs = typeof chunk === 'string' ? [chunk] : chunk;
+  override _write(chunk: Message | Message[], _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    const msgs = Array.isArray(chunk) ? chunk : [chunk];
     if (this.abandoned) {
       this.stats.unsent += msgs.length;
       return cb();
@@ -142,7 +142,7 @@ export class Shipper extends Writable {
     this.admit(msgs, 0, cb);
   }
 
-  private admit(msgs: string[], i: number, cb: (e?: Error | null) => void): void {
+  private admit(msgs: Message[], i: number, cb: (e?: Error | null) => void): void {
     const q = this.q;
     while (i < msgs.length && q.length < q.capacity) {
       q.push(msgs[i++]);
@@ -213,7 +213,7 @@ export class Shipper extends Writable {
       const room = c.room();
       if (room <= 0) break;
       const n = Math.min(room, q.length - this.inflight, MAX_BATCH);
-      const msgs = new Array<string>(n);
+      const msgs = new Array<Message>(n);
       for (let k = 0; k < n; k++) msgs[k] = q.at(this.inflight + k);
       this.inflight += n;
       c.send(msgs);

@@ -22,8 +22,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
-import { framer, type Framing } from './framing.js';
-import { RelpReader, relpFrame, openOffers, rspStatus, nextTxnr, RelpProtocolError } from './relp.js';
+import { frameAll, type Framing, type Message } from './framing.js';
+
+export type { Message } from './framing.js';
+import { RelpReader, relpFrame, relpFrames, openOffers, rspStatus, nextTxnr, RelpProtocolError } from './relp.js';
 
 export interface Handlers {
   /** The `n` oldest messages handed over and not yet settled are delivered (as far as this transport can tell). */
@@ -39,7 +41,7 @@ export interface Handlers {
 export interface Connection {
   /** How many more messages may be handed over now. */
   room(): number;
-  send(msgs: string[]): void;
+  send(msgs: Message[]): void;
   /**
    * End the session cleanly once everything handed over is settled; destroy()
    * after `ms`. Resolves with the error that ended it instead, if any: on an
@@ -127,7 +129,7 @@ function streamError(e: Error): Error {
 class StreamConnection implements Connection {
   private dead = false;
 
-  constructor(private sock: net.Socket, private h: Handlers, private frame: (m: string) => string) {
+  constructor(private sock: net.Socket, private h: Handlers, private framing: Framing) {
     sock.setKeepAlive(true, 30_000);
     // The server sends nothing on a syslog stream; read to see FIN and RST.
     sock.on('data', () => {});
@@ -148,12 +150,10 @@ class StreamConnection implements Connection {
     return this.dead || this.sock.writableNeedDrain ? 0 : STREAM_BATCH;
   }
 
-  send(msgs: string[]): void {
-    let s = '';
-    for (const m of msgs) s += this.frame(m);
+  send(msgs: Message[]): void {
     const n = msgs.length;
     // Write callbacks come in order; success means the kernel has the bytes.
-    this.sock.write(s, (err) => {
+    this.sock.write(frameAll(this.framing, msgs), (err) => {
       if (this.dead) return;
       if (err) this.fail(err);
       else this.h.confirm(n);
@@ -218,11 +218,8 @@ export class StreamTransport implements Transport {
   readonly name: string;
   readonly acknowledged = false;
   readonly quickCloseNote: string;
-  private frame: (m: string) => string;
-
-  constructor(private host: string, private port: number, framing: Framing, private tlsOpts: TlsOptions | null = null) {
+  constructor(private host: string, private port: number, private framing: Framing, private tlsOpts: TlsOptions | null = null) {
     this.name = `${tlsOpts ? 'tls' : 'tcp'} ${showHost(host, port)}`;
-    this.frame = framer(framing);
     this.quickCloseNote = 'the server closes each new connection at once' + (tlsOpts ? ' (a TLS server that wants a client certificate does that: see --cert and --key)' : '');
   }
 
@@ -232,7 +229,7 @@ export class StreamTransport implements Transport {
 
   async connect(h: Handlers): Promise<Connection> {
     const sock = await openSocket(this.host, this.port, this.tlsOpts);
-    return new StreamConnection(sock, h, this.frame);
+    return new StreamConnection(sock, h, this.framing);
   }
 }
 
@@ -326,7 +323,7 @@ class UdpConnection implements Connection {
     return Math.min(window, tokens);
   }
 
-  send(msgs: string[]): void {
+  send(msgs: Message[]): void {
     this.pacer?.take(msgs.length);
     for (const m of msgs) {
       this.inflight++;
@@ -511,9 +508,9 @@ class UnixConnection implements Connection {
     return this.dead ? 0 : UNIX_WINDOW - this.inflight;
   }
 
-  send(msgs: string[]): void {
+  send(msgs: Message[]): void {
     for (const m of msgs) {
-      const buf = Buffer.from(m, 'utf8');
+      const buf = typeof m === 'string' ? Buffer.from(m, 'utf8') : m;
       this.inflight++;
       this.sock.sendTo(buf, 0, buf.length, this.path, (err) => {
         setImmediate(() => {
@@ -660,14 +657,12 @@ class RelpConnection implements Connection {
     return this.dead ? 0 : this.window - this.pending;
   }
 
-  send(msgs: string[]): void {
-    let s = '';
-    for (const m of msgs) {
+  send(msgs: Message[]): void {
+    this.sock.write(relpFrames(msgs, () => {
       this.txnr = nextTxnr(this.txnr);
       this.outstanding.push(this.txnr);
-      s += relpFrame(this.txnr, 'syslog', m);
-    }
-    this.sock.write(s);
+      return this.txnr;
+    }));
   }
 
   /** RELP "Command close": send it, wait for its answer, then close the TCP connection. Every message was answered before, so no error matters here. */

@@ -7,8 +7,8 @@ import { Writable } from 'node:stream';
 import {
   formatRfc5424, formatRfc3164, headerField, sdElement, sdValue, truncateUtf8, facilityCode, severityCode, validSdId, rfc3164Time,
 } from '../../src/syslog/message.js';
-import { frameOctet, frameLf, OctetReader } from '../../src/syslog/framing.js';
-import { relpFrame, RelpReader, rspStatus, nextTxnr, MAX_TXNR, RelpProtocolError } from '../../src/syslog/relp.js';
+import { frameOctet, frameLf, frameAll, OctetReader } from '../../src/syslog/framing.js';
+import { relpFrame, relpFrames, RelpReader, rspStatus, nextTxnr, MAX_TXNR, RelpProtocolError } from '../../src/syslog/relp.js';
 import { Encoder, LineError, eventSd, isCompactJson, type EncodeOptions } from '../../src/syslog/encode.js';
 import { parseHostPort, StreamTransport, RelpTransport, UdpTransport, Pacer, isLocalAddress, LOCAL_UDP_RATE } from '../../src/syslog/transports.js';
 import { parseRate } from '../../src/commands/syslog.js';
@@ -97,6 +97,21 @@ describe('RFC 6587 framing', () => {
       assert.equal(r.pending, 0);
     }
     assert.throws(() => new OctetReader().push(Buffer.from('x12 abc')), /bad length/);
+  });
+});
+
+describe('a batch framed into one Buffer', () => {
+  // Text and bytes, multi-byte characters, an inner LF in each kind, lengths of 1 to 4 digits.
+  const msgs = ['<14>1 - - - - - é', Buffer.from('<14>1 - - - - - {"a":"ü"}'), 'a\nb', Buffer.from('c\nd\n'), 'x'.repeat(9), Buffer.from('y'.repeat(10)), 'z'.repeat(1234), ''];
+  it('octet counting: the same bytes as frameOctet of each message', () => {
+    assert.equal(frameAll('octet', msgs).toString(), msgs.map((m) => frameOctet(m.toString())).join(''));
+  });
+  it('LF framing: the same bytes as frameLf of each message, inner LFs escaped in text and bytes alike', () => {
+    assert.equal(frameAll('lf', msgs).toString(), msgs.map((m) => frameLf(m.toString())).join(''));
+  });
+  it('RELP: the same frames as relpFrame, with the TXNRs in order', () => {
+    let t = 41;
+    assert.equal(relpFrames(msgs, () => ++t).toString(), msgs.map((m, k) => relpFrame(42 + k, 'syslog', m.toString())).join(''));
   });
 });
 
@@ -331,6 +346,51 @@ describe('RELP session', () => {
     assert.match(notices[0], /relp 127\.0\.0\.1:\d+: connection lost: .*; retrying, 4 queued/);
     assert.doesNotMatch(notices[0], /may be lost/, 'RELP knows what arrived');
     assert.match(notices[1], /connected again after/);
+  });
+});
+
+describe('the encoder\'s byte path (encodeLine)', () => {
+  const line = (text: string, pad = 0) => {
+    // The line in the middle of a larger buffer, as the splitter hands it on.
+    const buf = Buffer.concat([Buffer.alloc(pad, 0x7b), Buffer.from(text), Buffer.from('\n{"x":1}\n')]);
+    return { text, buf, start: pad, end: pad + Buffer.byteLength(text) };
+  };
+  const lines = [
+    JSON.stringify(ev), JSON.stringify({ ...ev, event: 'destroy' }), JSON.stringify({ ...ev, host: 'other' }), JSON.stringify({ ...ev, event: 'overrun' }),
+    JSON.stringify({ ...ev, ts: 'not a time', host: 'hé st', event: 'a b' }), JSON.stringify({ ...ev, src: 'é]"\\x', process: { pid: 'ü' } }),
+    JSON.stringify({ event: 'new' }), JSON.stringify({ ...ev, s: '\u2028 \n ☃' }), JSON.stringify(ev, null, 1), '{"a":1,}', 'plain text', ' {"a" : 2}',
+  ];
+  for (const [what, o] of [
+    ['RFC 5424', {}], ['RFC 5424 with SD', { sdId: 'ct@32473' }], ['@cee:', { body: 'cee' }], ['RFC 3164', { format: 'rfc3164', maxSize: 1024 }],
+    ['RFC 3164 local', { format: 'rfc3164', local: true }], ['a small --max-size', { maxSize: 300 }], ['--input json', { input: 'json' }],
+  ] as const) {
+    it(`${what}: the same bytes as encode() of the text, and the same errors`, () => {
+      const fast = new Encoder({ ...base, now: fixed, ...o } as EncodeOptions);
+      const slow = new Encoder({ ...base, now: fixed, ...o, slowPath: true } as EncodeOptions);
+      let bytes = 0;
+      for (const [k, text] of lines.entries()) {
+        let want: string | null | Error;
+        try { want = slow.encode(text); } catch (e) { want = e as Error; }
+        let got: Buffer | string | null | Error;
+        try { got = fast.encodeLine(line(text, k)); } catch (e) { got = e as Error; }
+        if (want instanceof Error) {
+          assert.ok(got instanceof LineError && got.message === want.message, `${text}: ${String(got)}`);
+          continue;
+        }
+        if (Buffer.isBuffer(got)) bytes++;
+        assert.equal(got === null ? null : got.toString(), want, text);
+      }
+      assert.ok(bytes >= ('maxSize' in o && o.maxSize === 300 ? 0 : 5), `compact events take the byte path (${bytes})`);
+      assert.deepEqual([fast.shortened, fast.oversize, fast.truncated], [slow.shortened, slow.oversize, slow.truncated]);
+    });
+  }
+  it('a message made on the byte path is not overwritten by the next ones', () => {
+    const e = new Encoder({ ...base, now: fixed });
+    const first = e.encodeLine(line(JSON.stringify(ev))) as Buffer;
+    const copy = Buffer.from(first);
+    for (let k = 0; k < 2000; k++) e.encodeLine(line(JSON.stringify({ ...ev, k })));
+    assert.ok(Buffer.isBuffer(first));
+    assert.deepEqual(first, copy);
   });
 });
 
