@@ -9,8 +9,9 @@
 // baseline, run in the same script on the same lines: util-linux logger(1)
 // reading them from stdin over TCP (LF framing, its only one). UDP bursts:
 // bench/syslog-burst.bench.js.
-// Each figure is the median of RUNS runs; the load average is printed with
-// them (2 shared cores: compare the figures printed together, not across runs).
+// Each figure is the median of RUNS runs, the senders taking turns in an order
+// reversed every other round; the load average is printed with each run (2
+// shared cores: compare the figures printed together, not across runs).
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -75,14 +76,13 @@ function median(xs) {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-async function measure(label, kind, cmd, args, input) {
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) runs.push(await once(kind, cmd, args, input));
+/** One sender's runs, printed with their median rate and CPU. */
+function report(label, runs) {
   const rate = median(runs.map((r) => r.rate));
   const cpu = median(runs.map((r) => r.cpu));
   const bad = runs.find((r) => r.code);
   console.log(`${label.padEnd(44)} ${Math.round(rate).toLocaleString('en-US').padStart(8)} msg/s arrived  ` +
-    `(runs: ${runs.map((r) => `${r.got}/${N} in ${r.secs.toFixed(2)} s, sender CPU ${r.cpu.toFixed(2)} s`).join('; ')})` +
+    `(runs: ${runs.map((r) => `${r.got}/${N} in ${r.secs.toFixed(2)} s, sender CPU ${r.cpu.toFixed(2)} s, load ${r.load.toFixed(2)}`).join('; ')})` +
     (bad ? `  exit ${bad.code}: ${bad.err}` : '') + `  load ${loadavg()[0].toFixed(2)}`);
   return { rate, cpu };
 }
@@ -94,20 +94,30 @@ console.log(`${N.toLocaleString('en-US')} events (${(fs.statSync(file).size / 1e
 const bin = path.join(root, 'bin', 'ct-syslog');
 const ct = (extra) => (p) => [bin, ...extra(p), '--app-name', 'ct-bench'];
 const logger = (mode) => (p) => [mode, '--server', '127.0.0.1', '--port', String(p), '--tag', 'logger-bench', '--size', '65536'];
-const r = {};
-if (ONLY.includes('tcp')) {
-  r.tcp = await measure('ct-syslog --tcp (octet-counted, RFC 5424)', 'tcp', process.execPath, ct((p) => ['--tcp', `127.0.0.1:${p}`]), file);
-}
+// The senders take turns, one run each a round, in the opposite order every
+// other round: none is always first (a cold page cache, a quiet machine) or
+// always after another (its rsyslog's leftovers, a warm CPU).
+const senders = [];
+if (ONLY.includes('tcp')) senders.push({ key: 'tcp', label: 'ct-syslog --tcp (octet-counted, RFC 5424)', kind: 'tcp', cmd: process.execPath, args: ct((p) => ['--tcp', `127.0.0.1:${p}`]) });
 if (ONLY.includes('tcp') || ONLY.includes('lf')) {
-  r.lf = await measure('ct-syslog --tcp --framing lf', 'tcp', process.execPath, ct((p) => ['--tcp', `127.0.0.1:${p}`, '--framing', 'lf']), file);
-  r.logger = await measure('logger --tcp (LF, RFC 5424), baseline', 'tcp', 'logger', logger('--tcp'), file);
+  senders.push({ key: 'lf', label: 'ct-syslog --tcp --framing lf', kind: 'tcp', cmd: process.execPath, args: ct((p) => ['--tcp', `127.0.0.1:${p}`, '--framing', 'lf']) });
+  senders.push({ key: 'logger', label: 'logger --tcp (LF, RFC 5424), baseline', kind: 'tcp', cmd: 'logger', args: logger('--tcp') });
 }
-if (ONLY.includes('relp')) {
-  r.relp = await measure('ct-syslog --relp (every message acknowledged)', 'relp', process.execPath, ct((p) => ['--relp', `127.0.0.1:${p}`]), file);
+if (ONLY.includes('relp')) senders.push({ key: 'relp', label: 'ct-syslog --relp (every message acknowledged)', kind: 'relp', cmd: process.execPath, args: ct((p) => ['--relp', `127.0.0.1:${p}`]) });
+const runs = Object.fromEntries(senders.map((s) => [s.key, []]));
+for (let i = 0; i < RUNS; i++) {
+  for (const s of i % 2 ? [...senders].reverse() : senders) runs[s.key].push({ ...(await once(s.kind, s.cmd, s.args, file)), load: loadavg()[0] });
 }
+const r = {};
+for (const s of senders) r[s.key] = report(s.label, runs[s.key]);
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : 'n/a');
 const of = (k, f) => r[k]?.[f];
 console.log(`ratios of arrived msg/s: ct-syslog --tcp / logger --tcp ${ratio(of('tcp', 'rate'), of('logger', 'rate'))}; --framing lf / logger --tcp ${ratio(of('lf', 'rate'), of('logger', 'rate'))}; ` +
   `--relp / logger --tcp ${ratio(of('relp', 'rate'), of('logger', 'rate'))}`);
 console.log(`ratios of sender CPU (median user+system seconds of each process, all its threads, for the same ${N.toLocaleString('en-US')} lines): ct-syslog --tcp / logger --tcp ${ratio(of('tcp', 'cpu'), of('logger', 'cpu'))}; ` +
   `--framing lf / logger --tcp ${ratio(of('lf', 'cpu'), of('logger', 'cpu'))}; --relp / logger --tcp ${ratio(of('relp', 'cpu'), of('logger', 'cpu'))}; load average now ${loadavg()[0].toFixed(2)}`);
+// The same ratios taken within each round (a sender against the logger run
+// next to it), then their median: less moved by a load that drifts.
+const paired = (k, f) => (runs[k] && runs.logger ? `${median(runs[k].map((x, i) => x[f] / runs.logger[i][f])).toFixed(2)}x` : 'n/a');
+console.log(`median of the rounds' own ratios: ct-syslog --tcp / logger --tcp ${paired('tcp', 'rate')} the rate at ${paired('tcp', 'cpu')} the CPU; ` +
+  `--framing lf ${paired('lf', 'rate')} at ${paired('lf', 'cpu')}; --relp ${paired('relp', 'rate')} at ${paired('relp', 'cpu')}`);
