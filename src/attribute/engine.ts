@@ -184,6 +184,16 @@ export class Engine {
     return this.counts;
   }
 
+  /**
+   * Whether an answer so far was unattributed for `reason`: what `stats`
+   * would say, without adding up the run of answers not counted yet (asked
+   * after every batch).
+   */
+  answered(reason: string): boolean {
+    const a = this.streak;
+    return (a !== null && !a.ok && a.reason === reason) || (this.counts.reasons[reason] ?? 0) > 0;
+  }
+
   /** The top-level fields the enrichments may set, in their order. */
   readonly enrichedFields: readonly string[];
 

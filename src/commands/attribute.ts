@@ -307,7 +307,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
     return w.then(() => output(outs, inputs));
   };
   const output = (outs: (string | FlowEvent)[], inputs: (Bytes | undefined)[]): Buffer => {
-    if (!warnedPermission.has(engine) && engine.stats.reasons['no-permission']) {
+    if (!warnedPermission.has(engine) && engine.answered('no-permission')) {
       warnedPermission.add(engine);
       warn(io, NAME, noPermissionMessage());
     }

@@ -135,3 +135,25 @@ test('engine: runs may overlap; a later batch\'s event of a flow still being loo
   assert.equal(second[0].process?.pid, 42);
   assert.ok(!log.includes('refine 2 destroy'), 'and is not looked up itself');
 });
+
+test('engine: answered(reason) says what stats would, before and after the run of answers is counted', async () => {
+  const shared = Object.freeze({ method: 'first', ok: false, reason: 'no-permission' });
+  const denier: Source = {
+    name: 'first',
+    wants: (_ev, rec) => !rec.process,
+    refine: <R extends Answer>(ev: FlowEvent, rec: R): R => ({ ...rec, attribution: ev.id < 10 ? { method: 'first', ok: true } : shared }),
+    status: () => ({ method: 'first', live: true }),
+  };
+  const e = new Engine({ sources: [denier], isLocal: (a) => a === '10.0.0.1' });
+  await e.run([flow(1), flow(2)]);
+  assert.equal(e.answered('no-permission'), false);
+  // A run of one shared answer, not counted yet.
+  await e.run([flow(11), flow(12)]);
+  assert.equal(e.answered('no-permission'), true);
+  assert.equal(e.answered('no-process'), false);
+  assert.equal(e.stats.reasons['no-permission'], 2);
+  // Counted, and a run of other answers after it.
+  await e.run([flow(3)]);
+  assert.equal(e.answered('no-permission'), true);
+  assert.equal(e.answered('no-process'), false);
+});
