@@ -190,3 +190,41 @@ test('UDP: a batch read after the last census began is answered at once from a c
   await attr.run([ev2]);
   assert.equal(ev2.peer?.pid, process.pid, 'the late listener is named in a batch');
 });
+
+test('UDP: the first batch after a socket\'s owner entry grew too old is answered at once (renewed before it is tried), and a socket closed meanwhile is not renewed', { skip: needRoot() }, async (t) => {
+  const sock = dgram.createSocket('udp4');
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  let open = true;
+  t.after(() => { if (open) sock.close(); });
+  const sport = sock.address().port;
+  const attr = createEngine({ euid: process.geteuid!(), bpf: false, netns: false, peer: false });
+  t.after(() => attr.close());
+  const src = attr.source('sock_diag') as any;
+  const batch = (from: number) => Array.from({ length: 20 }, (_, i) => {
+    const dport = 20000 + from + i;
+    return {
+      ts: new Date().toISOString(), event: 'new', id: 940000 + from + i, family: 'ipv4', proto: 'udp',
+      src: '127.0.0.1', sport, dst: '192.0.2.1', dport,
+      reply: { src: '192.0.2.1', sport: dport, dst: '127.0.0.1', dport: sport }, status: [],
+    } as unknown as FlowEvent;
+  });
+  const first = batch(0);
+  await attr.run(first);
+  for (const ev of first) assert.equal(ev.process?.pid, process.pid);
+  // Past the entry's age (UDP_OWNER_MS, 200 ms).
+  await new Promise((r) => setTimeout(r, 250));
+  const second = batch(100);
+  assert.equal(attr.runBatch(second), null, 'every event answered at once');
+  for (const ev of second) assert.equal(ev.process?.pid, process.pid, `event ${ev.id} names this process`);
+  assert.equal(src.stats.renewedAhead, 1, 'the entry renewed once for the batch');
+  // Closed when its entry is too old again: not renewed (refine() asks, and finds it gone).
+  await new Promise((r) => setTimeout(r, 250));
+  sock.close();
+  open = false;
+  await new Promise((r) => setTimeout(r, 5));
+  const third = batch(200);
+  await attr.run(third);
+  assert.equal(src.stats.renewedAhead, 1, 'a closed socket\'s entry is not renewed');
+  for (const ev of third) assert.deepEqual(ev.attribution, { method: 'sock_diag', ok: false, reason: 'socket-gone' }, `event ${ev.id}, after the close`);
+});

@@ -132,6 +132,12 @@ export class EndpointMap<V> {
  */
 interface Census { at: number; ports: Set<number> | null; taking: Promise<Set<number> | null> }
 
+/** A UDP end whose owner entry is to be renewed before a batch is tried (SockDiagSource.ownersAhead), and a remote end to ask from. */
+interface ExpiredEnd { hit: UdpOwner; proto: number; family: 'ipv4' | 'ipv6'; addr: string; port: number; raddr: string; rport: number }
+
+/** A UDP owner entry (SockDiagSource.udpOwners). */
+interface UdpOwner { sock: SockInfo; at: number; confirmedAt: number }
+
 /** Exact UDP lookups finding nothing before a census of the table's ports is taken (see SockDiagSource.census). */
 const CENSUS_AFTER = 32;
 
@@ -152,7 +158,7 @@ export class SockDiagSource implements Source {
   private readonly index: SocketIndex;
   private readonly procs: ProcessReader;
   /** Lookups; owners waited for (a rescan); sockets gone while their holder was searched for. */
-  readonly stats = { lookups: 0, waited: 0, goneWhileFinding: 0, censuses: 0, censusesAhead: 0 };
+  readonly stats = { lookups: 0, waited: 0, goneWhileFinding: 0, censuses: 0, censusesAhead: 0, renewedAhead: 0 };
 
   constructor(private opts: SockDiagSourceOptions) {
     this.diag = new SockDiag();
@@ -194,7 +200,7 @@ export class SockDiagSource implements Source {
 
   statsLine(): string {
     const x = this.index.scans;
-    return `sock_diag: lookups ${this.stats.lookups} (requests ${this.diag.sent.requests} in ${this.diag.sent.datagrams} datagrams, UDP port censuses ${this.stats.censuses} (${this.stats.censusesAhead} before their batch); owners waited for ${this.stats.waited}, sockets gone meanwhile ${this.stats.goneWhileFinding}); fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
+    return `sock_diag: lookups ${this.stats.lookups} (requests ${this.diag.sent.requests} in ${this.diag.sent.datagrams} datagrams, UDP port censuses ${this.stats.censuses} (${this.stats.censusesAhead} before their batch), UDP owners renewed before their batch ${this.stats.renewedAhead}; owners waited for ${this.stats.waited}, sockets gone meanwhile ${this.stats.goneWhileFinding}); fd index: holders found among new processes ${x.foundYoung}, recent socket owners ${x.foundRecent}, full rescans ${x.foundFull} (full rescans ${x.full}, ${x.fullMs.toFixed(0)} ms; new-pid listings ${x.learnMs.toFixed(0)} ms; fd tables read ${x.pidsRead}; new pids from ${this.opts.pids?.mode ?? 'listing'})`;
   }
 
   close(): void {
@@ -236,6 +242,7 @@ export class SockDiagSource implements Source {
    */
   lookAhead(evs: readonly FlowEvent[], recs: readonly Answer[]): void {
     this.lookedAhead = true;
+    this.ownersAhead(evs, recs);
     this.censusAhead(evs, recs);
     const diag = this.diag;
     let pending: { ev: FlowEvent; l: Lookup; a: number; b: number }[] | null = null;
@@ -259,6 +266,53 @@ export class SockDiagSource implements Source {
       const b = x.b === -2 ? null : answers[x.b];
       if (a !== undefined && b !== undefined) this.ahead.set(x.ev, { l: x.l, a, b });
     }
+  }
+
+  /**
+   * A batch's UDP ends whose owner entry is too old to be used
+   * (UDP_OWNER_MS) while its socket is still held: sock_diag asked again
+   * for each, in one datagram answered inside its send (as for TCP below),
+   * and the entries renewed as askUdpOwner() renews them, before any event
+   * is tried; otherwise every event of the end in the first batch after
+   * each expiry took refine()'s way. An end found no more, or without an
+   * inode, is left to refine(), which asks again.
+   */
+  private ownersAhead(evs: readonly FlowEvent[], recs: readonly Answer[]): void {
+    let ends: ExpiredEnd[] | null = null;
+    const now = this.batchAt || Date.now();
+    for (let i = 0; i < evs.length; i++) {
+      const ev = evs[i];
+      if (ev.proto === 'tcp') continue;
+      const rec = recs[i];
+      if (!this.wants(ev, rec)) continue;
+      const d = rec.direction;
+      const p = PROTO_NUM[ev.proto];
+      if (d !== 'in') ends = this.expired(ends, p, ev.family, ev.src, ev.sport!, ev.dst, ev.dport!, now);
+      if (d !== 'out' && (d === 'in' || this.opts.peer !== false)) ends = this.expired(ends, p, ev.family, ev.reply.src, ev.reply.sport!, ev.reply.dst, ev.reply.dport!, now);
+    }
+    if (!ends || !this.diag.beginNow()) return;
+    const asked = Date.now();
+    const slots = ends.map((e) => this.diag.lookNow(e.family, e.proto, e.raddr, e.rport, e.addr, e.port));
+    const answers = this.diag.nowAnswers();
+    for (let k = 0; k < ends.length; k++) {
+      const s = slots[k] < 0 ? undefined : answers[slots[k]];
+      if (!s || !s.inode) continue;
+      const e = ends[k];
+      this.udpOwners.set(e.proto, e.addr, e.port, { sock: s, at: asked, confirmedAt: asked });
+      this.udpAbsent.delete(e.proto, e.addr, e.port);
+      this.stats.renewedAhead++;
+    }
+  }
+
+  /** `ends` with the UDP end (proto, addr, port) added when its entry is too old and its socket still held (ownersAhead). */
+  private expired(ends: ExpiredEnd[] | null, proto: number, family: 'ipv4' | 'ipv6', addr: string, port: number, raddr: string, rport: number, now: number): ExpiredEnd[] | null {
+    const hit = this.udpOwners.get(proto, addr, port);
+    if (!hit || now - hit.at < UDP_OWNER_MS || this.closedOwner.has(hit.sock)) return ends;
+    if (ends) for (const e of ends) if (e.hit === hit) return ends;
+    // A socket no longer held keeps its entry for the flows it had (cachedUdpOwner): not asked for.
+    if (!this.index.holds(hit.sock.inode)) return ends;
+    (ends ??= []).push({ hit, proto, family, addr, port, raddr, rport });
+    return ends;
   }
 
   /**
@@ -347,7 +401,7 @@ export class SockDiagSource implements Source {
    * had the flow's local endpoint, and while it had it no other socket
    * could. A flow that began after that moment is never given to it.
    */
-  private udpOwners = new EndpointMap<{ sock: SockInfo; at: number; confirmedAt: number }>();
+  private udpOwners = new EndpointMap<UdpOwner>();
   /** Sockets seen closed, with the process that held them (see udpOwners). */
   private closedOwner = new WeakMap<SockInfo, ProcessInfo>();
   /** When the current batch began (see beginBatch), or 0. */
