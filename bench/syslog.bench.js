@@ -1,4 +1,4 @@
-// npm run bench -- syslog     (CT_BENCH_N=200000 RUNS=3 ONLY=tcp,lf,relp)
+// npm run bench -- syslog     (CT_BENCH_N=200000 RUNS=3 ONLY=tcp,lf,relp INPUT=file|pipe)
 //
 // N generated events (bench/gen-events.js) to a real local rsyslog (its own
 // config, free loopback ports; test/e2e/rsyslog.ts), one rsyslog per run.
@@ -25,6 +25,8 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const N = Number(process.env.CT_BENCH_N ?? 200_000);
 const RUNS = Math.max(1, Number(process.env.RUNS ?? 3));
 const ONLY = (process.env.ONLY ?? 'tcp,lf,relp').split(',');
+// file: each sender's stdin is the events file (as `< events.ndjson`); pipe: a pipe this script writes the file into.
+const INPUT = process.env.INPUT === 'pipe' ? 'pipe' : 'file';
 
 if (!findRsyslogd()) {
   console.log('rsyslogd is not installed (apt-get install rsyslog rsyslog-relp): nothing to measure');
@@ -41,7 +43,11 @@ async function once(kind, cmd, args, input) {
   // The sender runs under bash, whose `times` prints, after it exits, the
   // user and system CPU it used (exact, unlike sampling /proc until it goes).
   const q = (a) => `'${String(a).replace(/'/g, `'\\''`)}'`;
-  const child = spawn('bash', ['-c', `${[cmd, ...args(rs.ports[kind])].map(q).join(' ')}; rc=$?; times >&2; exit $rc`], { stdio: [fs.openSync(input, 'r'), 'ignore', 'pipe'] });
+  const fd = INPUT === 'file' ? fs.openSync(input, 'r') : 'pipe';
+  const child = spawn('bash', ['-c', `${[cmd, ...args(rs.ports[kind])].map(q).join(' ')}; rc=$?; times >&2; exit $rc`], { stdio: [fd, 'ignore', 'pipe'] });
+  if (typeof fd === 'number') fs.closeSync(fd);
+  // Through a pipe, as in a pipeline: written by this process (its CPU is no sender's).
+  else fs.createReadStream(input).pipe(child.stdin).on('error', () => {});
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
   let code = null;
@@ -89,7 +95,7 @@ function report(label, runs) {
 
 const file = await eventsFile(N);
 const version = execFileSync(findRsyslogd(), ['-v'], { encoding: 'utf8' }).split('\n')[0].split(/\s+/)[1];
-console.log(`${N.toLocaleString('en-US')} events (${(fs.statSync(file).size / 1e6).toFixed(0)} MB), to rsyslog ${version} on 127.0.0.1; ` +
+console.log(`${N.toLocaleString('en-US')} events (${(fs.statSync(file).size / 1e6).toFixed(0)} MB) on stdin ${INPUT === 'file' ? 'from the file' : 'through a pipe'} (INPUT=file|pipe), to rsyslog ${version} on 127.0.0.1; ` +
   `rate = messages that arrived / time to the last arrival, median of ${RUNS} runs (RUNS=n); ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const bin = path.join(root, 'bin', 'ct-syslog');
 const ct = (extra) => (p) => [bin, ...extra(p), '--app-name', 'ct-bench'];
