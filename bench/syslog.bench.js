@@ -15,7 +15,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadavg, cpus } from 'node:os';
+import os, { loadavg, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { eventsFile } from './gen-events.js';
 import { lineCounter } from './lib.js';
@@ -25,7 +25,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const N = Number(process.env.CT_BENCH_N ?? 200_000);
 const RUNS = Math.max(1, Number(process.env.RUNS ?? 3));
 const ONLY = (process.env.ONLY ?? 'tcp,lf,relp').split(',');
-// file: each sender's stdin is the events file (as `< events.ndjson`); pipe: a pipe this script writes the file into.
+// file: each sender's stdin is the events file (as `< events.ndjson`); pipe: a pipe cat(1) writes the file into.
 const INPUT = process.env.INPUT === 'pipe' ? 'pipe' : 'file';
 
 if (!findRsyslogd()) {
@@ -43,11 +43,19 @@ async function once(kind, cmd, args, input) {
   // The sender runs under bash, whose `times` prints, after it exits, the
   // user and system CPU it used (exact, unlike sampling /proc until it goes).
   const q = (a) => `'${String(a).replace(/'/g, `'\\''`)}'`;
-  const fd = INPUT === 'file' ? fs.openSync(input, 'r') : 'pipe';
-  const child = spawn('bash', ['-c', `${[cmd, ...args(rs.ports[kind])].map(q).join(' ')}; rc=$?; times >&2; exit $rc`], { stdio: [fd, 'ignore', 'pipe'] });
+  // pipe: a named pipe that cat(1) writes the file into, in a shell of its
+  // own (its CPU is no sender's), the sender's shell reading it as stdin: a
+  // real pipe of the default 64 KiB, as `... | sender` has.
+  const fifo = INPUT === 'pipe' ? path.join(os.tmpdir(), `ctpipe-bench-syslog-${process.pid}.fifo`) : null;
+  let feeder = null;
+  if (fifo) {
+    fs.rmSync(fifo, { force: true });
+    execFileSync('mkfifo', [fifo]);
+    feeder = spawn('bash', ['-c', `exec cat ${q(input)} > ${q(fifo)}`], { stdio: 'ignore' });
+  }
+  const fd = fifo ? 'ignore' : fs.openSync(input, 'r');
+  const child = spawn('bash', ['-c', `${[cmd, ...args(rs.ports[kind])].map(q).join(' ')}${fifo ? ' < ' + q(fifo) : ''}; rc=$?; times >&2; exit $rc`], { stdio: [fd, 'ignore', 'pipe'] });
   if (typeof fd === 'number') fs.closeSync(fd);
-  // Through a pipe, as in a pipeline: written by this process (its CPU is no sender's).
-  else fs.createReadStream(input).pipe(child.stdin).on('error', () => {});
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
   let code = null;
@@ -66,6 +74,10 @@ async function once(kind, cmd, args, input) {
     await new Promise((r) => setTimeout(r, 20));
   }
   await exited;
+  if (feeder) {
+    if (feeder.exitCode === null) feeder.kill();
+    fs.rmSync(fifo, { force: true });
+  }
   // `times`: the shell's own line, then its children's: "0m1.234s 0m0.567s".
   const tl = stderr.trim().split('\n');
   const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(tl.pop() ?? '');
