@@ -1,13 +1,16 @@
 // ct-filter on one million generated events (bench/gen-events.js) with two
 // criteria, against the equivalent `jq -c 'select(...)'` on the same file.
 // Prints lines per second and the ratio; asserts nothing (checks only that
-// both write the same lines on a sample).
+// both write the same lines on a sample). Then the latency a line gets
+// through ct-filter on a live stream, against cat's: a trickle, a steady
+// 1,000 lines/s, and the pipeline bench's flood (95,000 lines/s in writes
+// of 50 lines); LATENCY=0 leaves it out.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { eventsFile, generate } from './gen-events.js';
-import { output, measure, RUNS } from './lines-bench.js';
+import { output, measure, latencyRows, RUNS } from './lines-bench.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'ct-filter');
@@ -35,3 +38,14 @@ const r2 = measure('jq -c select(...)', N, 'jq', JQ, file);
 // jq runs in one thread: the ratio is one thread against one thread; the worker threads' figure is labelled as such.
 console.log(`ratio ct-filter / jq, one thread each: ${(r1 / r2).toFixed(2)}x  (target: >= 200,000 lines/s and faster than jq)`);
 console.log(`ratio ct-filter with worker threads (multi-threaded) / jq (one thread): ${(multi / r2).toFixed(2)}x; load average now ${loadavg()[0].toFixed(2)}`);
+
+if (process.env.LATENCY !== '0') {
+  const small = await eventsFile(20000, 3);
+  console.log(`latency of a line through ct-filter --no-dns --jobs 0 on a live stream (FIFO in, FIFO out), against cat's; load average ${loadavg()[0].toFixed(2)}`);
+  await latencyRows('ct-filter', BIN, ['--no-dns', '--jobs', '0'], small, [
+    { rate: 200, batch: 1, n: 1000 },
+    { rate: 1000, batch: 1, n: 4000 },
+    { rate: 95000, batch: 50, n: 190000 },
+  ]);
+  console.log(`load average now ${loadavg()[0].toFixed(2)}`);
+}

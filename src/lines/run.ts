@@ -161,34 +161,44 @@ function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<
  * Output written at most every WRITE_EVERY_MS while it keeps coming: each
  * write to a pipe or file is a hop to libuv's thread pool and back (fs
  * streams, src/cli.ts), and in a flood a stream's chunks come a few dozen
- * lines at a time, a write each. A chunk's output that comes sooner after
- * the last write is held, with what follows it, until then (or until
- * HOLD_MAX bytes are held) and written in one go; one that comes later is
- * written at once, so a quiet stream's lines are not delayed at all.
+ * lines at a time, a write each. A chunk's output that comes less than
+ * BURST_MS after the previous chunk's, and sooner than WRITE_EVERY_MS after
+ * the last write, is held, with what follows it, until then (or until
+ * HOLD_MAX bytes are held) and written in one go. One that comes after a
+ * quieter spell of BURST_MS is written at once, with anything held: lines
+ * that come one by one, even a few hundred a second, are not delayed (when
+ * the spell was measured from the last write, lines 5 ms apart were held
+ * a millisecond or more each: bench/filter.bench.js, latency rows).
  */
 const WRITE_EVERY_MS = 5;
+const BURST_MS = 2;
 const HOLD_MAX = 1 << 20;
 
-class Gate {
+export class Gate {
   private held: Buffer[] = [];
   private bytes = 0;
   private last = -Infinity;
+  /** When the last chunk's output came. */
+  private lastPut = -Infinity;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly out: Writable, private readonly signal?: AbortSignal) {}
+  /** `clock` (ms) is for tests. */
+  constructor(private readonly out: Writable, private readonly signal?: AbortSignal, private readonly clock: () => number = () => performance.now()) {}
 
   /** Write b now or soon (in order); resolves when more may be written. */
   async put(b: Buffer): Promise<void> {
     if (this.out.writableNeedDrain) await waitDrain(this.out, this.signal);
-    const now = performance.now();
-    if (this.held.length === 0 && now - this.last >= WRITE_EVERY_MS) {
+    const now = this.clock();
+    const burst = now - this.lastPut < BURST_MS;
+    this.lastPut = now;
+    if (this.held.length === 0 && (!burst || now - this.last >= WRITE_EVERY_MS)) {
       this.last = now;
       if (!this.out.write(b)) await waitDrain(this.out, this.signal);
       return;
     }
     this.held.push(b);
     this.bytes += b.length;
-    if (this.bytes >= HOLD_MAX) return this.flush();
+    if (this.bytes >= HOLD_MAX || !burst) return this.flush();
     this.timer ??= setTimeout(() => void this.flush(), Math.max(0, this.last + WRITE_EVERY_MS - now));
   }
 
@@ -203,7 +213,7 @@ class Gate {
       this.bytes = 0;
       return;
     }
-    this.last = performance.now();
+    this.last = this.clock();
     const held = this.held;
     this.held = [];
     this.bytes = 0;

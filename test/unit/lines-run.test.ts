@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { runLines, type RunCounts } from '../../src/lines/run.js';
+import { runLines, Gate, type RunCounts } from '../../src/lines/run.js';
 import type { Source } from '../../src/input.js';
 
 let tmp = '';
@@ -154,4 +154,45 @@ test('output that keeps coming is gathered into fewer writes, in order; a line a
   await done;
   assert.equal(writes.join(''), ev.join('\n') + '\n{"event":"stats","n":1}\n{"event":"stats","n":2}\n');
   assert.ok(writes.length < ev.length / 4, `${writes.length} writes for ${ev.length} chunks`);
+});
+
+test('the output gate holds a chunk only in a burst (less than 2 ms after the last one): one after a quieter spell goes at once, with what was held', async () => {
+  // A clock the test moves, so that every decision below is the gate's, not the machine's timing.
+  let t = 1000;
+  const writes: string[] = [];
+  const sink = new Writable({
+    write(c, _e, cb) { writes.push(c.toString()); cb(); },
+    writev(cs, cb) { writes.push(cs.map((c) => c.chunk.toString()).join('')); cb(); },
+  });
+  const gate = new Gate(sink, undefined, () => t);
+  const put = async (at: number, s: string) => {
+    t = at;
+    await gate.put(Buffer.from(s));
+  };
+  await put(1000, 'a\n');
+  assert.deepEqual(writes, ['a\n'], 'the first chunk at once');
+  // 3 ms later: sooner than a write every 5 ms would allow, but not a burst (lines one by one, a few hundred a second).
+  await put(1003, 'b\n');
+  assert.deepEqual(writes, ['a\n', 'b\n'], 'a chunk 3 ms after the last is not held');
+  await put(1003.5, 'c\n');
+  await put(1004, 'd\n');
+  assert.deepEqual(writes, ['a\n', 'b\n'], 'chunks in a burst are held');
+  await put(1007, 'e\n');
+  assert.deepEqual(writes, ['a\n', 'b\n', 'c\nd\ne\n'], 'a chunk after a quieter spell goes at once, after what was held, in one write');
+  await put(1007.1, 'f\n');
+  assert.deepEqual(writes.length, 3, 'held again in a burst');
+  // flush() (the timer's, 5 ms after the last write, or the end's) writes what is held.
+  await gate.flush();
+  assert.deepEqual(writes, ['a\n', 'b\n', 'c\nd\ne\n', 'f\n']);
+  await put(1008, 'g\n');
+  await put(1009.5, 'h\n');
+  await put(1011, 'i\n');
+  assert.equal(writes.length, 4, 'a burst (chunks 1.5 ms apart): held');
+  await gate.flush();
+  await put(1012.5, 'j\n');
+  assert.equal(writes.length, 5, 'held after the flush at 1011');
+  await put(1014, 'k\n');
+  await put(1015.5, 'l\n');
+  await gate.flush();
+  assert.equal(writes.join(''), 'a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\n', 'everything, in order');
 });
