@@ -72,6 +72,13 @@ export interface RsyslogOptions {
   udpRcvbuf?: string | null;
   /** librelp's TLS library for the relpTls input (imrelp's tls.tlslib): Debian's librelp has both. Default gnutls. */
   relpTlsLib?: 'gnutls' | 'openssl';
+  /**
+   * Run rsyslogd under SCHED_FIFO (chrt(1), as root only): a receiver with a
+   * stock UDP buffer that a loaded machine keeps off the CPUs for tens of
+   * milliseconds loses datagrams whatever the sender does; a real-time one
+   * is never kept waiting by ordinary processes.
+   */
+  realtime?: boolean;
   /** The output line (rsyslog string template); default the full %jsonmesg%. */
   template?: string;
 }
@@ -178,7 +185,9 @@ export class Rsyslog {
     const bin = findRsyslogd();
     if (!bin) throw new Error('rsyslogd not found');
     for (const s of [this.sock, this.sock5424]) fs.rmSync(s, { force: true });
-    const p = spawn(bin, ['-n', '-f', path.join(this.dir, 'rsyslog.conf'), '-i', path.join(this.dir, 'rsyslogd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = ['-n', '-f', path.join(this.dir, 'rsyslog.conf'), '-i', path.join(this.dir, 'rsyslogd.pid')];
+    const rt = this.o.realtime && process.getuid?.() === 0;
+    const p = spawn(rt ? 'chrt' : bin, rt ? ['-f', '10', bin, ...args] : args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = p;
     p.stderr!.setEncoding('utf8').on('data', (d) => (this.stderr += d));
     const exited = new Promise<never>((_r, reject) => p.once('exit', (c) => reject(new Error(`rsyslogd exited with ${c}: ${this.stderr}`))));
