@@ -1,6 +1,6 @@
 // The attributor's UDP owner lookups, against this process's own sockets:
 // events read together for one local endpoint ask sock_diag once.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -75,19 +75,24 @@ test('UDP: a closed socket\'s events received before sock_diag found nothing ask
   assert.equal(diag.sent.requests - before, 2);
 });
 
-test('UDP: local flows to many ports nobody listens on: their peers are not asked for one by one (a census of the ports), and a listening peer is still named', { skip: needRoot() }, async (t) => {
-  const sock = dgram.createSocket('udp4');
-  sock.bind(0, '127.0.0.1');
-  await once(sock, 'listening');
-  t.after(() => sock.close());
-  const listener = dgram.createSocket('udp4');
-  listener.bind(0, '127.0.0.1');
-  await once(listener, 'listening');
-  t.after(() => listener.close());
-  const sport = sock.address().port;
-  const lport = listener.address().port;
+/** A UDP socket of this process (its port `sport`), a listening one (`lport`), and an engine of sock_diag alone; all closed after the test. */
+async function clientAndListener(t: TestContext): Promise<{ sport: number; lport: number; attr: ReturnType<typeof createEngine> }> {
+  const bound = async () => {
+    const s = dgram.createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    t.after(() => s.close());
+    return s.address().port;
+  };
+  const sport = await bound();
+  const lport = await bound();
   const attr = createEngine({ euid: process.geteuid!(), bpf: false, netns: false });
   t.after(() => attr.close());
+  return { sport, lport, attr };
+}
+
+test('UDP: local flows to many ports nobody listens on: their peers are not asked for one by one (a census of the ports), and a listening peer is still named', { skip: needRoot() }, async (t) => {
+  const { sport, lport, attr } = await clientAndListener(t);
   const diag = (attr.source('sock_diag') as any).diag as { sent: { requests: number } };
   // Ports free now (bound and released), so that none has a socket.
   const free: number[] = [];
@@ -120,18 +125,7 @@ test('UDP: local flows to many ports nobody listens on: their peers are not aske
 });
 
 test('UDP: a batch read after the last census began is answered at once from a census taken before it is tried (runBatch), peers named as before; a later event is not answered from it', { skip: needRoot() }, async (t) => {
-  const sock = dgram.createSocket('udp4');
-  sock.bind(0, '127.0.0.1');
-  await once(sock, 'listening');
-  t.after(() => sock.close());
-  const listener = dgram.createSocket('udp4');
-  listener.bind(0, '127.0.0.1');
-  await once(listener, 'listening');
-  t.after(() => listener.close());
-  const sport = sock.address().port;
-  const lport = listener.address().port;
-  const attr = createEngine({ euid: process.geteuid!(), bpf: false, netns: false });
-  t.after(() => attr.close());
+  const { sport, lport, attr } = await clientAndListener(t);
   const src = attr.source('sock_diag') as any;
   const used = new Set([sport, lport]);
   /** `n` ports free now (bound and released), none given before. */
