@@ -267,7 +267,19 @@ async function main() {
     `per flow each captured ${m((r) => r.perFlow).toFixed(2)}x`);
   console.log(`  median system CPU s: ${[...STAGES, 'conntrack'].map((s, i) => `${s} ${m((r) => r.sys[i]).toFixed(2)}`).join(', ')}`);
   console.log(`  median catch-up after the flood's end: ${m((r) => r.catchUp).toFixed(2)} s (target <= 2 s)`);
+  const starts = [...STAGES.map((n) => [n, bin(n)]), ['conntrack', 'conntrack']].map(([n, cmd]) => `${n} ${startCpu(cmd).toFixed(2)}`);
+  console.log(`  start-up CPU s (\`--version\`, median of 3; the figures above hold it once per stage): ${starts.join(', ')}`);
   console.log(`  load average after: ${load()}`);
+}
+
+/** The CPU seconds (user + system) of `cmd --version`, median of 3: what starting the command costs before any event (bash's \`times\`). */
+function startCpu(cmd) {
+  const one = () => {
+    const r = spawnSync('bash', ['-c', '"$0" --version >/dev/null 2>&1; times', cmd], { encoding: 'utf8' });
+    const child = (r.stdout.trim().split('\n')[1] ?? '').match(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/);
+    return child ? Number(child[1]) * 60 + Number(child[2]) + Number(child[3]) * 60 + Number(child[4]) : NaN;
+  };
+  return med([one(), one(), one()]);
 }
 
 await main();
