@@ -23,10 +23,6 @@ export function frameLf(msg: string): string {
   return (msg.includes('\n') ? msg.replace(LF, '#012') : msg) + '\n';
 }
 
-export function framer(f: Framing): (msg: string) => string {
-  return f === 'octet' ? frameOctet : frameLf;
-}
-
 /** A message for LF framing: itself when it holds no LF, else its text with the LFs escaped (frameLf). */
 function lfSafe(m: Message): Message {
   if (typeof m === 'string') return m.includes('\n') ? m.replace(LF, '#012') : m;

@@ -23,9 +23,9 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import { frameAll, type Framing, type Message } from './framing.js';
+import { RelpReader, relpFrame, relpFrames, openOffers, rspStatus, nextTxnr, RelpProtocolError } from './relp.js';
 
 export type { Message } from './framing.js';
-import { RelpReader, relpFrame, relpFrames, openOffers, rspStatus, nextTxnr, RelpProtocolError } from './relp.js';
 
 export interface Handlers {
   /** The `n` oldest messages handed over and not yet settled are delivered (as far as this transport can tell). */
