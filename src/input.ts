@@ -2,7 +2,7 @@
 // line in order (`-` is standard input), or standard input when none is
 // named. Each source has a name for diagnostics (`file:42:`, `stdin:42:`);
 // src/lines/run.ts reads them in turn.
-import { createReadStream } from 'node:fs';
+import { createReadStream, fstatSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 export interface Source {
@@ -36,4 +36,13 @@ export function restoreDash<T extends Record<string, unknown>>(args: T): T {
   const fix = (v: unknown): unknown => (v === DASH ? '-' : Array.isArray(v) ? v.map(fix) : v);
   for (const k of Object.keys(args)) (args as Record<string, unknown>)[k] = fix(args[k]);
   return args;
+}
+
+/** Whether descriptor `fd` is a regular file (input from a saved file, not a live pipe). */
+export function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
 }

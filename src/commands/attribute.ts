@@ -1,5 +1,5 @@
 // ct-attribute: add the owner (process, user, unit, container) to each flow event.
-import { createReadStream, fstatSync, WriteStream } from 'node:fs';
+import { createReadStream, WriteStream } from 'node:fs';
 import { Socket } from 'node:net';
 import v8 from 'node:v8';
 import { Transform, Writable } from 'node:stream';
@@ -9,7 +9,7 @@ import { LineSplitter, parseObject, type Line } from '../ndjson.js';
 import { isFlowEvent, nowTs, type FlowEvent } from '../event.js';
 import { createEngine, describeMethods } from '../attribute/factory.js';
 import { EngineError, type Engine } from '../attribute/engine.js';
-import { protectDash, restoreDash } from '../input.js';
+import { protectDash, restoreDash, isRegularFile } from '../input.js';
 import { compileRequired } from '../filter/validate.js';
 import { compileRedactor, OwnerRedactor, PatternError } from '../attribute/redact.js';
 import { DnsEnrichment } from '../attribute/enrichments/dns.js';
@@ -98,15 +98,6 @@ function options(argv: string[], io: IO) {
     .example(`sudo ct-events | ${NAME} --stats-interval 60 | ct-filter -e attribution-stats`, 'every minute, how many flows each method named, and why the rest were not')
     .example(`sudo ct-events | ${NAME} | jq -c 'select(.process.container) | [.process.container.name, .dst, .dport]'`, 'connections made by containers');
   return parseArgs(y, protectDash(argv), io).then((a) => a && restoreDash(a));
-}
-
-/** Whether descriptor `fd` is a regular file (input from a saved file, not a live pipe). */
-function isRegularFile(fd: number): boolean {
-  try {
-    return fstatSync(fd).isFile();
-  } catch {
-    return false;
-  }
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {

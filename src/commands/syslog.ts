@@ -1,9 +1,10 @@
 // ct-syslog: events (or any text lines) to syslog, locally or over the network.
-import fs, { createReadStream, fstatSync, ReadStream } from 'node:fs';
+import fs, { createReadStream, ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { hostname } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { stage } from '../stage.js';
+import { isRegularFile } from '../input.js';
 import { commandLine, parseArgs, warn, Failure, UsageError, type Command, type IO } from '../cli.js';
 import { LineSplitter, type Line } from '../ndjson.js';
 import { VERSION } from '../version.js';
@@ -175,12 +176,7 @@ const FILE_CHUNK = 1 << 20;
 /** The standard input; when it is node's stream of a regular file, the file read FILE_CHUNK at a time instead. */
 function stdinOf(io: IO): Readable {
   const s = io.stdin;
-  if (!(s instanceof ReadStream) || (s as unknown as { fd: unknown }).fd !== 0) return s;
-  try {
-    if (!fstatSync(0).isFile()) return s;
-  } catch {
-    return s;
-  }
+  if (!(s instanceof ReadStream) || (s as unknown as { fd: unknown }).fd !== 0 || !isRegularFile(0)) return s;
   return createReadStream('', { fd: 0, highWaterMark: FILE_CHUNK, autoClose: false });
 }
 
