@@ -21,7 +21,7 @@ import { MAX_LINE } from '../ndjson.js';
 import { cutLines } from './cut.js';
 import { WorkerPool } from './pool.js';
 import { createProcessor, type ProcessorName, type ProcessorOptions } from './processors.js';
-import type { Source } from '../input.js';
+import { flowingChunks, type Source } from '../input.js';
 
 /** Which processor to run (src/lines/processors.ts), with its options. */
 export type ProcessorSpec = {
@@ -119,7 +119,7 @@ function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<
     const stream = src.open();
     const onAbort = () => stream.destroy();
     signal?.addEventListener('abort', onAbort, { once: true });
-    return { chunks: stream, cleanup: () => signal?.removeEventListener('abort', onAbort), bulk: false };
+    return { chunks: flowingChunks(stream), cleanup: () => signal?.removeEventListener('abort', onAbort), bulk: false };
   }
   const file = fd;
   const readInto = (b: Buffer, at: number) =>
