@@ -1,7 +1,7 @@
 // Build the Debian package with Debian's own dpkg-deb: `npm run deb`
 // (builds first) or `node scripts/deb.js [--out DIR]`. Prints the .deb's path.
 //
-//   /usr/lib/ctpipe/          what `npm pack` packs (bin/, dist/src/, package.json)
+//   /usr/lib/ctpipe/          what `npm pack` packs (bin/, dist/bundle/, dist/src/, package.json)
 //                             and its production node_modules (npm ci --omit=dev)
 //   /usr/lib/ctpipe/ctpipe-pipeline   the service's pipeline (packaging/)
 //   /usr/bin/ct-*             links to /usr/lib/ctpipe/bin/ct-*
@@ -28,7 +28,7 @@ const outDir = path.resolve(outIdx >= 0 ? args[outIdx + 1] : root);
 
 const run = (cmd, argv, opts = {}) => execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...opts });
 
-if (!fs.existsSync(path.join(root, 'dist', 'src', 'cli.js'))) {
+if (!fs.existsSync(path.join(root, 'dist', 'src', 'cli.js')) || !fs.existsSync(path.join(root, 'dist', 'bundle', 'ct-events.js'))) {
   console.error('deb: dist/ is not built; run npm run build (npm run deb does)');
   process.exit(1);
 }

@@ -1,9 +1,10 @@
-// The package version, read once from package.json (two levels above dist/src).
+// The package version, read once from package.json at the package root.
 import { readFileSync } from 'node:fs';
+import { packageUrl } from './paths.js';
 
 function readVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    const pkg = JSON.parse(readFileSync(packageUrl('package.json'), 'utf8'));
     return String(pkg.version);
   } catch {
     return '0.0.0';

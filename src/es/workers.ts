@@ -14,8 +14,10 @@ import type { Readable } from 'node:stream';
 import { lineMapper, mapChunk, type MappedChunk, type MapperOptions } from './mapper.js';
 import { cutLines } from '../lines/cut.js';
 import { WorkerPool } from '../lines/pool.js';
+import { packageUrl } from '../paths.js';
 
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+// tsc's output, also when this module is part of a command's bundle.
+const WORKER_URL = packageUrl('dist/src/es/worker.js');
 
 export interface MapInputOptions {
   input: Readable;

@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import { processChunk, type ChunkResult, type Diag, type LineProcessor } from './chunk.js';
 import { MAX_LINE } from '../ndjson.js';
+import { packageUrl } from '../paths.js';
 import { cutLines } from './cut.js';
 import { WorkerPool } from './pool.js';
 import { createProcessor, type ProcessorName, type ProcessorOptions } from './processors.js';
@@ -71,7 +72,8 @@ const BUSY_SPAN_MS = 50;
 const BUSY_SPANS = 2;
 const BUSY_SHARE = 0.5;
 
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+// tsc's output, also when this module is part of a command's bundle.
+const WORKER_URL = packageUrl('dist/src/lines/worker.js');
 
 interface PoolResult extends ChunkResult {
   /** The chunk's memory, to give back to the pool once the output is written. */

@@ -11,8 +11,8 @@
 import { createRequire } from 'node:module';
 import { existsSync, readdirSync } from 'node:fs';
 import { arch, platform } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ROOT } from '../paths.js';
 
 /** An error from the addon: `code` is the errno name (EPERM, ENOBUFS, ...). */
 export interface NativeError extends Error {
@@ -59,8 +59,8 @@ export interface Addon {
 
 export class AddonError extends Error {}
 
-/** native/ of this package (dist/src/native/ -> ../../../native). */
-export const NATIVE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'native');
+/** native/ of this package. */
+export const NATIVE_DIR = join(ROOT, 'native');
 
 /** The binaries of addon `name` (ctpipe, ctpipe_bpf) tried, in order. */
 export function candidates(dir = NATIVE_DIR, name = 'ctpipe'): string[] {

@@ -23,6 +23,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import { frameAll, type Framing, type Message } from './framing.js';
+import { packageUrl } from '../paths.js';
 import { RelpReader, relpFrame, relpFrames, openOffers, rspStatus, nextTxnr, RelpProtocolError } from './relp.js';
 
 export type { Message } from './framing.js';
@@ -456,7 +457,8 @@ class UnixDgramSocket extends EventEmitter implements DgramSocketLike {
 let wrapCtor: DgramSocketWrapCtor | null = null;
 function unixDgram(): new () => DgramSocketLike {
   if (!wrapCtor) {
-    const req = createRequire(import.meta.url);
+    // From the package root: the same in tsc's output and in a command's bundle.
+    const req = createRequire(packageUrl('package.json'));
     const errors: string[] = [];
     // glibc first; on a musl system that binary fails to load and the musl one is taken.
     for (const pkg of ['node-unix-socket-linux-x64-gnu', 'node-unix-socket-linux-x64-musl']) {
