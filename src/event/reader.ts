@@ -171,10 +171,10 @@ export class EventReader {
       const vs = i + 1;
       // Objects and arrays go by the memory of big values; one to decode only when a remembered one may be shared.
       if ((b[vs] === 123 || b[vs] === 91) && (!want || this.share)) i = this.big(b, vs, end, h, k);
-      else {
-        i = value(b, vs, end, want);
-        if (want) values[k] = built;
-      }
+      else if (want) {
+        i = value(b, vs, end, true);
+        values[k] = built;
+      } else i = skip(b, vs, end);
       if (i < 0) return undefined;
       if (i >= end) return undefined;
       c = b[i++];
@@ -320,6 +320,43 @@ function ascii(b: Buffer, s: number, e: number, h: number): string {
   return v;
 }
 
+// The keys of objects built (reply, counters, process, ...) are few and
+// come again and again: made once, as the property names V8 keeps
+// (internalized), since setting a property by a name that is not one
+// makes V8 look the name up in its table of names every time.
+const KEY_SLOTS = 512;
+const keys: string[] = new Array<string>(KEY_SLOTS).fill('');
+const keyLen = new Int32Array(KEY_SLOTS).fill(-1);
+
+/** A key from b[i] (just past its opening quote), left in `built`: as str(), names of ASCII characters without escapes from the table above. */
+function keyOf(b: Buffer, i: number, end: number): number {
+  const s = i;
+  let h = 0;
+  let c = 0;
+  while (i < end && PLAIN[(c = b[i])] === 1) {
+    h = (Math.imul(h, 31) + c) | 0;
+    i++;
+  }
+  const n = i - s;
+  if (i >= end || c !== 34 || n > 32) return str(b, s, end, true);
+  const slot = (h ^ (h >>> 9)) & (KEY_SLOTS - 1);
+  if (keyLen[slot] === n) {
+    const k = keys[slot];
+    let x = 0;
+    while (x < n && k.charCodeAt(x) === b[s + x]) x++;
+    if (x === n) {
+      built = k;
+      return i + 1;
+    }
+  }
+  // A name made a property name once: the name Object.keys gives back is the one V8 keeps.
+  const k = Object.keys({ [b.toString('latin1', s, i)]: 0 })[0];
+  keys[slot] = k;
+  keyLen[slot] = n;
+  built = k;
+  return i + 1;
+}
+
 /** A number at b[i] (RFC 8259 section 6). */
 function num(b: Buffer, i: number, end: number, build: boolean): number {
   const s = i;
@@ -354,6 +391,28 @@ function num(b: Buffer, i: number, end: number, build: boolean): number {
   // An integer whose text is what String() of its value gives (not -0, no exponent, exact).
   plainInt = plain && i - s < 16 && !(neg && v === 0);
   return i;
+}
+
+/**
+ * A value at b[i] checked and not built (value(..., false)), the common
+ * kinds first, here rather than a call away: a string of characters that
+ * need no escape, and an integer. Anything else goes to value().
+ */
+function skip(b: Buffer, i: number, end: number): number {
+  const c = b[i];
+  if (c === 34) {
+    let j = i + 1;
+    while (j < end && PLAIN[b[j]] !== 0) j++;
+    return j < end && b[j] === 34 ? j + 1 : str(b, i + 1, end, false);
+  }
+  if (c >= 49 && c <= 57) {
+    let j = i + 1;
+    let d = 0;
+    while (j < end && (d = b[j]) >= 48 && d <= 57) j++;
+    // A fraction or an exponent: the whole number read by num().
+    return d === 46 || d === 101 || d === 69 ? num(b, i, end, false) : j;
+  }
+  return value(b, i, end, false);
 }
 
 function value(b: Buffer, i: number, end: number, build: boolean): number {
@@ -391,7 +450,7 @@ function obj(b: Buffer, i: number, end: number, build: boolean): number {
   }
   for (;;) {
     if (i >= end || b[i] !== 34) return -1;
-    const e = str(b, i + 1, end, build);
+    const e = o ? keyOf(b, i + 1, end) : skip(b, i, end);
     if (e < 0 || e >= end || b[e] !== 58) return -1;
     let key = '';
     if (o) {
@@ -399,7 +458,7 @@ function obj(b: Buffer, i: number, end: number, build: boolean): number {
       // JSON.parse makes an own property of it; assigning it would set the prototype.
       if (key === '__proto__') return -1;
     }
-    i = value(b, e + 1, end, build);
+    i = o ? value(b, e + 1, end, true) : skip(b, e + 1, end);
     if (i < 0 || i >= end) return -1;
     if (o) o[key] = built;
     const c = b[i++];
@@ -421,7 +480,7 @@ function arr(b: Buffer, i: number, end: number, build: boolean): number {
     return i + 1;
   }
   for (;;) {
-    i = value(b, i, end, build);
+    i = a ? value(b, i, end, true) : skip(b, i, end);
     if (i < 0 || i >= end) return -1;
     if (a) a.push(built);
     const c = b[i++];
