@@ -616,7 +616,7 @@ export class FieldLocator {
       if (++i >= end || b[i] !== 58) return -1;
       i++;
       if (k < 0) {
-        i = value(b, i, end, false);
+        i = skip(b, i, end);
         if (i < 0) return -1;
       } else {
         const below = level.below[k];
