@@ -55,8 +55,9 @@ async function main() {
   const width = Math.max(...rows.map(([n]) => n.length));
   for (let i = 0; i < rows.length; i++) {
     const m = med(samples[i]);
+    const range = `(${Math.min(...samples[i]).toFixed(3)}..${Math.max(...samples[i]).toFixed(3)})`;
     const extra = i === 0 ? '' : `  ${(m / node).toFixed(2)}x node -e 0, ${((m - node) * 1000).toFixed(0).padStart(3)} ms above it`;
-    console.log(`  ${rows[i][0].padEnd(width)}  ${m.toFixed(3)} s${extra}`);
+    console.log(`  ${rows[i][0].padEnd(width)}  ${m.toFixed(3)} s ${range.padEnd(14)}${extra}`);
   }
   const cmds = samples.slice(rows.length - COMMANDS.length).map(med);
   console.log(`  all ${COMMANDS.length} commands: median ${med(cmds).toFixed(3)} s, max ${Math.max(...cmds).toFixed(3)} s`);
