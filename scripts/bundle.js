@@ -73,13 +73,31 @@ const lazyStringWidth = {
   },
 };
 
+// yargs finds its message translations (locales/de.json, ...: "Optionen:"
+// under LANG=de_DE) three directories above its platform shim's own file;
+// from a bundle that path leads nowhere, and every locale would get English.
+// The bundles ask Node for the installed yargs' directory instead (yargs
+// stays a runtime dependency), and keep yargs' own path when that fails.
+const yargsLocales = {
+  name: 'yargs-locales',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const from = "directory: resolve(__dirname, '../../../locales'),";
+      if (!text.includes(from)) throw new Error(`${args.path}: no "${from}" to point at the installed yargs' locales; see scripts/bundle.js`);
+      const to = "directory: (() => { try { return resolve(dirname(require.resolve('yargs/package.json')), 'locales'); } catch { return resolve(__dirname, '../../../locales'); } })(),";
+      return { contents: text.replace(from, to), loader: 'js' };
+    });
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
   external: ['netlink/dist/raw.js'],
-  plugins: [netlinkRaw, lazyStringWidth],
+  plugins: [netlinkRaw, lazyStringWidth, yargsLocales],
   banner: { js: "import { createRequire as __ctpipeRequire } from 'node:module';\nconst require = __ctpipeRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',

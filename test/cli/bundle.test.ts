@@ -34,6 +34,33 @@ test('every bin loads its bundle, not dist/src', () => {
   }
 });
 
+/** Command `name` run from tsc's output (dist/src), as the bins ran it before the bundles. */
+function runUnbundled(name: string, args: string[], env: NodeJS.ProcessEnv) {
+  const code = `const { run } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist', 'src', 'cli.js')).href)});
+const { command } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist', 'src', 'commands', `${name.slice(3)}.js`)).href)});
+process.argv.splice(1, 0, ${JSON.stringify(name)});
+run(command);`;
+  return runBin(name, args, '', { prefix: [process.execPath, '--input-type=module', '-e', code], bin: () => '--', env });
+}
+
+test('every command from its bundle says what it says from dist/src: --help, --version and a usage error, in English and in German (yargs\' own words translated)', async () => {
+  for (const lang of ['C', 'de_DE.UTF-8']) {
+    const env = { ...process.env, LC_ALL: lang, LANG: lang };
+    for (const c of COMMANDS) {
+      const cases = lang === 'C' ? [['--help'], ['--version'], ['--no-such-option']] : [['--help'], ['--no-such-option']];
+      const runs = await Promise.all(cases.map((args) => Promise.all([runBin(c, args, '', { env }), runUnbundled(c, args, env)])));
+      runs.forEach(([b, u], i) => {
+        const what = `${c} ${cases[i].join(' ')} (LC_ALL=${lang})`;
+        assert.equal(b.stdout, u.stdout, what);
+        assert.equal(b.stderr, u.stderr, what);
+        assert.equal(b.code, u.code, what);
+      });
+    }
+  }
+  const de = await runBin('ct-filter', ['--help'], '', { env: { ...process.env, LC_ALL: 'de_DE.UTF-8' } });
+  assert.match(de.stdout, /^Optionen:$/m, 'yargs found its translations');
+});
+
 test('the packed package: the same bundles, and every command answers --version from where npm installs it', async () => {
   const inst = installForOthers();
   const shipped = readdirSync(path.join(inst.lib, 'dist', 'bundle')).sort();
@@ -45,6 +72,10 @@ test('the packed package: the same bundles, and every command answers --version 
     assert.equal(r.code, 0, c);
     assert.equal(r.stdout, `${PKG.version}\n`, c);
   }
+  // yargs' translations, found from where the bundle is installed.
+  const de = await runBin('ct-filter', ['--help'], '', { bin: inst.bin, env: { ...process.env, LC_ALL: 'de_DE.UTF-8' } });
+  assert.equal(de.code, 0, de.stderr);
+  assert.match(de.stdout, /^Optionen:$/m);
 });
 
 test('the packed package: a fixture through ct-filter and ct-format, one thread and worker threads, as from the checkout', async () => {
