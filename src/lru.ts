@@ -121,20 +121,21 @@ class IntTable<V> {
     return i < 0 ? undefined : this.vals[i];
   }
 
-  /** Set `key` (absent or present). */
-  set(key: number, v: V): void {
+  /** Set `key` (absent or present): whether it was absent. */
+  set(key: number, v: V): boolean {
     if ((this.count + 1) * 2 > this.keys.length) this.grow();
     const keys = this.keys, vals = this.vals, mask = this.mask;
     let i = this.slot(key);
     for (; vals[i] !== undefined; i = (i + 1) & mask) {
       if (keys[i] === key) {
         vals[i] = v;
-        return;
+        return false;
       }
     }
     keys[i] = key;
     vals[i] = v;
     this.count++;
+    return true;
   }
 
   /** Remove the entry in slot `i`, moving back the entries after it that probed past it. */
@@ -222,6 +223,15 @@ export class IntBoundedMap<V> {
 
   set(key: number, value: V): this {
     const young = this.young;
+    if (young.count < this.half) {
+      // No turn of the generations can come: one probe of the young table
+      // sets the key and says whether it was new (a key is in one
+      // generation at most), where a find, then a set, probed it twice.
+      // A flood of NEW events sets a new key each (settle), in tables too
+      // big for the CPU's caches.
+      if (young.set(key, value) && this.old.count !== 0) this.old.delete(key);
+      return this;
+    }
     const i = young.find(key);
     if (i >= 0) {
       young.vals[i] = value;
