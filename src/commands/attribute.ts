@@ -22,7 +22,32 @@ import { testSwitches, dropEarly } from '../attribute/sources/bpf/early.js';
 
 const NAME = 'ct-attribute';
 /** What the attribution reads of an event: without these, or of another type, it is passed on unattributed. */
-const checkInput = compileRequired(['id', 'proto', 'src', 'dst'], ['id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply']);
+export const INPUT_CHECKED = ['id', 'family', 'proto', 'src', 'sport', 'dst', 'dport', 'reply'];
+const checkInput = compileRequired(['id', 'proto', 'src', 'dst'], INPUT_CHECKED);
+
+const isPort = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
+
+/**
+ * Whether a flow event has every field checkInput checks, each of its
+ * type (the fields, and reply's members, of checkedFields(INPUT_CHECKED):
+ * a test holds the two lists together): checkInput then finds nothing, so
+ * a flow event of the usual shape is not walked through the contract's
+ * check tree (a dozen keyed reads, each a lookup by name, for every event
+ * of a flood). Any other event is checked by checkInput, whose message
+ * says what is wrong.
+ */
+function plainInput(ev: Record<string, any>): boolean {
+  const r = ev.reply;
+  return Number.isInteger(ev.id) && typeof ev.family === 'string' && typeof ev.proto === 'string' && typeof ev.src === 'string' && isPort(ev.sport) &&
+    typeof ev.dst === 'string' && isPort(ev.dport) && r !== null && typeof r === 'object' && !Array.isArray(r) &&
+    typeof r.src === 'string' && isPort(r.sport) && typeof r.dst === 'string' && isPort(r.dport);
+}
+
+/** What is wrong with a flow event's fields for the attribution (checkInput's answer), or null. */
+export function inputProblem(ev: Record<string, any>): string | null {
+  return plainInput(ev) ? null : checkInput(ev);
+}
+
 /**
  * Every field of a flow event that the attribution reads (the engine, its
  * sources and enrichments, checkInput): on the fast path an event has these
@@ -271,7 +296,7 @@ async function attributeInput(run: Run, file: string, io: IO): Promise<number> {
           continue;
         }
       }
-      const why = isFlowEvent(obj) ? checkInput(obj) : null;
+      const why = isFlowEvent(obj) ? inputProblem(obj) : null;
       if (!isFlowEvent(obj) || why !== null) {
         if (why !== null) {
           bad++;
