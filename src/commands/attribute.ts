@@ -2,6 +2,7 @@
 import { createReadStream, WriteStream } from 'node:fs';
 import { Socket } from 'node:net';
 import v8 from 'node:v8';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandLine, parseArgs, warn, UsageError, Failure, type Command, type IO } from '../cli.js';
@@ -126,12 +127,57 @@ function options(argv: string[], io: IO) {
 }
 
 export async function main(argv: string[], io: IO): Promise<number> {
-  // A long-running filter whose live data is bounded (--max-flows,
-  // --max-processes): let V8 grow its heap by 30% past what is live after
-  // a full collection, not by its default factor of up to 4, so resident
-  // memory follows the live data. The flag is read at each collection;
-  // measured in bench/attribute.bench.js (RSS part).
-  v8.setFlagsFromString('--heap-growing-percent=30');
+  // V8's optimizing compiler inlines less into one function (200 bytes of
+  // bytecode in all, not 920): the hot path's functions (the engine's
+  // batch, the sources' look-ahead) are compiled again after each deopt,
+  // on a thread of their own, and a flood paid about a quarter of
+  // ct-attribute's CPU for it; the code made runs about as fast
+  // (bench/pipeline.bench.js).
+  v8.setFlagsFromString('--max-inlined-bytecode-size-cumulative=200');
+  const stopHeapGrowth = heapGrowth();
+  try {
+    return await attributeMain(argv, io);
+  } finally {
+    stopHeapGrowth();
+  }
+}
+
+/** The heap a full collection's limit may reach by more than 30% growth (heapGrowth). */
+const ROOMY_HEAP = 64 * 1024 * 1024;
+
+/**
+ * How far V8 lets the heap grow past the live data before the next full
+ * collection (--heap-growing-percent, read as each one ends): 30%, not
+ * V8's default factor of up to 4, so that resident memory follows the
+ * bounded flow and process memory (--max-flows, --max-processes;
+ * bench/attribute.bench.js, RSS part); up to 100% while that keeps the
+ * heap's limit within ROOMY_HEAP: at 30% throughout, a flood made a full
+ * collection every few megabytes while the flow memory filled, and their
+ * marking was about a fifth of ct-attribute's CPU in the pipeline bench's
+ * 200,000 flows. The flag set after a collection is the next one's: its
+ * limit is at most the live data then, which is at most this one's limit,
+ * times the growth chosen now. Returns a function that stops watching.
+ */
+function heapGrowth(): () => void {
+  let percent = 100;
+  v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
+  const follow = () => {
+    const limit = v8.getHeapStatistics().used_heap_size * (1 + percent / 100);
+    const p = Math.max(30, Math.min(100, Math.floor((ROOMY_HEAP / limit - 1) * 100)));
+    if (p === percent) return;
+    percent = p;
+    v8.setFlagsFromString(`--heap-growing-percent=${p}`);
+  };
+  const watch = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if ((e as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) return follow();
+    }
+  });
+  watch.observe({ entryTypes: ['gc'] });
+  return () => watch.disconnect();
+}
+
+async function attributeMain(argv: string[], io: IO): Promise<number> {
   const a = await options(argv, io);
   if (!a) return 0;
   for (const k of ['max-flows', 'max-processes'] as const) {
