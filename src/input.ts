@@ -2,7 +2,8 @@
 // line in order (`-` is standard input), or standard input when none is
 // named. Each source has a name for diagnostics (`file:42:`, `stdin:42:`);
 // src/lines/run.ts reads them in turn.
-import { createReadStream, fstatSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
 export interface Source {
@@ -142,3 +143,148 @@ export function flowingChunks(stream: Readable, limit = 1 << 20): AsyncIterable<
     },
   };
 }
+
+/** A pipe's reads: each into a buffer of this many bytes (a widened pipe holds up to 1 MiB). */
+export const PIPE_READ = 256 * 1024;
+
+/** Chunks of a pipe (openPipe), each a view of a buffer of the reader's own, and what says when one is done with. */
+export interface PipeChunks extends AsyncIterable<Buffer> {
+  /**
+   * One more user of the memory of `b` (a chunk, or a view of one): it is
+   * not read into again until each user has released it.
+   */
+  hold(b: Buffer): void;
+  /** A user of the memory of `b` is done with it (its output written). */
+  release(b: Buffer): void;
+  /** Stop reading and close the pipe's descriptor of our own. */
+  close(): void;
+}
+
+/**
+ * A pipe (descriptor `fd`) read into buffers of PIPE_READ bytes that are
+ * used again once done with, or null when `fd` is not a pipe (a socket,
+ * a terminal: read those as streams). A stream reading a pipe gets a new
+ * buffer of 64 KiB from libuv for every read, whatever it holds: in a
+ * flood of lines that is a read, an allocation and a bit of the garbage
+ * collector's work every 50 KB or so. Here each read takes a free buffer
+ * (a new one only when every buffer is in use) and may bring up to
+ * PIPE_READ bytes. The pipe is opened again (/proc/self/fd), so that this
+ * reader's descriptor, set non-blocking by libuv, is ours to close and
+ * the one it came from (stdin) is left as it was. Each chunk is held once
+ * when handed out; the caller releases it (and anything it held) when
+ * done. With `recycle` false buffers are never used again (for an output
+ * that may keep what it is given). Paused while `limit` bytes wait to be
+ * taken, as flowingChunks().
+ */
+export function openPipe(fd: number, o: { recycle: boolean; limit?: number }): PipeChunks | null {
+  let own: number;
+  try {
+    if (!fstatSync(fd).isFIFO()) return null;
+    // Not blocking: opening a named pipe for reading otherwise waits for a writer.
+    own = openSync(`/proc/self/fd/${fd}`, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  const limit = o.limit ?? 1 << 20;
+  const free: Buffer[] = [];
+  const users = new Map<ArrayBufferLike, number>();
+  const take = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(PIPE_READ);
+  const hold = (b: Buffer) => {
+    users.set(b.buffer, (users.get(b.buffer) ?? 0) + 1);
+  };
+  const release = (b: Buffer) => {
+    const n = users.get(b.buffer);
+    if (n === undefined) return;
+    if (n > 1) users.set(b.buffer, n - 1);
+    else {
+      users.delete(b.buffer);
+      if (o.recycle && free.length < 8) free.push(Buffer.from(b.buffer, 0, PIPE_READ));
+    }
+  };
+  const queue: Buffer[] = [];
+  let head = 0;
+  let bytes = 0;
+  let done = false;
+  let error: Error | null = null;
+  let wake: (() => void) | null = null;
+  let paused = false;
+  const signal = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  let sock: Socket;
+  try {
+    // onread (Node >= 12) is not in @types/node's constructor options.
+    sock = new Socket({
+      fd: own, readable: true, writable: false,
+      onread: {
+        buffer: take,
+        callback: (n: number, buf: Uint8Array) => {
+          const c = Buffer.from(buf.buffer, buf.byteOffset, n);
+          hold(c);
+          queue.push(c);
+          bytes += n;
+          signal();
+          // false: reading stops until the taker catches up.
+          if (bytes >= limit) paused = true;
+          return !paused;
+        },
+      },
+    } as ConstructorParameters<typeof Socket>[0]);
+  } catch {
+    closeSync(own);
+    return null;
+  }
+  sock.on('end', () => {
+    done = true;
+    signal();
+  });
+  sock.on('error', (e) => {
+    error ??= e;
+    done = true;
+    signal();
+  });
+  sock.on('close', () => {
+    done = true;
+    signal();
+  });
+  const close = () => {
+    if (!sock.destroyed) sock.destroy();
+  };
+  return {
+    hold,
+    release,
+    close,
+    [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+      return {
+        async next(): Promise<IteratorResult<Buffer>> {
+          for (;;) {
+            if (head < queue.length) {
+              const c = queue[head];
+              queue[head++] = EMPTY;
+              if (head === queue.length) {
+                queue.length = 0;
+                head = 0;
+              }
+              bytes -= c.length;
+              if (paused && bytes <= limit / 2 && !done) {
+                paused = false;
+                sock.resume();
+              }
+              return { value: c, done: false };
+            }
+            if (error) throw error;
+            if (done) return { value: undefined, done: true };
+            await new Promise<void>((r) => { wake = r; });
+          }
+        },
+        async return(): Promise<IteratorResult<Buffer>> {
+          close();
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  };
+}
+const EMPTY = Buffer.alloc(0);

@@ -19,10 +19,11 @@ import type { Writable } from 'node:stream';
 import { processChunk, type ChunkResult, type Diag, type LineProcessor } from './chunk.js';
 import { MAX_LINE } from '../ndjson.js';
 import { packageUrl } from '../paths.js';
-import { cutLines } from './cut.js';
+import { cutLines, LineCutter, type Cut } from './cut.js';
 import { WorkerPool } from './pool.js';
 import { createProcessor, type ProcessorName, type ProcessorOptions } from './processors.js';
-import { flowingChunks, type Source } from '../input.js';
+import { Socket } from 'node:net';
+import { flowingChunks, openPipe, type PipeChunks, type Source } from '../input.js';
 
 /** Which processor to run (src/lines/processors.ts), with its options. */
 export type ProcessorSpec = {
@@ -104,18 +105,30 @@ const READ_SIZE = 1 << 20;
  * with a chunk when it asks for the next: run() copies or processes it at
  * once), fresh memory for every megabyte would cost page faults, and a
  * chunk ends at a line end, the start of the next line moved to the front
- * of the other buffer, so that the caller never has to join them. Anything
- * else (a pipe, a terminal) is read as a stream.
+ * of the other buffer, so that the caller never has to join them. A pipe
+ * is read into buffers used again once their output is written (openPipe;
+ * `recycle`: the output's write callback means the bytes have left).
+ * Anything else (a socket, a terminal) is read as a stream.
  */
-function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<Buffer | string>; cleanup: () => void; bulk: boolean } {
+function openChunks(src: Source, recycle: boolean, signal?: AbortSignal): { chunks: AsyncIterable<Buffer | string>; cleanup: () => void; bulk: boolean; pipe?: PipeChunks } {
   let fd = src.path !== undefined ? fs.openSync(src.path, 'r') : src.fd;
   const owned = src.path !== undefined;
+  let pipe: PipeChunks | null = null;
   if (fd !== undefined && !owned) {
     try {
-      if (!fs.fstatSync(fd).isFile()) fd = undefined;
+      if (!fs.fstatSync(fd).isFile()) {
+        pipe = openPipe(fd, { recycle });
+        fd = undefined;
+      }
     } catch {
       fd = undefined;
     }
+  }
+  if (pipe) {
+    const p = pipe;
+    const onAbort = () => p.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return { chunks: p, pipe: p, cleanup: () => { signal?.removeEventListener('abort', onAbort); p.close(); }, bulk: false };
   }
   if (fd === undefined) {
     const stream = src.open();
@@ -160,6 +173,25 @@ function openChunks(src: Source, signal?: AbortSignal): { chunks: AsyncIterable<
 }
 
 /**
+ * A pipe's chunks cut into runs of whole lines (as cutLines), each run that
+ * is a view of a chunk's memory held (PipeChunks.hold) until the caller
+ * releases it, once the run's output is written.
+ */
+async function* pipeCuts(pipe: PipeChunks, maxLine: number): AsyncGenerator<Cut> {
+  const cutter = new LineCutter(maxLine);
+  const cuts: Cut[] = [];
+  const collect = (c: Cut) => { cuts.push(c); };
+  for await (const chunk of pipe) {
+    cutter.push(chunk, collect);
+    for (const c of cuts) if (c.body && c.body.buffer === chunk.buffer) pipe.hold(c.body);
+    pipe.release(chunk);
+    while (cuts.length) yield cuts.shift()!;
+  }
+  cutter.end(collect);
+  while (cuts.length) yield cuts.shift()!;
+}
+
+/**
  * Output written at most every WRITE_EVERY_MS while it keeps coming: each
  * write to a pipe or file is a hop to libuv's thread pool and back (fs
  * streams, src/cli.ts), and in a flood a stream's chunks come a few dozen
@@ -178,6 +210,8 @@ const HOLD_MAX = 1 << 20;
 
 export class Gate {
   private held: Buffer[] = [];
+  /** Per held chunk: what to call once it is written (or dropped). */
+  private written: ((() => void) | undefined)[] = [];
   private bytes = 0;
   private last = -Infinity;
   /** When the last chunk's output came. */
@@ -187,18 +221,19 @@ export class Gate {
   /** `clock` (ms) is for tests. */
   constructor(private readonly out: Writable, private readonly signal?: AbortSignal, private readonly clock: () => number = () => performance.now()) {}
 
-  /** Write b now or soon (in order); resolves when more may be written. */
-  async put(b: Buffer): Promise<void> {
+  /** Write b now or soon (in order), then call `written`; resolves when more may be written. */
+  async put(b: Buffer, written?: () => void): Promise<void> {
     if (this.out.writableNeedDrain) await waitDrain(this.out, this.signal);
     const now = this.clock();
     const burst = now - this.lastPut < BURST_MS;
     this.lastPut = now;
     if (this.held.length === 0 && (!burst || now - this.last >= WRITE_EVERY_MS)) {
       this.last = now;
-      if (!this.out.write(b)) await waitDrain(this.out, this.signal);
+      if (!this.out.write(b, written && (() => written()))) await waitDrain(this.out, this.signal);
       return;
     }
     this.held.push(b);
+    this.written.push(written);
     this.bytes += b.length;
     if (this.bytes >= HOLD_MAX || !burst) return this.flush();
     this.timer ??= setTimeout(() => void this.flush(), Math.max(0, this.last + WRITE_EVERY_MS - now));
@@ -210,19 +245,23 @@ export class Gate {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.held.length === 0 || this.out.destroyed) {
-      this.held = [];
-      this.bytes = 0;
+    const held = this.held;
+    const written = this.written;
+    this.held = [];
+    this.written = [];
+    this.bytes = 0;
+    if (held.length === 0 || this.out.destroyed) {
+      for (const w of written) w?.();
       return;
     }
     this.last = this.clock();
-    const held = this.held;
-    this.held = [];
-    this.bytes = 0;
     // Corked: the held chunks go in one writev.
     this.out.cork();
     let more = true;
-    for (const b of held) more = this.out.write(b);
+    for (let k = 0; k < held.length; k++) {
+      const w = written[k];
+      more = this.out.write(held[k], w && (() => w()));
+    }
     this.out.uncork();
     return more ? undefined : waitDrain(this.out, this.signal);
   }
@@ -253,6 +292,8 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
   const counts: RunCounts = { lines: 0, bad: 0, failedSources: 0, parallel: false };
   const stopped = () => !!o.signal?.aborted || o.out.destroyed;
   const gate = new Gate(o.out, o.signal);
+  // An output whose write callback means the bytes have left (not one that may keep what it is given).
+  const recycle = o.out instanceof Socket || o.out instanceof fs.WriteStream;
 
   try {
     for (const src of o.sources) {
@@ -265,7 +306,8 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
       let busy = 0;
       let busySpans = 0;
       const queue: Promise<PoolResult>[] = [];
-      const emit = async (r: PoolResult) => {
+      /** `written`: called once r.out is written (or dropped). */
+      const emit = async (r: PoolResult, written?: () => void) => {
         for (const d of r.diags) {
           const text = d.kind === 'note' ? d.message : `${src.name}:${base + (d.no ?? 0)}: ${d.message}`;
           o.onDiag(text, d);
@@ -280,8 +322,11 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
             await gate.flush();
             const more = o.out.write(r.out, () => (pool as WorkerPool<PoolResult>).recycle(ab));
             if (!more) await waitDrain(o.out, o.signal);
-          } else await gate.put(r.out);
-        } else if (r.recycle && pool) (pool as WorkerPool<PoolResult>).recycle(r.recycle);
+          } else await gate.put(r.out, written);
+          return;
+        }
+        if (r.recycle && pool) (pool as WorkerPool<PoolResult>).recycle(r.recycle);
+        written?.();
       };
       const drainOne = async () => emit(await queue.shift()!);
       const parallel = o.jobs > 0 && o.spec.parallel;
@@ -289,7 +334,9 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         if (!pool && parallel && bulk && body.length >= threshold) pool = processorPool(o.jobs, o.spec, maxLine);
         if (pool) {
           counts.parallel = true;
+          // run() copies the chunk for the worker.
           queue.push(pool.run(body));
+          pipe?.release(body);
           while (queue.length >= o.jobs * 2) await drainOne();
           return;
         }
@@ -308,7 +355,15 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
             busy = 0;
           }
         }
-        await emit(r);
+        if (!pipe) await emit(r);
+        // A pipe's memory is read into again once what is a view of it is written.
+        else if (r.out.buffer === body.buffer && r.out.length) {
+          const p = pipe;
+          await emit(r, () => p.release(body));
+        } else {
+          pipe.release(body);
+          await emit(r);
+        }
       };
       const overlong = (length: number) => {
         queue.push(Promise.resolve({ out: Buffer.alloc(0), lines: 1, bad: 1, diags: [{ kind: 'bad', no: 1, message: `line longer than ${maxLine} bytes (${length}+), skipped` }] }));
@@ -316,8 +371,9 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
 
       let chunks: AsyncIterable<Buffer | string>;
       let cleanup = () => {};
+      let pipe: PipeChunks | undefined;
       try {
-        ({ chunks, cleanup, bulk } = openChunks(src, o.signal));
+        ({ chunks, cleanup, bulk, pipe } = openChunks(src, recycle, o.signal));
         reused = bulk;
       } catch (e) {
         o.onSourceError(src, e as Error);
@@ -325,7 +381,7 @@ export async function runLines(o: RunOptions): Promise<RunCounts> {
         continue;
       }
       try {
-        for await (const cut of cutLines(chunks, maxLine)) {
+        for await (const cut of pipe ? pipeCuts(pipe, maxLine) : cutLines(chunks, maxLine)) {
           if (stopped()) break;
           if (cut.body) await dispatch(cut.body);
           else overlong(cut.overlong);
