@@ -54,11 +54,11 @@ function input(): { text: string; kept: string } {
   return { text: lines.join('\r\n') + '\r\n' + kept[0], kept: kept.join('\n') + '\n' + kept[0] + '\n' };
 }
 
-async function runInto(source: Source, out: Writable, spec: { proto?: string[] } = { proto: ['tcp'] }): Promise<string[]> {
+async function runInto(source: Source, out: Writable, spec: { proto?: string[] } = { proto: ['tcp'] }, jobs = 0): Promise<string[]> {
   const diags: string[] = [];
   await runLines({
-    spec: { name: 'filter', options: { spec }, parallel: false },
-    sources: [source], out, jobs: 0,
+    spec: { name: 'filter', options: { spec }, parallel: jobs > 0 },
+    sources: [source], out, jobs, busySpanMs: jobs > 0 ? 2 : undefined,
     onDiag: (t) => diags.push(t),
     onSourceError: (s, e) => diags.push(`${s.name}: ${e.message}`),
   });
@@ -135,6 +135,24 @@ for (const chunked of [false, true]) {
     assert.ok(readFileSync(outFile, 'utf8') === text, 'every line as it came, in order');
   });
 }
+
+test('a pipe with worker threads allowed (jobs 2, a backlog measured over 2 ms: a fast writer starts them): the output and reports unchanged, into a file', async () => {
+  const { text, kept } = input();
+  const file = path.join(tmp, 'workers.ndjson');
+  writeFileSync(file, (text + '\n').repeat(4));
+  const want = kept.repeat(4);
+  const outFile = path.join(tmp, 'workers-out.ndjson');
+  const { fd, writer } = fifoFrom(file);
+  const out = createWriteStream(outFile);
+  // (Whether they start depends on the writer keeping ahead, as it nearly always does: the output is what is held.)
+  const diags = await runInto({ name: 'stdin', fd, open: () => { throw new Error('a pipe is not read as a stream'); } }, out, { proto: ['tcp'] }, 2);
+  out.end();
+  await once(out, 'finish');
+  closeSync(fd);
+  await writer;
+  assert.equal(diags.length, 28);
+  assert.ok(readFileSync(outFile, 'utf8') === want, 'the kept lines, in order');
+});
 
 test('openPipe: a buffer is not read into while a chunk of it is held; once released it is used again', async () => {
   const file = path.join(tmp, 'blocks.bin');
