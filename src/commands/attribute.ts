@@ -143,7 +143,7 @@ export async function main(argv: string[], io: IO): Promise<number> {
 }
 
 /** The heap a full collection's limit may reach by more than 30% growth (heapGrowth). */
-const ROOMY_HEAP = 64 * 1024 * 1024;
+const ROOMY_HEAP = 48 * 1024 * 1024;
 
 /**
  * How far V8 lets the heap grow past the live data before the next full
