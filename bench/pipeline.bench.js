@@ -8,7 +8,7 @@
 //   the pipeline  ct-events -e new --counters-every 0 | ct-attribute | ct-filter --no-dns
 //   the baseline  conntrack -E -e NEW -b <ct-events' default receive buffer>
 // (ct-attribute with its defaults: as root on a pipe, bpf and sock_diag.)
-// Each writes to a file. The bench counts the flood's flows that arrived at
+// Each writes to a file (in memory: see outBase). The bench counts the flood's flows that arrived at
 // the pipeline's end and in conntrack's output, how many of the pipeline's
 // name the flooding process's pid, the CPU time of each stage (from
 // /proc/<pid>/stat; its system part too) and their total against conntrack's, each one's read and
@@ -22,7 +22,7 @@
 // PROFILE=dir runs the three stages under node --cpu-prof into dir; KEEP=dir
 // keeps each run's pipeline output there.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, openSync, closeSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, openSync, closeSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,26 @@ const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 const med = (xs) => { const a = [...xs].sort((x, y) => x - y); const m = a.length >> 1; return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2; };
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ct-pipeline-bench-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+// The outputs (300 MB of the pipeline's a run) go to memory (tmpfs,
+// /dev/shm; OUT_DIR=dir elsewhere) and are removed after each run: on a
+// disk, a few GB written made the system time of the writer, whichever it
+// was (even `cat`), swing from 1x to 15x as the page cache filled, which
+// showed here as ct-filter's CPU.
+const outBase = process.env.OUT_DIR ?? (isWritableDir('/dev/shm') ? '/dev/shm' : tmpdir());
+const outs = mkdtempSync(path.join(outBase, 'ct-pipeline-bench-'));
+process.on('exit', () => {
+  rmSync(tmp, { recursive: true, force: true });
+  rmSync(outs, { recursive: true, force: true });
+});
+
+function isWritableDir(d) {
+  try {
+    accessSync(d, constants.W_OK);
+    return statSync(d).isDirectory();
+  } catch {
+    return false;
+  }
+}
 const { floodNs, delNs } = floodNamespaces('ctpb');
 
 // One process: flow i goes to DST_NET.0.(1 + i / PER_ADDR), port 10000 +
@@ -176,7 +195,7 @@ const STAGES = ['ct-events', 'ct-attribute', 'ct-filter'];
 
 async function oneRun(run, floodBin, ctBuf) {
   const ns = floodNs();
-  const f = (n) => path.join(tmp, `${run}-${n}`);
+  const f = (n) => path.join(outs, `${run}-${n}`);
   const out = openSync(f('pipeline.out'), 'w');
   const errs = STAGES.map((s) => openSync(f(`${s}.err`), 'w'));
   const ev = spawnIn(ns, stage('ct-events', '-e', 'new', '--counters-every', '0'), ['ignore', 'pipe', errs[0]]);
@@ -212,6 +231,7 @@ async function oneRun(run, floodBin, ctBuf) {
   if (process.env.KEEP) copyFileSync(f('pipeline.out'), path.join(path.resolve(process.env.KEEP), `${run}-pipeline.out`));
   const p = readPipeline(f('pipeline.out'), floodPid);
   const b = readConntrack(f('conntrack.out'));
+  for (const n of ['pipeline.out', 'conntrack.out']) rmSync(f(n), { force: true });
   const cpu = cpu1.map((c, i) => c - cpu0[i]);
   const sys = sys1.map((c, i) => c - sys0[i]);
   const total = cpu[0] + cpu[1] + cpu[2];
