@@ -49,6 +49,78 @@ export function isRegularFile(fd: number): boolean {
 }
 
 /**
+ * Chunks waiting between a reader that hands them over and a taker that
+ * takes them in order (flowingChunks, openPipe). The reader is told to
+ * stop (`pause`) when `limit` bytes wait, and to go on (`resume`) once the
+ * taker has taken half of them. take() gives the next chunk, undefined
+ * at the end, or throws the reader's error once every chunk before it was
+ * taken.
+ */
+class ChunkQueue<T extends Buffer | string> {
+  private queue: T[] = [];
+  private head = 0;
+  private bytes = 0;
+  private paused = false;
+  private wake: (() => void) | null = null;
+  done = false;
+  error: Error | null = null;
+
+  constructor(private readonly limit: number, private readonly empty: T, private readonly pause: () => void, private readonly resume: () => void) {}
+
+  /** A chunk read; false when the reader should stop (`pause` was called). */
+  push(c: T): boolean {
+    this.queue.push(c);
+    this.bytes += c.length;
+    if (this.bytes >= this.limit && !this.paused) {
+      this.paused = true;
+      this.pause();
+    }
+    this.signal();
+    return !this.paused;
+  }
+
+  end(): void {
+    this.done = true;
+    this.signal();
+  }
+
+  /** The reader failed: the first error is the one thrown. */
+  fail(e: Error): void {
+    this.error ??= e;
+    this.done = true;
+    this.signal();
+  }
+
+  async take(): Promise<T | undefined> {
+    for (;;) {
+      if (this.head < this.queue.length) {
+        const c = this.queue[this.head];
+        this.queue[this.head++] = this.empty;
+        if (this.head === this.queue.length) {
+          this.queue.length = 0;
+          this.head = 0;
+        }
+        this.bytes -= c.length;
+        if (this.paused && this.bytes <= this.limit / 2 && !this.done) {
+          this.paused = false;
+          this.resume();
+        }
+        return c;
+      }
+      if (this.error) throw this.error;
+      if (this.done) return undefined;
+      await new Promise<void>((r) => { this.wake = r; });
+    }
+  }
+
+  private signal(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+}
+
+/**
  * A byte stream's chunks as an async iterable that keeps the stream
  * flowing while less than `limit` bytes wait to be taken. A stream's own
  * async iterator reads in paused mode: a read beyond the stream's
@@ -66,37 +138,15 @@ const ignore = () => {};
 export function flowingChunks(stream: Readable, limit = 1 << 20): AsyncIterable<Buffer | string> {
   return {
     [Symbol.asyncIterator](): AsyncIterator<Buffer | string> {
-      const queue: (Buffer | string)[] = [];
-      let head = 0;
-      let bytes = 0;
-      let done = false;
-      let error: Error | null = null;
-      let wake: (() => void) | null = null;
-      const signal = () => {
-        const w = wake;
-        wake = null;
-        w?.();
-      };
+      const q = new ChunkQueue<Buffer | string>(limit, '', () => stream.pause(), () => stream.resume());
       const onData = (c: Buffer | string) => {
-        queue.push(c);
-        bytes += c.length;
-        if (bytes >= limit) stream.pause();
-        signal();
+        q.push(c);
       };
-      const onEnd = () => {
-        done = true;
-        signal();
-      };
+      const onEnd = () => q.end();
       const onClose = () => {
-        if (!done && !error) error = Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-        done = true;
-        signal();
+        if (!q.done) q.fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
       };
-      const onError = (e: Error) => {
-        error ??= e;
-        done = true;
-        signal();
-      };
+      const onError = (e: Error) => q.fail(e);
       const detach = () => {
         stream.off('data', onData);
         stream.off('end', onEnd);
@@ -111,28 +161,18 @@ export function flowingChunks(stream: Readable, limit = 1 << 20): AsyncIterable<
       stream.on('error', onError);
       return {
         async next(): Promise<IteratorResult<Buffer | string>> {
-          for (;;) {
-            if (head < queue.length) {
-              const c = queue[head];
-              queue[head++] = '';
-              if (head === queue.length) {
-                queue.length = 0;
-                head = 0;
-              }
-              bytes -= c.length;
-              if (bytes <= limit / 2 && stream.isPaused() && !done) stream.resume();
-              return { value: c, done: false };
-            }
-            if (error) {
-              detach();
-              throw error;
-            }
-            if (done) {
-              detach();
-              return { value: undefined, done: true };
-            }
-            await new Promise<void>((r) => { wake = r; });
+          let c: Buffer | string | undefined;
+          try {
+            c = await q.take();
+          } catch (e) {
+            detach();
+            throw e;
           }
+          if (c === undefined) {
+            detach();
+            return { value: undefined, done: true };
+          }
+          return { value: c, done: false };
         },
         async return(): Promise<IteratorResult<Buffer | string>> {
           detach();
@@ -201,18 +241,8 @@ export function openPipe(fd: number, o: { recycle: boolean; limit?: number }): P
       if (o.recycle && free.length < 8) free.push(Buffer.from(b.buffer, 0, PIPE_READ));
     }
   };
-  const queue: Buffer[] = [];
-  let head = 0;
-  let bytes = 0;
-  let done = false;
-  let error: Error | null = null;
-  let wake: (() => void) | null = null;
-  let paused = false;
-  const signal = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
+  // Reading stops when the onread callback returns false (push's result), and starts again at resume().
+  const q = new ChunkQueue<Buffer>(limit, EMPTY, () => {}, () => sock.resume());
   let sock: Socket;
   try {
     // onread (Node >= 12) is not in @types/node's constructor options.
@@ -223,12 +253,8 @@ export function openPipe(fd: number, o: { recycle: boolean; limit?: number }): P
         callback: (n: number, buf: Uint8Array) => {
           const c = Buffer.from(buf.buffer, buf.byteOffset, n);
           hold(c);
-          queue.push(c);
-          bytes += n;
-          signal();
           // false: reading stops until the taker catches up.
-          if (bytes >= limit) paused = true;
-          return !paused;
+          return q.push(c);
         },
       },
     } as ConstructorParameters<typeof Socket>[0]);
@@ -236,19 +262,9 @@ export function openPipe(fd: number, o: { recycle: boolean; limit?: number }): P
     closeSync(own);
     return null;
   }
-  sock.on('end', () => {
-    done = true;
-    signal();
-  });
-  sock.on('error', (e) => {
-    error ??= e;
-    done = true;
-    signal();
-  });
-  sock.on('close', () => {
-    done = true;
-    signal();
-  });
+  sock.on('end', () => q.end());
+  sock.on('error', (e) => q.fail(e));
+  sock.on('close', () => q.end());
   const close = () => {
     if (!sock.destroyed) sock.destroy();
   };
@@ -259,25 +275,8 @@ export function openPipe(fd: number, o: { recycle: boolean; limit?: number }): P
     [Symbol.asyncIterator](): AsyncIterator<Buffer> {
       return {
         async next(): Promise<IteratorResult<Buffer>> {
-          for (;;) {
-            if (head < queue.length) {
-              const c = queue[head];
-              queue[head++] = EMPTY;
-              if (head === queue.length) {
-                queue.length = 0;
-                head = 0;
-              }
-              bytes -= c.length;
-              if (paused && bytes <= limit / 2 && !done) {
-                paused = false;
-                sock.resume();
-              }
-              return { value: c, done: false };
-            }
-            if (error) throw error;
-            if (done) return { value: undefined, done: true };
-            await new Promise<void>((r) => { wake = r; });
-          }
+          const c = await q.take();
+          return c === undefined ? { value: undefined, done: true } : { value: c, done: false };
         },
         async return(): Promise<IteratorResult<Buffer>> {
           close();
